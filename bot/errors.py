@@ -1,0 +1,49 @@
+"""The project's error hierarchy.
+
+An error meant for a member carries the sentence to show them. Anything else is a bug or an
+outage: it is logged with a traceback and the member gets a short reply with an id to quote.
+"""
+
+from __future__ import annotations
+
+
+class HailuoBotError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigurationError(HailuoBotError):
+    """The settings are incomplete or wrong; the bot cannot start."""
+
+
+class UserFacingError(HailuoBotError):
+    """An error whose message is written for the member who caused it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestRejected(UserFacingError):
+    """A generation request broke one or more of the model's rules."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"• {problem}" for problem in problems)
+        super().__init__(f"This request can't be made:\n{lines}\nNothing was charged.")
+
+
+class InsufficientCredits(UserFacingError):
+    """The member's balance is below the price of the request."""
+
+    def __init__(self, balance: int, price: int) -> None:
+        self.balance = balance
+        self.price = price
+        super().__init__(
+            f"This video costs {price} credits and you have {balance}. "
+            "Ask someone with the Manage Server permission to grant you credits "
+            "(`/quota add`). Nothing was charged."
+        )
+
+
+class MissingPermission(UserFacingError):
+    """An admin-only action was attempted by a member without the permission."""

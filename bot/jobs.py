@@ -1,0 +1,295 @@
+"""Generation jobs: their lifecycle and the SQL that keeps them across restarts.
+
+A job row is written in the same transaction as its credit reservation, before anything is
+sent to Apiframe. Its state only moves forward:
+
+    reserved --submit--> submitted --COMPLETED--> completed (charged)
+        |                    |
+        +--------------------+--FAILED/CANCELLED/refused--> failed (refunded)
+
+`delivered_at` is set once the member has been told the outcome; a job whose outcome is
+known but not delivered is delivered again on the next start.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import aiosqlite
+
+from bot.database import Database, from_db_time, to_db_time, utc_now
+from bot.rules import ImageRole, Resolution, VideoSpec
+
+# Discord interaction tokens live 15 minutes; stop using one a little before that.
+INTERACTION_TOKEN_LIFETIME: Final = timedelta(minutes=15)
+INTERACTION_TOKEN_MARGIN: Final = timedelta(seconds=90)
+
+
+class JobState(StrEnum):
+    RESERVED = "reserved"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED)
+
+
+_TRANSITIONS: Final[dict[JobState, frozenset[JobState]]] = {
+    JobState.RESERVED: frozenset({JobState.SUBMITTED, JobState.FAILED}),
+    JobState.SUBMITTED: frozenset({JobState.COMPLETED, JobState.FAILED}),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+
+
+def can_transition(current: JobState, target: JobState) -> bool:
+    return target in _TRANSITIONS[current]
+
+
+def sources_of(target: JobState) -> tuple[JobState, ...]:
+    """The states a job may be in for a move to `target` to be allowed."""
+    return tuple(state for state, targets in _TRANSITIONS.items() if target in targets)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordOrigin:
+    """Where a request came from, and what is needed to answer it later."""
+
+    guild_id: int
+    channel_id: int
+    member_id: int
+    application_id: int
+    interaction_token: str
+    interaction_created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePayload:
+    role: ImageRole
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated, priced request about to be reserved."""
+
+    id: str
+    origin: DiscordOrigin
+    spec: VideoSpec
+    price: int
+    images: tuple[ImagePayload, ...] = ()
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"hailuo-bot-{self.id}"
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    guild_id: int
+    channel_id: int
+    member_id: int
+    application_id: int
+    interaction_token: str
+    interaction_created_at: datetime
+    card_message_id: int | None
+    prompt: str
+    duration: int
+    resolution: Resolution
+    prompt_optimizer: bool | None
+    has_start_image: bool
+    has_end_image: bool
+    price: int
+    idempotency_key: str
+    state: JobState
+    apiframe_job_id: str | None
+    start_image_url: str | None
+    end_image_url: str | None
+    remote_status: str | None
+    progress: int | None
+    video_url: str | None
+    failure_reason: str | None
+    delivered_via: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+
+    @property
+    def needs_upload(self) -> bool:
+        return (self.has_start_image and self.start_image_url is None) or (
+            self.has_end_image and self.end_image_url is None
+        )
+
+    def token_usable(self, now: datetime) -> bool:
+        """Whether the interaction token can still edit and follow up (with a margin)."""
+        expires = self.interaction_created_at + INTERACTION_TOKEN_LIFETIME
+        return now < expires - INTERACTION_TOKEN_MARGIN
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Job:
+        def moment(column: str) -> datetime | None:
+            value = row[column]
+            return None if value is None else from_db_time(value)
+
+        optimizer = row["prompt_optimizer"]
+        return cls(
+            id=row["id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            member_id=row["member_id"],
+            application_id=row["application_id"],
+            interaction_token=row["interaction_token"],
+            interaction_created_at=from_db_time(row["interaction_created_at"]),
+            card_message_id=row["card_message_id"],
+            prompt=row["prompt"],
+            duration=row["duration"],
+            resolution=Resolution(row["resolution"]),
+            prompt_optimizer=None if optimizer is None else bool(optimizer),
+            has_start_image=bool(row["has_start_image"]),
+            has_end_image=bool(row["has_end_image"]),
+            price=row["price"],
+            idempotency_key=row["idempotency_key"],
+            state=JobState(row["state"]),
+            apiframe_job_id=row["apiframe_job_id"],
+            start_image_url=row["start_image_url"],
+            end_image_url=row["end_image_url"],
+            remote_status=row["remote_status"],
+            progress=row["progress"],
+            video_url=row["video_url"],
+            failure_reason=row["failure_reason"],
+            delivered_via=row["delivered_via"],
+            created_at=from_db_time(row["created_at"]),
+            submitted_at=moment("submitted_at"),
+            finished_at=moment("finished_at"),
+            delivered_at=moment("delivered_at"),
+        )
+
+
+async def insert_job(tx: aiosqlite.Connection, job: NewJob, now: datetime) -> None:
+    """Write a new job and its images; called inside the reservation's transaction."""
+    origin, spec = job.origin, job.spec
+    stamp = to_db_time(now)
+    await tx.execute(
+        """
+        INSERT INTO jobs (
+            id, guild_id, channel_id, member_id, application_id, interaction_token,
+            interaction_created_at, prompt, duration, resolution, prompt_optimizer,
+            has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)
+        """,
+        (
+            job.id, origin.guild_id, origin.channel_id, origin.member_id, origin.application_id,
+            origin.interaction_token, to_db_time(origin.interaction_created_at), spec.prompt,
+            spec.duration, spec.resolution.value,
+            None if spec.prompt_optimizer is None else int(spec.prompt_optimizer),
+            int(spec.has_start_image), int(spec.has_end_image), job.price, job.idempotency_key,
+            stamp, stamp,
+        ),
+    )
+    await tx.executemany(
+        "INSERT INTO job_images (job_id, role, filename, content_type, data) VALUES (?, ?, ?, ?, ?)",
+        [(job.id, image.role.value, image.filename, image.content_type, image.data)
+         for image in job.images],
+    )
+
+
+class JobStore:
+    """Named reads and writes of job rows. Money moves live in `Ledger`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else Job.from_row(row)
+
+    async def require(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        return job
+
+    async def undelivered(self) -> list[Job]:
+        """Every job whose member has not yet been told the outcome, oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY created_at"
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE guild_id = ? AND member_id = ? "
+            "ORDER BY created_at DESC LIMIT ?",
+            (guild_id, member_id, limit),
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def images(self, job_id: str) -> list[ImagePayload]:
+        rows = await self._db.fetch_all(
+            "SELECT role, filename, content_type, data FROM job_images WHERE job_id = ?",
+            (job_id,),
+        )
+        return [
+            ImagePayload(ImageRole(row["role"]), row["filename"], row["content_type"],
+                         bytes(row["data"]))
+            for row in rows
+        ]
+
+    async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
+        """Keep Apiframe's URLs and drop the local copies of the images."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET start_image_url = COALESCE(?, start_image_url), "
+                "end_image_url = COALESCE(?, end_image_url), updated_at = ? WHERE id = ?",
+                (urls.get(ImageRole.START), urls.get(ImageRole.END), to_db_time(utc_now()),
+                 job_id),
+            )
+            await tx.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+
+    async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool:
+        """Store Apiframe's id for the job. False if the job had already moved on."""
+        now = to_db_time(utc_now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = ?, "
+                "submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
+                (apiframe_job_id, status, now, now, job_id),
+            )
+            return cursor.rowcount == 1
+
+    async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET remote_status = ?, progress = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'submitted'",
+                (status, progress, to_db_time(utc_now()), job_id),
+            )
+
+    async def record_card_message(self, job_id: str, message_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET card_message_id = ? WHERE id = ?", (message_id, job_id)
+            )
+
+    async def mark_delivered(self, job_id: str, via: str) -> None:
+        now = to_db_time(utc_now())
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET delivered_at = ?, delivered_via = ?, updated_at = ? "
+                "WHERE id = ? AND delivered_at IS NULL",
+                (now, via, now, job_id),
+            )

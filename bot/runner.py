@@ -1,0 +1,305 @@
+"""Drives each job from its reservation to a delivered outcome, and resumes them after a restart.
+
+Every step first persists what it learned, then acts, so a crash at any point leaves a job row
+that says what to do next: upload and submit again with the same Idempotency-Key, poll again,
+or deliver again. Money moves only through `Ledger.commit_charge` and `Ledger.refund`, each of
+which happens at most once per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, Protocol
+
+from bot.apiframe import (
+    KNOWN_STATUSES,
+    ApiframeAuthError,
+    ApiframeClient,
+    ApiframeError,
+    ApiframeJobNotFound,
+    ApiframeOutOfCredits,
+    ApiframeProtocolError,
+    ApiframeRejected,
+    ApiframeUnavailable,
+    RemoteJob,
+    build_generate_body,
+)
+from bot.database import utc_now
+from bot.jobs import Job, JobState, JobStore
+from bot.ledger import Ledger
+from bot.rules import ImageRole
+
+log = logging.getLogger(__name__)
+
+OWNER_PROBLEM: Final = (
+    "The video service is not available right now because of a problem with this bot's "
+    "Apiframe account (not anything you did). The bot's owner has been told."
+)
+NOT_FOUND_CONFIRMATIONS: Final = 3
+RETRY_STEP_AFTER_ERROR: Final = 30.0
+
+
+class Delivery(StrEnum):
+    """Where a job's outcome reached the member."""
+
+    INTERACTION = "interaction"
+    CHANNEL = "channel"
+    DIRECT_MESSAGE = "direct_message"
+    KEPT = "kept"  # nothing could be posted; `/credits` shows it
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the member is shown while a job runs."""
+
+    status: str
+    percent: int | None
+    elapsed_seconds: float
+
+
+class JobReporter(Protocol):
+    """How the job lifecycle reaches a member. Implemented by the Discord layer."""
+
+    async def show_progress(self, job: Job, progress: Progress) -> None: ...
+
+    async def deliver(self, job: Job) -> Delivery:
+        """Tell the member the final outcome. Must be safe to call again for the same job."""
+        ...
+
+
+class DeliveryFailed(Exception):
+    """Raised by a reporter when the outcome could not reach the member, this time."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    interval: float = 7.0
+    max_interval: float = 60.0
+    progress_edit_interval: float = 5.0
+
+    def after_error(self, errors: int) -> float:
+        """Slower polls while Apiframe is unwell, with jitter so pollers do not align."""
+        ceiling = min(self.max_interval, self.interval * (2 ** min(errors, 6)))
+        return random.uniform(ceiling * 0.75, ceiling)
+
+    def next_delay(self) -> float:
+        return random.uniform(self.interval * 0.9, self.interval * 1.1)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+class JobRunner:
+    def __init__(self, jobs: JobStore, ledger: Ledger, client: ApiframeClient,
+                 reporter: JobReporter, policy: PollPolicy, *, sleep: Sleep = asyncio.sleep,
+                 clock: Clock = utc_now) -> None:
+        self._jobs = jobs
+        self._ledger = ledger
+        self._client = client
+        self._reporter = reporter
+        self._policy = policy
+        self._sleep = sleep
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def start(self, job_id: str) -> None:
+        """Drive a job in the background; a second call for a running job does nothing."""
+        if self._closing or job_id in self._tasks:
+            return
+        task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    async def resume_pending(self) -> int:
+        """Pick up every job whose member has not been told its outcome."""
+        pending = await self._jobs.undelivered()
+        for job in pending:
+            self.start(job.id)
+        if pending:
+            log.info("resumed %d unfinished job(s)", len(pending))
+        return len(pending)
+
+    async def wait_idle(self) -> None:
+        """Wait until every job task has ended (used by tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop driving jobs; their rows say where each one stands for the next start."""
+        self._closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one job ----------------------------------------------------------------------------
+
+    async def _drive(self, job_id: str) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                await self._advance(job_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                attempt += 1
+                delay = min(RETRY_STEP_AFTER_ERROR * attempt, 600.0)
+                log.exception("job %s hit an unexpected error; retrying in %.0fs", job_id, delay)
+                await self._sleep(delay)
+
+    async def _advance(self, job_id: str) -> None:
+        job = await self._jobs.require(job_id)
+        if job.state is JobState.RESERVED:
+            job = await self._submit(job)
+        if job.state is JobState.SUBMITTED:
+            job = await self._follow(job)
+        if job.delivered_at is None:
+            await self._deliver(job)
+
+    async def _submit(self, job: Job) -> Job:
+        failures = 0
+        while True:
+            try:
+                if job.needs_upload:
+                    await self._upload_images(job)
+                    job = await self._jobs.require(job.id)
+                accepted = await self._client.submit(self._body(job), job.idempotency_key)
+            except ApiframeUnavailable as exc:
+                failures += 1
+                delay = self._policy.after_error(failures)
+                log.warning("job %s: submit not confirmed (%s); trying again in %.0fs with "
+                            "the same Idempotency-Key", job.id, exc, delay)
+                await self._sleep(delay)
+                continue
+            except (ApiframeAuthError, ApiframeOutOfCredits) as exc:
+                log.error("job %s: Apiframe refused the bot's account: %s (HTTP %s, request %s). "
+                          "Check APIFRAME_API_KEY and the account's credits.",
+                          job.id, exc.message, exc.status, exc.request_id)
+                return await self._refund(job, OWNER_PROBLEM)
+            except (ApiframeRejected, ApiframeProtocolError) as exc:
+                log.warning("job %s: Apiframe refused the request: %s (request %s)",
+                            job.id, exc.message, exc.request_id)
+                return await self._refund(job, f"Apiframe refused the request: {exc.message}")
+            await self._jobs.record_submitted(job.id, accepted.job_id, accepted.status)
+            log.info("job %s submitted as Apiframe job %s", job.id, accepted.job_id)
+            return await self._jobs.require(job.id)
+
+    async def _upload_images(self, job: Job) -> None:
+        images = await self._jobs.images(job.id)
+        urls: dict[ImageRole, str] = {}
+        for image in images:
+            if (image.role is ImageRole.START and job.start_image_url) or (
+                image.role is ImageRole.END and job.end_image_url
+            ):
+                continue
+            urls[image.role] = await self._client.upload(image.filename, image.content_type,
+                                                         image.data)
+        await self._jobs.record_uploads(job.id, urls)
+
+    @staticmethod
+    def _body(job: Job) -> dict[str, object]:
+        return build_generate_body(
+            prompt=job.prompt, duration=job.duration, resolution=job.resolution.value,
+            prompt_optimizer=job.prompt_optimizer, image_url=job.start_image_url,
+            end_image_url=job.end_image_url,
+        )
+
+    async def _follow(self, job: Job) -> Job:
+        assert job.apiframe_job_id is not None
+        errors = 0
+        not_found = 0
+        last_shown: tuple[str, int | None] | None = None
+        last_edit = float("-inf")
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._sleep(self._policy.after_error(errors) if errors
+                              else self._policy.next_delay())
+            try:
+                remote = await self._client.get_job(job.apiframe_job_id)
+            except ApiframeJobNotFound:
+                not_found += 1
+                if not_found >= NOT_FOUND_CONFIRMATIONS:
+                    log.error("job %s: Apiframe no longer knows job %s", job.id,
+                              job.apiframe_job_id)
+                    return await self._refund(job, "Apiframe lost track of this job.")
+                continue
+            except (ApiframeAuthError, ApiframeOutOfCredits) as exc:
+                # The job may still finish and be billed: keep it, and tell the owner.
+                errors += 1
+                log.error("job %s: cannot poll Apiframe: %s (HTTP %s). Check APIFRAME_API_KEY.",
+                          job.id, exc.message, exc.status)
+                continue
+            except ApiframeError as exc:
+                errors += 1
+                log.warning("job %s: poll failed: %s", job.id, exc)
+                continue
+            errors = 0
+            not_found = 0
+            if remote.is_terminal:
+                return await self._settle(job, remote)
+            if remote.status not in KNOWN_STATUSES:
+                log.warning("job %s: unknown Apiframe status %r; still waiting", job.id,
+                            remote.status)
+            shown = (remote.status, remote.progress)
+            if shown != last_shown:
+                await self._jobs.record_progress(job.id, remote.status, remote.progress)
+                now = loop.time()
+                if now - last_edit >= self._policy.progress_edit_interval:
+                    last_shown, last_edit = shown, now
+                    await self._show_progress(job, remote)
+
+    async def _show_progress(self, job: Job, remote: RemoteJob) -> None:
+        elapsed = (self._clock() - job.created_at).total_seconds()
+        try:
+            await self._reporter.show_progress(
+                job, Progress(status=remote.status, percent=remote.progress,
+                              elapsed_seconds=max(0.0, elapsed)))
+        except Exception:  # progress is cosmetic; the job goes on
+            log.warning("job %s: could not show progress", job.id, exc_info=True)
+
+    async def _settle(self, job: Job, remote: RemoteJob) -> Job:
+        if remote.status == "COMPLETED":
+            if remote.video_url is None:
+                log.error("job %s: Apiframe says COMPLETED but gave no video link", job.id)
+                return await self._refund(job, "The video finished without a link to it.")
+            settlement = await self._ledger.commit_charge(job.id, remote.video_url)
+            if settlement.applied:
+                log.info("job %s completed and charged %d", job.id, job.price)
+            return await self._jobs.require(job.id)
+        reason = remote.error or ("The job was cancelled." if remote.status == "CANCELLED"
+                                  else "The video could not be made.")
+        return await self._refund(job, reason)
+
+    async def _refund(self, job: Job, reason: str) -> Job:
+        settlement = await self._ledger.refund(job.id, reason)
+        if settlement.applied:
+            log.info("job %s failed and was refunded %d: %s", job.id, job.price, reason)
+        return await self._jobs.require(job.id)
+
+    async def _deliver(self, job: Job) -> None:
+        failures = 0
+        while True:
+            try:
+                via = await self._reporter.deliver(job)
+                break
+            except DeliveryFailed as exc:
+                failures += 1
+                if failures >= 3:
+                    log.warning("job %s: outcome kept for /credits: %s", job.id, exc)
+                    via = Delivery.KEPT
+                    break
+                await self._sleep(self._policy.after_error(failures))
+        await self._jobs.mark_delivered(job.id, via.value)

@@ -1,0 +1,52 @@
+"""The bot's configuration, read once from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    discord_token: SecretStr
+    apiframe_api_key: SecretStr
+
+    apiframe_base_url: str = "https://api.apiframe.ai"
+    database_path: Path = Path("data/hailuo-bot.sqlite3")
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    apiframe_poll_interval_seconds: float = Field(default=7.0, gt=0)
+    default_credits: int = Field(default=20, ge=0)
+    log_level: LogLevel = "INFO"
+
+    # Tuning knobs with safe defaults; documented in .env.example.
+    apiframe_timeout_seconds: float = Field(default=30.0, gt=0)
+    progress_edit_interval_seconds: float = Field(default=5.0, ge=0)
+    attachment_download_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a missing secret into an error that names its variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            if error["type"] == "missing":
+                problems.append(f"{name} is not set (put it in the environment or in .env)")
+            else:
+                problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("; ".join(problems)) from None

@@ -1,0 +1,85 @@
+"""How a job reaches its member on Discord: progress on the job card, then the outcome.
+
+The outcome goes, in order of preference:
+1. onto the job card, through the interaction token while it is still valid (an edit, so doing
+   it twice after a crash still shows one message);
+2. as a channel message that mentions the member, with a nonce derived from the job so that a
+   repeat after a crash is folded into the first message by Discord;
+3. by direct message;
+4. nowhere: the job keeps its link and `/credits` shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.database import utc_now
+from bot.jobs import Job
+from bot.runner import Delivery, DeliveryFailed, Progress
+from cogs._messages import job_card, outcome
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+log = logging.getLogger(__name__)
+
+
+def delivery_nonce(job: Job) -> str:
+    return job.id.replace("-", "")[:25]
+
+
+class DiscordJobReporter:
+    def __init__(self, bot: HailuoBot) -> None:
+        self._bot = bot
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        return discord.Webhook.partial(job.application_id, job.interaction_token,
+                                       client=self._bot)
+
+    async def show_progress(self, job: Job, progress: Progress) -> None:
+        if job.card_message_id is None or not job.token_usable(utc_now()):
+            return
+        await self._webhook(job).edit_message(
+            job.card_message_id, content=job_card(job, progress),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def deliver(self, job: Job) -> Delivery:
+        content = outcome(job)
+        member_only = discord.AllowedMentions(everyone=False, roles=False,
+                                              users=[discord.Object(job.member_id)])
+        if job.token_usable(utc_now()):
+            try:
+                webhook = self._webhook(job)
+                if job.card_message_id is not None:
+                    await webhook.edit_message(job.card_message_id, content=content,
+                                               allowed_mentions=member_only)
+                else:
+                    await webhook.send(content, allowed_mentions=member_only, wait=True)
+            except discord.HTTPException as exc:
+                log.info("job %s: interaction reply failed (%s); posting in the channel",
+                         job.id, exc.status)
+            else:
+                return Delivery.INTERACTION
+        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            await channel.send(content, nonce=delivery_nonce(job), allowed_mentions=member_only)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.info("job %s: cannot post in channel %s (%s); trying a direct message",
+                     job.id, job.channel_id, exc.status)
+        except discord.HTTPException as exc:
+            raise DeliveryFailed(f"Discord answered {exc.status}") from exc
+        else:
+            return Delivery.CHANNEL
+        try:
+            user = self._bot.get_user(job.member_id) or await self._bot.fetch_user(job.member_id)
+            await user.send(content, nonce=delivery_nonce(job), allowed_mentions=member_only)
+        except (discord.Forbidden, discord.NotFound):
+            log.info("job %s: the member takes no direct messages; kept for /credits", job.id)
+            return Delivery.KEPT
+        except discord.HTTPException as exc:
+            raise DeliveryFailed(f"Discord answered {exc.status}") from exc
+        return Delivery.DIRECT_MESSAGE

@@ -1,0 +1,138 @@
+"""`/hailuo`: check a request, reserve its price, and hand it to the job runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs import DiscordOrigin, ImagePayload, NewJob
+from bot.pricing import price_of
+from bot.rules import (
+    PROMPT_MAX_LENGTH,
+    GenerationRequest,
+    ImageFacts,
+    ImageRole,
+    Resolution,
+    inspect_image,
+    validate_request,
+)
+from cogs._errors import respond
+from cogs._messages import job_card
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+log = logging.getLogger(__name__)
+
+Choice = app_commands.Choice
+
+
+def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
+    if attachment is None:
+        return None
+    return ImageFacts(filename=attachment.filename, content_type=attachment.content_type,
+                      size_bytes=attachment.size, width=attachment.width,
+                      height=attachment.height)
+
+
+class Generate(commands.Cog):
+    def __init__(self, bot: HailuoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="hailuo", description="Make a short video with MiniMax Hailuo 02")
+    @app_commands.describe(
+        prompt="What happens in the video. Camera moves go in brackets, e.g. [Push in]",
+        duration="Length in seconds (1080p is 6 s only)",
+        resolution="768p (6 or 10 s) or 1080p (6 s)",
+        image="Start frame: JPEG, PNG or WebP, short side at least 300 px",
+        end_image="End frame (needs a start frame): the video moves from one to the other",
+        prompt_optimizer="Let the model rewrite the prompt for a better result",
+    )
+    @app_commands.choices(
+        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)],
+        resolution=[Choice(name="768p", value=Resolution.P768.value),
+                    Choice(name="1080p", value=Resolution.P1080.value)],
+    )
+    async def hailuo(
+        self,
+        interaction: discord.Interaction[HailuoBot],
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_LENGTH],
+        duration: int = 6,
+        resolution: str = Resolution.P768.value,
+        image: discord.Attachment | None = None,
+        end_image: discord.Attachment | None = None,
+        prompt_optimizer: bool | None = None,
+    ) -> None:
+        if interaction.guild_id is None:
+            await respond(interaction, "Videos are paid from a server's credits, so `/hailuo` "
+                                       "works in servers only.")
+            return
+        request = GenerationRequest(
+            prompt=prompt, duration=duration, resolution=resolution,
+            prompt_optimizer=prompt_optimizer,
+            start_image=facts_of(image), end_image=facts_of(end_image),
+        )
+        # Rules that metadata can settle are answered at once, before anything else happens.
+        validate_request(request)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+        attached = [(role, attachment) for role, attachment in
+                    ((ImageRole.START, image), (ImageRole.END, end_image)) if attachment]
+        payloads: list[ImagePayload] = []
+        if attached:
+            # The bytes are the truth: check type, size and shape again from them.
+            read: dict[ImageRole, ImageFacts] = {}
+            for role, attachment in attached:
+                payload, facts = await self._fetch_image(role, attachment)
+                payloads.append(payload)
+                read[role] = facts
+            request = dataclasses.replace(request, start_image=read.get(ImageRole.START),
+                                          end_image=read.get(ImageRole.END))
+        spec = validate_request(request)
+
+        job = NewJob(
+            id=NewJob.new_id(),
+            origin=DiscordOrigin(
+                guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0,
+                member_id=interaction.user.id, application_id=interaction.application_id,
+                interaction_token=interaction.token,
+                interaction_created_at=interaction.created_at,
+            ),
+            spec=spec, price=price_of(spec), images=tuple(payloads),
+        )
+        balance_left = await self.bot.ledger.reserve(job)
+        try:
+            await interaction.edit_original_response(
+                content=f"Accepted: **{job.price}** credits reserved, **{balance_left}** left. "
+                        "Follow your video below; if it fails, the credits come back.")
+            saved = await self.bot.jobs.require(job.id)
+            card = await interaction.followup.send(
+                job_card(saved), wait=True, allowed_mentions=discord.AllowedMentions.none())
+            await self.bot.jobs.record_card_message(job.id, card.id)
+        except discord.HTTPException:
+            log.warning("job %s: could not post its card; the outcome will still be delivered",
+                        job.id, exc_info=True)
+        finally:
+            self.bot.runner.start(job.id)
+
+    async def _fetch_image(self, role: ImageRole, attachment: discord.Attachment
+                           ) -> tuple[ImagePayload, ImageFacts]:
+        declared = facts_of(attachment)
+        assert declared is not None
+        label = f"The {role.label} `{attachment.filename}`"
+        data = await self.bot.fetcher.fetch(attachment.url, label)
+        facts = inspect_image(role, declared, data)
+        payload = ImagePayload(role=role, filename=attachment.filename,
+                               content_type=facts.content_type or "application/octet-stream",
+                               data=data)
+        return payload, facts
+
+
+async def setup(bot: HailuoBot) -> None:
+    await bot.add_cog(Generate(bot))
+

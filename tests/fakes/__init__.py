@@ -1,0 +1,1 @@
+"""Loopback stand-ins for Discord and Apiframe, speaking their real HTTP and WebSocket APIs."""

@@ -1,0 +1,267 @@
+"""A fake Apiframe v2 on 127.0.0.1 that plays scripted jobs and faults.
+
+Request bodies are checked against Apiframe's published OpenAPI schema when `../shared` is
+beside the repository (it is in CI); the structural checks below run everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+API_KEY = "afk_test_key_0123456789abcdef"
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "apiframe" / "openapi-v2-hailuo.json"
+HAILUO_PARAMS = {"duration", "resolution", "image", "end_image", "prompt_optimizer"}
+TOP_LEVEL = {"prompt", "model", "hailuoParams", "webhookUrl", "webhookEvents"}
+
+
+def load_schema_validator() -> Any | None:
+    if not SPEC_PATH.exists():
+        return None
+    import jsonschema  # noqa: PLC0415
+
+    spec = json.loads(SPEC_PATH.read_text())
+    schema = spec["components"]["schemas"]["GenerateVideoRequest"]
+    return jsonschema.Draft202012Validator(schema)
+
+
+def respond(payload: Any, status: int = 200, headers: dict[str, str] | None = None
+            ) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), status=status,
+                        content_type="application/json",
+                        headers={"x-request-id": uuid.uuid4().hex, **(headers or {})})
+
+
+@dataclass
+class JobScript:
+    """How one job behaves: how many polls it stays running, and how it ends."""
+
+    outcome: str = "COMPLETED"  # COMPLETED, FAILED or CANCELLED
+    polls_before_done: int = 2
+    error: str = "Content policy violation"
+    result_shape: str = "videoUrl"  # videoUrl, string or videos
+    render_seconds: float | None = None  # if set, done by time instead of by polls
+
+
+@dataclass
+class RemoteJobState:
+    id: str
+    body: dict[str, Any]
+    idempotency_key: str | None
+    script: JobScript
+    created: float = field(default_factory=time.monotonic)
+    polls: int = 0
+    completed_at: float | None = None
+
+
+@dataclass
+class Fault:
+    method: str
+    path_prefix: str
+    status: int = 503
+    body: Any = field(default_factory=lambda: {"error": "Service unavailable"})
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    delay: float = 0.0
+    raw: bytes | None = None
+
+
+class FakeApiframe:
+    def __init__(self) -> None:
+        self.validator = load_schema_validator()
+        self.jobs: dict[str, RemoteJobState] = {}
+        self.by_idempotency_key: dict[str, RemoteJobState] = {}
+        self.scripts: list[JobScript] = []
+        self.default_script = JobScript()
+        self.faults: list[Fault] = []
+        self.uploads: dict[str, tuple[bytes, str]] = {}
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.rejected_bodies: list[tuple[dict[str, Any], list[str]]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_post("/v2/uploads", self._upload)
+        app.router.add_post("/v2/videos/generate", self._generate)
+        app.router.add_get("/v2/jobs/{id}", self._job)
+        app.router.add_get("/v2/me", self._me)
+        app.router.add_get("/files/{name}", self._file)
+        app.middlewares.append(self._middleware)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def count(self, method: str, prefix: str) -> int:
+        return sum(1 for m, p, _ in self.requests if m == method and p.startswith(prefix))
+
+    def fail(self, method: str, path_prefix: str, status: int = 503, **kwargs: Any) -> None:
+        self.faults.append(Fault(method, path_prefix, status, **kwargs))
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path, dict(request.headers)))
+        await self.gate.wait()
+        if not request.path.startswith("/files/") and request.headers.get("X-API-Key") != API_KEY:
+            return respond({"error": "Invalid API key"}, 401)
+        for fault in self.faults:
+            if (fault.times > 0 and fault.method == request.method
+                    and request.path.startswith(fault.path_prefix)):
+                fault.times -= 1
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.raw is not None:
+                    return web.Response(body=fault.raw, status=fault.status,
+                                        content_type="text/html")
+                if fault.status == 0:
+                    # a dropped connection
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=500)
+                return respond(fault.body, fault.status, fault.headers)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        field_ = form.get("file")
+        if field_ is None or isinstance(field_, str):
+            return respond({"error": "file is required"}, 400)
+        data = field_.file.read()
+        upload_id = str(uuid.uuid4())
+        self.uploads[upload_id] = (data, field_.content_type)
+        return respond({
+            "id": upload_id, "url": f"{self.base_url}/files/{upload_id}", "kind": "image",
+            "contentType": field_.content_type, "byteSize": len(data),
+            "expiresAt": "2026-11-24T12:00:00Z",
+        }, 201)
+
+    def problems_with(self, body: Any) -> list[str]:
+        problems: list[str] = []
+        if self.validator is not None:
+            problems += [f"schema: {e.message}" for e in self.validator.iter_errors(body)]
+        if not isinstance(body, dict):
+            return [*problems, "body is not an object"]
+        problems += [f"unknown key {k}" for k in set(body) - TOP_LEVEL]
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not 1 <= len(prompt.encode("utf-16-le")) // 2 <= 2000:
+            problems.append("prompt must be 1..2000 characters")
+        if body.get("model") != "hailuo-02":
+            problems.append("model must be hailuo-02")
+        params = body.get("hailuoParams", {})
+        if not isinstance(params, dict):
+            return [*problems, "hailuoParams must be an object"]
+        problems += [f"unknown hailuoParams key {k}" for k in set(params) - HAILUO_PARAMS]
+        if params.get("duration", 6) not in (6, 10):
+            problems.append("duration must be 6 or 10")
+        if params.get("resolution", "768p") not in ("768p", "1080p"):
+            problems.append("resolution must be 768p or 1080p")
+        if params.get("resolution") == "1080p" and params.get("duration") == 10:
+            problems.append("1080p does not support 10s")
+        if "end_image" in params and "image" not in params:
+            problems.append("end_image needs image")
+        for key in ("image", "end_image"):
+            if key in params and not str(params[key]).startswith(("http://", "https://")):
+                problems.append(f"{key} must be a URL")
+        return problems
+
+    async def _generate(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return respond({"error": "Invalid JSON"}, 400)
+        problems = self.problems_with(body)
+        if problems:
+            self.rejected_bodies.append((body, problems))
+            return respond({"error": "Validation failed", "details": {"body": problems}}, 400)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            if len(key) > 255:
+                return respond({"error": "Idempotency-Key too long"}, 400)
+            existing = self.by_idempotency_key.get(key)
+            if existing is not None:
+                if existing.body != body:
+                    return respond({"error": "Idempotency key reused with another body"}, 409)
+                return respond({"jobId": existing.id, "status": "QUEUED"}, 202)
+        script = self.scripts.pop(0) if self.scripts else self.default_script
+        job = RemoteJobState(str(uuid.uuid4()), body, key, script)
+        self.jobs[job.id] = job
+        if key is not None:
+            self.by_idempotency_key[key] = job
+        return respond({"jobId": job.id, "status": "QUEUED"}, 202)
+
+    def _view(self, job: RemoteJobState) -> dict[str, Any]:
+        script = job.script
+        if script.render_seconds is not None:
+            done = time.monotonic() - job.created >= script.render_seconds
+            fraction = min(1.0, (time.monotonic() - job.created) / max(script.render_seconds, 1e-9))
+        else:
+            done = job.polls > script.polls_before_done
+            fraction = min(1.0, job.polls / max(script.polls_before_done + 1, 1))
+        view: dict[str, Any] = {
+            "id": job.id, "model": "hailuo-02", "progress": None, "error": None,
+            "creditCost": None, "webhookStatus": None, "createdAt": "2026-11-24T00:00:00Z",
+            "completedAt": None,
+        }
+        if not done:
+            view["status"] = "QUEUED" if fraction == 0 else "PROCESSING"
+            view["progress"] = int(fraction * 100) if fraction else 0
+            return view
+        if job.completed_at is None:
+            job.completed_at = time.monotonic()
+        view["status"] = script.outcome
+        view["completedAt"] = "2026-11-24T00:03:00Z"
+        if script.outcome == "COMPLETED":
+            url = f"https://cdn.apiframe.test/videos/{job.id}.mp4"
+            view["progress"] = 100
+            view["creditCost"] = 5
+            view["result"] = {"videoUrl": url} if script.result_shape == "videoUrl" else (
+                url if script.result_shape == "string" else {"videos": [url]})
+        else:
+            view["error"] = script.error
+            view["creditCost"] = 0
+        return view
+
+    async def _job(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["id"]
+        try:
+            uuid.UUID(job_id)
+        except ValueError:
+            return respond({"error": "id must be a UUID"}, 400)
+        job = self.jobs.get(job_id)
+        if job is None:
+            return respond({"error": "Job not found"}, 404)
+        job.polls += 1
+        return respond(self._view(job))
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return respond({"user": {"id": str(uuid.uuid4()), "email": "owner@example.com",
+                                 "role": "OWNER"},
+                        "team": {"id": str(uuid.uuid4()), "name": "t", "credits": 1000,
+                                 "plan": "pro", "customerId": None},
+                        "apiKey": None})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        found = self.uploads.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[0], content_type=found[1])

@@ -1,0 +1,529 @@
+"""A fake Discord on 127.0.0.1: the REST routes and gateway events the bot uses, strictly.
+
+It is a contract check as much as a stand-in: unknown interactions answer 404/10062, a second
+callback 400/40060, an expired token 401/50027, unknown routes 404, and JSON goes out with the
+exact `application/json` content type discord.py expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.snowflakes import snowflake
+
+TOKEN_LIFETIME = 15 * 60
+EPHEMERAL = 1 << 6
+MANAGE_GUILD = 1 << 5
+ALL_MEMBER_PERMISSIONS = (1 << 41) - 1 - (1 << 3) - MANAGE_GUILD  # everything but admin/manage
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def discord_error(status: int, code: int, message: str) -> web.Response:
+    return json_response({"code": code, "message": message}, status=status)
+
+
+@dataclass
+class FakeMember:
+    id: int
+    name: str
+    permissions: int = ALL_MEMBER_PERMISSIONS
+    roles: list[int] = field(default_factory=list)
+
+    def user_json(self) -> dict[str, Any]:
+        return {"id": str(self.id), "username": self.name, "discriminator": "0",
+                "global_name": self.name.title(), "avatar": None}
+
+    def member_json(self) -> dict[str, Any]:
+        return {"user": self.user_json(), "roles": [str(r) for r in self.roles],
+                "joined_at": "2026-01-01T00:00:00+00:00", "permissions": str(self.permissions),
+                "flags": 0, "deaf": False, "mute": False, "nick": None, "avatar": None,
+                "pending": False}
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    channel_id: int
+    content: str
+    flags: int = 0
+    interaction_token: str | None = None
+    nonce: str | None = None
+    allowed_mentions: dict[str, Any] | None = None
+    loading: bool = False
+    deleted: bool = False
+    edits: int = 0
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & EPHEMERAL)
+
+    def to_json(self, author: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(self.id), "channel_id": str(self.channel_id), "type": 0,
+            "content": self.content, "author": author, "attachments": [], "embeds": [],
+            "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
+            "tts": False, "timestamp": "2026-11-24T00:00:00+00:00", "edited_timestamp": None,
+            "flags": self.flags, "components": [],
+        }
+
+
+@dataclass
+class FakeInteraction:
+    id: int
+    token: str
+    created_at: float
+    member: FakeMember
+    payload: dict[str, Any]
+    sent_at: float = 0.0
+    callback_type: int | None = None
+    callback_at: float | None = None
+    original_id: int | None = None
+    followup_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Fault:
+    """A scripted failure for the next request whose method and path match."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+
+class FakeDiscord:
+    def __init__(self) -> None:
+        self.application_id = snowflake()
+        self.bot_user = FakeMember(snowflake(), "hailuo-bot")
+        self.guild_id = snowflake()
+        self.channel_id = snowflake()
+        self.forbidden_channels: set[int] = set()
+        self.closed_dms: set[int] = set()
+        self.members: dict[int, FakeMember] = {}
+        self.messages: dict[int, FakeMessage] = {}
+        self.interactions: dict[str, FakeInteraction] = {}
+        self.attachments: dict[str, tuple[bytes, str]] = {}
+        self.commands: list[dict[str, Any]] = []
+        self.command_syncs = 0
+        self.requests: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
+        self.identifies = 0
+        self._sockets: list[web.WebSocketResponse] = []
+        self._seq = 0
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/cdn/{key}/{filename}", self._cdn)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- test helpers ------------------------------------------------------------------------
+
+    def add_member(self, name: str, *, admin: bool = False, permissions: int | None = None
+                   ) -> FakeMember:
+        perms = permissions if permissions is not None else (
+            ALL_MEMBER_PERMISSIONS | MANAGE_GUILD if admin else ALL_MEMBER_PERMISSIONS)
+        member = FakeMember(snowflake(), name, perms)
+        self.members[member.id] = member
+        return member
+
+    def add_attachment(self, filename: str, data: bytes, *, content_type: str | None,
+                       width: int | None = None, height: int | None = None,
+                       size: int | None = None) -> dict[str, Any]:
+        attachment_id = snowflake()
+        key = str(attachment_id)
+        self.attachments[key] = (data, content_type or "application/octet-stream")
+        url = f"http://127.0.0.1:{self.port}/cdn/{key}/{filename}?ex=1&is=1&hm=abc"
+        payload: dict[str, Any] = {
+            "id": key, "filename": filename, "size": len(data) if size is None else size,
+            "url": url, "proxy_url": url,
+        }
+        if content_type is not None:
+            payload["content_type"] = content_type
+        if width is not None:
+            payload["width"] = width
+            payload["height"] = height
+        return payload
+
+    def fail(self, method: str, path: str, status: int, body: dict[str, Any] | None = None, *,
+             headers: dict[str, str] | None = None, times: int = 1) -> None:
+        self.faults.append(Fault(method, re.compile(path), status,
+                                 body or {"code": 0, "message": "scripted failure"},
+                                 headers or {}, times))
+
+    async def invoke(self, name: str, options: list[dict[str, Any]] | None = None, *,
+                     member: FakeMember, attachments: list[dict[str, Any]] | None = None,
+                     in_dm: bool = False, age_seconds: float = 0.0) -> FakeInteraction:
+        """Send an INTERACTION_CREATE for a slash command, as a member typing it would."""
+        created = time.time() - age_seconds
+        interaction_id = snowflake(created)
+        token = f"itok-{interaction_id}"
+        resolved: dict[str, Any] = {}
+        if attachments:
+            resolved["attachments"] = {a["id"]: a for a in attachments}
+        users = [m for m in self.members.values()
+                 if any(_mentions(opt, m.id) for opt in options or [])]
+        if users:
+            resolved["users"] = {str(m.id): m.user_json() for m in users}
+            resolved["members"] = {str(m.id): {k: v for k, v in m.member_json().items()
+                                               if k != "user"} for m in users}
+        command_id = next((c["id"] for c in self.commands if c["name"] == name), str(snowflake()))
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(self.application_id), "type": 2,
+            "token": token, "version": 1, "locale": "en-US", "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "app_permissions": str(ALL_MEMBER_PERMISSIONS),
+            "data": {"id": command_id, "name": name, "type": 1, "options": options or [],
+                     "resolved": resolved},
+        }
+        if in_dm:
+            payload["channel_id"] = str(member.id + 1)
+            payload["channel"] = {"id": str(member.id + 1), "type": 1}
+            payload["user"] = member.user_json()
+            payload["context"] = 1
+        else:
+            payload["guild_id"] = str(self.guild_id)
+            payload["guild_locale"] = "en-US"
+            payload["channel_id"] = str(self.channel_id)
+            payload["channel"] = {"id": str(self.channel_id), "type": 0,
+                                  "guild_id": str(self.guild_id), "name": "videos",
+                                  "permissions": str(member.permissions)}
+            payload["member"] = member.member_json()
+            payload["context"] = 0
+        interaction = FakeInteraction(interaction_id, token, created, member, payload)
+        self.interactions[token] = interaction
+        interaction.sent_at = time.monotonic()
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async def _wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+        await asyncio.wait_for(_wait(), timeout)
+
+    def original(self, interaction: FakeInteraction) -> FakeMessage | None:
+        if interaction.original_id is None:
+            return None
+        return self.messages.get(interaction.original_id)
+
+    def followups(self, interaction: FakeInteraction) -> list[FakeMessage]:
+        return [self.messages[i] for i in interaction.followup_ids]
+
+    def channel_messages(self, channel_id: int | None = None) -> list[FakeMessage]:
+        target = channel_id or self.channel_id
+        return [m for m in self.messages.values()
+                if m.channel_id == target and m.interaction_token is None and not m.deleted]
+
+    def replies_to(self, interaction: FakeInteraction) -> list[FakeMessage]:
+        """Every message the bot made through this interaction, in order."""
+        return [m for m in self.messages.values() if m.interaction_token == interaction.token]
+
+    async def wait_reply(self, interaction: FakeInteraction, text: str,
+                         timeout: float = 10.0) -> FakeMessage:
+        """Wait until a reply to this interaction contains `text`; return that message."""
+        def found() -> bool:
+            return any(text in m.content for m in self.replies_to(interaction))
+        try:
+            await self.wait_for(found, timeout)
+        except TimeoutError:
+            seen = [m.content for m in self.replies_to(interaction)]
+            raise AssertionError(f"no reply containing {text!r}; replies were {seen!r}") from None
+        return next(m for m in self.replies_to(interaction) if text in m.content)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        frame = json.dumps({"op": 0, "t": event, "s": self._seq, "d": data})
+        for socket in list(self._sockets):
+            if not socket.closed:
+                await socket.send_str(frame)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- gateway -----------------------------------------------------------------------------
+
+    def _guild_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.guild_id), "name": "Video Club", "icon": None,
+            "owner_id": str(self.bot_user.id), "unavailable": False, "member_count": 3,
+            "large": False, "features": [], "emojis": [], "stickers": [], "members": [],
+            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
+            "guild_scheduled_events": [], "mfa_level": 0, "verification_level": 0,
+            "default_message_notifications": 0, "explicit_content_filter": 0,
+            "premium_tier": 0, "nsfw_level": 0, "preferred_locale": "en-US",
+            "system_channel_flags": 0, "afk_timeout": 300,
+            "roles": [{"id": str(self.guild_id), "name": "@everyone",
+                       "permissions": str(ALL_MEMBER_PERMISSIONS), "position": 0, "color": 0,
+                       "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
+            "channels": [{"id": str(self.channel_id), "type": 0, "name": "videos",
+                          "position": 0, "guild_id": str(self.guild_id),
+                          "permission_overwrites": [], "nsfw": False}],
+        }
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+        try:
+            async for message in socket:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                frame = json.loads(message.data)
+                op = frame.get("op")
+                if op == 1:
+                    await socket.send_str(json.dumps({"op": 11}))
+                elif op == 2:
+                    self.identifies += 1
+                    await self.dispatch("READY", {
+                        "v": 10, "user": {**self.bot_user.user_json(), "bot": True},
+                        "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                        "session_id": f"session-{self.identifies}",
+                        "resume_gateway_url": self.gateway_url,
+                        "application": {"id": str(self.application_id), "flags": 0},
+                    })
+                    await self.dispatch("GUILD_CREATE", self._guild_json())
+                elif op == 6:
+                    await self.dispatch("RESUMED", {})
+        finally:
+            with contextlib.suppress(ValueError):
+                self._sockets.remove(socket)
+        return socket
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        found = self.attachments.get(request.match_info["key"])
+        if found is None:
+            return web.Response(status=404)
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type.split(";")[0])
+
+    # -- REST --------------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        self.requests.append((request.method, path))
+        for fault in self.faults:
+            if fault.method == request.method and fault.path.search(path) and fault.times > 0:
+                fault.times -= 1
+                return json_response(fault.body, fault.status, fault.headers)
+        try:
+            return await self._route(request, path)
+        finally:
+            await self._notify()
+
+    async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
+        method = request.method
+        if method == "GET" and path == "/users/@me":
+            return json_response({**self.bot_user.user_json(), "bot": True})
+        if method == "GET" and path == "/oauth2/applications/@me":
+            return json_response({
+                "id": str(self.application_id), "name": "hailuo-bot", "icon": None,
+                "description": "", "bot_public": True, "bot_require_code_grant": False,
+                "verify_key": "0" * 64, "flags": 0,
+                "owner": self.bot_user.user_json(), "team": None,
+            })
+        if method == "GET" and path in ("/gateway", "/gateway/bot"):
+            return json_response({"url": self.gateway_url, "shards": 1,
+                                  "session_start_limit": {"total": 1000, "remaining": 1000,
+                                                          "reset_after": 0,
+                                                          "max_concurrency": 1}})
+        if match := re.fullmatch(r"/applications/(\d+)/commands", path):
+            return await self._commands(request, method)
+        if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
+            return await self._callback(request, match.group(2))
+        if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path):
+            if method == "POST":
+                return await self._followup(request, match.group(2))
+        if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/([^/]+)", path):
+            return await self._webhook_message(request, match.group(2), match.group(3))
+        if match := re.fullmatch(r"/channels/(\d+)/messages", path):
+            if method == "POST":
+                return await self._channel_message(request, int(match.group(1)))
+        if method == "POST" and path == "/users/@me/channels":
+            body = await request.json()
+            recipient = int(body["recipient_id"])
+            if recipient in self.closed_dms:
+                return discord_error(403, 50007, "Cannot send messages to this user")
+            member = self.members.get(recipient) or FakeMember(recipient, "someone")
+            return json_response({"id": str(recipient + 1), "type": 1,
+                                  "recipients": [member.user_json()], "last_message_id": None})
+        if match := re.fullmatch(r"/users/(\d+)", path):
+            member = self.members.get(int(match.group(1)))
+            if member is None:
+                return discord_error(404, 10013, "Unknown User")
+            return json_response(member.user_json())
+        return discord_error(404, 0, f"404: Not Found ({method} {path})")
+
+    async def _commands(self, request: web.Request, method: str) -> web.Response:
+        if method == "PUT":
+            body = await request.json()
+            self.command_syncs += 1
+            self.commands = [{**command, "id": str(snowflake()),
+                              "application_id": str(self.application_id),
+                              "version": str(snowflake())} for command in body]
+            return json_response(self.commands)
+        if method == "GET":
+            return json_response(self.commands)
+        return discord_error(405, 0, "405: Method Not Allowed")
+
+    def _live(self, token: str) -> FakeInteraction | web.Response:
+        interaction = self.interactions.get(token)
+        if interaction is None:
+            return discord_error(404, 10062, "Unknown interaction")
+        if time.time() - interaction.created_at > TOKEN_LIFETIME:
+            return discord_error(401, 50027, "Invalid Webhook Token")
+        return interaction
+
+    async def _payload(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            raw = form.get("payload_json")
+            return json.loads(raw) if isinstance(raw, str) else {}
+        if not request.can_read_body:
+            return {}
+        return await request.json()  # type: ignore[no-any-return]
+
+    async def _callback(self, request: web.Request, token: str) -> web.Response:
+        interaction = self.interactions.get(token)
+        if interaction is None or time.time() - interaction.created_at > 3:
+            return discord_error(404, 10062, "Unknown interaction")
+        if interaction.callback_type is not None:
+            return discord_error(400, 40060, "Interaction has already been acknowledged.")
+        body = await self._payload(request)
+        kind = body["type"]
+        data = body.get("data") or {}
+        interaction.callback_type = kind
+        interaction.callback_at = time.monotonic()
+        if kind in (4, 5):
+            message = self._new_message(self.channel_id, data, token)
+            message.loading = kind == 5
+            interaction.original_id = message.id
+        return json_response({
+            "interaction": {"id": str(interaction.id), "type": 2,
+                            "response_message_id": str(interaction.original_id),
+                            "response_message_loading": kind == 5,
+                            "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL)},
+        })
+
+    def _new_message(self, channel_id: int, data: dict[str, Any], token: str | None
+                     ) -> FakeMessage:
+        message = FakeMessage(
+            id=snowflake(), channel_id=channel_id, content=data.get("content") or "",
+            flags=int(data.get("flags") or 0), interaction_token=token,
+            nonce=data.get("nonce"), allowed_mentions=data.get("allowed_mentions"),
+        )
+        self.messages[message.id] = message
+        return message
+
+    def _author(self) -> dict[str, Any]:
+        return {**self.bot_user.user_json(), "bot": True}
+
+    async def _followup(self, request: web.Request, token: str) -> web.Response:
+        live = self._live(token)
+        if isinstance(live, web.Response):
+            return live
+        if live.callback_type is None:
+            return discord_error(404, 10015, "Unknown Webhook")
+        data = await self._payload(request)
+        original = self.original(live)
+        if original is not None and original.loading and not original.deleted:
+            # The first followup after a defer replaces the "thinking" message and keeps
+            # the defer's ephemeral flag, as Discord does.
+            original.loading = False
+            original.content = data.get("content") or ""
+            original.allowed_mentions = data.get("allowed_mentions")
+            message = original
+        else:
+            message = self._new_message(self.channel_id, data, token)
+        live.followup_ids.append(message.id)
+        return json_response(message.to_json(self._author()))
+
+    async def _webhook_message(self, request: web.Request, token: str, message_ref: str
+                               ) -> web.Response:
+        live = self._live(token)
+        if isinstance(live, web.Response):
+            return live
+        message_id = live.original_id if message_ref == "@original" else int(message_ref)
+        message = self.messages.get(message_id) if message_id is not None else None
+        if message is None or message.deleted or message.interaction_token != token:
+            return discord_error(404, 10008, "Unknown Message")
+        if request.method == "GET":
+            return json_response(message.to_json(self._author()))
+        if request.method == "DELETE":
+            message.deleted = True
+            return web.Response(status=204)
+        if request.method == "PATCH":
+            data = await self._payload(request)
+            if "content" in data:
+                message.content = data["content"] or ""
+            message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
+            message.loading = False
+            message.edits += 1
+            return json_response(message.to_json(self._author()))
+        return discord_error(405, 0, "405: Method Not Allowed")
+
+    async def _channel_message(self, request: web.Request, channel_id: int) -> web.Response:
+        if channel_id in self.forbidden_channels:
+            return discord_error(403, 50013, "Missing Permissions")
+        is_dm = any(channel_id == member_id + 1 for member_id in self.members)
+        if channel_id != self.channel_id and not is_dm:
+            return discord_error(404, 10003, "Unknown Channel")
+        data = await self._payload(request)
+        nonce = data.get("nonce")
+        if nonce is not None and data.get("enforce_nonce"):
+            for existing in self.messages.values():
+                if existing.nonce == nonce and existing.channel_id == channel_id:
+                    return json_response(existing.to_json(self._author()))
+        if len(data.get("content") or "") > 2000:
+            return discord_error(400, 50035, "Invalid Form Body")
+        message = self._new_message(channel_id, data, None)
+        return json_response(message.to_json(self._author()))
+
+
+def _mentions(option: dict[str, Any], member_id: int) -> bool:
+    if option.get("type") == 6 and str(option.get("value")) == str(member_id):
+        return True
+    return any(_mentions(inner, member_id) for inner in option.get("options", []))
