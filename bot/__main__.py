@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -15,7 +16,7 @@ log = logging.getLogger("bot")
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import HailuoBot  # noqa: PLC0415 - keeps `--help`-style failures fast
+    from bot.app import HailuoBot
 
     bot = HailuoBot(settings)
     loop = asyncio.get_running_loop()
@@ -48,10 +49,8 @@ def main() -> int:
         settings.log_level,
         [settings.discord_token.get_secret_value(), settings.apiframe_api_key.get_secret_value()],
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -72,8 +72,8 @@ class HailuoBot(commands.Bot):
         return self._runner
 
     async def setup_hook(self) -> None:
-        from cogs._delivery import DiscordJobReporter  # noqa: PLC0415 - cogs import this module
-        from cogs._errors import install_error_handler  # noqa: PLC0415
+        from cogs._delivery import DiscordJobReporter
+        from cogs._errors import install_error_handler
 
         await self.database.open()
         self._runner = JobRunner(

@@ -43,7 +43,3 @@ class InsufficientCredits(UserFacingError):
             "Ask someone with the Manage Server permission to grant you credits "
             "(`/quota add`). Nothing was charged."
         )
-
-
-class MissingPermission(UserFacingError):
-    """An admin-only action was attempted by a member without the permission."""

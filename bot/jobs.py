@@ -201,7 +201,8 @@ async def insert_job(tx: aiosqlite.Connection, job: NewJob, now: datetime) -> No
         ),
     )
     await tx.executemany(
-        "INSERT INTO job_images (job_id, role, filename, content_type, data) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO job_images (job_id, role, filename, content_type, data) "
+        "VALUES (?, ?, ?, ?, ?)",
         [(job.id, image.role.value, image.filename, image.content_type, image.data)
          for image in job.images],
     )

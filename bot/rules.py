@@ -215,7 +215,8 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
     actual = ACCEPTED_FORMATS.get(image_format)
     if actual is None:
         raise RequestRejected(
-            [f"{label} is really a {image_format or 'unknown'} file: use a JPEG, PNG or WebP image."]
+            [f"{label} is really a {image_format or 'unknown'} file: "
+             "use a JPEG, PNG or WebP image."]
         )
     claimed = declared_type(declared)
     if claimed is not None and claimed != actual:

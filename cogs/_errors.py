@@ -18,9 +18,10 @@ async def respond(interaction: discord.Interaction[Any], content: str, *,
                   ephemeral: bool = True) -> None:
     """Answer whether or not the interaction was already answered or deferred."""
     allowed = discord.AllowedMentions.none()
+    deferred = discord.InteractionResponseType.deferred_channel_message
     try:
         if interaction.response.is_done():
-            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            if interaction.response.type is deferred:
                 await interaction.edit_original_response(content=content, allowed_mentions=allowed)
             else:
                 await interaction.followup.send(content, ephemeral=ephemeral,

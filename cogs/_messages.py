@@ -47,7 +47,8 @@ def job_card(job: Job, progress: Progress | None = None) -> str:
         word = STATUS_WORDS.get(progress.status, f"⏳ {progress.status.title()}")
         percent = f" {progress.percent}%" if progress.percent is not None else ""
         state = f"{word}{percent} · {elapsed(progress.elapsed_seconds)} elapsed"
-    return fit(f"🎬 **{describe(job)}** for <@{job.member_id}>\n{quote_prompt(job.prompt)}\n{state}")
+    head = f"🎬 **{describe(job)}** for <@{job.member_id}>"
+    return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
 
 
 def outcome(job: Job) -> str:
@@ -57,7 +58,8 @@ def outcome(job: Job) -> str:
                 f"{job.duration} s · {job.price} credits")
         # The link goes on its own last line so Discord embeds the video player.
         room = MESSAGE_LIMIT - len(head) - len(job.video_url) - 4
-        return f"{head}\n{quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))}\n{job.video_url}"
+        prompt = quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))
+        return f"{head}\n{prompt}\n{job.video_url}"
     reason = job.failure_reason or "The video could not be made."
     return fit(
         f"❌ <@{job.member_id}>, your video could not be made ({describe(job)}).\n"

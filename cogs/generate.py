@@ -54,10 +54,10 @@ class Generate(commands.Cog):
         prompt_optimizer="Let the model rewrite the prompt for a better result",
     )
     @app_commands.choices(
-        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)],
+        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)])
+    @app_commands.choices(
         resolution=[Choice(name="768p", value=Resolution.P768.value),
-                    Choice(name="1080p", value=Resolution.P1080.value)],
-    )
+                    Choice(name="1080p", value=Resolution.P1080.value)])
     async def hailuo(
         self,
         interaction: discord.Interaction[HailuoBot],

@@ -111,7 +111,7 @@ class RunningBot:
         self._task = None
 
     async def crash(self) -> None:
-        """Stop without letting the runner finish anything: as close to a kill as in-process gets."""
+        """Stop with jobs in flight; the runner saves nothing more than it already had."""
         assert self.bot is not None
         bot = self.bot
         if bot._runner is not None:

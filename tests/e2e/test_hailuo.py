@@ -30,8 +30,8 @@ async def test_text_to_video_delivers_link_and_charges_once(
     assert submitted.idempotency_key and submitted.idempotency_key.startswith("hailuo-bot-")
     assert fake_apiframe.rejected_bodies == []
 
-    credits = await discord.invoke("credits", member=member)
-    reply = await discord.wait_reply(credits, "credits in this server")
+    balance = await discord.invoke("credits", member=member)
+    reply = await discord.wait_reply(balance, "credits in this server")
     assert "You have **15** credits" in reply.content
     assert submitted.id in reply.content or "https://cdn.apiframe.test" in reply.content
     assert error_log.records == []

@@ -25,7 +25,7 @@ TOP_LEVEL = {"prompt", "model", "hailuoParams", "webhookUrl", "webhookEvents"}
 def load_schema_validator() -> Any | None:
     if not SPEC_PATH.exists():
         return None
-    import jsonschema  # noqa: PLC0415
+    import jsonschema
 
     spec = json.loads(SPEC_PATH.read_text())
     schema = spec["components"]["schemas"]["GenerateVideoRequest"]

@@ -237,11 +237,11 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         async def _wait() -> None:
             async with self._changed:
                 await self._changed.wait_for(predicate)
-        await asyncio.wait_for(_wait(), timeout)
+        await asyncio.wait_for(_wait(), within)
 
     def original(self, interaction: FakeInteraction) -> FakeMessage | None:
         if interaction.original_id is None:
@@ -261,12 +261,12 @@ class FakeDiscord:
         return [m for m in self.messages.values() if m.interaction_token == interaction.token]
 
     async def wait_reply(self, interaction: FakeInteraction, text: str,
-                         timeout: float = 10.0) -> FakeMessage:
+                         within: float = 10.0) -> FakeMessage:
         """Wait until a reply to this interaction contains `text`; return that message."""
         def found() -> bool:
             return any(text in m.content for m in self.replies_to(interaction))
         try:
-            await self.wait_for(found, timeout)
+            await self.wait_for(found, within)
         except TimeoutError:
             seen = [m.content for m in self.replies_to(interaction)]
             raise AssertionError(f"no reply containing {text!r}; replies were {seen!r}") from None
@@ -374,14 +374,12 @@ class FakeDiscord:
             return await self._commands(request, method)
         if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
             return await self._callback(request, match.group(2))
-        if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path):
-            if method == "POST":
-                return await self._followup(request, match.group(2))
+        if (match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path)) and method == "POST":
+            return await self._followup(request, match.group(2))
         if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/([^/]+)", path):
             return await self._webhook_message(request, match.group(2), match.group(3))
-        if match := re.fullmatch(r"/channels/(\d+)/messages", path):
-            if method == "POST":
-                return await self._channel_message(request, int(match.group(1)))
+        if (match := re.fullmatch(r"/channels/(\d+)/messages", path)) and method == "POST":
+            return await self._channel_message(request, int(match.group(1)))
         if method == "POST" and path == "/users/@me/channels":
             body = await request.json()
             recipient = int(body["recipient_id"])

@@ -1,0 +1,66 @@
+"""Job states only move forward, and the store keeps what a restart needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.database import Database
+from bot.jobs import JobState, JobStore, can_transition, sources_of
+from bot.ledger import Ledger
+from tests.bot.factories import new_job
+
+
+@pytest.mark.parametrize(("current", "target", "allowed"), [
+    (JobState.RESERVED, JobState.SUBMITTED, True),
+    (JobState.RESERVED, JobState.FAILED, True),
+    (JobState.RESERVED, JobState.COMPLETED, False),
+    (JobState.SUBMITTED, JobState.COMPLETED, True),
+    (JobState.SUBMITTED, JobState.FAILED, True),
+    (JobState.SUBMITTED, JobState.RESERVED, False),
+    (JobState.COMPLETED, JobState.FAILED, False),
+    (JobState.FAILED, JobState.COMPLETED, False),
+    (JobState.FAILED, JobState.SUBMITTED, False),
+])
+def test_transitions(current: JobState, target: JobState, allowed: bool) -> None:
+    assert can_transition(current, target) is allowed
+
+
+def test_final_states_have_no_way_out() -> None:
+    for state in JobState:
+        assert state.is_final == (not any(can_transition(state, t) for t in JobState))
+    assert set(sources_of(JobState.FAILED)) == {JobState.RESERVED, JobState.SUBMITTED}
+
+
+async def test_submitted_is_recorded_once(database: Database) -> None:
+    ledger, jobs = Ledger(database, 20), JobStore(database)
+    job = new_job()
+    await ledger.reserve(job)
+    assert await jobs.record_submitted(job.id, "remote-1", "QUEUED")
+    assert not await jobs.record_submitted(job.id, "remote-2", "QUEUED")
+    saved = await jobs.require(job.id)
+    assert (saved.state, saved.apiframe_job_id) == (JobState.SUBMITTED, "remote-1")
+
+
+async def test_undelivered_lists_every_job_not_yet_told(database: Database) -> None:
+    ledger, jobs = Ledger(database, 100), JobStore(database)
+    waiting, done = new_job(), new_job()
+    await ledger.reserve(waiting)
+    await ledger.reserve(done)
+    await ledger.refund(done.id, "failed")
+    assert {j.id for j in await jobs.undelivered()} == {waiting.id, done.id}
+    await jobs.mark_delivered(done.id, "interaction")
+    assert [j.id for j in await jobs.undelivered()] == [waiting.id]
+
+
+async def test_token_usable_until_near_fifteen_minutes(database: Database) -> None:
+    ledger, jobs = Ledger(database, 20), JobStore(database)
+    job = new_job()
+    await ledger.reserve(job)
+    saved = await jobs.require(job.id)
+    start = saved.interaction_created_at
+    assert saved.token_usable(start + timedelta(minutes=13))
+    assert not saved.token_usable(start + timedelta(minutes=14, seconds=45))
+    assert saved.interaction_created_at.tzinfo is not None
+    assert saved.created_at <= datetime.now(UTC)
