@@ -16,7 +16,7 @@ log = logging.getLogger("bot")
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import HailuoBot
+    from bot.app import HailuoBot  # noqa: PLC0415 - a config error should not wait for discord.py
 
     bot = HailuoBot(settings)
     loop = asyncio.get_running_loop()

@@ -24,6 +24,8 @@ from bot.ledger import Ledger
 from bot.rules import IMAGE_MAX_BYTES
 from bot.runner import JobRunner, PollPolicy
 from bot.settings import Settings
+from cogs._delivery import DiscordJobReporter
+from cogs._errors import install_error_handler
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,6 @@ class HailuoBot(commands.Bot):
         return self._runner
 
     async def setup_hook(self) -> None:
-        from cogs._delivery import DiscordJobReporter
-        from cogs._errors import install_error_handler
-
         await self.database.open()
         self._runner = JobRunner(
             self.jobs, self.ledger, self.apiframe, DiscordJobReporter(self),

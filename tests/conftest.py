@@ -89,7 +89,7 @@ class RunningBot:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> HailuoBot:
-        bot = HailuoBot(self.settings)
+        bot = HailuoBot(self.settings, guild_ready_timeout=0.05)
         self.bot = bot
         self._task = asyncio.create_task(bot.start(DISCORD_TOKEN))
         waiter = asyncio.create_task(bot.wait_until_ready())

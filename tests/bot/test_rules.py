@@ -153,9 +153,9 @@ def test_broken_bytes_are_refused(data: bytes, fragment: str) -> None:
 
 
 def test_gif_bytes_are_refused_even_when_readable() -> None:
-    import io  # noqa: PLC0415
+    import io
 
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (400, 400)).save(buffer, format="GIF")
@@ -172,8 +172,8 @@ def test_truncated_png_is_refused() -> None:
 
 
 def test_decompression_bomb_header_is_refused_without_decoding() -> None:
-    import struct  # noqa: PLC0415
-    import zlib  # noqa: PLC0415
+    import struct
+    import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body

@@ -238,9 +238,13 @@ class FakeDiscord:
         return interaction
 
     async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until `predicate()` holds, re-checking on every request and every 20 ms (so
+        it may also watch state outside this fake, such as the fake Apiframe's)."""
         async def _wait() -> None:
             async with self._changed:
-                await self._changed.wait_for(predicate)
+                while not predicate():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.02)
         await asyncio.wait_for(_wait(), within)
 
     def original(self, interaction: FakeInteraction) -> FakeMessage | None:

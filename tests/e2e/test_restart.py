@@ -1,0 +1,101 @@
+"""Stopping the bot in the middle of a job loses nothing and charges once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.database import Database, to_db_time, utc_now
+from tests.conftest import RunningBot
+from tests.e2e.helpers import hailuo
+from tests.fakes.apiframe_server import FakeApiframe, JobScript
+
+
+async def test_restart_while_polling_resumes_and_delivers(running: RunningBot,
+                                                          fake_apiframe: FakeApiframe) -> None:
+    fake_apiframe.scripts.append(JobScript(polls_before_done=1_000_000))
+    discord = running.discord
+    member = discord.add_member("patient")
+    interaction = await discord.invoke("hailuo", hailuo("a long render"), member=member)
+    await discord.wait_for(lambda: any(j.polls >= 2 for j in fake_apiframe.jobs.values()))
+
+    await running.crash()
+    [remote] = fake_apiframe.jobs.values()
+    remote.script.polls_before_done = remote.polls + 2
+    bot = await running.start()
+
+    card = await discord.wait_reply(interaction, "your video is ready")
+    assert card.content.endswith(f"{remote.id}.mp4")
+    assert len(fake_apiframe.jobs) == 1
+    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+    charges = await bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'charge'")
+    assert len(charges) == 1
+
+
+async def test_restart_before_submit_resubmits_with_the_same_key(
+        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    discord = running.discord
+    member = discord.add_member("early")
+    fake_apiframe.gate.clear()  # Apiframe hangs: the submit never gets its answer
+    interaction = await discord.invoke("hailuo", hailuo("a quick one"), member=member)
+    await discord.wait_for(lambda: fake_apiframe.count("POST", "/v2/videos/generate") == 1)
+    await running.crash()
+    fake_apiframe.gate.set()
+    await asyncio.sleep(0.05)  # the abandoned request lands at Apiframe after all
+
+    bot = await running.start()
+    await discord.wait_reply(interaction, "your video is ready")
+    keys = {h["Idempotency-Key"] for m, p, h in fake_apiframe.requests
+            if p == "/v2/videos/generate"}
+    assert len(keys) == 1
+    assert len(fake_apiframe.jobs) <= 1
+    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+
+
+async def test_restart_after_outcome_delivers_once_without_new_charges(
+        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    discord = running.discord
+    member = discord.add_member("done")
+    interaction = await discord.invoke("hailuo", hailuo("done quickly"), member=member)
+    await discord.wait_reply(interaction, "your video is ready")
+    polls = sum(j.polls for j in fake_apiframe.jobs.values())
+    bot = await running.restart()
+    await asyncio.sleep(0.3)
+    assert sum(j.polls for j in fake_apiframe.jobs.values()) == polls
+    assert len([m for m in discord.replies_to(interaction) if not m.ephemeral]) == 1
+    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+
+
+async def test_commands_are_synced_only_when_they_change(running: RunningBot) -> None:
+    assert running.discord.command_syncs == 1
+    await running.restart()
+    assert running.discord.command_syncs == 1
+
+
+async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
+        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    discord = running.discord
+    member = discord.add_member("late")
+    fake_apiframe.scripts.append(JobScript(polls_before_done=1_000_000))
+    interaction = await discord.invoke("hailuo", hailuo("a very slow one"), member=member)
+    await discord.wait_for(lambda: any(j.polls >= 1 for j in fake_apiframe.jobs.values()))
+    await running.crash()
+
+    # Fourteen and a half minutes later the token is all but spent.
+    interaction.created_at -= 14.5 * 60
+    async with Database(running.settings.database_path) as db, db.transaction() as tx:
+        await tx.execute("UPDATE jobs SET interaction_created_at = ?",
+                         (to_db_time(utc_now() - timedelta(minutes=14.5)),))
+    [remote] = fake_apiframe.jobs.values()
+    remote.script.polls_before_done = remote.polls
+
+    await running.start()
+    await discord.wait_for(lambda: any("your video is ready" in m.content
+                                       for m in discord.channel_messages()))
+    [message] = discord.channel_messages()
+    assert message.content.startswith(f"✅ <@{member.id}>")
+    assert message.content.endswith(f"{remote.id}.mp4")
+    assert message.allowed_mentions is not None
+    assert [str(u) for u in message.allowed_mentions["users"]] == [str(member.id)]
+    assert message.allowed_mentions["parse"] == []
+    assert message.nonce
