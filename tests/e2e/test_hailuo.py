@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ErrorLog, RunningBot, image_bytes
+from tests.conftest import ErrorLog, RunningBot, image_bytes, make_settings
 from tests.e2e.helpers import hailuo
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
+from tests.fakes.discord_server import FakeDiscord
 
 
 async def test_text_to_video_delivers_link_and_charges_once(
@@ -243,3 +246,22 @@ async def test_mentions_in_prompts_never_ping(running: RunningBot) -> None:
     assert [str(u) for u in card.allowed_mentions.get("users", [])] in ([], [str(member.id)])
     for message in discord.replies_to(interaction):
         assert message.allowed_mentions is None or message.allowed_mentions.get("parse") == []
+
+
+async def test_progress_edits_are_throttled(tmp_path: Path, fake_discord: FakeDiscord,
+                                            fake_apiframe: FakeApiframe) -> None:
+    fake_apiframe.scripts.append(JobScript(polls_before_done=40))
+    harness = RunningBot(make_settings(tmp_path, fake_discord, fake_apiframe,
+                                       progress_edit_interval_seconds=0.5), fake_discord)
+    await harness.start()
+    try:
+        started = time.monotonic()
+        interaction = await fake_discord.invoke("hailuo", hailuo("a slow pan"),
+                                                member=fake_discord.add_member("t"))
+        card = await fake_discord.wait_reply(interaction, "your video is ready", within=20)
+        took = time.monotonic() - started
+    finally:
+        await harness.stop()
+    # 40 polls, every one with new progress; edits at most every 0.5 s, plus the final one.
+    assert card.edits <= took / 0.5 + 2
+    assert card.edits >= 2

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigurationError
+from bot.settings import load_settings
+
+
+def test_missing_secrets_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("APIFRAME_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert "DISCORD_TOKEN is not set" in str(caught.value)
+    assert "APIFRAME_API_KEY is not set" in str(caught.value)
+
+
+def test_settings_come_from_the_environment_and_env_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISCORD_TOKEN=from-file\nAPIFRAME_API_KEY=afk_file\nDEFAULT_CREDITS=3\n")
+    monkeypatch.setenv("DEFAULT_CREDITS", "9")
+    settings = load_settings(_env_file=env_file)
+    assert settings.discord_token.get_secret_value() == "from-file"
+    assert settings.default_credits == 9  # the environment wins over the file
+    assert settings.apiframe_base_url == "https://api.apiframe.ai"
+    assert settings.database_path == Path("data/hailuo-bot.sqlite3")
+    assert 5 <= settings.apiframe_poll_interval_seconds <= 10
+    assert "from-file" not in repr(settings) and "afk_file" not in str(settings)
+
+
+def test_bad_values_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEFAULT_CREDITS", "-4")
+    with pytest.raises(ConfigurationError, match="DEFAULT_CREDITS"):
+        load_settings(_env_file=None, discord_token="t", apiframe_api_key="k")
