@@ -1,4 +1,4 @@
-"""`python -m bot` as a real process: configuration errors, a full job, SIGTERM, secret-free logs."""
+"""`python -m bot` as a real process: config errors, a full job, SIGTERM, logs free of secrets."""
 
 from __future__ import annotations
 
