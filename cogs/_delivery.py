@@ -51,14 +51,12 @@ class DiscordJobReporter:
         content = outcome(job)
         member_only = discord.AllowedMentions(everyone=False, roles=False,
                                               users=[discord.Object(job.member_id)])
-        if job.token_usable(utc_now()):
+        # Without a card (the bot stopped before posting it) a followup could land on the
+        # private "thinking" message, so such an outcome goes to the channel instead.
+        if job.card_message_id is not None and job.token_usable(utc_now()):
             try:
-                webhook = self._webhook(job)
-                if job.card_message_id is not None:
-                    await webhook.edit_message(job.card_message_id, content=content,
-                                               allowed_mentions=member_only)
-                else:
-                    await webhook.send(content, allowed_mentions=member_only, wait=True)
+                await self._webhook(job).edit_message(job.card_message_id, content=content,
+                                                      allowed_mentions=member_only)
             except discord.HTTPException as exc:
                 log.info("job %s: interaction reply failed (%s); posting in the channel",
                          job.id, exc.status)

@@ -99,3 +99,20 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
     assert [str(u) for u in message.allowed_mentions["users"]] == [str(member.id)]
     assert message.allowed_mentions["parse"] == []
     assert message.nonce
+
+
+async def test_job_reserved_before_its_card_was_posted_still_reaches_the_member(
+        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    discord = running.discord
+    member = discord.add_member("unlucky")
+    # Discord refuses the public card: the bot has reserved and written the job, but has no
+    # message to edit.
+    discord.fail("POST", r"^/webhooks/", 400, times=10)
+    interaction = await discord.invoke("hailuo", hailuo("no card"), member=member)
+    await discord.wait_for(lambda: any("your video is ready" in m.content
+                                       for m in discord.channel_messages()))
+    [message] = discord.channel_messages()
+    assert message.content.startswith(f"✅ <@{member.id}>")
+    assert all(m.ephemeral for m in discord.replies_to(interaction))
+    assert running.bot is not None
+    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 15
