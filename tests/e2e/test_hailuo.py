@@ -182,9 +182,11 @@ async def test_in_a_dm_it_says_servers_only(running: RunningBot,
     assert fake_apiframe.requests == []
 
 
+@pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED"])
 async def test_failed_job_is_refunded_and_says_why(running: RunningBot,
-                                                   fake_apiframe: FakeApiframe) -> None:
-    fake_apiframe.scripts.append(JobScript(outcome="FAILED", error="Content policy violation"))
+                                                   fake_apiframe: FakeApiframe,
+                                                   outcome: str) -> None:
+    fake_apiframe.scripts.append(JobScript(outcome=outcome, error="Content policy violation"))
     discord = running.discord
     member = discord.add_member("unlucky")
     interaction = await discord.invoke("hailuo", hailuo("something forbidden"), member=member)
