@@ -10,7 +10,7 @@ import sys
 
 from bot.errors import ConfigurationError
 from bot.logs import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, load_store_settings
 
 log = logging.getLogger("bot")
 
@@ -39,7 +39,17 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(runner, return_exceptions=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments:
+        from bot.cli import run_cli  # noqa: PLC0415 - the shell commands need no discord.py
+
+        try:
+            store = load_store_settings()
+        except ConfigurationError as exc:
+            print(f"hailuo-bot: {exc}", file=sys.stderr)
+            return 2
+        return asyncio.run(run_cli(arguments, store))
     try:
         settings = load_settings()
     except ConfigurationError as exc:

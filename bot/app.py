@@ -17,14 +17,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.apiframe import ApiframeClient
+from bot.audit import AuditTrail
 from bot.database import Database
 from bot.downloads import AttachmentFetcher
+from bot.guilds import GuildSettingsStore
 from bot.jobs import JobStore
 from bot.ledger import Ledger
 from bot.rules import IMAGE_MAX_BYTES
 from bot.runner import JobRunner, PollPolicy
 from bot.settings import Settings
-from cogs._delivery import DiscordJobReporter
+from cogs._delivery import DiscordAuditSink, DiscordJobReporter
 from cogs._errors import install_error_handler
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class HailuoBot(commands.Bot):
         self.settings = settings
         self.database = Database(settings.database_path)
         self.ledger = Ledger(self.database, settings.default_credits)
+        self.guild_settings = GuildSettingsStore(self.database, settings.default_credits)
         self.jobs = JobStore(self.database)
         self.apiframe = ApiframeClient(
             settings.apiframe_base_url, settings.apiframe_api_key,
@@ -63,6 +66,8 @@ class HailuoBot(commands.Bot):
             max_bytes=IMAGE_MAX_BYTES,
             timeout=settings.attachment_download_timeout_seconds,
         )
+        self.audit = AuditTrail(self.database, self.guild_settings, DiscordAuditSink(self))
+        self.ledger.on_change(self.audit.wake)
         # The reporter needs the bot, so the runner is made in setup_hook.
         self._runner: JobRunner | None = None
         self.commands_synced = False
@@ -76,7 +81,7 @@ class HailuoBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.database.open()
         self._runner = JobRunner(
-            self.jobs, self.ledger, self.apiframe, DiscordJobReporter(self),
+            self.jobs, self.ledger, self.guild_settings, self.apiframe, DiscordJobReporter(self),
             PollPolicy(interval=self.settings.apiframe_poll_interval_seconds,
                        progress_edit_interval=self.settings.progress_edit_interval_seconds),
         )
@@ -85,6 +90,7 @@ class HailuoBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
         await self.runner.resume_pending()
+        self.audit.start()
 
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""
@@ -103,6 +109,7 @@ class HailuoBot(commands.Bot):
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.close()
+        await self.audit.close()
         await super().close()
         await self.fetcher.close()
         await self.apiframe.close()

@@ -6,6 +6,8 @@ outage: it is logged with a traceback and the member gets a short reply with an 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class HailuoBotError(Exception):
     """Base of every error this project raises on purpose."""
@@ -30,6 +32,20 @@ class RequestRejected(UserFacingError):
         self.problems = problems
         lines = "\n".join(f"• {problem}" for problem in problems)
         super().__init__(f"This request can't be made:\n{lines}\nNothing was charged.")
+
+
+class CapReached(UserFacingError):
+    """The server's monthly spending cap would be crossed by this request."""
+
+    def __init__(self, cap: int, spent: int, price: int, resets_at: datetime) -> None:
+        self.cap = cap
+        self.spent = spent
+        self.price = price
+        self.resets_at = resets_at
+        super().__init__(
+            f"This server has used {spent} of its {cap}-credit monthly cap, and this video "
+            f"costs {price}. The cap resets on {resets_at:%-d %B %Y} (UTC). Nothing was charged."
+        )
 
 
 class InsufficientCredits(UserFacingError):

@@ -67,6 +67,7 @@ class DiscordOrigin:
     application_id: int
     interaction_token: str
     interaction_created_at: datetime
+    role_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,12 @@ class Job:
     submitted_at: datetime | None
     finished_at: datetime | None
     delivered_at: datetime | None
+    admitted_at: datetime | None = None
+
+    @property
+    def is_waiting(self) -> bool:
+        """In its server's queue: credits reserved, not yet allowed to start."""
+        return self.state is JobState.RESERVED and self.admitted_at is None
 
     @property
     def needs_upload(self) -> bool:
@@ -176,6 +183,7 @@ class Job:
             submitted_at=moment("submitted_at"),
             finished_at=moment("finished_at"),
             delivered_at=moment("delivered_at"),
+            admitted_at=moment("admitted_at"),
         )
 
 
@@ -285,6 +293,34 @@ class JobStore:
             await tx.execute(
                 "UPDATE jobs SET card_message_id = ? WHERE id = ?", (message_id, job_id)
             )
+
+    async def admit(self, job_id: str) -> bool:
+        """Let a waiting job start. False if it was cancelled (or admitted) meanwhile."""
+        now = to_db_time(utc_now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE jobs SET admitted_at = ?, updated_at = ? WHERE id = ? "
+                "AND state = 'reserved' AND admitted_at IS NULL", (now, now, job_id))
+            return cursor.rowcount == 1
+
+    async def waiting(self, guild_id: int) -> list[Job]:
+        """The server's queue, first come first served."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE guild_id = ? AND state = 'reserved' "
+            "AND admitted_at IS NULL ORDER BY created_at, rowid", (guild_id,))
+        return [Job.from_row(row) for row in rows]
+
+    async def running_counts(self, guild_id: int) -> dict[int, int]:
+        """Jobs admitted and not yet finished, per member."""
+        rows = await self._db.fetch_all(
+            "SELECT member_id, COUNT(*) FROM jobs WHERE guild_id = ? AND admitted_at IS NOT NULL "
+            "AND state IN ('reserved', 'submitted') GROUP BY member_id", (guild_id,))
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def guilds_with_waiting_jobs(self) -> list[int]:
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL")
+        return [int(r[0]) for r in rows]
 
     async def mark_delivered(self, job_id: str, via: str) -> None:
         now = to_db_time(utc_now())

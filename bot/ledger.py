@@ -7,21 +7,28 @@ the unique (job, kind) index makes a job's reserve, charge and refund happen at 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import aiosqlite
 
+from bot.allowances import Period as AllowancePeriod
+from bot.allowances import applicable, month_after, next_period_start, period_key, period_start
 from bot.database import Database, from_db_time, to_db_time, utc_now
-from bot.errors import InsufficientCredits
+from bot.errors import CapReached, InsufficientCredits
+from bot.guilds import GuildSettings, read_guild_settings
 from bot.jobs import JobState, NewJob, insert_job, sources_of
+
+Clock = Callable[[], datetime]
 
 
 class EntryKind(StrEnum):
     OPENING = "opening"
     GRANT = "grant"
     SET = "set"
+    ALLOWANCE = "allowance"
     RESERVE = "reserve"
     CHARGE = "charge"
     REFUND = "refund"
@@ -60,40 +67,85 @@ class BalanceChange:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A job's final money move, or None fields when another call had already made it."""
+    """A job's final money move; `applied` is False when another call had already made it."""
 
     applied: bool
     balance: int
 
 
+@dataclass(frozen=True, slots=True)
+class AllowanceStatus:
+    amount: int
+    period: AllowancePeriod
+    next_refill: datetime
+
+
 class Ledger:
-    def __init__(self, database: Database, default_credits: int) -> None:
+    def __init__(self, database: Database, default_credits: int, *,
+                 clock: Clock = utc_now) -> None:
         self._db = database
         self._fallback_default = default_credits
+        self._clock = clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every committed change of the ledger."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     # -- reading --------------------------------------------------------------------------
 
-    async def balance(self, guild_id: int, member_id: int) -> int:
-        """The member's spendable credits, opening their account on first sight."""
+    async def balance(self, guild_id: int, member_id: int, role_ids: Iterable[int] = ()) -> int:
+        """The member's spendable credits, opening the account and applying any allowance due."""
         async with self._db.transaction() as tx:
-            return await self._open_account(tx, guild_id, member_id, utc_now())
+            entries_before = tx.total_changes
+            balance = await self._open_account(tx, guild_id, member_id, self._clock(),
+                                               tuple(role_ids))
+            wrote = tx.total_changes != entries_before
+        if wrote:
+            self._changed()
+        return balance
 
-    async def default_credits(self, guild_id: int) -> int:
-        row = await self._db.fetch_one(
-            "SELECT default_credits FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        if row is None or row["default_credits"] is None:
-            return self._fallback_default
-        return int(row["default_credits"])
+    async def allowance_status(self, guild_id: int, role_ids: Iterable[int]
+                               ) -> AllowanceStatus | None:
+        async with self._db.transaction() as tx:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+        allowance = applicable(settings.allowances, role_ids)
+        if allowance is None:
+            return None
+        return AllowanceStatus(allowance.amount, allowance.period,
+                               next_period_start(allowance.period, self._clock()))
 
     async def history(self, guild_id: int, member_id: int, limit: int = 10,
-                      before_id: int | None = None) -> list[LedgerEntry]:
+                      offset: int = 0) -> list[LedgerEntry]:
         rows = await self._db.fetch_all(
-            "SELECT * FROM ledger WHERE guild_id = ? AND member_id = ? AND id < ? "
-            "ORDER BY id DESC LIMIT ?",
-            (guild_id, member_id, before_id if before_id is not None else 2**62, limit),
+            "SELECT * FROM ledger WHERE guild_id = ? AND member_id = ? "
+            "ORDER BY id DESC LIMIT ? OFFSET ?",
+            (guild_id, member_id, limit, offset),
         )
         return [LedgerEntry.from_row(row) for row in rows]
+
+    async def history_size(self, guild_id: int, member_id: int) -> int:
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM ledger WHERE guild_id = ? AND member_id = ?",
+            (guild_id, member_id))
+        return 0 if row is None else int(row[0])
+
+    async def month_spend(self, guild_id: int) -> int:
+        """Credits this server has spent or holds reserved this calendar month (UTC)."""
+        async with self._db.transaction() as tx:
+            return await self._month_spend(tx, guild_id, self._clock())
+
+    async def top_spenders(self, guild_id: int, limit: int = 5) -> list[tuple[int, int]]:
+        start = to_db_time(period_start(AllowancePeriod.MONTHLY, self._clock()))
+        rows = await self._db.fetch_all(
+            "SELECT member_id, SUM(price) AS spent FROM jobs WHERE guild_id = ? "
+            "AND created_at >= ? AND state != 'failed' GROUP BY member_id "
+            "ORDER BY spent DESC, member_id LIMIT ?", (guild_id, start, limit))
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     # -- a job's money --------------------------------------------------------------------
 
@@ -103,9 +155,16 @@ class Ledger:
         Raises `InsufficientCredits` (and writes nothing) when the balance is short.
         """
         origin = job.origin
-        now = utc_now()
+        now = self._clock()
         async with self._db.transaction() as tx:
-            balance = await self._open_account(tx, origin.guild_id, origin.member_id, now)
+            settings = await read_guild_settings(tx, origin.guild_id, self._fallback_default)
+            if settings.monthly_cap is not None:
+                spent = await self._month_spend(tx, origin.guild_id, now)
+                if spent + job.price > settings.monthly_cap:
+                    raise CapReached(cap=settings.monthly_cap, spent=spent, price=job.price,
+                                     resets_at=month_after(now))
+            balance = await self._open_account(tx, origin.guild_id, origin.member_id, now,
+                                               origin.role_ids, settings)
             cursor = await tx.execute(
                 "UPDATE accounts SET balance = balance - :price "
                 "WHERE guild_id = :guild AND member_id = :member AND balance >= :price "
@@ -123,11 +182,12 @@ class Ledger:
                 balance_after, job_id=job.id, actor_id=origin.member_id, now=now,
                 reason=f"{job.spec.resolution.value} {job.spec.duration}s video",
             )
-            return balance_after
+        self._changed()
+        return balance_after
 
     async def commit_charge(self, job_id: str, video_url: str) -> Settlement:
         """Mark the job completed and turn its reservation into a charge, once."""
-        now = utc_now()
+        now = self._clock()
         async with self._db.transaction() as tx:
             job = await self._finish_job(tx, job_id, JobState.COMPLETED, now,
                                          video_url=video_url, reason=None)
@@ -137,14 +197,20 @@ class Ledger:
             balance = await self._balance_in(tx, guild_id, member_id)
             await self._append(tx, guild_id, member_id, EntryKind.CHARGE, 0, balance,
                                job_id=job_id, actor_id=None, now=now, reason="video delivered")
-            return Settlement(applied=True, balance=balance)
+        self._changed()
+        return Settlement(applied=True, balance=balance)
 
-    async def refund(self, job_id: str, reason: str) -> Settlement:
-        """Mark the job failed and give its reservation back, once."""
-        now = utc_now()
+    async def refund(self, job_id: str, reason: str, *, actor_id: int | None = None,
+                     only_if_waiting: bool = False) -> Settlement:
+        """Mark the job failed and give its reservation back, once.
+
+        With `only_if_waiting`, only a job still waiting in its server's queue is refunded
+        (a member's Cancel): one already on its way to Apiframe is left alone.
+        """
+        now = self._clock()
         async with self._db.transaction() as tx:
-            job = await self._finish_job(tx, job_id, JobState.FAILED, now,
-                                         video_url=None, reason=reason)
+            job = await self._finish_job(tx, job_id, JobState.FAILED, now, video_url=None,
+                                         reason=reason, only_if_waiting=only_if_waiting)
             if job is None:
                 return Settlement(applied=False, balance=await self._current(tx, job_id))
             guild_id, member_id, price = job
@@ -158,8 +224,9 @@ class Ledger:
             assert row is not None, "a reserved job always has an account"
             balance = int(row[0])
             await self._append(tx, guild_id, member_id, EntryKind.REFUND, price, balance,
-                               job_id=job_id, actor_id=None, now=now, reason=reason[:200])
-            return Settlement(applied=True, balance=balance)
+                               job_id=job_id, actor_id=actor_id, now=now, reason=reason[:200])
+        self._changed()
+        return Settlement(applied=True, balance=balance)
 
     # -- admin changes --------------------------------------------------------------------
 
@@ -167,7 +234,7 @@ class Ledger:
                           actor_id: int) -> BalanceChange:
         if amount < 0:
             raise ValueError("a balance cannot be negative")
-        now = utc_now()
+        now = self._clock()
         async with self._db.transaction() as tx:
             before = await self._open_account(tx, guild_id, member_id, now)
             await tx.execute(
@@ -177,12 +244,13 @@ class Ledger:
             await self._append(tx, guild_id, member_id, EntryKind.SET, amount - before, amount,
                                job_id=None, actor_id=actor_id, now=now,
                                reason=f"balance set to {amount}")
-            return BalanceChange(delta=amount - before, balance=amount)
+        self._changed()
+        return BalanceChange(delta=amount - before, balance=amount)
 
     async def add_credits(self, guild_id: int, member_id: int, amount: int,
                           actor_id: int) -> BalanceChange:
         """Grant (or, when negative, remove) credits; the balance stops at zero."""
-        now = utc_now()
+        now = self._clock()
         async with self._db.transaction() as tx:
             before = await self._open_account(tx, guild_id, member_id, now)
             cursor = await tx.execute(
@@ -198,63 +266,60 @@ class Ledger:
             await self._append(tx, guild_id, member_id, EntryKind.GRANT, delta, balance,
                                job_id=None, actor_id=actor_id, now=now,
                                reason=f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}")
-            return BalanceChange(delta=delta, balance=balance)
-
-    async def set_default_credits(self, guild_id: int, amount: int, actor_id: int) -> None:
-        if amount < 0:
-            raise ValueError("a default balance cannot be negative")
-        now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "SELECT default_credits FROM guild_settings WHERE guild_id = ?", (guild_id,)
-            )
-            row = await cursor.fetchone()
-            await cursor.close()
-            old = None if row is None else row[0]
-            await tx.execute(
-                "INSERT INTO guild_settings (guild_id, default_credits, updated_at, updated_by) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-                "default_credits = excluded.default_credits, updated_at = excluded.updated_at, "
-                "updated_by = excluded.updated_by",
-                (guild_id, amount, now, actor_id),
-            )
-            await tx.execute(
-                "INSERT INTO guild_settings_log "
-                "(guild_id, setting, old_value, new_value, actor_id, created_at) "
-                "VALUES (?, 'default_credits', ?, ?, ?, ?)",
-                (guild_id, None if old is None else str(old), str(amount), actor_id, now),
-            )
+        self._changed()
+        return BalanceChange(delta=delta, balance=balance)
 
     # -- internals ------------------------------------------------------------------------
 
     async def _open_account(self, tx: aiosqlite.Connection, guild_id: int, member_id: int,
-                            now: datetime) -> int:
-        """The member's balance, creating the account with the server's default if new."""
+                            now: datetime, role_ids: tuple[int, ...] = (),
+                            settings: GuildSettings | None = None) -> int:
+        """The member's balance: the account is opened with the server's default if new, and
+        topped up to their allowance if a new allowance period has begun."""
+        if settings is None:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
         cursor = await tx.execute(
-            "SELECT balance FROM accounts WHERE guild_id = ? AND member_id = ?",
+            "SELECT balance, allowance_key FROM accounts WHERE guild_id = ? AND member_id = ?",
             (guild_id, member_id),
         )
         row = await cursor.fetchone()
         await cursor.close()
-        if row is not None:
-            return int(row[0])
-        cursor = await tx.execute(
-            "SELECT default_credits FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        settings = await cursor.fetchone()
-        await cursor.close()
-        opening = (
-            self._fallback_default
-            if settings is None or settings[0] is None
-            else int(settings[0])
-        )
+        if row is None:
+            balance, last_key = settings.default_credits, None
+            await tx.execute(
+                "INSERT INTO accounts (guild_id, member_id, balance, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, member_id, balance, to_db_time(now)),
+            )
+            await self._append(tx, guild_id, member_id, EntryKind.OPENING, balance, balance,
+                               job_id=None, actor_id=None, now=now, reason="starting balance")
+        else:
+            balance, last_key = int(row[0]), row[1]
+        allowance = applicable(settings.allowances, role_ids)
+        if allowance is None:
+            return balance
+        key = period_key(allowance, now)
+        if key == last_key:
+            return balance
+        topped = max(balance, allowance.amount)
         await tx.execute(
-            "INSERT INTO accounts (guild_id, member_id, balance, created_at) VALUES (?, ?, ?, ?)",
-            (guild_id, member_id, opening, to_db_time(now)),
-        )
-        await self._append(tx, guild_id, member_id, EntryKind.OPENING, opening, opening,
-                           job_id=None, actor_id=None, now=now, reason="starting balance")
-        return opening
+            "UPDATE accounts SET balance = ?, allowance_key = ? WHERE guild_id = ? "
+            "AND member_id = ?", (topped, key, guild_id, member_id))
+        if topped != balance:
+            await self._append(tx, guild_id, member_id, EntryKind.ALLOWANCE, topped - balance,
+                               topped, job_id=None, actor_id=None, now=now,
+                               reason=f"{allowance.period.value} allowance of {allowance.amount}")
+        return topped
+
+    async def _month_spend(self, tx: aiosqlite.Connection, guild_id: int,
+                           now: datetime) -> int:
+        start = to_db_time(period_start(AllowancePeriod.MONTHLY, now))
+        cursor = await tx.execute(
+            "SELECT COALESCE(SUM(price), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
+            "AND state != 'failed'", (guild_id, start))
+        row = await cursor.fetchone()
+        await cursor.close()
+        return 0 if row is None else int(row[0])
 
     async def _balance_in(self, tx: aiosqlite.Connection, guild_id: int, member_id: int) -> int:
         cursor = await tx.execute(
@@ -276,16 +341,17 @@ class Ledger:
         return 0 if row is None else int(row[0])
 
     async def _finish_job(self, tx: aiosqlite.Connection, job_id: str, target: JobState,
-                          now: datetime, *, video_url: str | None,
-                          reason: str | None) -> tuple[int, int, int] | None:
+                          now: datetime, *, video_url: str | None, reason: str | None,
+                          only_if_waiting: bool = False) -> tuple[int, int, int] | None:
         """Move the job to its final state if it may still move; None if it already had."""
-        allowed = sources_of(target)
+        allowed = (JobState.RESERVED,) if only_if_waiting else sources_of(target)
         placeholders = ", ".join("?" for _ in allowed)
+        waiting = " AND admitted_at IS NULL" if only_if_waiting else ""
         stamp = to_db_time(now)
         cursor = await tx.execute(
             f"UPDATE jobs SET state = ?, video_url = COALESCE(?, video_url), "  # noqa: S608
             f"failure_reason = COALESCE(?, failure_reason), finished_at = ?, updated_at = ? "
-            f"WHERE id = ? AND state IN ({placeholders}) "
+            f"WHERE id = ? AND state IN ({placeholders}){waiting} "
             f"RETURNING guild_id, member_id, price",
             (target.value, video_url, reason, stamp, stamp, job_id,
              *(state.value for state in allowed)),

@@ -31,6 +31,7 @@ from bot.apiframe import (
     build_generate_body,
 )
 from bot.database import utc_now
+from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
 from bot.rules import ImageRole
@@ -68,6 +69,10 @@ class JobReporter(Protocol):
 
     async def show_progress(self, job: Job, progress: Progress) -> None: ...
 
+    async def show_queued(self, job: Job, position: int) -> None:
+        """The job waits in its server's queue at `position` (1 is next)."""
+        ...
+
     async def deliver(self, job: Job) -> Delivery:
         """Tell the member the final outcome. Must be safe to call again for the same job."""
         ...
@@ -97,36 +102,74 @@ Clock = Callable[[], datetime]
 
 
 class JobRunner:
-    def __init__(self, jobs: JobStore, ledger: Ledger, client: ApiframeClient,
-                 reporter: JobReporter, policy: PollPolicy, *, sleep: Sleep = asyncio.sleep,
-                 clock: Clock = utc_now) -> None:
+    def __init__(self, jobs: JobStore, ledger: Ledger, guilds: GuildSettingsStore,
+                 client: ApiframeClient, reporter: JobReporter, policy: PollPolicy, *,
+                 sleep: Sleep = asyncio.sleep, clock: Clock = utc_now) -> None:
         self._jobs = jobs
         self._ledger = ledger
+        self._guilds = guilds
         self._client = client
         self._reporter = reporter
         self._policy = policy
         self._sleep = sleep
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._admission = asyncio.Lock()
+        self._shown_positions: dict[str, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._closing = False
 
     @property
     def running(self) -> int:
         return len(self._tasks)
 
-    def start(self, job_id: str) -> None:
-        """Drive a job in the background; a second call for a running job does nothing."""
+    def start(self, job_id: str, guild_id: int | None = None) -> None:
+        """Drive an admitted job in the background; a second call for it does nothing."""
         if self._closing or job_id in self._tasks:
             return
-        task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+        task = asyncio.create_task(self._drive(job_id, guild_id), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    async def admit(self, guild_id: int) -> None:
+        """Start the server's waiting jobs that its limits allow, first come first served.
+
+        A job whose member is at their own limit is passed over, not allowed to block the
+        members behind it. Jobs left waiting are told their place in the queue.
+        """
+        if self._closing:
+            return
+        async with self._admission:
+            settings = await self._guilds.get(guild_id)
+            per_member = await self._jobs.running_counts(guild_id)
+            running = sum(per_member.values())
+            position = 0
+            for job in await self._jobs.waiting(guild_id):
+                if (running < settings.per_server_limit
+                        and per_member.get(job.member_id, 0) < settings.per_member_limit):
+                    if await self._jobs.admit(job.id):
+                        running += 1
+                        per_member[job.member_id] = per_member.get(job.member_id, 0) + 1
+                        self._shown_positions.pop(job.id, None)
+                        self.start(job.id, guild_id)
+                    continue
+                position += 1
+                if self._shown_positions.get(job.id) != position:
+                    self._shown_positions[job.id] = position
+                    try:
+                        await self._reporter.show_queued(job, position)
+                    except Exception:  # a queue position is cosmetic
+                        log.warning("job %s: could not show its queue position", job.id,
+                                    exc_info=True)
 
     async def resume_pending(self) -> int:
         """Pick up every job whose member has not been told its outcome."""
         pending = await self._jobs.undelivered()
         for job in pending:
-            self.start(job.id)
+            if not job.is_waiting:
+                self.start(job.id, job.guild_id)
+        for guild_id in {job.guild_id for job in pending if job.is_waiting}:
+            await self.admit(guild_id)
         if pending:
             log.info("resumed %d unfinished job(s)", len(pending))
         return len(pending)
@@ -139,18 +182,21 @@ class JobRunner:
     async def close(self) -> None:
         """Stop driving jobs; their rows say where each one stands for the next start."""
         self._closing = True
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one job ----------------------------------------------------------------------------
 
-    async def _drive(self, job_id: str) -> None:
+    async def _drive(self, job_id: str, guild_id: int | None) -> None:
         attempt = 0
         while not self._closing:
             try:
                 await self._advance(job_id)
+                if guild_id is not None:
+                    # This job's place is free: let the next one in.
+                    asyncio.get_running_loop().call_soon(self._admit_later, guild_id)
                 return
             except asyncio.CancelledError:
                 raise
@@ -159,6 +205,12 @@ class JobRunner:
                 delay = min(RETRY_STEP_AFTER_ERROR * attempt, 600.0)
                 log.exception("job %s hit an unexpected error; retrying in %.0fs", job_id, delay)
                 await self._sleep(delay)
+
+    def _admit_later(self, guild_id: int) -> None:
+        if not self._closing:
+            task = asyncio.create_task(self.admit(guild_id), name=f"admit-{guild_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _advance(self, job_id: str) -> None:
         job = await self._jobs.require(job_id)

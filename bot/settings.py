@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,23 +13,28 @@ from bot.errors import ConfigurationError
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-class Settings(BaseSettings):
-    """Every setting the bot reads. Secrets are `SecretStr` so they never print."""
+class StoreSettings(BaseSettings):
+    """What the owner's shell commands need: the database, and no secrets."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
+    database_path: Path = Path("data/hailuo-bot.sqlite3")
+    default_credits: int = Field(default=20, ge=0)
+    log_level: LogLevel = "INFO"
+
+
+class Settings(StoreSettings):
+    """Every setting the bot reads. Secrets are `SecretStr` so they never print."""
+
     discord_token: SecretStr
     apiframe_api_key: SecretStr
 
     apiframe_base_url: str = "https://api.apiframe.ai"
-    database_path: Path = Path("data/hailuo-bot.sqlite3")
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     apiframe_poll_interval_seconds: float = Field(default=7.0, gt=0)
-    default_credits: int = Field(default=20, ge=0)
-    log_level: LogLevel = "INFO"
 
     # Tuning knobs with safe defaults; documented in .env.example.
     apiframe_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -39,8 +44,19 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning a missing secret into an error that names its variable."""
+    return _load(Settings, overrides)
+
+
+def load_store_settings(**overrides: object) -> StoreSettings:
+    return _load(StoreSettings, overrides)
+
+
+SettingsT = TypeVar("SettingsT", bound=StoreSettings)
+
+
+def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.audit import AuditChannelGone
 from bot.database import utc_now
 from bot.jobs import Job
+from bot.ledger import LedgerEntry
 from bot.runner import Delivery, DeliveryFailed, Progress
-from cogs._messages import job_card, outcome
+from cogs._components import cancel_view
+from cogs._messages import MESSAGE_LIMIT, audit_line, job_card, outcome
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
@@ -43,8 +46,16 @@ class DiscordJobReporter:
         if job.card_message_id is None or not job.token_usable(utc_now()):
             return
         await self._webhook(job).edit_message(
-            job.card_message_id, content=job_card(job, progress),
+            job.card_message_id, content=job_card(job, progress), view=None,
             allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def show_queued(self, job: Job, position: int) -> None:
+        if job.card_message_id is None or not job.token_usable(utc_now()):
+            return
+        await self._webhook(job).edit_message(
+            job.card_message_id, content=job_card(job, queued=position),
+            view=cancel_view(job.id), allowed_mentions=discord.AllowedMentions.none(),
         )
 
     async def deliver(self, job: Job) -> Delivery:
@@ -56,7 +67,7 @@ class DiscordJobReporter:
         if job.card_message_id is not None and job.token_usable(utc_now()):
             try:
                 await self._webhook(job).edit_message(job.card_message_id, content=content,
-                                                      allowed_mentions=member_only)
+                                                      view=None, allowed_mentions=member_only)
             except discord.HTTPException as exc:
                 log.info("job %s: interaction reply failed (%s); posting in the channel",
                          job.id, exc.status)
@@ -81,3 +92,32 @@ class DiscordJobReporter:
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
         return Delivery.DIRECT_MESSAGE
+
+
+class DiscordAuditSink:
+    """Posts ledger rows to a server's audit channel, a few lines to a message."""
+
+    def __init__(self, bot: HailuoBot) -> None:
+        self._bot = bot
+
+    async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)
+        chunk: list[str] = []
+        first = entries[0].id
+        for entry in entries:
+            line = audit_line(entry)
+            if chunk and sum(len(x) + 1 for x in chunk) + len(line) > MESSAGE_LIMIT:
+                await self._send(channel, chunk, first)
+                chunk, first = [], entry.id
+            chunk.append(line)
+        if chunk:
+            await self._send(channel, chunk, first)
+
+    @staticmethod
+    async def _send(channel: discord.PartialMessageable, lines: list[str], first_id: int
+                    ) -> None:
+        try:
+            await channel.send("\n".join(lines), nonce=f"audit{first_id}"[:25],
+                               allowed_mentions=discord.AllowedMentions.none())
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise AuditChannelGone(f"Discord answered {exc.status}") from exc

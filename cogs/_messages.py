@@ -7,6 +7,7 @@ from typing import Final
 import discord
 
 from bot.jobs import Job, JobState
+from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
 from bot.runner import Progress
 
 MESSAGE_LIMIT: Final = 2000
@@ -39,9 +40,12 @@ def fit(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-def job_card(job: Job, progress: Progress | None = None) -> str:
+def job_card(job: Job, progress: Progress | None = None, *, queued: int | None = None) -> str:
     """The public message that follows a job while it runs."""
-    if progress is None:
+    if queued is not None:
+        state = (f"🕒 Waiting in this server's queue: position {queued}. "
+                 f"{job.price} credits reserved; Cancel refunds them.")
+    elif progress is None:
         state = "⏳ Sending to Apiframe…"
     else:
         word = STATUS_WORDS.get(progress.status, f"⏳ {progress.status.title()}")
@@ -80,3 +84,49 @@ def job_line(job: Job) -> str:
         return f"❌ {when} · {label} · refunded · {discord.utils.escape_markdown(reason)}"
     percent = f" {job.progress}%" if job.progress is not None else ""
     return f"⏳ {when} · {label} · {job.price} credits reserved · running{percent}"
+
+
+KIND_WORDS: Final = {
+    EntryKind.OPENING: "starting balance",
+    EntryKind.GRANT: "grant",
+    EntryKind.SET: "balance set",
+    EntryKind.ALLOWANCE: "allowance top-up",
+    EntryKind.RESERVE: "reserved for a video",
+    EntryKind.CHARGE: "video delivered",
+    EntryKind.REFUND: "refund",
+}
+
+
+def signed(value: int) -> str:
+    return f"+{value}" if value > 0 else str(value)
+
+
+def history_line(entry: LedgerEntry) -> str:
+    when = discord.utils.format_dt(entry.created_at, "d")
+    by = f" · by <@{entry.actor_id}>" if entry.actor_id and entry.kind in (
+        EntryKind.GRANT, EntryKind.SET, EntryKind.REFUND) else ""
+    return (f"{when} **{signed(entry.delta)}** → {entry.balance_after} · "
+            f"{KIND_WORDS[entry.kind]}{by}")
+
+
+def history_page(member_id: int, entries: list[LedgerEntry], page: int, pages: int,
+                 allowance: AllowanceStatus | None) -> str:
+    lines = [f"**Credit history of <@{member_id}>** · page {page + 1} of {pages}"]
+    if allowance is not None:
+        refill = discord.utils.format_dt(allowance.next_refill, "R")
+        lines.append(f"Allowance: topped up to {allowance.amount} {allowance.period.value}; "
+                     f"next refill {refill}.")
+    lines.extend(history_line(entry) for entry in entries)
+    if not entries:
+        lines.append("Nothing yet.")
+    return fit("\n".join(lines))
+
+
+def audit_line(entry: LedgerEntry) -> str:
+    """One ledger row for the audit channel: who, what, amount, balance after, by whom."""
+    when = discord.utils.format_dt(entry.created_at, "T")
+    job = f" · job `{entry.job_id[:8]}`" if entry.job_id else ""
+    by = f" · by <@{entry.actor_id}>" if entry.actor_id else ""
+    reason = discord.utils.escape_markdown(entry.reason[:80])
+    return (f"`#{entry.id}` {when} <@{entry.member_id}> {entry.kind.value} "
+            f"**{signed(entry.delta)}** → {entry.balance_after}{job}{by} · {reason}")

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Final
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.allowances import EVERYONE, Period, month_after
+from bot.database import utc_now
+from bot.reports import ledger_csv
+from cogs._components import HistoryButton, history_view
 from cogs._errors import respond
-from cogs._messages import fit, job_line
+from cogs._messages import fit, job_line, signed
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
 
 RECENT_JOBS: Final = 5
+TOP_SPENDERS: Final = 5
 MAX_AMOUNT: Final = 1_000_000
 
+Choice = app_commands.Choice
+manage_server = app_commands.checks.has_permissions(manage_guild=True)
 
-def signed(value: int) -> str:
-    return f"+{value}" if value > 0 else str(value)
+
+def guild_of(interaction: discord.Interaction[HailuoBot]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
 
 
 class Credits(commands.Cog):
@@ -32,6 +43,12 @@ class Credits(commands.Cog):
 
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(HistoryButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(HistoryButton)
 
     @app_commands.command(name="credits", description="Your video credits and recent videos")
     @app_commands.describe(member="Someone else's credits (needs Manage Server)")
@@ -46,35 +63,41 @@ class Credits(commands.Cog):
         looking_at_other = target.id != interaction.user.id
         if looking_at_other and not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
-        balance = await self.bot.ledger.balance(guild_id, target.id)
+        roles = tuple(r.id for r in target.roles) if isinstance(target, discord.Member) else ()
+        balance = await self.bot.ledger.balance(guild_id, target.id, roles)
+        allowance = await self.bot.ledger.allowance_status(guild_id, roles)
         jobs = await self.bot.jobs.recent_for_member(guild_id, target.id, RECENT_JOBS)
         whose = f"{target.mention} has" if looking_at_other else "You have"
         lines = [f"{whose} **{balance}** credits in this server."]
+        if allowance is not None:
+            refill = discord.utils.format_dt(allowance.next_refill, "R")
+            lines.append(f"Allowance: topped up to {allowance.amount} "
+                         f"{allowance.period.value}; next refill {refill}.")
         if jobs:
             lines.append("\n**Recent videos**")
             lines.extend(job_line(job) for job in jobs)
         else:
             lines.append("No videos yet: try `/hailuo`.")
-        await respond(interaction, fit("\n".join(lines)))
+        await interaction.response.send_message(
+            fit("\n".join(lines)), ephemeral=True, view=history_view(target.id),
+            allowed_mentions=discord.AllowedMentions.none())
 
     @quota.command(name="set", description="Set a member's balance")
     @app_commands.describe(member="Whose balance", amount="The new balance")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @manage_server
     async def quota_set(self, interaction: discord.Interaction[HailuoBot], member: discord.Member,
                         amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        guild_id = self._guild(interaction)
-        change = await self.bot.ledger.set_balance(guild_id, member.id, amount,
+        change = await self.bot.ledger.set_balance(guild_of(interaction), member.id, amount,
                                                    actor_id=interaction.user.id)
         await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
                                    f"({signed(change.delta)}).")
 
     @quota.command(name="add", description="Give (or, with a negative amount, take) credits")
     @app_commands.describe(member="Whose balance", amount="Credits to add; negative removes")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @manage_server
     async def quota_add(self, interaction: discord.Interaction[HailuoBot], member: discord.Member,
                         amount: app_commands.Range[int, -MAX_AMOUNT, MAX_AMOUNT]) -> None:
-        guild_id = self._guild(interaction)
-        change = await self.bot.ledger.add_credits(guild_id, member.id, amount,
+        change = await self.bot.ledger.add_credits(guild_of(interaction), member.id, amount,
                                                    actor_id=interaction.user.id)
         note = " (a balance stops at 0)" if change.delta != amount else ""
         await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
@@ -82,20 +105,128 @@ class Credits(commands.Cog):
 
     @quota.command(name="default", description="Starting balance for members new to the bot")
     @app_commands.describe(amount="Credits a member starts with")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @manage_server
     async def quota_default(self, interaction: discord.Interaction[HailuoBot],
                             amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        guild_id = self._guild(interaction)
-        await self.bot.ledger.set_default_credits(guild_id, amount, actor_id=interaction.user.id)
+        await self.bot.guild_settings.set_default_credits(guild_of(interaction), amount,
+                                                          actor_id=interaction.user.id)
         await respond(interaction, f"Members new to the bot in this server now start with "
                                    f"**{amount}** credits. Existing balances are unchanged.")
 
-    @staticmethod
-    def _guild(interaction: discord.Interaction[HailuoBot]) -> int:
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        return interaction.guild_id
+    @quota.command(name="allowance",
+                   description="Top members up to an amount every day, week or month")
+    @app_commands.describe(amount="Balance to top up to (0 removes the allowance)",
+                           period="How often (UTC)",
+                           role="Only for holders of this role (default: everyone)")
+    @app_commands.choices(period=[Choice(name=p.value, value=p.value) for p in Period])
+    @manage_server
+    async def quota_allowance(self, interaction: discord.Interaction[HailuoBot],
+                              amount: app_commands.Range[int, 0, MAX_AMOUNT], period: str,
+                              role: discord.Role | None = None) -> None:
+        guild_id = guild_of(interaction)
+        await self.bot.guild_settings.set_allowance(
+            guild_id, None if role is None else role.id, amount, Period(period),
+            actor_id=interaction.user.id)
+        who = "every member" if role is None else f"holders of {role.mention}"
+        if amount == 0:
+            await respond(interaction, f"Removed the allowance for {who}.")
+            return
+        unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period]
+        await respond(interaction, f"At the start of each {unit} "
+                                   f"(UTC), {who} are topped up to **{amount}** credits when they "
+                                   "next use the bot. Credits above that are kept; a member "
+                                   "gets the largest allowance that applies to them.")
+
+    @quota.command(name="cap", description="The most credits this server may spend per month")
+    @app_commands.describe(amount="Monthly cap in credits (0 removes the cap)")
+    @manage_server
+    async def quota_cap(self, interaction: discord.Interaction[HailuoBot],
+                        amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
+        guild_id = guild_of(interaction)
+        await self.bot.guild_settings.set_monthly_cap(guild_id, amount or None,
+                                                      actor_id=interaction.user.id)
+        if amount == 0:
+            await respond(interaction, "This server no longer has a monthly cap.")
+            return
+        spent = await self.bot.ledger.month_spend(guild_id)
+        resets = discord.utils.format_dt(month_after(utc_now()), "D")
+        await respond(interaction, f"This server may now spend **{amount}** credits a month "
+                                   f"({spent} used so far; resets {resets}).")
+
+    @quota.command(name="limits", description="How many videos may be made at once")
+    @app_commands.describe(per_member="Videos one member may have running at once",
+                           per_server="Videos the whole server may have running at once")
+    @manage_server
+    async def quota_limits(self, interaction: discord.Interaction[HailuoBot],
+                           per_member: app_commands.Range[int, 1, 100],
+                           per_server: app_commands.Range[int, 1, 1000]) -> None:
+        guild_id = guild_of(interaction)
+        await self.bot.guild_settings.set_limits(guild_id, per_member, per_server,
+                                                 actor_id=interaction.user.id)
+        await respond(interaction, f"Up to **{per_member}** videos per member and "
+                                   f"**{per_server}** for the server run at once; the rest wait "
+                                   "in a first-come, first-served queue.")
+        await self.bot.runner.admit(guild_id)
+
+    @quota.command(name="log", description="Post every credit change to a channel")
+    @app_commands.describe(channel="The audit channel (leave empty to stop posting)")
+    @manage_server
+    async def quota_log(self, interaction: discord.Interaction[HailuoBot],
+                        channel: discord.TextChannel | None = None) -> None:
+        guild_id = guild_of(interaction)
+        await self.bot.guild_settings.set_log_channel(
+            guild_id, None if channel is None else channel.id, actor_id=interaction.user.id)
+        if channel is None:
+            await respond(interaction, "Credit changes are no longer posted to a channel.")
+        else:
+            await respond(interaction, f"Every credit change and video from now on is posted "
+                                       f"to {channel.mention}.")
+
+    @quota.command(name="show", description="This server's credit settings at a glance")
+    @manage_server
+    async def quota_show(self, interaction: discord.Interaction[HailuoBot]) -> None:
+        guild_id = guild_of(interaction)
+        settings = await self.bot.guild_settings.get(guild_id)
+        spent = await self.bot.ledger.month_spend(guild_id)
+        running = sum((await self.bot.jobs.running_counts(guild_id)).values())
+        waiting = len(await self.bot.jobs.waiting(guild_id))
+        top = await self.bot.ledger.top_spenders(guild_id, TOP_SPENDERS)
+        cap = (f"{settings.monthly_cap} a month, {spent} used" if settings.monthly_cap
+               else f"none ({spent} used this month)")
+        lines = [
+            "**Credits in this server**",
+            f"Starting balance: {settings.default_credits}",
+            f"Monthly cap: {cap}",
+            f"Limits: {settings.per_member_limit} per member, {settings.per_server_limit} "
+            f"for the server · {running} running, {waiting} queued",
+            "Audit channel: " + (f"<#{settings.log_channel_id}>" if settings.log_channel_id
+                                 else "none"),
+        ]
+        if settings.allowances:
+            lines.append("Allowances:")
+            lines.extend(
+                f"• {a.amount} {a.period.value} for "
+                + ("everyone" if a.role_id == EVERYONE else f"<@&{a.role_id}>")
+                for a in settings.allowances)
+        else:
+            lines.append("Allowances: none")
+        if top:
+            lines.append("Top spenders this month:")
+            lines.extend(f"• <@{member}>: {amount}" for member, amount in top)
+        await respond(interaction, fit("\n".join(lines)))
+
+    @quota.command(name="export", description="This server's credit ledger as a CSV file")
+    @manage_server
+    async def quota_export(self, interaction: discord.Interaction[HailuoBot]) -> None:
+        guild_id = guild_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await ledger_csv(self.bot.database, guild_id)
+        file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
+        rows = text.count("\n") - 1
+        await interaction.followup.send(f"The ledger: {rows} rows.", file=file, ephemeral=True)
 
 
 async def setup(bot: HailuoBot) -> None:
     await bot.add_cog(Credits(bot))
+
+

@@ -21,6 +21,7 @@ from bot.rules import (
     inspect_image,
     validate_request,
 )
+from cogs._components import CancelJobButton, member_roles
 from cogs._errors import respond
 from cogs._messages import job_card
 
@@ -43,6 +44,12 @@ def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
 class Generate(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(CancelJobButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CancelJobButton)
 
     @app_commands.command(name="hailuo", description="Make a short video with MiniMax Hailuo 02")
     @app_commands.describe(
@@ -102,6 +109,7 @@ class Generate(commands.Cog):
                 member_id=interaction.user.id, application_id=interaction.application_id,
                 interaction_token=interaction.token,
                 interaction_created_at=interaction.created_at,
+                role_ids=member_roles(interaction),
             ),
             spec=spec, price=price_of(spec), images=tuple(payloads),
         )
@@ -110,6 +118,7 @@ class Generate(commands.Cog):
             await interaction.edit_original_response(
                 content=f"Accepted: **{job.price}** credits reserved, **{balance_left}** left. "
                         "Follow your video below; if it fails, the credits come back.")
+
             saved = await self.bot.jobs.require(job.id)
             card = await interaction.followup.send(
                 job_card(saved), wait=True, allowed_mentions=discord.AllowedMentions.none())
@@ -118,7 +127,7 @@ class Generate(commands.Cog):
             log.warning("job %s: could not post its card; the outcome will still be delivered",
                         job.id, exc_info=True)
         finally:
-            self.bot.runner.start(job.id)
+            await self.bot.runner.admit(job.origin.guild_id)
 
     async def _fetch_image(self, role: ImageRole, attachment: discord.Attachment
                            ) -> tuple[ImagePayload, ImageFacts]:

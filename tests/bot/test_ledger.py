@@ -9,6 +9,7 @@ import pytest
 
 from bot.database import Database
 from bot.errors import InsufficientCredits
+from bot.guilds import GuildSettingsStore
 from bot.jobs import JobState, JobStore
 from bot.ledger import EntryKind, Ledger
 from tests.bot.factories import GUILD, new_job
@@ -24,7 +25,7 @@ async def ledger_sum(db: Database, member_id: int, guild_id: int = GUILD) -> int
 async def test_new_member_starts_with_the_default(database: Database) -> None:
     ledger = Ledger(database, default_credits=20)
     assert await ledger.balance(GUILD, 1) == 20
-    await ledger.set_default_credits(GUILD, 7, actor_id=99)
+    await GuildSettingsStore(database, 20).set_default_credits(GUILD, 7, actor_id=99)
     assert await ledger.balance(GUILD, 2) == 7
     assert await ledger.balance(GUILD, 1) == 20  # existing balances keep theirs
     [opening] = await ledger.history(GUILD, 2)

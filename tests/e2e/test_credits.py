@@ -61,7 +61,7 @@ async def test_quota_refuses_members_without_manage_server(running: RunningBot,
     assert reply.ephemeral
     assert running.bot is not None
     assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
-    assert await running.bot.ledger.default_credits(discord.guild_id) == 20
+    assert (await running.bot.guild_settings.get(discord.guild_id)).default_credits == 20
 
 
 async def test_looking_at_someone_elses_credits_needs_manage_server(running: RunningBot) -> None:
@@ -81,4 +81,5 @@ async def test_looking_at_someone_elses_credits_needs_manage_server(running: Run
 async def test_quota_group_is_registered_for_manage_server_only(running: RunningBot) -> None:
     [quota] = [c for c in running.discord.commands if c["name"] == "quota"]
     assert int(quota["default_member_permissions"]) == 1 << 5
-    assert {o["name"] for o in quota["options"]} == {"set", "add", "default"}
+    assert {o["name"] for o in quota["options"]} == {
+        "set", "add", "default", "allowance", "cap", "limits", "log", "show", "export"}

@@ -1,0 +1,90 @@
+"""Posts every ledger row to its server's audit channel, in order, across restarts.
+
+The trail reads the ledger after a cursor kept in the database, so a row written while the bot
+was down or Discord was failing is still posted later. Posting and then moving the cursor is
+at-least-once; the sink makes a repeat harmless (Discord folds messages with the same nonce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from itertools import groupby
+from typing import Final, Protocol
+
+from bot.database import Database
+from bot.guilds import GuildSettingsStore
+from bot.ledger import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY: Final = "audit_cursor"
+BATCH: Final = 200
+RETRY_SECONDS: Final = 10.0
+
+
+class AuditChannelGone(Exception):
+    """The audit channel no longer exists or the bot may not post there: skip, don't retry."""
+
+
+class AuditSink(Protocol):
+    async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
+        """Post the entries; raise `AuditChannelGone` to drop them, anything else to retry."""
+        ...
+
+
+class AuditTrail:
+    def __init__(self, database: Database, guilds: GuildSettingsStore, sink: AuditSink) -> None:
+        self._db = database
+        self._guilds = guilds
+        self._sink = sink
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake.set()
+            self._task = asyncio.create_task(self._run(), name="audit-trail")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self.flush() == BATCH:
+                    pass
+            except Exception:
+                log.warning("audit channel posting failed; retrying in %.0fs", RETRY_SECONDS,
+                            exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                self._wake.set()
+
+    async def flush(self) -> int:
+        """Post the rows after the cursor; returns how many rows it went through."""
+        cursor = int(await self._db.get_state(CURSOR_KEY) or 0)
+        rows = await self._db.fetch_all(
+            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?", (cursor, BATCH))
+        if not rows:
+            return 0
+        entries = [LedgerEntry.from_row(row) for row in rows]
+        channels = await self._guilds.log_channels()
+        for guild_id, group in groupby(entries, key=lambda entry: entry.guild_id):
+            batch = list(group)
+            channel_id = channels.get(guild_id)
+            if channel_id is not None:
+                try:
+                    await self._sink.post(guild_id, channel_id, batch)
+                except AuditChannelGone as exc:
+                    log.warning("guild %s: audit channel %s unusable (%s); lines skipped",
+                                guild_id, channel_id, exc)
+            await self._db.set_state(CURSOR_KEY, str(batch[-1].id))
+        return len(entries)

@@ -1,0 +1,136 @@
+"""Per-server settings: default balance, allowances, monthly cap, job limits, audit channel.
+
+Every change is written to `guild_settings_log` with the admin who made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiosqlite
+
+from bot.allowances import EVERYONE, Allowance, Period
+from bot.database import Database, to_db_time, utc_now
+
+DEFAULT_PER_MEMBER_LIMIT: Final = 2
+DEFAULT_PER_SERVER_LIMIT: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    guild_id: int
+    default_credits: int
+    monthly_cap: int | None = None
+    per_member_limit: int = DEFAULT_PER_MEMBER_LIMIT
+    per_server_limit: int = DEFAULT_PER_SERVER_LIMIT
+    log_channel_id: int | None = None
+    allowances: tuple[Allowance, ...] = field(default_factory=tuple)
+
+
+async def read_guild_settings(connection: aiosqlite.Connection, guild_id: int,
+                              fallback_default: int) -> GuildSettings:
+    """Read a server's settings on a connection (inside a transaction or not)."""
+    cursor = await connection.execute(
+        "SELECT default_credits, monthly_cap, per_member_limit, per_server_limit, "
+        "log_channel_id FROM guild_settings WHERE guild_id = ?", (guild_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    cursor = await connection.execute(
+        "SELECT role_id, amount, period FROM allowances WHERE guild_id = ? "
+        "ORDER BY amount DESC, role_id", (guild_id,))
+    allowances = tuple(Allowance(int(r[0]), int(r[1]), Period(r[2]))
+                       for r in await cursor.fetchall())
+    await cursor.close()
+    if row is None:
+        return GuildSettings(guild_id, fallback_default, allowances=allowances)
+    return GuildSettings(
+        guild_id=guild_id,
+        default_credits=fallback_default if row[0] is None else int(row[0]),
+        monthly_cap=None if row[1] is None else int(row[1]),
+        per_member_limit=DEFAULT_PER_MEMBER_LIMIT if row[2] is None else int(row[2]),
+        per_server_limit=DEFAULT_PER_SERVER_LIMIT if row[3] is None else int(row[3]),
+        log_channel_id=None if row[4] is None else int(row[4]),
+        allowances=allowances,
+    )
+
+
+class GuildSettingsStore:
+    def __init__(self, database: Database, default_credits: int) -> None:
+        self._db = database
+        self._fallback_default = default_credits
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        async with self._db.transaction() as tx:
+            return await read_guild_settings(tx, guild_id, self._fallback_default)
+
+    async def log_channels(self) -> dict[int, int]:
+        rows = await self._db.fetch_all(
+            "SELECT guild_id, log_channel_id FROM guild_settings WHERE log_channel_id IS NOT NULL")
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def set_default_credits(self, guild_id: int, amount: int, actor_id: int) -> None:
+        if amount < 0:
+            raise ValueError("a default balance cannot be negative")
+        await self._set(guild_id, "default_credits", amount, actor_id)
+
+    async def set_monthly_cap(self, guild_id: int, cap: int | None, actor_id: int) -> None:
+        await self._set(guild_id, "monthly_cap", cap, actor_id)
+
+    async def set_limits(self, guild_id: int, per_member: int, per_server: int,
+                         actor_id: int) -> None:
+        if per_member < 1 or per_server < 1:
+            raise ValueError("limits must be at least 1")
+        await self._set(guild_id, "per_member_limit", per_member, actor_id)
+        await self._set(guild_id, "per_server_limit", per_server, actor_id)
+
+    async def set_log_channel(self, guild_id: int, channel_id: int | None, actor_id: int) -> None:
+        await self._set(guild_id, "log_channel_id", channel_id, actor_id)
+
+    async def set_allowance(self, guild_id: int, role_id: int | None, amount: int,
+                            period: Period, actor_id: int) -> None:
+        """Create, change or (with amount 0) remove an allowance."""
+        role = EVERYONE if role_id is None else role_id
+        now = to_db_time(utc_now())
+        async with self._db.transaction() as tx:
+            if amount <= 0:
+                await tx.execute("DELETE FROM allowances WHERE guild_id = ? AND role_id = ?",
+                                 (guild_id, role))
+                new_value = None
+            else:
+                await tx.execute(
+                    "INSERT INTO allowances (guild_id, role_id, amount, period, updated_by, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, role_id) DO "
+                    "UPDATE SET amount = excluded.amount, period = excluded.period, "
+                    "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    (guild_id, role, amount, period.value, actor_id, now))
+                new_value = f"{amount} {period.value}"
+            await self._log(tx, guild_id, f"allowance:{role}", None, new_value, actor_id, now)
+
+    async def _set(self, guild_id: int, column: str, value: int | None, actor_id: int) -> None:
+        assert column in {"default_credits", "monthly_cap", "per_member_limit",
+                          "per_server_limit", "log_channel_id"}
+        now = to_db_time(utc_now())
+        async with self._db.transaction() as tx:
+            cursor = await tx.execute(
+                f"SELECT {column} FROM guild_settings WHERE guild_id = ?",  # noqa: S608
+                (guild_id,))
+            row = await cursor.fetchone()
+            await cursor.close()
+            old = None if row is None else row[0]
+            await tx.execute(
+                f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
+                f"VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
+                f"updated_by = excluded.updated_by",
+                (guild_id, value, now, actor_id))
+            await self._log(tx, guild_id, column, old, value, actor_id, now)
+
+    @staticmethod
+    async def _log(tx: aiosqlite.Connection, guild_id: int, setting: str, old: object,
+                   new: object, actor_id: int, now: str) -> None:
+        await tx.execute(
+            "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, actor_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, setting, None if old is None else str(old),
+             None if new is None else str(new), actor_id, now))

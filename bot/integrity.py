@@ -1,0 +1,68 @@
+"""Checks that the money adds up, and online backups of the database file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from bot.database import Database
+
+
+async def verify(database: Database) -> list[str]:
+    """Every way the ledger, the balances and the jobs disagree; empty when all is well."""
+    problems: list[str] = []
+    for row in await database.fetch_all(
+        "SELECT a.guild_id, a.member_id, a.balance, COALESCE(SUM(l.delta), 0) AS total "
+        "FROM accounts a LEFT JOIN ledger l ON l.guild_id = a.guild_id "
+        "AND l.member_id = a.member_id GROUP BY a.guild_id, a.member_id "
+        "HAVING a.balance != total"
+    ):
+        problems.append(f"guild {row[0]} member {row[1]}: balance is {row[2]} but the ledger "
+                        f"adds up to {row[3]}")
+    for row in await database.fetch_all(
+        "SELECT l.guild_id, l.member_id, l.balance_after, a.balance FROM ledger l "
+        "JOIN accounts a ON a.guild_id = l.guild_id AND a.member_id = l.member_id "
+        "WHERE l.id = (SELECT MAX(id) FROM ledger m WHERE m.guild_id = l.guild_id "
+        "AND m.member_id = l.member_id) AND l.balance_after != a.balance"
+    ):
+        problems.append(f"guild {row[0]} member {row[1]}: last ledger row says {row[2]}, "
+                        f"balance is {row[3]}")
+    for row in await database.fetch_all(
+        "SELECT j.id, j.state, "
+        "SUM(l.kind = 'reserve') AS reserves, SUM(l.kind = 'charge') AS charges, "
+        "SUM(l.kind = 'refund') AS refunds FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id "
+        "GROUP BY j.id"
+    ):
+        job_id, state, reserves, charges, refunds = (row[0], row[1], row[2] or 0, row[3] or 0,
+                                                     row[4] or 0)
+        if reserves != 1:
+            problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
+        if charges > 1 or refunds > 1 or (charges and refunds):
+            problems.append(f"job {job_id}: charged {charges} and refunded {refunds} times")
+        if state in ("reserved", "submitted") and (charges or refunds):
+            problems.append(f"job {job_id} is unfinished ({state}) but was settled")
+        if state == "completed" and charges != 1:
+            problems.append(f"job {job_id} completed without a charge")
+        if state == "failed" and refunds != 1:
+            problems.append(f"job {job_id} failed without a refund")
+    for row in await database.fetch_all(
+        "SELECT l.id, l.job_id FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id "
+        "WHERE l.job_id IS NOT NULL AND j.id IS NULL"
+    ):
+        problems.append(f"ledger row {row[0]} names job {row[1]}, which does not exist")
+    return problems
+
+
+async def backup(source: Path, target: Path) -> None:
+    """Copy the live database with SQLite's online backup; safe while the bot runs."""
+    def copy() -> None:
+        if target.exists():
+            raise FileExistsError(f"{target} already exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.execute("PRAGMA busy_timeout=10000")
+            src.backup(dst)
+
+    await asyncio.to_thread(copy)

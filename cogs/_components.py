@@ -1,0 +1,116 @@
+"""Buttons that keep working across restarts: their state lives in their custom ids."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import discord
+
+from cogs._errors import respond
+from cogs._messages import history_page, outcome
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
+
+HISTORY_PAGE_SIZE: Final = 10
+
+
+class CancelJobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
+                      template=r"hailuo:cancel:(?P<job>[0-9a-f-]{36})"):
+    """Refunds a job still waiting in its server's queue."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"hailuo:cancel:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any],
+                             item: discord.ui.Item[Any], match: re.Match[str]
+                             ) -> CancelJobButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot = cast("HailuoBot", interaction.client)
+        job = await bot.jobs.get(self.job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            await respond(interaction, "That video request no longer exists.")
+            return
+        if interaction.user.id != job.member_id and not interaction.permissions.manage_guild:
+            await respond(interaction, "Only the member who asked for this video (or someone "
+                                       "with Manage Server) can cancel it.")
+            return
+        settlement = await bot.ledger.refund(job.id, "Cancelled while waiting in the queue.",
+                                             actor_id=interaction.user.id, only_if_waiting=True)
+        if not settlement.applied:
+            await respond(interaction, "This video has already started (or ended), so it can "
+                                       "no longer be cancelled.")
+            return
+        cancelled = await bot.jobs.require(job.id)
+        await interaction.response.edit_message(content=outcome(cancelled), view=None,
+                                                allowed_mentions=discord.AllowedMentions.none())
+        await bot.jobs.mark_delivered(job.id, "interaction")
+        await bot.runner.admit(job.guild_id)
+
+
+def cancel_view(job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelJobButton(job_id))
+    return view
+
+
+class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
+                    template=r"hailuo:history:(?P<member>\d+):(?P<page>\d+)"):
+    """Pages through a member's ledger, newest first."""
+
+    def __init__(self, member_id: int, page: int, label: str = "History") -> None:
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"hailuo:history:{member_id}:{page}"))
+        self.member_id = member_id
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any],
+                             item: discord.ui.Item[Any], match: re.Match[str]
+                             ) -> HistoryButton:
+        return cls(int(match["member"]), int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        guild_id = interaction.guild_id
+        if guild_id is None:
+            return
+        if interaction.user.id != self.member_id and not interaction.permissions.manage_guild:
+            await respond(interaction, "Only members with the **Manage Server** permission can "
+                                       "see someone else's history.")
+            return
+        bot = cast("HailuoBot", interaction.client)
+        roles = member_roles(interaction) if interaction.user.id == self.member_id else ()
+        total = await bot.ledger.history_size(guild_id, self.member_id)
+        pages = max(1, -(-total // HISTORY_PAGE_SIZE))
+        page = min(self.page, pages - 1)
+        entries = await bot.ledger.history(guild_id, self.member_id, HISTORY_PAGE_SIZE,
+                                           page * HISTORY_PAGE_SIZE)
+        allowance = await bot.ledger.allowance_status(guild_id, roles)
+        content = history_page(self.member_id, entries, page, pages, allowance)
+        await interaction.response.edit_message(content=content,
+                                                view=history_view(self.member_id, page, pages),
+                                                allowed_mentions=discord.AllowedMentions.none())
+
+
+def member_roles(interaction: discord.Interaction[Any]) -> tuple[int, ...]:
+    """The role ids of the member behind an interaction (none in a DM)."""
+    user = interaction.user
+    return tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+
+
+def history_view(member_id: int, page: int | None = None, pages: int = 1) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    if page is None:
+        view.add_item(HistoryButton(member_id, 0))
+        return view
+    if page > 0:
+        view.add_item(HistoryButton(member_id, page - 1, "◀ Newer"))
+    if page + 1 < pages:
+        view.add_item(HistoryButton(member_id, page + 1, "Older ▶"))
+    return view
