@@ -51,11 +51,17 @@ class CapReached(UserFacingError):
 class InsufficientCredits(UserFacingError):
     """The member's balance is below the price of the request."""
 
-    def __init__(self, balance: int, price: int) -> None:
+    def __init__(self, balance: int, price: int, *,
+                 refill: tuple[int, datetime] | None = None) -> None:
         self.balance = balance
         self.price = price
+        self.refill = refill
+        when = ""
+        if refill is not None:
+            amount, at = refill
+            when = f"Your allowance tops you up to {amount} on {at:%-d %B %Y at %H:%M} UTC. "
         super().__init__(
-            f"This video costs {price} credits and you have {balance}. "
+            f"This video costs {price} credits and you have {balance}. {when}"
             "Ask someone with the Manage Server permission to grant you credits "
             "(`/quota add`). Nothing was charged."
         )

@@ -174,7 +174,10 @@ class Ledger:
             row = await cursor.fetchone()
             await cursor.close()
             if row is None:
-                raise InsufficientCredits(balance=balance, price=job.price)
+                allowance = applicable(settings.allowances, origin.role_ids)
+                refill = None if allowance is None else (
+                    allowance.amount, next_period_start(allowance.period, now))
+                raise InsufficientCredits(balance=balance, price=job.price, refill=refill)
             balance_after = int(row[0])
             await insert_job(tx, job, now)
             await self._append(

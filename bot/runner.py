@@ -69,8 +69,9 @@ class JobReporter(Protocol):
 
     async def show_progress(self, job: Job, progress: Progress) -> None: ...
 
-    async def show_queued(self, job: Job, position: int) -> None:
-        """The job waits in its server's queue at `position` (1 is next)."""
+    async def show_queued(self, job: Job, position: int) -> bool:
+        """The job waits in its server's queue at `position` (1 is next). Returns whether the
+        member could be shown it (False: try again at the next change)."""
         ...
 
     async def deliver(self, job: Job) -> Delivery:
@@ -155,9 +156,9 @@ class JobRunner:
                     continue
                 position += 1
                 if self._shown_positions.get(job.id) != position:
-                    self._shown_positions[job.id] = position
                     try:
-                        await self._reporter.show_queued(job, position)
+                        if await self._reporter.show_queued(job, position):
+                            self._shown_positions[job.id] = position
                     except Exception:  # a queue position is cosmetic
                         log.warning("job %s: could not show its queue position", job.id,
                                     exc_info=True)

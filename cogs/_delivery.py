@@ -50,13 +50,14 @@ class DiscordJobReporter:
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def show_queued(self, job: Job, position: int) -> None:
+    async def show_queued(self, job: Job, position: int) -> bool:
         if job.card_message_id is None or not job.token_usable(utc_now()):
-            return
+            return False
         await self._webhook(job).edit_message(
             job.card_message_id, content=job_card(job, queued=position),
             view=cancel_view(job.id), allowed_mentions=discord.AllowedMentions.none(),
         )
+        return True
 
     async def deliver(self, job: Job) -> Delivery:
         content = outcome(job)

@@ -66,7 +66,18 @@ class FakeMessage:
     loading: bool = False
     deleted: bool = False
     edits: int = 0
+    components: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
+
+    def buttons(self) -> dict[str, str]:
+        """label -> custom_id of every button on the message."""
+        found: dict[str, str] = {}
+        for row in self.components:
+            for component in row.get("components", []):
+                if component.get("type") == 2 and "custom_id" in component:
+                    found[component.get("label", "")] = component["custom_id"]
+        return found
 
     @property
     def ephemeral(self) -> bool:
@@ -78,7 +89,7 @@ class FakeMessage:
             "content": self.content, "author": author, "attachments": [], "embeds": [],
             "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
             "tts": False, "timestamp": "2026-11-24T00:00:00+00:00", "edited_timestamp": None,
-            "flags": self.flags, "components": [],
+            "flags": self.flags, "components": self.components,
         }
 
 
@@ -94,6 +105,7 @@ class FakeInteraction:
     callback_at: float | None = None
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    source_message_id: int | None = None
 
 
 @dataclass
@@ -115,6 +127,8 @@ class FakeDiscord:
         self.guild_id = snowflake()
         self.channel_id = snowflake()
         self.forbidden_channels: set[int] = set()
+        self.roles: dict[int, str] = {}
+        self.extra_channels: dict[int, str] = {}
         self.closed_dms: set[int] = set()
         self.members: dict[int, FakeMember] = {}
         self.messages: dict[int, FakeMessage] = {}
@@ -168,6 +182,27 @@ class FakeDiscord:
         self.members[member.id] = member
         return member
 
+    async def add_role(self, name: str) -> int:
+        role_id = snowflake()
+        self.roles[role_id] = name
+        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id),
+                                                  "role": self._role_json(role_id, name)})
+        return role_id
+
+    def _role_json(self, role_id: int, name: str) -> dict[str, Any]:
+        return {"id": str(role_id), "name": name, "permissions": "0", "position": 1,
+                "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+
+    async def add_channel(self, name: str) -> int:
+        channel_id = snowflake()
+        self.extra_channels[channel_id] = name
+        await self.dispatch("CHANNEL_CREATE", self._channel_json(channel_id, name))
+        return channel_id
+
+    def _channel_json(self, channel_id: int, name: str) -> dict[str, Any]:
+        return {"id": str(channel_id), "type": 0, "name": name, "position": 0,
+                "guild_id": str(self.guild_id), "permission_overwrites": [], "nsfw": False}
+
     def add_attachment(self, filename: str, data: bytes, *, content_type: str | None,
                        width: int | None = None, height: int | None = None,
                        size: int | None = None) -> dict[str, Any]:
@@ -208,6 +243,16 @@ class FakeDiscord:
             resolved["users"] = {str(m.id): m.user_json() for m in users}
             resolved["members"] = {str(m.id): {k: v for k, v in m.member_json().items()
                                                if k != "user"} for m in users}
+        for option in _flatten(options or []):
+            if option.get("type") == 8:
+                role_id = int(option["value"])
+                resolved.setdefault("roles", {})[str(role_id)] = self._role_json(
+                    role_id, self.roles.get(role_id, "role"))
+            if option.get("type") == 7:
+                channel_id = int(option["value"])
+                channel = self._channel_json(channel_id, self.extra_channels.get(channel_id, "c"))
+                resolved.setdefault("channels", {})[str(channel_id)] = {
+                    **channel, "permissions": str(ALL_MEMBER_PERMISSIONS)}
         command_id = next((c["id"] for c in self.commands if c["name"] == name), str(snowflake()))
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(self.application_id), "type": 2,
@@ -232,6 +277,33 @@ class FakeDiscord:
             payload["member"] = member.member_json()
             payload["context"] = 0
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
+        self.interactions[token] = interaction
+        interaction.sent_at = time.monotonic()
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    async def click(self, message: FakeMessage, label: str, *,
+                    member: FakeMember) -> FakeInteraction:
+        """Press a button on a message, as a member would."""
+        custom_id = message.buttons()[label]
+        created = time.time()
+        interaction_id = snowflake(created)
+        token = f"itok-{interaction_id}"
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(self.application_id), "type": 3,
+            "token": token, "version": 1, "locale": "en-US", "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "app_permissions": str(ALL_MEMBER_PERMISSIONS),
+            "guild_id": str(self.guild_id), "guild_locale": "en-US",
+            "channel_id": str(message.channel_id),
+            "channel": {"id": str(message.channel_id), "type": 0, "guild_id": str(self.guild_id),
+                        "name": "videos", "permissions": str(member.permissions)},
+            "member": member.member_json(), "context": 0,
+            "message": message.to_json(self._author()),
+            "data": {"custom_id": custom_id, "component_type": 2},
+        }
+        interaction = FakeInteraction(interaction_id, token, created, member, payload)
+        interaction.source_message_id = message.id
         self.interactions[token] = interaction
         interaction.sent_at = time.monotonic()
         await self.dispatch("INTERACTION_CREATE", payload)
@@ -423,7 +495,12 @@ class FakeDiscord:
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             raw = form.get("payload_json")
-            return json.loads(raw) if isinstance(raw, str) else {}
+            payload: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else {}
+            payload["_files"] = {value.filename: value.file.read() for key, value in form.items()
+                                 if key.startswith("files[") and not isinstance(value, str)}
+            if "data" in payload and isinstance(payload["data"], dict):
+                payload["data"]["_files"] = payload["_files"]
+            return payload
         if not request.can_read_body:
             return {}
         return await request.json()  # type: ignore[no-any-return]
@@ -443,12 +520,22 @@ class FakeDiscord:
             message = self._new_message(self.channel_id, data, token)
             message.loading = kind == 5
             interaction.original_id = message.id
-        return json_response({
-            "interaction": {"id": str(interaction.id), "type": 2,
-                            "response_message_id": str(interaction.original_id),
-                            "response_message_loading": kind == 5,
-                            "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL)},
-        })
+        elif kind == 7 and interaction.source_message_id is not None:
+            source = self.messages[interaction.source_message_id]
+            if "content" in data:
+                source.content = data["content"] or ""
+            if "components" in data:
+                source.components = data["components"]
+            source.edits += 1
+        answer: dict[str, Any] = {"id": str(interaction.id),
+                                  "type": interaction.payload["type"],
+                                  "response_message_loading": kind == 5,
+                                  "response_message_ephemeral": bool(
+                                      int(data.get("flags") or 0) & EPHEMERAL)}
+        message_id = interaction.original_id if kind in (4, 5) else interaction.source_message_id
+        if message_id is not None:
+            answer["response_message_id"] = str(message_id)
+        return json_response({"interaction": answer})
 
     def _new_message(self, channel_id: int, data: dict[str, Any], token: str | None
                      ) -> FakeMessage:
@@ -456,6 +543,7 @@ class FakeDiscord:
             id=snowflake(), channel_id=channel_id, content=data.get("content") or "",
             flags=int(data.get("flags") or 0), interaction_token=token,
             nonce=data.get("nonce"), allowed_mentions=data.get("allowed_mentions"),
+            components=data.get("components") or [], files=data.get("_files", {}),
         )
         self.messages[message.id] = message
         return message
@@ -470,6 +558,8 @@ class FakeDiscord:
         if live.callback_type is None:
             return discord_error(404, 10015, "Unknown Webhook")
         data = await self._payload(request)
+        if len(data.get("content") or "") > 2000:
+            return discord_error(400, 50035, "Invalid Form Body: content over 2000")
         original = self.original(live)
         if original is not None and original.loading and not original.deleted:
             # The first followup after a defer replaces the "thinking" message and keeps
@@ -477,6 +567,8 @@ class FakeDiscord:
             original.loading = False
             original.content = data.get("content") or ""
             original.allowed_mentions = data.get("allowed_mentions")
+            original.components = data.get("components") or []
+            original.files = data.get("_files", {})
             message = original
         else:
             message = self._new_message(self.channel_id, data, token)
@@ -499,8 +591,12 @@ class FakeDiscord:
             return web.Response(status=204)
         if request.method == "PATCH":
             data = await self._payload(request)
+            if len(data.get("content") or "") > 2000:
+                return discord_error(400, 50035, "Invalid Form Body: content over 2000")
             if "content" in data:
                 message.content = data["content"] or ""
+            if "components" in data:
+                message.components = data["components"] or []
             message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
             message.loading = False
             message.edits += 1
@@ -511,7 +607,7 @@ class FakeDiscord:
         if channel_id in self.forbidden_channels:
             return discord_error(403, 50013, "Missing Permissions")
         is_dm = any(channel_id == member_id + 1 for member_id in self.members)
-        if channel_id != self.channel_id and not is_dm:
+        if channel_id != self.channel_id and channel_id not in self.extra_channels and not is_dm:
             return discord_error(404, 10003, "Unknown Channel")
         data = await self._payload(request)
         nonce = data.get("nonce")
@@ -529,3 +625,11 @@ def _mentions(option: dict[str, Any], member_id: int) -> bool:
     if option.get("type") == 6 and str(option.get("value")) == str(member_id):
         return True
     return any(_mentions(inner, member_id) for inner in option.get("options", []))
+
+
+def _flatten(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for option in options:
+        found.append(option)
+        found.extend(_flatten(option.get("options", [])))
+    return found

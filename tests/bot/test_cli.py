@@ -1,0 +1,128 @@
+"""The owner's shell commands, on a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import run_cli
+from bot.database import Database
+from bot.integrity import verify
+from bot.jobs import JobStore
+from bot.ledger import Ledger
+from bot.settings import StoreSettings
+from tests.bot.factories import GUILD, new_job
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = await run_cli(list(argv), settings, out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+async def populated(tmp_path: Path) -> StoreSettings:
+    settings = StoreSettings(database_path=tmp_path / "bot.sqlite3", default_credits=20,
+                             _env_file=None)  # type: ignore[call-arg]
+    async with Database(settings.database_path) as db:
+        ledger, jobs = Ledger(db, 20), JobStore(db)
+        done, failed, running = new_job(1), new_job(1), new_job(2)
+        for job in (done, failed, running):
+            await ledger.reserve(job)
+        await jobs.record_submitted(done.id, "r1", "QUEUED")
+        await ledger.commit_charge(done.id, "https://v/1.mp4")
+        await ledger.refund(failed.id, "policy")
+        await ledger.add_credits(GUILD, 3, 7, actor_id=99)
+    return settings
+
+
+async def test_credits_show_set_add(populated: StoreSettings) -> None:
+    guild = str(GUILD)
+    assert await cli(populated, "credits", "show", "--guild", guild, "--member", "1") == (0, "15\n")
+    assert await cli(populated, "credits", "set", "--guild", guild, "--member", "1", "40") == (
+        0, "balance 40 (+25)\n")
+    assert await cli(populated, "credits", "add", "--guild", guild, "--member", "1", "-50") == (
+        0, "balance 0 (-40)\n")
+    assert (await cli(populated, "db", "verify"))[0] == 0
+
+
+async def test_ledger_export_writes_csv(populated: StoreSettings, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    code, _ = await cli(populated, "ledger", "export", "--guild", str(GUILD), "--out",
+                        str(target))
+    assert code == 0
+    rows = list(csv.DictReader(target.open()))
+    assert [r["kind"] for r in rows].count("reserve") == 3
+    assert {"time", "member", "change", "balance_after", "reason", "job", "actor"} <= set(rows[0])
+
+
+async def test_verify_passes_on_a_healthy_database(populated: StoreSettings) -> None:
+    code, out = await cli(populated, "db", "verify")
+    assert code == 0 and out.startswith("ok")
+
+
+async def test_verify_catches_a_balance_edited_behind_the_ledgers_back(
+        populated: StoreSettings) -> None:
+    with sqlite3.connect(populated.database_path) as raw:
+        raw.execute("UPDATE accounts SET balance = balance + 100 WHERE member_id = 3")
+    code, out = await cli(populated, "db", "verify")
+    assert code == 1
+    assert "member 3: balance is 127 but the ledger adds up to 27" in out
+
+
+async def test_verify_catches_a_double_charge_and_an_orphan_reservation(
+        populated: StoreSettings) -> None:
+    with sqlite3.connect(populated.database_path) as raw:
+        raw.execute("DROP INDEX ledger_once_per_job")
+        job_id, guild, member = raw.execute(
+            "SELECT id, guild_id, member_id FROM jobs WHERE state = 'completed'").fetchone()
+        raw.execute("INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id,"
+                    " reason, created_at) VALUES (?, ?, 'charge', 0, 15, ?, 'x', 'now')",
+                    (guild, member, job_id))
+        raw.execute("UPDATE jobs SET state = 'completed' WHERE state = 'reserved'")
+    async with Database(populated.database_path) as db:
+        problems = await verify(db)
+    assert any("charged 2 and refunded 0 times" in p for p in problems)
+    assert any("completed without a charge" in p for p in problems)
+
+
+async def test_backup_while_the_database_is_being_written(populated: StoreSettings,
+                                                          tmp_path: Path) -> None:
+    target = tmp_path / "backup.sqlite3"
+    async with Database(populated.database_path) as db:
+        ledger = Ledger(db, 20)
+
+        async def keep_writing() -> None:
+            for i in range(50):
+                await ledger.add_credits(GUILD, 50 + i, 1, actor_id=1)
+
+        writer = asyncio.create_task(keep_writing())
+        code, out = await cli(populated, "db", "backup", str(target))
+        await writer
+    assert code == 0 and "backed up" in out
+    copy = StoreSettings(database_path=target, _env_file=None)  # type: ignore[call-arg]
+    assert await cli(copy, "db", "verify") == (0, "ok: balances, ledger and jobs agree\n")
+    assert (await cli(populated, "db", "backup", str(target)))[0] == 1  # never overwrites
+
+
+def test_python_m_bot_db_verify_exit_code(populated: StoreSettings) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
+           "DATABASE_PATH": str(populated.database_path)}
+    ok = subprocess.run([sys.executable, "-m", "bot", "db", "verify"], env=env,
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert ok.returncode == 0, ok.stderr
+    with sqlite3.connect(populated.database_path) as raw:
+        raw.execute("UPDATE accounts SET balance = 999 WHERE member_id = 2")
+    bad = subprocess.run([sys.executable, "-m", "bot", "db", "verify"], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 1 and "member 2" in bad.stdout
