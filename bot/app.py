@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import timedelta
 from typing import Final
 
 import discord
@@ -82,8 +83,13 @@ class HailuoBot(commands.Bot):
         await self.database.open()
         self._runner = JobRunner(
             self.jobs, self.ledger, self.guild_settings, self.apiframe, DiscordJobReporter(self),
-            PollPolicy(interval=self.settings.apiframe_poll_interval_seconds,
-                       progress_edit_interval=self.settings.progress_edit_interval_seconds),
+            PollPolicy(
+                interval=self.settings.apiframe_poll_interval_seconds,
+                progress_edit_interval=self.settings.progress_edit_interval_seconds,
+                max_wait=timedelta(minutes=self.settings.apiframe_max_wait_minutes),
+                give_up_after=timedelta(hours=self.settings.apiframe_give_up_hours),
+                late_interval=self.settings.apiframe_late_poll_interval_seconds,
+            ),
         )
         install_error_handler(self.tree)
         for extension in EXTENSIONS:

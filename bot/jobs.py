@@ -129,6 +129,7 @@ class Job:
     finished_at: datetime | None
     delivered_at: datetime | None
     admitted_at: datetime | None = None
+    late_notified_at: datetime | None = None
 
     @property
     def is_waiting(self) -> bool:
@@ -184,6 +185,7 @@ class Job:
             finished_at=moment("finished_at"),
             delivered_at=moment("delivered_at"),
             admitted_at=moment("admitted_at"),
+            late_notified_at=moment("late_notified_at"),
         )
 
 
@@ -321,6 +323,11 @@ class JobStore:
         rows = await self._db.fetch_all(
             "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL")
         return [int(r[0]) for r in rows]
+
+    async def mark_late_notified(self, job_id: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET late_notified_at = ? WHERE id = ?",
+                             (to_db_time(utc_now()), job_id))
 
     async def mark_delivered(self, job_id: str, via: str) -> None:
         now = to_db_time(utc_now())

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol
 
@@ -42,7 +42,8 @@ OWNER_PROBLEM: Final = (
     "The video service is not available right now because of a problem with this bot's "
     "Apiframe account (not anything you did). The bot's owner has been told."
 )
-NOT_FOUND_CONFIRMATIONS: Final = 3
+GAVE_UP: Final = ("Apiframe did not finish this video within a day of the usual time, so the "
+                  "bot stopped waiting for it.")
 RETRY_STEP_AFTER_ERROR: Final = 30.0
 
 
@@ -69,6 +70,10 @@ class JobReporter(Protocol):
 
     async def show_progress(self, job: Job, progress: Progress) -> None: ...
 
+    async def tell_late(self, job: Job) -> bool:
+        """The job is taking far longer than usual; returns whether the member was told."""
+        ...
+
     async def show_queued(self, job: Job, position: int) -> bool:
         """The job waits in its server's queue at `position` (1 is next). Returns whether the
         member could be shown it (False: try again at the next change)."""
@@ -88,6 +93,9 @@ class PollPolicy:
     interval: float = 7.0
     max_interval: float = 60.0
     progress_edit_interval: float = 5.0
+    max_wait: timedelta = timedelta(minutes=60)
+    give_up_after: timedelta = timedelta(hours=24)
+    late_interval: float = 300.0
 
     def after_error(self, errors: int) -> float:
         """Slower polls while Apiframe is unwell, with jitter so pollers do not align."""
@@ -242,7 +250,15 @@ class JobRunner:
                           "Check APIFRAME_API_KEY and the account's credits.",
                           job.id, exc.message, exc.status, exc.request_id)
                 return await self._refund(job, OWNER_PROBLEM)
-            except (ApiframeRejected, ApiframeProtocolError) as exc:
+            except ApiframeProtocolError as exc:
+                # A 2xx we cannot read: the job may exist, so ask again with the same key.
+                failures += 1
+                delay = self._policy.after_error(failures)
+                log.warning("job %s: unreadable answer to the submit (%s); asking again in "
+                            "%.0fs with the same Idempotency-Key", job.id, exc.message, delay)
+                await self._sleep(delay)
+                continue
+            except ApiframeRejected as exc:
                 log.warning("job %s: Apiframe refused the request: %s (request %s)",
                             job.id, exc.message, exc.request_id)
                 return await self._refund(job, f"Apiframe refused the request: {exc.message}")
@@ -271,23 +287,40 @@ class JobRunner:
         )
 
     async def _follow(self, job: Job) -> Job:
-        assert job.apiframe_job_id is not None
+        """Poll until the job ends. Nothing but Apiframe's own word ends it early: errors,
+        unknown statuses and even a 404 (a changed key?) only slow the polling, because a job
+        that may still complete may still be billed. After the maximum wait the member is told
+        it is late; a day after that, the bot gives up and refunds."""
+        remote_id = job.apiframe_job_id
+        assert remote_id is not None
         errors = 0
-        not_found = 0
         last_shown: tuple[str, int | None] | None = None
         last_edit = float("-inf")
         loop = asyncio.get_running_loop()
+        started = job.submitted_at or job.created_at
+        late_at = started + self._policy.max_wait
+        give_up_at = late_at + self._policy.give_up_after
         while True:
-            await self._sleep(self._policy.after_error(errors) if errors
-                              else self._policy.next_delay())
+            now = self._clock()
+            if now >= give_up_at:
+                log.error("job %s: Apiframe job %s still unfinished after %s; giving up",
+                          job.id, job.apiframe_job_id, now - started)
+                return await self._refund(job, GAVE_UP)
+            if now >= late_at:
+                if job.late_notified_at is None:
+                    job = await self._tell_late(job)
+                delay = self._policy.late_interval
+            elif errors:
+                delay = self._policy.after_error(errors)
+            else:
+                delay = self._policy.next_delay()
+            await self._sleep(delay)
             try:
-                remote = await self._client.get_job(job.apiframe_job_id)
+                remote = await self._client.get_job(remote_id)
             except ApiframeJobNotFound:
-                not_found += 1
-                if not_found >= NOT_FOUND_CONFIRMATIONS:
-                    log.error("job %s: Apiframe no longer knows job %s", job.id,
-                              job.apiframe_job_id)
-                    return await self._refund(job, "Apiframe lost track of this job.")
+                errors += 1
+                log.error("job %s: Apiframe does not know job %s (was the API key changed?); "
+                          "still checking", job.id, job.apiframe_job_id)
                 continue
             except (ApiframeAuthError, ApiframeOutOfCredits) as exc:
                 # The job may still finish and be billed: keep it, and tell the owner.
@@ -300,7 +333,6 @@ class JobRunner:
                 log.warning("job %s: poll failed: %s", job.id, exc)
                 continue
             errors = 0
-            not_found = 0
             if remote.is_terminal:
                 return await self._settle(job, remote)
             if remote.status not in KNOWN_STATUSES:
@@ -309,10 +341,21 @@ class JobRunner:
             shown = (remote.status, remote.progress)
             if shown != last_shown:
                 await self._jobs.record_progress(job.id, remote.status, remote.progress)
-                now = loop.time()
-                if now - last_edit >= self._policy.progress_edit_interval:
-                    last_shown, last_edit = shown, now
+                tick = loop.time()
+                if tick - last_edit >= self._policy.progress_edit_interval:
+                    last_shown, last_edit = shown, tick
                     await self._show_progress(job, remote)
+
+    async def _tell_late(self, job: Job) -> Job:
+        try:
+            told = await self._reporter.tell_late(job)
+        except Exception:
+            log.warning("job %s: could not say that it is late", job.id, exc_info=True)
+            told = False
+        if told:
+            await self._jobs.mark_late_notified(job.id)
+            return await self._jobs.require(job.id)
+        return job
 
     async def _show_progress(self, job: Job, remote: RemoteJob) -> None:
         elapsed = (self._clock() - job.created_at).total_seconds()

@@ -22,7 +22,7 @@ from bot.jobs import Job
 from bot.ledger import LedgerEntry
 from bot.runner import Delivery, DeliveryFailed, Progress
 from cogs._components import cancel_view
-from cogs._messages import MESSAGE_LIMIT, audit_line, job_card, outcome
+from cogs._messages import MESSAGE_LIMIT, audit_line, job_card, late_notice, outcome
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
@@ -59,8 +59,15 @@ class DiscordJobReporter:
         )
         return True
 
+    async def tell_late(self, job: Job) -> bool:
+        via = await self._post(job, late_notice(job), nonce=f"late{delivery_nonce(job)}"[:25])
+        return via is not Delivery.KEPT
+
     async def deliver(self, job: Job) -> Delivery:
-        content = outcome(job)
+        return await self._post(job, outcome(job), nonce=delivery_nonce(job))
+
+    async def _post(self, job: Job, content: str, *, nonce: str) -> Delivery:
+        """Edit the job card if it can, else post to the channel, else DM the member."""
         member_only = discord.AllowedMentions(everyone=False, roles=False,
                                               users=[discord.Object(job.member_id)])
         # Without a card (the bot stopped before posting it) a followup could land on the
@@ -76,7 +83,7 @@ class DiscordJobReporter:
                 return Delivery.INTERACTION
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
-            await channel.send(content, nonce=delivery_nonce(job), allowed_mentions=member_only)
+            await channel.send(content, nonce=nonce, allowed_mentions=member_only)
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info("job %s: cannot post in channel %s (%s); trying a direct message",
                      job.id, job.channel_id, exc.status)
@@ -86,7 +93,7 @@ class DiscordJobReporter:
             return Delivery.CHANNEL
         try:
             user = self._bot.get_user(job.member_id) or await self._bot.fetch_user(job.member_id)
-            await user.send(content, nonce=delivery_nonce(job), allowed_mentions=member_only)
+            await user.send(content, nonce=nonce, allowed_mentions=member_only)
         except (discord.Forbidden, discord.NotFound):
             log.info("job %s: the member takes no direct messages; kept for /credits", job.id)
             return Delivery.KEPT

@@ -55,6 +55,14 @@ def job_card(job: Job, progress: Progress | None = None, *, queued: int | None =
     return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
 
 
+def late_notice(job: Job) -> str:
+    return fit(
+        f"🐢 <@{job.member_id}>, your video ({describe(job)}) is taking much longer than usual "
+        "at Apiframe. The bot keeps checking for up to a day and will post it here; if it never "
+        f"comes, your {job.price} credits come back.\n{quote_prompt(job.prompt, 120)}"
+    )
+
+
 def outcome(job: Job) -> str:
     """The final word on a job: the video, or what went wrong and that nothing was charged."""
     if job.state is JobState.COMPLETED and job.video_url:
