@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ class FakeApiframe:
         self.rejected_bodies: list[tuple[dict[str, Any], list[str]]] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        # Called with the request before it is handled, and after it: a test can stall a
+        # request or end the bot at that moment.
+        self.before: list[Callable[[web.Request], Awaitable[None]]] = []
+        self.after: list[Callable[[web.Request], Awaitable[None]]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -138,7 +143,11 @@ class FakeApiframe:
                     request.transport.close()
                     return web.Response(status=500)
                 return respond(fault.body, fault.status, fault.headers)
+        for hook in list(self.before):
+            await hook(request)
         response: web.StreamResponse = await handler(request)
+        for hook in list(self.after):
+            await hook(request)
         return response
 
     async def _upload(self, request: web.Request) -> web.Response:

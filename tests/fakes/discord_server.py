@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,10 @@ class FakeDiscord:
         self.command_syncs = 0
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        # Called with (method, path, body) before a REST request is handled, and after it
+        # with the response too: a test can stall a request or end the bot at that moment.
+        self.before: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
+        self.after: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.identifies = 0
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -425,10 +429,19 @@ class FakeDiscord:
             if fault.method == request.method and fault.path.search(path) and fault.times > 0:
                 fault.times -= 1
                 return json_response(fault.body, fault.status, fault.headers)
+        body: dict[str, Any] = {}
+        if self.before or self.after:
+            if request.method in ("POST", "PATCH"):
+                body = await self._payload(request)
+            for hook in list(self.before):
+                await hook(request.method, path, body)
         try:
-            return await self._route(request, path)
+            response = await self._route(request, path)
         finally:
             await self._notify()
+        for hook in list(self.after):
+            await hook(request.method, path, body)
+        return response
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         method = request.method
@@ -501,9 +514,8 @@ class FakeDiscord:
             if "data" in payload and isinstance(payload["data"], dict):
                 payload["data"]["_files"] = payload["_files"]
             return payload
-        if not request.can_read_body:
-            return {}
-        return await request.json()  # type: ignore[no-any-return]
+        raw_body = await request.read()  # cached by aiohttp, so hooks may read it first
+        return json.loads(raw_body) if raw_body else {}
 
     async def _callback(self, request: web.Request, token: str) -> web.Response:
         interaction = self.interactions.get(token)
