@@ -43,6 +43,17 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
         elif isinstance(original, app_commands.MissingPermissions):
             await respond(interaction, "Only members with the **Manage Server** permission can "
                                        "do that.")
+        elif isinstance(original, app_commands.CommandSignatureMismatch | TypeError):
+            # The options Discord sent do not match the command (an old or edited definition,
+            # or a hand-made request): nothing was done.
+            log.warning("command %s arrived with options that do not match it",
+                        interaction.command.qualified_name if interaction.command else "?")
+            await respond(interaction, "This command's options did not come through as "
+                                       "expected, so nothing was done. If Discord just updated "
+                                       "the command, try again in a minute.")
+        elif isinstance(original, app_commands.TransformerError):
+            await respond(interaction, f"The value `{str(original.value)[:50]}` can't be used "
+                                       "for that option, so nothing was done.")
         elif isinstance(original, app_commands.NoPrivateMessage):
             await respond(interaction, "This command works in servers only.")
         elif isinstance(original, app_commands.CheckFailure):

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import RequestRejected
 from bot.jobs import DiscordOrigin, ImagePayload, NewJob
 from bot.pricing import price_of
 from bot.rules import (
@@ -79,6 +80,12 @@ class Generate(commands.Cog):
             await respond(interaction, "Videos are paid from a server's credits, so `/hailuo` "
                                        "works in servers only.")
             return
+        # Discord resolves attachments; one it could not resolve arrives as a bare id.
+        lost = [name for name, value in (("image", image), ("end_image", end_image))
+                if value is not None and not isinstance(value, discord.Attachment)]
+        if lost:
+            raise RequestRejected([f"The `{name}` file did not come through from Discord: "
+                                   "attach it again." for name in lost])
         request = GenerationRequest(
             prompt=prompt, duration=duration, resolution=resolution,
             prompt_optimizer=prompt_optimizer,

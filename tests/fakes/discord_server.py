@@ -134,6 +134,8 @@ class FakeDiscord:
         self.messages: dict[int, FakeMessage] = {}
         self.interactions: dict[str, FakeInteraction] = {}
         self.attachments: dict[str, tuple[bytes, str]] = {}
+        # key -> "slow" (a trickle), "endless" (never ends) or "oversized" (more than declared)
+        self.attachment_modes: dict[str, str] = {}
         self.commands: list[dict[str, Any]] = []
         self.command_syncs = 0
         self.requests: list[tuple[str, str]] = []
@@ -414,11 +416,32 @@ class FakeDiscord:
         return socket
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
-        found = self.attachments.get(request.match_info["key"])
+        key = request.match_info["key"]
+        found = self.attachments.get(key)
         if found is None:
             return web.Response(status=404)
         data, content_type = found
-        return web.Response(body=data, content_type=content_type.split(";")[0])
+        mode = self.attachment_modes.get(key)
+        if mode is None:
+            return web.Response(body=data, content_type=content_type.split(";")[0])
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        try:
+            if mode == "slow":
+                for offset in range(0, len(data), 64):
+                    await response.write(data[offset:offset + 64])
+                    await asyncio.sleep(0.2)
+            elif mode == "endless":
+                while True:
+                    await response.write(b"\0" * 65536)
+                    await asyncio.sleep(0.001)
+            elif mode == "oversized":
+                for _ in range(400):  # 26 MB, whatever the metadata said
+                    await response.write(b"\0" * 65536)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
 
     # -- REST --------------------------------------------------------------------------------
 
