@@ -191,3 +191,25 @@ async def test_sigkill_at_random_moments(bot_process: BotProcess, fake_discord: 
     print(f"random kills survived: {bot_process.kills}, {figures}")
     assert bot_process.kills == 8
     assert figures["accepted"] >= 4
+
+
+@pytest.mark.slow
+async def test_sigterm_mid_job_exits_fast_and_the_job_resumes(
+        bot_process: BotProcess, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    fake_apiframe.default_script = JobScript(polls_before_done=10**9)
+    member = fake_discord.add_member("t")
+    await fake_discord.invoke("hailuo", hailuo("graceful"), member=member)
+    await fake_discord.wait_for(lambda: any(j.polls >= 2 for j in fake_apiframe.jobs.values()))
+    started = asyncio.get_running_loop().time()
+    code = await bot_process.terminate()
+    took = asyncio.get_running_loop().time() - started
+    assert code == 0 and took < 5
+    assert "shutting down" in bot_process.logs()
+    polls = sum(j.polls for j in fake_apiframe.jobs.values())
+    await asyncio.sleep(0.3)
+    assert sum(j.polls for j in fake_apiframe.jobs.values()) == polls  # no work after exit
+    [remote] = fake_apiframe.jobs.values()
+    remote.script = JobScript(polls_before_done=remote.polls + 1)
+    await bot_process.start()
+    await check_invariants(bot_process, fake_apiframe, fake_discord, ["graceful"])
+    print(f"SIGTERM to exit: {took:.2f}s")
