@@ -85,6 +85,8 @@ class HailuoBot(commands.Bot):
             self.jobs, self.ledger, self.guild_settings, self.apiframe, DiscordJobReporter(self),
             PollPolicy(
                 interval=self.settings.apiframe_poll_interval_seconds,
+                max_interval=self.settings.apiframe_max_poll_interval_seconds,
+                typical_render=self.settings.apiframe_typical_render_seconds,
                 progress_edit_interval=self.settings.progress_edit_interval_seconds,
                 max_wait=timedelta(minutes=self.settings.apiframe_max_wait_minutes),
                 give_up_after=timedelta(hours=self.settings.apiframe_give_up_hours),

@@ -34,6 +34,7 @@ from bot.database import utc_now
 from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
+from bot.polling import TYPICAL_RENDER_SECONDS, PollShape
 from bot.rules import ImageRole
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,9 @@ class DeliveryFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    interval: float = 7.0
+    interval: float = 5.0  # the shortest gap between two polls of one job
     max_interval: float = 60.0
+    typical_render: float = TYPICAL_RENDER_SECONDS
     progress_edit_interval: float = 5.0
     max_wait: timedelta = timedelta(minutes=60)
     give_up_after: timedelta = timedelta(hours=24)
@@ -102,8 +104,10 @@ class PollPolicy:
         ceiling = min(self.max_interval, self.interval * (2 ** min(errors, 6)))
         return random.uniform(ceiling * 0.75, ceiling)
 
-    def next_delay(self) -> float:
-        return random.uniform(self.interval * 0.9, self.interval * 1.1)
+    @property
+    def shape(self) -> PollShape:
+        return PollShape(floor=self.interval, ceiling=max(self.interval, self.max_interval),
+                         typical_render=self.typical_render)
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -298,6 +302,9 @@ class JobRunner:
         last_edit = float("-inf")
         loop = asyncio.get_running_loop()
         started = job.submitted_at or job.created_at
+        shape = self._policy.shape
+        expected = shape.expected_render(job.duration, job.resolution)
+        progress = job.progress
         late_at = started + self._policy.max_wait
         give_up_at = late_at + self._policy.give_up_after
         while True:
@@ -313,7 +320,7 @@ class JobRunner:
             elif errors:
                 delay = self._policy.after_error(errors)
             else:
-                delay = self._policy.next_delay()
+                delay = shape.next_delay((now - started).total_seconds(), progress, expected)
             await self._sleep(delay)
             try:
                 remote = await self._client.get_job(remote_id)
@@ -333,6 +340,7 @@ class JobRunner:
                 log.warning("job %s: poll failed: %s", job.id, exc)
                 continue
             errors = 0
+            progress = remote.progress
             if remote.is_terminal:
                 return await self._settle(job, remote)
             if remote.status not in KNOWN_STATUSES:

@@ -34,7 +34,9 @@ class Settings(StoreSettings):
     apiframe_base_url: str = "https://api.apiframe.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
-    apiframe_poll_interval_seconds: float = Field(default=7.0, gt=0)
+    apiframe_poll_interval_seconds: float = Field(default=5.0, gt=0)
+    apiframe_max_poll_interval_seconds: float = Field(default=60.0, gt=0)
+    apiframe_typical_render_seconds: float = Field(default=180.0, gt=0)
     apiframe_max_wait_minutes: float = Field(default=60.0, gt=0)
     apiframe_give_up_hours: float = Field(default=24.0, gt=0)
     apiframe_late_poll_interval_seconds: float = Field(default=300.0, gt=0)

@@ -28,6 +28,8 @@ def bot_environment(tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe
         "DISCORD_GATEWAY_URL": discord.gateway_url,
         "APIFRAME_BASE_URL": apiframe.base_url,
         "APIFRAME_POLL_INTERVAL_SECONDS": "0.05",
+        "APIFRAME_MAX_POLL_INTERVAL_SECONDS": "0.2",
+        "APIFRAME_TYPICAL_RENDER_SECONDS": "0.1",
         "PROGRESS_EDIT_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "DEBUG",
     }
