@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+PRAGMAS: Final = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -31,42 +40,148 @@ def from_db_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-class Database:
-    """Owns the connection. Every write goes through `transaction()`.
+Write = Callable[..., T]
 
-    aiosqlite runs one connection on one worker thread, so two tasks that interleave
-    statements would share one transaction; the lock keeps each transaction whole, and
-    `BEGIN IMMEDIATE` takes SQLite's write lock up front so a second process waits instead
-    of failing half-way.
+
+class _GroupCommitWriter:
+    """One thread owns the write connection and commits waiting transactions together.
+
+    Each transaction is a plain function of the connection. The thread takes every transaction
+    waiting in its queue, runs each inside its own SAVEPOINT (so one that raises is undone on
+    its own) within a single `BEGIN IMMEDIATE ... COMMIT`, and only after the COMMIT hands the
+    results back to the event loop. A hundred members paying at once cost one commit, not a
+    hundred, and no write ever holds a lock across an `await`.
+    """
+
+    MAX_BATCH: Final = 256
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        self._path = path
+        self._loop = loop
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def stop(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    def submit(self, fn: Callable[..., object], args: tuple[object, ...]
+               ) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = self._loop.create_future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        try:
+            connection = sqlite3.connect(self._path, isolation_level=None,
+                                         check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            for pragma in PRAGMAS:
+                connection.execute(pragma)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while (item := self._queue.get()) is not None:
+                batch = [item]
+                stop = False
+                while len(batch) < self.MAX_BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                self._commit(connection, batch)
+                if stop:
+                    break
+        finally:
+            connection.close()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[_Item]) -> None:
+        outcomes: list[tuple[asyncio.Future[object], object, BaseException | None]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for future, fn, args in batch:
+                connection.execute("SAVEPOINT one")
+                try:
+                    result = fn(connection, *args)
+                except Exception as exc:  # noqa: BLE001 - it belongs to the caller
+                    connection.execute("ROLLBACK TO one")
+                    connection.execute("RELEASE one")
+                    outcomes.append((future, None, exc))
+                else:
+                    connection.execute("RELEASE one")
+                    outcomes.append((future, result, None))
+            connection.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - every caller must hear of it
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            outcomes = [(future, None, exc) for future, _, _ in batch]
+        self._loop.call_soon_threadsafe(_settle, outcomes)
+
+
+_Item = tuple["asyncio.Future[object]", Callable[..., object], tuple[object, ...]]
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[object], object, BaseException | None]]
+            ) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+class Database:
+    """The SQLite file: writes through the group-commit writer, reads through aiosqlite.
+
+    In WAL mode a reader never waits for the writer, and it only ever sees committed data.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connection: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._writer: _GroupCommitWriter | None = None
 
     async def open(self) -> None:
-        if self.path != Path(":memory:"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
         try:
-            await connection.execute("PRAGMA journal_mode=WAL")
-            await connection.execute("PRAGMA busy_timeout=10000")
-            await connection.execute("PRAGMA foreign_keys=ON")
-            await connection.execute("PRAGMA synchronous=NORMAL")
+            for pragma in PRAGMAS:
+                await connection.execute(pragma)
             self._connection = connection
             await self._migrate()
+            writer = _GroupCommitWriter(self.path, asyncio.get_running_loop())
+            await asyncio.to_thread(writer.start)
+            self._writer = writer
         except BaseException:
             self._connection = None
             await connection.close()
             raise
 
     async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.stop()
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            async with self._lock:
-                await connection.close()
+            await connection.close()
 
     async def __aenter__(self) -> Database:
         await self.open()
@@ -81,25 +196,22 @@ class Database:
             raise RuntimeError("the database is not open")
         return self._connection
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction, whole or not at all. Never hold one across a network call."""
-        async with self._lock:
-            connection = self.connection
-            await connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                await asyncio.shield(connection.execute("ROLLBACK"))
-                raise
-            await asyncio.shield(connection.execute("COMMIT"))
+    async def write(self, fn: Write[T], *args: object) -> T:
+        """Run `fn(connection, *args)` as one atomic transaction; never across a network call.
+
+        `fn` runs on the writer thread: plain `sqlite3`, no awaits. An exception it raises
+        undoes everything it wrote and is raised here.
+        """
+        if self._writer is None:
+            raise RuntimeError("the database is not open")
+        return await self._writer.submit(fn, args)  # type: ignore[return-value]
 
     async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
-            cursor = await self.connection.execute(sql, tuple(parameters))
-            rows = await cursor.fetchall()
-            await cursor.close()
-            return list(rows)
+        """Read committed data. The statement runs to completion in one call: a SELECT left
+        half-read would hold this connection's snapshot open, and every later read would see
+        the database as it was then, blind to the writer's commits."""
+        rows = await self.connection.execute_fetchall(sql, tuple(parameters))
+        return list(rows)
 
     async def fetch_one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetch_all(sql, parameters)
@@ -110,12 +222,7 @@ class Database:
         return None if row is None else str(row["value"])
 
     async def set_state(self, key: str, value: str) -> None:
-        async with self.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO bot_state (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+        await self.write(_set_state, key, value)
 
     async def _migrate(self) -> None:
         connection = self.connection
@@ -141,6 +248,14 @@ class Database:
                 if connection.in_transaction:
                     await connection.execute("ROLLBACK")
                 raise
+
+
+def _set_state(connection: sqlite3.Connection, key: str, value: str) -> None:
+    connection.execute(
+        "INSERT INTO bot_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def _bundled_migrations() -> list[tuple[int, str, str]]:

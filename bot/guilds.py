@@ -5,10 +5,9 @@ Every change is written to `guild_settings_log` with the admin who made it.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Final
-
-import aiosqlite
 
 from bot.allowances import EVERYONE, Allowance, Period
 from bot.database import Database, to_db_time, utc_now
@@ -28,20 +27,16 @@ class GuildSettings:
     allowances: tuple[Allowance, ...] = field(default_factory=tuple)
 
 
-async def read_guild_settings(connection: aiosqlite.Connection, guild_id: int,
-                              fallback_default: int) -> GuildSettings:
-    """Read a server's settings on a connection (inside a transaction or not)."""
-    cursor = await connection.execute(
+def read_guild_settings(connection: sqlite3.Connection, guild_id: int,
+                        fallback_default: int) -> GuildSettings:
+    """Read a server's settings (inside a writer transaction, so it sees what it wrote)."""
+    row = connection.execute(
         "SELECT default_credits, monthly_cap, per_member_limit, per_server_limit, "
-        "log_channel_id FROM guild_settings WHERE guild_id = ?", (guild_id,))
-    row = await cursor.fetchone()
-    await cursor.close()
-    cursor = await connection.execute(
-        "SELECT role_id, amount, period FROM allowances WHERE guild_id = ? "
-        "ORDER BY amount DESC, role_id", (guild_id,))
-    allowances = tuple(Allowance(int(r[0]), int(r[1]), Period(r[2]))
-                       for r in await cursor.fetchall())
-    await cursor.close()
+        "log_channel_id FROM guild_settings WHERE guild_id = ?", (guild_id,)).fetchone()
+    allowances = tuple(
+        Allowance(int(r[0]), int(r[1]), Period(r[2])) for r in connection.execute(
+            "SELECT role_id, amount, period FROM allowances WHERE guild_id = ? "
+            "ORDER BY amount DESC, role_id", (guild_id,)))
     if row is None:
         return GuildSettings(guild_id, fallback_default, allowances=allowances)
     return GuildSettings(
@@ -61,8 +56,7 @@ class GuildSettingsStore:
         self._fallback_default = default_credits
 
     async def get(self, guild_id: int) -> GuildSettings:
-        async with self._db.transaction() as tx:
-            return await read_guild_settings(tx, guild_id, self._fallback_default)
+        return await self._db.write(read_guild_settings, guild_id, self._fallback_default)
 
     async def log_channels(self) -> dict[int, int]:
         rows = await self._db.fetch_all(
@@ -91,46 +85,53 @@ class GuildSettingsStore:
                             period: Period, actor_id: int) -> None:
         """Create, change or (with amount 0) remove an allowance."""
         role = EVERYONE if role_id is None else role_id
-        now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            if amount <= 0:
-                await tx.execute("DELETE FROM allowances WHERE guild_id = ? AND role_id = ?",
-                                 (guild_id, role))
-                new_value = None
-            else:
-                await tx.execute(
-                    "INSERT INTO allowances (guild_id, role_id, amount, period, updated_by, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, role_id) DO "
-                    "UPDATE SET amount = excluded.amount, period = excluded.period, "
-                    "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                    (guild_id, role, amount, period.value, actor_id, now))
-                new_value = f"{amount} {period.value}"
-            await self._log(tx, guild_id, f"allowance:{role}", None, new_value, actor_id, now)
+        await self._db.write(_set_allowance, guild_id, role, amount, period, actor_id,
+                             to_db_time(utc_now()))
 
     async def _set(self, guild_id: int, column: str, value: int | None, actor_id: int) -> None:
-        assert column in {"default_credits", "monthly_cap", "per_member_limit",
-                          "per_server_limit", "log_channel_id"}
-        now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                f"SELECT {column} FROM guild_settings WHERE guild_id = ?",  # noqa: S608
-                (guild_id,))
-            row = await cursor.fetchone()
-            await cursor.close()
-            old = None if row is None else row[0]
-            await tx.execute(
-                f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
-                f"VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-                f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
-                f"updated_by = excluded.updated_by",
-                (guild_id, value, now, actor_id))
-            await self._log(tx, guild_id, column, old, value, actor_id, now)
+        assert column in _COLUMNS
+        await self._db.write(_set_column, guild_id, column, value, actor_id,
+                             to_db_time(utc_now()))
 
-    @staticmethod
-    async def _log(tx: aiosqlite.Connection, guild_id: int, setting: str, old: object,
-                   new: object, actor_id: int, now: str) -> None:
-        await tx.execute(
-            "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, actor_id, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (guild_id, setting, None if old is None else str(old),
-             None if new is None else str(new), actor_id, now))
+
+_COLUMNS: Final = frozenset({"default_credits", "monthly_cap", "per_member_limit",
+                             "per_server_limit", "log_channel_id"})
+
+
+def _set_allowance(tx: sqlite3.Connection, guild_id: int, role: int, amount: int,
+                   period: Period, actor_id: int, now: str) -> None:
+    if amount <= 0:
+        tx.execute("DELETE FROM allowances WHERE guild_id = ? AND role_id = ?", (guild_id, role))
+        new_value = None
+    else:
+        tx.execute(
+            "INSERT INTO allowances (guild_id, role_id, amount, period, updated_by, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, role_id) DO UPDATE SET "
+            "amount = excluded.amount, period = excluded.period, "
+            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (guild_id, role, amount, period.value, actor_id, now))
+        new_value = f"{amount} {period.value}"
+    _log(tx, guild_id, f"allowance:{role}", None, new_value, actor_id, now)
+
+
+def _set_column(tx: sqlite3.Connection, guild_id: int, column: str, value: int | None,
+                actor_id: int, now: str) -> None:
+    row = tx.execute(f"SELECT {column} FROM guild_settings WHERE guild_id = ?",  # noqa: S608
+                     (guild_id,)).fetchone()
+    old = None if row is None else row[0]
+    tx.execute(
+        f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
+        f"VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+        f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
+        f"updated_by = excluded.updated_by",
+        (guild_id, value, now, actor_id))
+    _log(tx, guild_id, column, old, value, actor_id, now)
+
+
+def _log(tx: sqlite3.Connection, guild_id: int, setting: str, old: object, new: object,
+         actor_id: int, now: str) -> None:
+    tx.execute(
+        "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, actor_id, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (guild_id, setting, None if old is None else str(old),
+         None if new is None else str(new), actor_id, now))

@@ -13,13 +13,12 @@ known but not delivered is delivered again on the next start.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
-
-import aiosqlite
 
 from bot.database import Database, from_db_time, to_db_time, utc_now
 from bot.rules import ImageRole, Resolution, VideoSpec
@@ -148,7 +147,7 @@ class Job:
         return now < expires - INTERACTION_TOKEN_MARGIN
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Job:
+    def from_row(cls, row: sqlite3.Row) -> Job:
         def moment(column: str) -> datetime | None:
             value = row[column]
             return None if value is None else from_db_time(value)
@@ -189,11 +188,11 @@ class Job:
         )
 
 
-async def insert_job(tx: aiosqlite.Connection, job: NewJob, now: datetime) -> None:
+def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
     """Write a new job and its images; called inside the reservation's transaction."""
     origin, spec = job.origin, job.spec
     stamp = to_db_time(now)
-    await tx.execute(
+    tx.execute(
         """
         INSERT INTO jobs (
             id, guild_id, channel_id, member_id, application_id, interaction_token,
@@ -210,7 +209,7 @@ async def insert_job(tx: aiosqlite.Connection, job: NewJob, now: datetime) -> No
             stamp, stamp,
         ),
     )
-    await tx.executemany(
+    tx.executemany(
         "INSERT INTO job_images (job_id, role, filename, content_type, data) "
         "VALUES (?, ?, ?, ?, ?)",
         [(job.id, image.role.value, image.filename, image.content_type, image.data)
@@ -262,48 +261,36 @@ class JobStore:
 
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
         """Keep Apiframe's URLs and drop the local copies of the images."""
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE jobs SET start_image_url = COALESCE(?, start_image_url), "
-                "end_image_url = COALESCE(?, end_image_url), updated_at = ? WHERE id = ?",
-                (urls.get(ImageRole.START), urls.get(ImageRole.END), to_db_time(utc_now()),
-                 job_id),
-            )
-            await tx.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+        await self._db.write(_record_uploads, job_id, urls.get(ImageRole.START),
+                             urls.get(ImageRole.END), to_db_time(utc_now()))
 
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool:
         """Store Apiframe's id for the job. False if the job had already moved on."""
         now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = ?, "
-                "submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
-                (apiframe_job_id, status, now, now, job_id),
-            )
-            return cursor.rowcount == 1
+        return await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = ?, "
+            "submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
+            (apiframe_job_id, status, now, now, job_id))
 
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE jobs SET remote_status = ?, progress = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'submitted'",
-                (status, progress, to_db_time(utc_now()), job_id),
-            )
+        await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET remote_status = ?, progress = ?, updated_at = ? "
+            "WHERE id = ? AND state = 'submitted'",
+            (status, progress, to_db_time(utc_now()), job_id))
 
     async def record_card_message(self, job_id: str, message_id: int) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE jobs SET card_message_id = ? WHERE id = ?", (message_id, job_id)
-            )
+        await self._db.write(_changed_one, "UPDATE jobs SET card_message_id = ? WHERE id = ?",
+                             (message_id, job_id))
 
     async def admit(self, job_id: str) -> bool:
         """Let a waiting job start. False if it was cancelled (or admitted) meanwhile."""
         now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            cursor = await tx.execute(
-                "UPDATE jobs SET admitted_at = ?, updated_at = ? WHERE id = ? "
-                "AND state = 'reserved' AND admitted_at IS NULL", (now, now, job_id))
-            return cursor.rowcount == 1
+        return await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET admitted_at = ?, updated_at = ? WHERE id = ? "
+            "AND state = 'reserved' AND admitted_at IS NULL", (now, now, job_id))
 
     async def waiting(self, guild_id: int) -> list[Job]:
         """The server's queue, first come first served."""
@@ -325,15 +312,26 @@ class JobStore:
         return [int(r[0]) for r in rows]
 
     async def mark_late_notified(self, job_id: str) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET late_notified_at = ? WHERE id = ?",
+        await self._db.write(_changed_one, "UPDATE jobs SET late_notified_at = ? WHERE id = ?",
                              (to_db_time(utc_now()), job_id))
 
     async def mark_delivered(self, job_id: str, via: str) -> None:
         now = to_db_time(utc_now())
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "UPDATE jobs SET delivered_at = ?, delivered_via = ?, updated_at = ? "
-                "WHERE id = ? AND delivered_at IS NULL",
-                (now, via, now, job_id),
-            )
+        await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET delivered_at = ?, delivered_via = ?, updated_at = ? "
+            "WHERE id = ? AND delivered_at IS NULL", (now, via, now, job_id))
+
+
+def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> bool:
+    """Run one UPDATE; True if it changed exactly one row."""
+    return tx.execute(sql, parameters).rowcount == 1
+
+
+def _record_uploads(tx: sqlite3.Connection, job_id: str, start_url: str | None,
+                    end_url: str | None, now: str) -> None:
+    tx.execute(
+        "UPDATE jobs SET start_image_url = COALESCE(?, start_image_url), "
+        "end_image_url = COALESCE(?, end_image_url), updated_at = ? WHERE id = ?",
+        (start_url, end_url, now, job_id))
+    tx.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))

@@ -155,11 +155,9 @@ async def test_ledger_rows_cannot_be_changed_or_removed(database: Database) -> N
     ledger = Ledger(database, 20)
     await ledger.balance(GUILD, 1)
     with pytest.raises(Exception, match="append-only"):
-        async with database.transaction() as tx:
-            await tx.execute("UPDATE ledger SET delta = 1000")
+        await database.write(lambda tx: tx.execute("UPDATE ledger SET delta = 1000"))
     with pytest.raises(Exception, match="append-only"):
-        async with database.transaction() as tx:
-            await tx.execute("DELETE FROM ledger")
+        await database.write(lambda tx: tx.execute("DELETE FROM ledger"))
     assert await ledger.balance(GUILD, 1) == 20
 
 

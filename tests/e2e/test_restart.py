@@ -83,9 +83,10 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
 
     # Fourteen and a half minutes later the token is all but spent.
     interaction.created_at -= 14.5 * 60
-    async with Database(running.settings.database_path) as db, db.transaction() as tx:
-        await tx.execute("UPDATE jobs SET interaction_created_at = ?",
-                         (to_db_time(utc_now() - timedelta(minutes=14.5)),))
+    async with Database(running.settings.database_path) as db:
+        await db.write(lambda tx: tx.execute(
+            "UPDATE jobs SET interaction_created_at = ?",
+            (to_db_time(utc_now() - timedelta(minutes=14.5)),)))
     [remote] = fake_apiframe.jobs.values()
     remote.script.polls_before_done = remote.polls
 
