@@ -59,6 +59,7 @@ class RemoteJobState:
     script: JobScript
     created: float = field(default_factory=time.monotonic)
     polls: int = 0
+    poll_times: list[float] = field(default_factory=list)
     completed_at: float | None = None
 
 
@@ -260,6 +261,7 @@ class FakeApiframe:
         if job is None:
             return respond({"error": "Job not found"}, 404)
         job.polls += 1
+        job.poll_times.append(time.monotonic())
         return respond(self._view(job))
 
     async def _me(self, request: web.Request) -> web.Response:

@@ -66,6 +66,7 @@ class FakeMessage:
     loading: bool = False
     deleted: bool = False
     edits: int = 0
+    edited_at: float | None = None  # time.monotonic() of the last edit
     components: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
@@ -635,6 +636,7 @@ class FakeDiscord:
             message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
             message.loading = False
             message.edits += 1
+            message.edited_at = time.monotonic()
             return json_response(message.to_json(self._author()))
         return discord_error(405, 0, "405: Method Not Allowed")
 

@@ -1,0 +1,1 @@
+"""Speed and footprint benchmarks of the real bot, each beside a floor measured in the same run."""
