@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Final
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -52,6 +53,9 @@ class HailuoBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            # aiohttp's default pool of 100 connections queues interaction answers behind
+            # edits and followups during a burst; Discord's own rate limits still apply.
+            connector=aiohttp.TCPConnector(limit=1000),
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings

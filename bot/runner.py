@@ -128,6 +128,8 @@ class JobRunner:
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._admission = asyncio.Lock()
+        self._admitting: set[int] = set()
+        self._admit_again: set[int] = set()
         self._shown_positions: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -149,9 +151,26 @@ class JobRunner:
 
         A job whose member is at their own limit is passed over, not allowed to block the
         members behind it. Jobs left waiting are told their place in the queue.
+
+        Calls that arrive while a pass for the server is running are folded into one more
+        pass after it, so a burst of requests costs a few passes, not one pass each.
         """
         if self._closing:
             return
+        if guild_id in self._admitting:
+            self._admit_again.add(guild_id)
+            return
+        self._admitting.add(guild_id)
+        try:
+            while True:
+                self._admit_again.discard(guild_id)
+                await self._admission_pass(guild_id)
+                if guild_id not in self._admit_again or self._closing:
+                    break
+        finally:
+            self._admitting.discard(guild_id)
+
+    async def _admission_pass(self, guild_id: int) -> None:
         async with self._admission:
             settings = await self._guilds.get(guild_id)
             per_member = await self._jobs.running_counts(guild_id)
