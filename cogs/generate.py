@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import discord
 from discord import app_commands
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+INTAKE_AT_ONCE: Final = 16
+
 Choice = app_commands.Choice
 
 
@@ -45,6 +48,10 @@ def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
 class Generate(commands.Cog):
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
+        # Everything after the defer waits its turn here, so that in a burst the answers to
+        # the commands still arriving go out first, and image downloads held in memory at
+        # once stay bounded.
+        self.intake = asyncio.Semaphore(INTAKE_AT_ONCE)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(CancelJobButton)
@@ -94,6 +101,14 @@ class Generate(commands.Cog):
         # Rules that metadata can settle are answered at once, before anything else happens.
         validate_request(request)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.intake:
+            await self._accept(interaction, request, image, end_image)
+
+    async def _accept(self, interaction: discord.Interaction[HailuoBot],
+                      request: GenerationRequest, image: discord.Attachment | None,
+                      end_image: discord.Attachment | None) -> None:
+        """Check the bytes, reserve the price, post the job card and hand the job on."""
+        assert interaction.guild_id is not None
 
         attached = [(role, attachment) for role, attachment in
                     ((ImageRole.START, image), (ImageRole.END, end_image)) if attachment]
