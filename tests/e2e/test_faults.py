@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ErrorLog, RunningBot, make_settings
 from tests.e2e.helpers import hailuo
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_server import FakeDiscord, FakeMember
 
 
 async def bot_with(tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe,
@@ -178,17 +178,28 @@ async def test_other_members_are_served_while_apiframe_is_down(
 # -- Discord faults ------------------------------------------------------------------------
 
 
-async def test_deleted_card_sends_the_result_to_the_channel(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+async def lose_the_card(running: RunningBot, fake_apiframe: FakeApiframe,
+                        name: str) -> FakeMember:
+    """Start a job, then delete its card while it renders (as a member or moderator might)."""
     discord = running.discord
     fake_apiframe.scripts.append(JobScript(polls_before_done=6))
-    member = discord.add_member("gil")
-    interaction = await discord.invoke("hailuo", hailuo("deleted card"), member=member)
+    member = discord.add_member(name)
+    interaction = await discord.invoke("hailuo", hailuo(f"job of {name}"), member=member)
     await discord.wait_reply(interaction, "Rendering")
     [card] = [m for m in discord.replies_to(interaction) if not m.ephemeral]
     card.deleted = True
-    await discord.wait_for(lambda: any("your video is ready" in m.content
-                                       for m in discord.channel_messages()))
+    return member
+
+
+def delivered_in(discord: FakeDiscord, channel_id: int) -> bool:
+    return any("your video is ready" in m.content for m in discord.channel_messages(channel_id))
+
+
+async def test_deleted_card_sends_the_result_to_the_channel(
+        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    discord = running.discord
+    member = await lose_the_card(running, fake_apiframe, "gil")
+    await discord.wait_for(lambda: delivered_in(discord, discord.channel_id))
     [message] = discord.channel_messages()
     assert message.content.startswith(f"✅ <@{member.id}>")
 
@@ -196,28 +207,16 @@ async def test_deleted_card_sends_the_result_to_the_channel(
 async def test_no_channel_permission_falls_back_to_a_direct_message(
         running: RunningBot, fake_apiframe: FakeApiframe) -> None:
     discord = running.discord
-    fake_apiframe.scripts.append(JobScript(polls_before_done=6))
-    member = discord.add_member("hal")
-    interaction = await discord.invoke("hailuo", hailuo("no permission"), member=member)
-    await discord.wait_reply(interaction, "Rendering")
-    [card] = [m for m in discord.replies_to(interaction) if not m.ephemeral]
-    card.deleted = True
     discord.forbidden_channels.add(discord.channel_id)
-    dm = member.id + 1
-    await discord.wait_for(lambda: any("your video is ready" in m.content
-                                       for m in discord.channel_messages(dm)))
+    member = await lose_the_card(running, fake_apiframe, "hal")
+    await discord.wait_for(lambda: delivered_in(discord, member.id + 1))
 
 
 async def test_when_nothing_can_be_posted_credits_shows_the_link(
         running: RunningBot, fake_apiframe: FakeApiframe) -> None:
     discord = running.discord
-    fake_apiframe.scripts.append(JobScript(polls_before_done=6))
-    member = discord.add_member("ivy")
-    interaction = await discord.invoke("hailuo", hailuo("nowhere to post"), member=member)
-    await discord.wait_reply(interaction, "Rendering")
-    [card] = [m for m in discord.replies_to(interaction) if not m.ephemeral]
-    card.deleted = True
     discord.forbidden_channels.add(discord.channel_id)
+    member = await lose_the_card(running, fake_apiframe, "ivy")
     discord.closed_dms.add(member.id)
     assert running.bot is not None
     await discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
