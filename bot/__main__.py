@@ -16,7 +16,9 @@ log = logging.getLogger("bot")
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import HailuoBot  # noqa: PLC0415 - a config error should not wait for discord.py
+    import discord  # noqa: PLC0415 - a config error should not wait for discord.py
+
+    from bot.app import HailuoBot  # noqa: PLC0415
 
     bot = HailuoBot(settings)
     loop = asyncio.get_running_loop()
@@ -34,7 +36,11 @@ async def run(settings: Settings) -> None:
             stopper.cancel()
         await bot.close()
         if runner in done:
-            runner.result()  # surface a login failure or a crash
+            try:
+                runner.result()  # surface a login failure or a crash
+            except discord.LoginFailure:
+                raise ConfigurationError("Discord refused DISCORD_TOKEN: reset the bot's token "
+                                         "in the Developer Portal and set it again") from None
         else:
             await asyncio.gather(runner, return_exceptions=True)
 
@@ -59,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         settings.log_level,
         [settings.discord_token.get_secret_value(), settings.apiframe_api_key.get_secret_value()],
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except ConfigurationError as exc:
+        log.error("hailuo-bot cannot start: %s", exc)
+        return 2
     return 0
 
 

@@ -6,6 +6,7 @@ other modules and is reached from the cogs through the attributes this bot carri
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.apiframe import ApiframeClient
+from bot.apiframe import ApiframeAuthError, ApiframeClient, ApiframeError
 from bot.audit import AuditTrail
 from bot.database import Database
 from bot.downloads import AttachmentFetcher
@@ -76,6 +77,7 @@ class HailuoBot(commands.Bot):
         # The reporter needs the bot, so the runner is made in setup_hook.
         self._runner: JobRunner | None = None
         self.commands_synced = False
+        self._account_check: asyncio.Task[None] | None = None
 
     @property
     def runner(self) -> JobRunner:
@@ -103,6 +105,22 @@ class HailuoBot(commands.Bot):
         await self.sync_commands_if_changed()
         await self.runner.resume_pending()
         self.audit.start()
+        self._account_check = asyncio.create_task(self.check_apiframe_account())
+
+    async def check_apiframe_account(self) -> None:
+        """Say at start-up whether Apiframe accepts the key, rather than at a member's expense."""
+        try:
+            me = await self.apiframe.me()
+        except ApiframeAuthError as exc:
+            log.error("Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it "
+                      "is fixed", exc.status)
+            return
+        except ApiframeError as exc:
+            log.warning("could not check the Apiframe account at start-up: %s", exc)
+            return
+        team = me.get("team")
+        credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
+        log.info("Apiframe account ready: %s credits left", credits_left)
 
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""
@@ -121,6 +139,8 @@ class HailuoBot(commands.Bot):
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.close()
+        if self._account_check is not None:
+            self._account_check.cancel()
         await self.audit.close()
         await super().close()
         await self.fetcher.close()

@@ -104,7 +104,7 @@ async def test_1080p_at_10s_is_refused_before_anything(running: RunningBot,
     content = await refused(running, hailuo("a cat", duration=10, resolution="1080p"),
                             "1080p is 6 s only")
     assert "pick 768p for 10 s" in content
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
 
 
 async def test_end_image_alone_is_refused(running: RunningBot,
@@ -113,7 +113,7 @@ async def test_end_image_alone_is_refused(running: RunningBot,
                                          content_type="image/png", width=400, height=400)
     await refused(running, hailuo("a cat", end_image=end), "end image needs a start image",
                   attachments=[end])
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
 
 
 async def test_too_long_prompt_is_refused(running: RunningBot) -> None:
@@ -132,7 +132,7 @@ async def test_image_metadata_refusals_answer_at_once(
         fragment: str) -> None:
     start = running.discord.add_attachment("pic", image_bytes(400, 400), **meta)
     await refused(running, hailuo("a cat", image=start), fragment, attachments=[start])
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
 
 
 async def test_bytes_overrule_lying_metadata(running: RunningBot,
@@ -143,7 +143,7 @@ async def test_bytes_overrule_lying_metadata(running: RunningBot,
     content = await refused(running, hailuo("a cat", image=start), "its contents are image/jpeg",
                             attachments=[start])
     assert "save it in the format" in content
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
 
 
 async def test_bytes_that_are_too_small_are_refused(running: RunningBot) -> None:
@@ -168,7 +168,7 @@ async def test_short_balance_says_balance_price_and_who_grants(running: RunningB
                                        member=member)
     reply = await discord.wait_reply(interaction, "costs 10 credits and you have 7")
     assert reply.ephemeral and "Manage Server" in reply.content
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
     assert await running.bot.ledger.balance(discord.guild_id, member.id) == 7
 
 
@@ -179,7 +179,7 @@ async def test_in_a_dm_it_says_servers_only(running: RunningBot,
                                        in_dm=True)
     reply = await discord.wait_reply(interaction, "works in servers only")
     assert reply.ephemeral
-    assert fake_apiframe.requests == []
+    assert fake_apiframe.job_requests() == []
 
 
 @pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED"])

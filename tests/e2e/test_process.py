@@ -48,3 +48,31 @@ async def test_a_full_run_then_sigterm(tmp_path: Path, fake_discord: FakeDiscord
     assert DISCORD_TOKEN not in logs
     assert API_KEY not in logs
     assert "submitted as Apiframe job" in logs
+
+
+async def test_a_wrong_token_stops_with_a_clear_message(tmp_path: Path, fake_discord: FakeDiscord,
+                                                        fake_apiframe: FakeApiframe) -> None:
+    fake_discord.accepted_token = "some-other-token"
+    bot = BotProcess(tmp_path, fake_discord, fake_apiframe)
+    log = bot.log_path.open("wb")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=bot.env, stdout=log, stderr=log)
+        code = await asyncio.wait_for(process.wait(), 30)
+    finally:
+        log.close()
+    assert code == 2
+    logs = bot.logs()
+    assert "Discord refused DISCORD_TOKEN" in logs
+    assert "Traceback" not in logs and DISCORD_TOKEN not in logs
+
+
+async def test_a_refused_apiframe_key_is_reported_at_start(
+        tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    bot = BotProcess(tmp_path, fake_discord, fake_apiframe, APIFRAME_API_KEY="afk_revoked_key_1")
+    await bot.start()
+    try:
+        await fake_discord.wait_for(lambda: "Apiframe refused" in bot.logs(), within=10)
+    finally:
+        await bot.close()
+    assert "afk_revoked_key_1" not in bot.logs()

@@ -117,6 +117,10 @@ class FakeApiframe:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def job_requests(self) -> list[tuple[str, str]]:
+        """Every request about uploads and jobs (not the bot's start-up account check)."""
+        return [(m, p) for m, p, _ in self.requests if p != "/v2/me"]
+
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p, _ in self.requests if m == method and p.startswith(prefix))
 

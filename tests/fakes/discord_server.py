@@ -146,6 +146,7 @@ class FakeDiscord:
         self.before: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.after: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.identifies = 0
+        self.accepted_token: str | None = None  # None: any bot token logs in
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
         self._changed = asyncio.Condition()
@@ -471,6 +472,9 @@ class FakeDiscord:
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         method = request.method
+        if (self.accepted_token is not None
+                and request.headers.get("Authorization") != f"Bot {self.accepted_token}"):
+            return discord_error(401, 0, "401: Unauthorized")
         if method == "GET" and path == "/users/@me":
             return json_response({**self.bot_user.user_json(), "bot": True})
         if method == "GET" and path == "/oauth2/applications/@me":
