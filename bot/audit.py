@@ -60,8 +60,9 @@ class AuditTrail:
             await self._wake.wait()
             self._wake.clear()
             try:
-                while await self.flush() == BATCH:
-                    pass
+                posted = BATCH
+                while posted == BATCH:  # a full batch means more rows may be waiting
+                    posted = await self.flush()
             except Exception:
                 log.warning("audit channel posting failed; retrying in %.0fs", RETRY_SECONDS,
                             exc_info=True)
