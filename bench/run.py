@@ -152,8 +152,8 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 # -- 1. answer latency --------------------------------------------------------------------------
 
 async def measure_burst(workdir: Path, count: int, *, floor: bool) -> list[float]:
-    """Latencies of `count` commands at once, on a fresh fake Discord: the fake slows down
-    after a large burst of its own, which must not be charged to whichever bot runs second."""
+    """Latencies of `count` commands at once, each side on a fresh fake Discord, so neither
+    bot's run can leave state (connections, messages, members) that the other pays for."""
     async with Stage(workdir / f"latency-{'floor' if floor else 'bot'}-{count}") as stage:
         stage.apiframe.default_script = JobScript(polls_before_done=10**9)
         if floor:

@@ -86,7 +86,6 @@ class RemoteJob:
     progress: int | None
     error: str | None
     video_url: str | None
-    expired: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -127,10 +126,6 @@ class BackoffGate:
     async def wait(self) -> None:
         while (remaining := self.open_at - self.clock()) > 0:
             await self.sleep(remaining)
-
-    @property
-    def is_closed(self) -> bool:
-        return self.open_at > self.clock()
 
 
 def build_generate_body(*, prompt: str, duration: int, resolution: str,
@@ -242,7 +237,6 @@ class ApiframeClient:
             progress=progress if isinstance(progress, int) and 0 <= progress <= 100 else None,
             error=error if isinstance(error, str) else None,
             video_url=video_url_from(answer.get("result")),
-            expired=answer.get("expired") is True,
         )
 
     async def me(self) -> dict[str, Any]:

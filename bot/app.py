@@ -76,7 +76,6 @@ class HailuoBot(commands.Bot):
         self.ledger.on_change(self.audit.wake)
         # The reporter needs the bot, so the runner is made in setup_hook.
         self._runner: JobRunner | None = None
-        self.commands_synced = False
         self._account_check: asyncio.Task[None] | None = None
 
     @property
@@ -132,7 +131,6 @@ class HailuoBot(commands.Bot):
             return False
         synced = await self.tree.sync()
         await self.database.set_state(key, digest)
-        self.commands_synced = True
         log.info("synced %d slash command(s)", len(synced))
         return True
 

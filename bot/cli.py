@@ -19,8 +19,6 @@ from bot.settings import StoreSettings
 
 OWNER = 0  # the actor id recorded for changes made from the shell
 
-COMMANDS = ("credits", "ledger", "db")
-
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot",

@@ -306,11 +306,6 @@ class JobStore:
             "AND state IN ('reserved', 'submitted') GROUP BY member_id", (guild_id,))
         return {int(r[0]): int(r[1]) for r in rows}
 
-    async def guilds_with_waiting_jobs(self) -> list[int]:
-        rows = await self._db.fetch_all(
-            "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL")
-        return [int(r[0]) for r in rows]
-
     async def mark_late_notified(self, job_id: str) -> None:
         await self._db.write(_changed_one, "UPDATE jobs SET late_notified_at = ? WHERE id = ?",
                              (to_db_time(utc_now()), job_id))

@@ -127,10 +127,10 @@ class JobRunner:
         self._sleep = sleep
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._admission = asyncio.Lock()
         self._admitting: set[int] = set()
         self._admit_again: set[int] = set()
-        self._shown_positions: dict[str, int] = {}
+        # Per server: the queue position each waiting job was last shown.
+        self._shown_positions: dict[int, dict[str, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -138,7 +138,7 @@ class JobRunner:
     def running(self) -> int:
         return len(self._tasks)
 
-    def start(self, job_id: str, guild_id: int | None = None) -> None:
+    def start(self, job_id: str, guild_id: int) -> None:
         """Drive an admitted job in the background; a second call for it does nothing."""
         if self._closing or job_id in self._tasks:
             return
@@ -153,7 +153,8 @@ class JobRunner:
         members behind it. Jobs left waiting are told their place in the queue.
 
         Calls that arrive while a pass for the server is running are folded into one more
-        pass after it, so a burst of requests costs a few passes, not one pass each.
+        pass after it, so a burst of requests costs a few passes, not one pass each, and two
+        passes for one server never run at once.
         """
         if self._closing:
             return
@@ -171,28 +172,30 @@ class JobRunner:
             self._admitting.discard(guild_id)
 
     async def _admission_pass(self, guild_id: int) -> None:
-        async with self._admission:
-            settings = await self._guilds.get(guild_id)
-            per_member = await self._jobs.running_counts(guild_id)
-            running = sum(per_member.values())
-            position = 0
-            for job in await self._jobs.waiting(guild_id):
-                if (running < settings.per_server_limit
-                        and per_member.get(job.member_id, 0) < settings.per_member_limit):
-                    if await self._jobs.admit(job.id):
-                        running += 1
-                        per_member[job.member_id] = per_member.get(job.member_id, 0) + 1
-                        self._shown_positions.pop(job.id, None)
-                        self.start(job.id, guild_id)
-                    continue
-                position += 1
-                if self._shown_positions.get(job.id) != position:
-                    try:
-                        if await self._reporter.show_queued(job, position):
-                            self._shown_positions[job.id] = position
-                    except Exception:  # a queue position is cosmetic
-                        log.warning("job %s: could not show its queue position", job.id,
-                                    exc_info=True)
+        settings = await self._guilds.get(guild_id)
+        per_member = await self._jobs.running_counts(guild_id)
+        running = sum(per_member.values())
+        shown_before = self._shown_positions.get(guild_id, {})
+        shown: dict[str, int] = {}
+        position = 0
+        for job in await self._jobs.waiting(guild_id):
+            if (running < settings.per_server_limit
+                    and per_member.get(job.member_id, 0) < settings.per_member_limit):
+                if await self._jobs.admit(job.id):
+                    running += 1
+                    per_member[job.member_id] = per_member.get(job.member_id, 0) + 1
+                    self.start(job.id, guild_id)
+                continue
+            position += 1
+            if shown_before.get(job.id) == position:
+                shown[job.id] = position
+                continue
+            try:
+                if await self._reporter.show_queued(job, position):
+                    shown[job.id] = position
+            except Exception:  # a queue position is cosmetic
+                log.warning("job %s: could not show its queue position", job.id, exc_info=True)
+        self._shown_positions[guild_id] = shown
 
     async def resume_pending(self) -> int:
         """Pick up every job whose member has not been told its outcome."""
@@ -206,11 +209,6 @@ class JobRunner:
             log.info("resumed %d unfinished job(s)", len(pending))
         return len(pending)
 
-    async def wait_idle(self) -> None:
-        """Wait until every job task has ended (used by tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-
     async def close(self) -> None:
         """Stop driving jobs; their rows say where each one stands for the next start."""
         self._closing = True
@@ -221,14 +219,12 @@ class JobRunner:
 
     # -- one job ----------------------------------------------------------------------------
 
-    async def _drive(self, job_id: str, guild_id: int | None) -> None:
+    async def _drive(self, job_id: str, guild_id: int) -> None:
         attempt = 0
         while not self._closing:
             try:
                 await self._advance(job_id)
-                if guild_id is not None:
-                    # This job's place is free: let the next one in.
-                    asyncio.get_running_loop().call_soon(self._admit_later, guild_id)
+                self._admit_later(guild_id)  # this job's place is free: let the next one in
                 return
             except asyncio.CancelledError:
                 raise
