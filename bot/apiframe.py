@@ -27,6 +27,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.errors import HailuoBotError
+from bot.polling import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,13 @@ class BackoffGate:
             await self.sleep(remaining)
 
 
+WEBHOOK_EVENTS: Final = ("progress", "completed", "failed")
+
+
 def build_generate_body(*, prompt: str, duration: int, resolution: str,
                         prompt_optimizer: bool | None, image_url: str | None,
-                        end_image_url: str | None) -> dict[str, Any]:
+                        end_image_url: str | None, webhook_url: str | None = None
+                        ) -> dict[str, Any]:
     """The JSON body of `POST /v2/videos/generate` for Hailuo 02 (no unknown keys allowed)."""
     params: dict[str, Any] = {"duration": duration, "resolution": resolution}
     if image_url is not None:
@@ -139,7 +144,11 @@ def build_generate_body(*, prompt: str, duration: int, resolution: str,
         params["end_image"] = end_image_url
     if prompt_optimizer is not None:
         params["prompt_optimizer"] = prompt_optimizer
-    return {"prompt": prompt, "model": MODEL, "hailuoParams": params}
+    body: dict[str, Any] = {"prompt": prompt, "model": MODEL, "hailuoParams": params}
+    if webhook_url is not None:
+        body["webhookUrl"] = webhook_url
+        body["webhookEvents"] = list(WEBHOOK_EVENTS)
+    return body
 
 
 def video_url_from(result: object) -> str | None:
@@ -170,12 +179,16 @@ def _retry_after(headers: Mapping[str, str]) -> float:
 class ApiframeClient:
     def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, gate: BackoffGate | None = None,
+                 max_requests_per_second: float | None = None,
                  sleep: Sleep = asyncio.sleep) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retry = retry or RetryPolicy()
         self.gate = gate or BackoffGate(sleep=sleep)
+        # Every request, retries included, spends from one budget (None: unlimited).
+        self.budget = (None if max_requests_per_second is None
+                       else RequestBudget(max_requests_per_second, gate=self.gate))
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
 
@@ -186,6 +199,8 @@ class ApiframeClient:
         await self.close()
 
     async def close(self) -> None:
+        if self.budget is not None:
+            self.budget.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -209,7 +224,7 @@ class ApiframeClient:
             payload.add_field("file", data, filename=filename, content_type=content_type)
             return payload
 
-        body = await self._request("POST", "/v2/uploads", form=form)
+        body = await self._request("POST", "/v2/uploads", form=form, priority=PRIORITY_ACCOUNT)
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise ApiframeProtocolError("upload answer has no url")
@@ -217,15 +232,18 @@ class ApiframeClient:
 
     async def submit(self, body: dict[str, Any], idempotency_key: str) -> SubmittedJob:
         answer = await self._request("POST", "/v2/videos/generate", json_body=body,
-                                     headers={"Idempotency-Key": idempotency_key})
+                                     headers={"Idempotency-Key": idempotency_key},
+                                     priority=PRIORITY_ACCOUNT)
         job_id = answer.get("jobId")
         if not isinstance(job_id, str) or not job_id:
             raise ApiframeProtocolError("submit answer has no jobId")
         status = answer.get("status")
         return SubmittedJob(job_id=job_id, status=status if isinstance(status, str) else "QUEUED")
 
-    async def get_job(self, job_id: str) -> RemoteJob:
-        answer = await self._request("GET", f"/v2/jobs/{job_id}")
+    async def get_job(self, job_id: str, *, priority: float = PRIORITY_BACKGROUND) -> RemoteJob:
+        """One check of a job; `priority` orders it against the others when the budget is
+        short (lower first)."""
+        answer = await self._request("GET", f"/v2/jobs/{job_id}", priority=priority)
         status = answer.get("status")
         if not isinstance(status, str):
             raise ApiframeProtocolError("job answer has no status")
@@ -240,20 +258,23 @@ class ApiframeClient:
         )
 
     async def me(self) -> dict[str, Any]:
-        return await self._request("GET", "/v2/me")
+        return await self._request("GET", "/v2/me", priority=PRIORITY_ACCOUNT)
 
     # -- transport --------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, *,
                        json_body: dict[str, Any] | None = None,
                        form: Callable[[], aiohttp.FormData] | None = None,
-                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+                       headers: Mapping[str, str] | None = None,
+                       priority: float = PRIORITY_BACKGROUND) -> dict[str, Any]:
         url = f"{self._base_url}{path}"
         request_headers = {"X-API-Key": self._api_key.get_secret_value(),
                            "Accept": "application/json", **(headers or {})}
         failures = 0
         rate_limited = 0
         while True:
+            if self.budget is not None:
+                await self.budget.acquire(priority)
             await self.gate.wait()
             try:
                 async with self._client_session().request(

@@ -1,7 +1,9 @@
 """Builds the discord.py bot and wires the pieces together.
 
 This is the one module under `bot/` that imports discord: everything that decides lives in the
-other modules and is reached from the cogs through the attributes this bot carries.
+other modules and is reached from the cogs through the attributes this bot carries. It never
+imports `cogs/`: it loads the extensions by name, and the front-end extension hands back the
+pieces the job lifecycle needs to reach members (`use_front_end`).
 """
 
 from __future__ import annotations
@@ -20,21 +22,26 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.apiframe import ApiframeAuthError, ApiframeClient, ApiframeError
-from bot.audit import AuditTrail
+from bot.audit import AuditSink, AuditTrail
 from bot.database import Database
+from bot.delivery import Deliverer, JobReporter
 from bot.downloads import AttachmentFetcher
 from bot.guilds import GuildSettingsStore
 from bot.jobs import JobStore
 from bot.ledger import Ledger
+from bot.polling import PollShape, RenderTimes
 from bot.rules import IMAGE_MAX_BYTES
-from bot.runner import JobRunner, PollPolicy
+from bot.runner import JobRunner
 from bot.settings import Settings
-from cogs._delivery import DiscordAuditSink, DiscordJobReporter
-from cogs._errors import install_error_handler
+from bot.submission import Submitter
+from bot.videos import VideoFetcher
+from bot.watching import Watcher, WatchPolicy
+from bot.web import WebServer, webhook_signing_key
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: Final = ("cogs.generate", "cogs.credits")
+# The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
+EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
 COMMAND_HASH_KEY: Final = "command_hash"
 
 
@@ -67,15 +74,20 @@ class HailuoBot(commands.Bot):
         self.apiframe = ApiframeClient(
             settings.apiframe_base_url, settings.apiframe_api_key,
             timeout=settings.apiframe_timeout_seconds,
+            max_requests_per_second=settings.apiframe_max_requests_per_second,
         )
         self.fetcher = AttachmentFetcher(
             max_bytes=IMAGE_MAX_BYTES,
             timeout=settings.attachment_download_timeout_seconds,
         )
-        self.audit = AuditTrail(self.database, self.guild_settings, DiscordAuditSink(self))
-        self.ledger.on_change(self.audit.wake)
-        # The reporter needs the bot, so the runner is made in setup_hook.
+        self.videos = VideoFetcher(timeout=settings.video_download_timeout_seconds,
+                                   archive_dir=settings.video_archive_dir)
+        self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
+        self.web = WebServer(settings.http_host, settings.http_port)
+        # Made in setup_hook, once the front end has handed over its reporter and sink.
         self._runner: JobRunner | None = None
+        self._audit: AuditTrail | None = None
+        self._front_end: tuple[JobReporter, AuditSink] | None = None
         self._account_check: asyncio.Task[None] | None = None
 
     @property
@@ -84,27 +96,62 @@ class HailuoBot(commands.Bot):
             raise RuntimeError("the bot has not been set up yet")
         return self._runner
 
+    @property
+    def audit(self) -> AuditTrail:
+        if self._audit is None:
+            raise RuntimeError("the bot has not been set up yet")
+        return self._audit
+
+    def use_front_end(self, reporter: JobReporter, audit_sink: AuditSink) -> None:
+        """Called by the front-end extension: how jobs and ledger changes reach members."""
+        self._front_end = (reporter, audit_sink)
+
     async def setup_hook(self) -> None:
         await self.database.open()
-        self._runner = JobRunner(
-            self.jobs, self.ledger, self.guild_settings, self.apiframe, DiscordJobReporter(self),
-            PollPolicy(
-                interval=self.settings.apiframe_poll_interval_seconds,
-                max_interval=self.settings.apiframe_max_poll_interval_seconds,
-                typical_render=self.settings.apiframe_typical_render_seconds,
-                progress_edit_interval=self.settings.progress_edit_interval_seconds,
-                max_wait=timedelta(minutes=self.settings.apiframe_max_wait_minutes),
-                give_up_after=timedelta(hours=self.settings.apiframe_give_up_hours),
-                late_interval=self.settings.apiframe_late_poll_interval_seconds,
-            ),
-        )
-        install_error_handler(self.tree)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if self._front_end is None:
+            raise RuntimeError("no front end registered a job reporter")
+        reporter, audit_sink = self._front_end
+        self._runner = self._build_runner(reporter)
+        self._audit = AuditTrail(self.database, self.guild_settings, audit_sink)
+        self.ledger.on_change(self._audit.wake)
         await self.sync_commands_if_changed()
+        if self.settings.http_port:
+            if self.settings.apiframe_webhook_url:
+                self.web.add_webhook(webhook_signing_key(self.settings.apiframe_api_key),
+                                     self.runner.hear)
+            await self.web.start()
         await self.runner.resume_pending()
-        self.audit.start()
+        self._audit.start()
         self._account_check = asyncio.create_task(self.check_apiframe_account())
+
+    def _build_runner(self, reporter: JobReporter) -> JobRunner:
+        settings = self.settings
+        webhooks = bool(settings.apiframe_webhook_url and settings.http_port)
+        if settings.apiframe_webhook_url and not settings.http_port:
+            log.warning("APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP server "
+                        "off: polling instead")
+        interval = settings.apiframe_poll_interval_seconds
+        policy = WatchPolicy(
+            shape=PollShape(interval=interval,
+                            early_interval=settings.apiframe_max_poll_interval_seconds,
+                            webhook_interval=settings.apiframe_webhook_poll_interval_seconds),
+            progress_edit_interval=settings.progress_edit_interval_seconds,
+            max_wait=timedelta(minutes=settings.apiframe_max_wait_minutes),
+            give_up_after=timedelta(hours=settings.apiframe_give_up_hours),
+            late_interval=settings.apiframe_late_poll_interval_seconds,
+            webhooks=webhooks,
+        )
+        return JobRunner(
+            self.jobs, self.ledger, self.guild_settings,
+            Submitter(self.apiframe, self.jobs, retry_floor=interval,
+                      webhook_url=settings.apiframe_webhook_url if webhooks else None),
+            Watcher(self.apiframe, self.jobs, reporter, self.render_times, policy),
+            Deliverer(self.jobs, reporter, self.videos,
+                      archiving=settings.video_archive_dir is not None, retry_floor=interval),
+            reporter, self.render_times,
+        )
 
     async def check_apiframe_account(self) -> None:
         """Say at start-up whether Apiframe accepts the key, rather than at a member's expense."""
@@ -139,9 +186,12 @@ class HailuoBot(commands.Bot):
             await self._runner.close()
         if self._account_check is not None:
             self._account_check.cancel()
-        await self.audit.close()
+        if self._audit is not None:
+            await self._audit.close()
+        await self.web.stop()
         await super().close()
         await self.fetcher.close()
+        await self.videos.close()
         await self.apiframe.close()
         await self.database.close()
 

@@ -67,6 +67,7 @@ class DiscordOrigin:
     interaction_token: str
     interaction_created_at: datetime
     role_ids: tuple[int, ...] = ()
+    upload_limit: int | None = None  # bytes a reply through this interaction may attach
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,25 @@ class Job:
     delivered_at: datetime | None
     admitted_at: datetime | None = None
     late_notified_at: datetime | None = None
+    upload_limit: int | None = None
+    video_channel_id: int | None = None
+    video_message_id: int | None = None
+
+    @property
+    def video_message_url(self) -> str | None:
+        """The jump link of the message that carries the video file, once it was posted."""
+        if self.video_message_id is None or self.video_channel_id is None:
+            return None
+        return (f"https://discord.com/channels/{self.guild_id}/{self.video_channel_id}/"
+                f"{self.video_message_id}")
+
+    @property
+    def render_seconds(self) -> float | None:
+        """Submit to finish, for a completed job."""
+        if self.state is not JobState.COMPLETED or self.submitted_at is None \
+                or self.finished_at is None:
+            return None
+        return (self.finished_at - self.submitted_at).total_seconds()
 
     @property
     def is_waiting(self) -> bool:
@@ -185,6 +205,9 @@ class Job:
             delivered_at=moment("delivered_at"),
             admitted_at=moment("admitted_at"),
             late_notified_at=moment("late_notified_at"),
+            upload_limit=row["upload_limit"],
+            video_channel_id=row["video_channel_id"],
+            video_message_id=row["video_message_id"],
         )
 
 
@@ -197,8 +220,9 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
         INSERT INTO jobs (
             id, guild_id, channel_id, member_id, application_id, interaction_token,
             interaction_created_at, prompt, duration, resolution, prompt_optimizer,
-            has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)
+            has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at,
+            upload_limit
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)
         """,
         (
             job.id, origin.guild_id, origin.channel_id, origin.member_id, origin.application_id,
@@ -206,7 +230,7 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             spec.duration, spec.resolution.value,
             None if spec.prompt_optimizer is None else int(spec.prompt_optimizer),
             int(spec.has_start_image), int(spec.has_end_image), job.price, job.idempotency_key,
-            stamp, stamp,
+            stamp, stamp, origin.upload_limit,
         ),
     )
     tx.executemany(
@@ -232,6 +256,24 @@ class JobStore:
         if job is None:
             raise LookupError(f"no job {job_id}")
         return job
+
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE apiframe_job_id = ?",
+                                       (apiframe_job_id,))
+        return None if row is None else Job.from_row(row)
+
+    async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]:
+        """Submit-to-finish seconds of the latest completed jobs, per duration and resolution."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE state = ? AND submitted_at IS NOT NULL "
+            "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
+            (JobState.COMPLETED.value, limit))
+        found: list[tuple[int, Resolution, float]] = []
+        for row in reversed(rows):
+            job = Job.from_row(row)
+            if job.render_seconds is not None:
+                found.append((job.duration, job.resolution, job.render_seconds))
+        return found
 
     async def undelivered(self) -> list[Job]:
         """Every job whose member has not yet been told the outcome, oldest first."""
@@ -310,12 +352,18 @@ class JobStore:
         await self._db.write(_changed_one, "UPDATE jobs SET late_notified_at = ? WHERE id = ?",
                              (to_db_time(utc_now()), job_id))
 
-    async def mark_delivered(self, job_id: str, via: str) -> None:
+    async def mark_delivered(self, job_id: str, via: str, *,
+                             video_message: tuple[int, int] | None = None) -> None:
+        """The member was told; `video_message` is the (channel, message) carrying the file."""
         now = to_db_time(utc_now())
+        channel_id, message_id = video_message or (None, None)
         await self._db.write(
             _changed_one,
-            "UPDATE jobs SET delivered_at = ?, delivered_via = ?, updated_at = ? "
-            "WHERE id = ? AND delivered_at IS NULL", (now, via, now, job_id))
+            "UPDATE jobs SET delivered_at = ?, delivered_via = ?, updated_at = ?, "
+            "video_channel_id = COALESCE(?, video_channel_id), "
+            "video_message_id = COALESCE(?, video_message_id) "
+            "WHERE id = ? AND delivered_at IS NULL",
+            (now, via, now, channel_id, message_id, job_id))
 
 
 def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> bool:

@@ -17,7 +17,8 @@ class StoreSettings(BaseSettings):
     """What the owner's shell commands need: the database, and no secrets."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True,
+        env_ignore_empty=True,
     )
 
     database_path: Path = Path("data/hailuo-bot.sqlite3")
@@ -34,9 +35,17 @@ class Settings(StoreSettings):
     apiframe_base_url: str = "https://api.apiframe.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
-    apiframe_poll_interval_seconds: float = Field(default=5.0, gt=0)
-    apiframe_max_poll_interval_seconds: float = Field(default=60.0, gt=0)
+    # Once a video may be finished, it is checked this often: the member's wait after Apiframe
+    # finishes stays under about this. Before that, every `max` seconds at most.
+    apiframe_poll_interval_seconds: float = Field(default=4.0, gt=0)
+    apiframe_max_poll_interval_seconds: float = Field(default=30.0, gt=0)
     apiframe_typical_render_seconds: float = Field(default=180.0, gt=0)
+    # One budget for every request to Apiframe, whatever the number of jobs in flight.
+    apiframe_max_requests_per_second: float = Field(default=10.0, gt=0)
+    # The public HTTPS address of POST /apiframe/webhook on this bot's HTTP server; unset: poll.
+    apiframe_webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # With webhooks on, each job is still checked this often in case a delivery is lost.
+    apiframe_webhook_poll_interval_seconds: float = Field(default=60.0, gt=0)
     apiframe_max_wait_minutes: float = Field(default=60.0, gt=0)
     apiframe_give_up_hours: float = Field(default=24.0, gt=0)
     apiframe_late_poll_interval_seconds: float = Field(default=300.0, gt=0)
@@ -45,6 +54,13 @@ class Settings(StoreSettings):
     apiframe_timeout_seconds: float = Field(default=30.0, gt=0)
     progress_edit_interval_seconds: float = Field(default=5.0, ge=0)
     attachment_download_timeout_seconds: float = Field(default=30.0, gt=0)
+    video_download_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Off by default: keep a copy of every finished MP4 here, named by job id.
+    video_archive_dir: Path | None = None
+
+    # The bot's one HTTP server (Apiframe's webhooks); port 0 turns it off.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
 
 
 def load_settings(**overrides: object) -> Settings:

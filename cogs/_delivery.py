@@ -2,25 +2,33 @@
 
 The outcome goes, in order of preference:
 1. onto the job card, through the interaction token while it is still valid (an edit, so doing
-   it twice after a crash still shows one message);
+   it twice after a crash still shows one message with one file);
 2. as a channel message that mentions the member, with a nonce derived from the job so that a
    repeat after a crash is folded into the first message by Discord;
 3. by direct message;
 4. nowhere: the job keeps its link and `/credits` shows it.
+
+A finished video goes as an attached MP4 when it fits the upload limit of the path it takes
+(the interaction's own limit, the server's boost tier, or 10 MiB in a DM); Discord plays it
+inline and keeps it. When it does not fit, or Discord refuses the upload (413), the same
+message carries the link instead.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
 import discord
 
 from bot.audit import AuditChannelGone
 from bot.database import utc_now
+from bot.delivery import DEFAULT_UPLOAD_LIMIT, Delivery, DeliveryFailed, Outcome, Progress, Receipt
 from bot.jobs import Job
 from bot.ledger import LedgerEntry
-from bot.runner import Delivery, DeliveryFailed, Progress
+from bot.videos import VideoFile
 from cogs._components import cancel_view
 from cogs._messages import MESSAGE_LIMIT, audit_line, job_card, late_notice, outcome
 
@@ -29,9 +37,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PAYLOAD_TOO_LARGE: Final = 413
+
 
 def delivery_nonce(job: Job) -> str:
     return job.id.replace("-", "")[:25]
+
+
+def as_file(video: VideoFile) -> discord.File:
+    """A fresh `discord.File` each time: one can be sent only once."""
+    return discord.File(io.BytesIO(video.data), filename=video.filename)
 
 
 class DiscordJobReporter:
@@ -41,6 +56,23 @@ class DiscordJobReporter:
     def _webhook(self, job: Job) -> discord.Webhook:
         return discord.Webhook.partial(job.application_id, job.interaction_token,
                                        client=self._bot)
+
+    def _card_usable(self, job: Job) -> bool:
+        return job.card_message_id is not None and job.token_usable(utc_now())
+
+    @staticmethod
+    def _card_limit(job: Job) -> int:
+        return job.upload_limit or DEFAULT_UPLOAD_LIMIT
+
+    def _channel_limit(self, job: Job) -> int:
+        guild = self._bot.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    def upload_limit(self, job: Job) -> int:
+        limits = [self._channel_limit(job), DEFAULT_UPLOAD_LIMIT]
+        if self._card_usable(job):
+            limits.append(self._card_limit(job))
+        return max(limits)
 
     async def show_progress(self, job: Job, progress: Progress) -> None:
         if job.card_message_id is None or not job.token_usable(utc_now()):
@@ -60,46 +92,97 @@ class DiscordJobReporter:
         return True
 
     async def tell_late(self, job: Job) -> bool:
-        via = await self._post(job, late_notice(job), nonce=f"late{delivery_nonce(job)}"[:25])
-        return via is not Delivery.KEPT
+        via = await self._post(Outcome(job), text=late_notice(job),
+                               nonce=f"late{delivery_nonce(job)}"[:25])
+        return via.via is not Delivery.KEPT
 
-    async def deliver(self, job: Job) -> Delivery:
-        return await self._post(job, outcome(job), nonce=delivery_nonce(job))
+    async def deliver(self, outcome: Outcome) -> Receipt:
+        return await self._post(outcome, nonce=delivery_nonce(outcome.job))
 
-    async def _post(self, job: Job, content: str, *, nonce: str) -> Delivery:
-        """Edit the job card if it can, else post to the channel, else DM the member."""
+    async def _post(self, news: Outcome, *, nonce: str, text: str | None = None) -> Receipt:
+        """Edit the job card if it can, else post to the channel, else DM the member; each
+        with the video file when it fits there, else with the link."""
+        job = news.job
         member_only = discord.AllowedMentions(everyone=False, roles=False,
                                               users=[discord.Object(job.member_id)])
+
+        def fitting(limit: int) -> VideoFile | None:
+            return news.video if news.video is not None and news.video.size <= limit else None
+
+        def words(video: VideoFile | None) -> str:
+            if text is not None:
+                return text
+            too_large = news.too_large or (news.video is not None and video is None)
+            return outcome(job, with_file=video is not None, too_large=too_large)
+
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.
-        if job.card_message_id is not None and job.token_usable(utc_now()):
+        if self._card_usable(job):
+            assert job.card_message_id is not None
+            video = fitting(self._card_limit(job))
             try:
-                await self._webhook(job).edit_message(job.card_message_id, content=content,
-                                                      view=None, allowed_mentions=member_only)
+                try:
+                    await self._edit_card(job, words(video), video, member_only)
+                except discord.HTTPException as exc:
+                    if video is None or exc.status != PAYLOAD_TOO_LARGE:
+                        raise
+                    log.info("job %s: Discord refused the %d-byte file on the card; posting "
+                             "the link", job.id, video.size)
+                    video = None
+                    await self._edit_card(job, words(None), None, member_only)
             except discord.HTTPException as exc:
                 log.info("job %s: interaction reply failed (%s); posting in the channel",
                          job.id, exc.status)
             else:
-                return Delivery.INTERACTION
+                carried = (job.channel_id, job.card_message_id) if video else None
+                return Receipt(Delivery.INTERACTION, carried)
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
-            await channel.send(content, nonce=nonce, allowed_mentions=member_only)
+            receipt = await self._send(channel, Delivery.CHANNEL, job, words,
+                                       fitting(self._channel_limit(job)), nonce, member_only)
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info("job %s: cannot post in channel %s (%s); trying a direct message",
                      job.id, job.channel_id, exc.status)
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
         else:
-            return Delivery.CHANNEL
+            return receipt
         try:
             user = self._bot.get_user(job.member_id) or await self._bot.fetch_user(job.member_id)
-            await user.send(content, nonce=nonce, allowed_mentions=member_only)
+            return await self._send(user, Delivery.DIRECT_MESSAGE, job, words,
+                                    fitting(DEFAULT_UPLOAD_LIMIT), nonce, member_only)
         except (discord.Forbidden, discord.NotFound):
             log.info("job %s: the member takes no direct messages; kept for /credits", job.id)
-            return Delivery.KEPT
+            return Receipt(Delivery.KEPT)
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
-        return Delivery.DIRECT_MESSAGE
+
+    async def _edit_card(self, job: Job, content: str, video: VideoFile | None,
+                         mentions: discord.AllowedMentions) -> None:
+        assert job.card_message_id is not None
+        # `attachments` replaces what the card carries, so a repeat still shows one file.
+        await self._webhook(job).edit_message(
+            job.card_message_id, content=content, view=None, allowed_mentions=mentions,
+            attachments=[as_file(video)] if video is not None else [])
+
+    @staticmethod
+    async def _send(target: discord.abc.Messageable, via: Delivery, job: Job,
+                    words: Callable[[VideoFile | None], str], video: VideoFile | None,
+                    nonce: str, mentions: discord.AllowedMentions) -> Receipt:
+        """Send with the file if given; on a 413 send the link instead."""
+        if video is not None:
+            try:
+                message = await target.send(words(video), file=as_file(video), nonce=nonce,
+                                            allowed_mentions=mentions)
+            except discord.HTTPException as exc:
+                if exc.status != PAYLOAD_TOO_LARGE:
+                    raise
+                log.info("job %s: Discord refused the %d-byte file; posting the link", job.id,
+                         video.size)
+            else:
+                return Receipt(via, (message.channel.id, message.id))
+        await target.send(words(None), nonce=nonce, allowed_mentions=mentions)
+        return Receipt(via)
 
 
 class DiscordAuditSink:

@@ -6,9 +6,9 @@ from typing import Final
 
 import discord
 
+from bot.delivery import Progress
 from bot.jobs import Job, JobState
 from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
-from bot.runner import Progress
 
 MESSAGE_LIMIT: Final = 2000
 PROMPT_PREVIEW: Final = 300
@@ -63,15 +63,29 @@ def late_notice(job: Job) -> str:
     )
 
 
-def outcome(job: Job) -> str:
-    """The final word on a job: the video, or what went wrong and that nothing was charged."""
+LINK_ONLY_NOTE: Final = ("-# Apiframe keeps this link for about a day: download the video "
+                         "to keep it.")
+TOO_LARGE_NOTE: Final = ("-# The file is larger than Discord lets the bot upload here, so "
+                         "this is Apiframe's link, which it keeps for about a day: download "
+                         "the video to keep it.")
+
+
+def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> str:
+    """The final word on a job: the video, or what went wrong and that nothing was charged.
+
+    With the video attached as a file the message needs no link: Discord plays the file and
+    keeps it as long as the message. Otherwise the link goes on its own last line, so that
+    Discord embeds its player, with a note that the link does not last.
+    """
     if job.state is JobState.COMPLETED and job.video_url:
         head = (f"✅ <@{job.member_id}>, your video is ready · {job.resolution.value} · "
                 f"{job.duration} s · {job.price} credits")
-        # The link goes on its own last line so Discord embeds the video player.
-        room = MESSAGE_LIMIT - len(head) - len(job.video_url) - 4
+        if with_file:
+            return fit(f"{head}\n{quote_prompt(job.prompt)}")
+        note = TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE
+        room = MESSAGE_LIMIT - len(head) - len(note) - len(job.video_url) - 6
         prompt = quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))
-        return f"{head}\n{prompt}\n{job.video_url}"
+        return f"{head}\n{prompt}\n{note}\n{job.video_url}"
     reason = job.failure_reason or "The video could not be made."
     return fit(
         f"❌ <@{job.member_id}>, your video could not be made ({describe(job)}).\n"
@@ -86,7 +100,9 @@ def job_line(job: Job) -> str:
     when = discord.utils.format_dt(job.created_at, "R")
     label = f"{job.resolution.value} {job.duration} s"
     if job.state is JobState.COMPLETED:
-        return f"✅ {when} · {label} · {job.price} credits · {job.video_url}"
+        # The message with the file outlives Apiframe's link, which expires.
+        where = job.video_message_url or job.video_url
+        return f"✅ {when} · {label} · {job.price} credits · {where}"
     if job.state is JobState.FAILED:
         reason = (job.failure_reason or "failed")[:80]
         return f"❌ {when} · {label} · refunded · {discord.utils.escape_markdown(reason)}"

@@ -132,6 +132,7 @@ class Generate(commands.Cog):
                 interaction_token=interaction.token,
                 interaction_created_at=interaction.created_at,
                 role_ids=member_roles(interaction),
+                upload_limit=interaction.filesize_limit,
             ),
             spec=spec, price=price_of(spec), images=tuple(payloads),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,13 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
     await fake.stop()
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def make_settings(tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe,
                   **overrides: Any) -> Settings:
     values: dict[str, Any] = {
@@ -64,6 +72,7 @@ def make_settings(tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe,
         "apiframe_typical_render_seconds": 0.1,
         "progress_edit_interval_seconds": 0.0,
         "default_credits": 20,
+        "http_port": 0,
         "_env_file": None,
     }
     values.update(overrides)

@@ -92,7 +92,7 @@ async def test_every_result_shape_gives_the_link(client: ApiframeClient,
     fake_apiframe.scripts.append(JobScript(result_shape=shape))
     accepted = await client.submit(body(), f"key-{shape}")
     _, url, _ = await poll_until_done(client, accepted.job_id)
-    assert url == f"https://cdn.apiframe.test/videos/{accepted.job_id}.mp4"
+    assert url == fake_apiframe.video_url(accepted.job_id)
 
 
 def test_video_url_from_odd_shapes() -> None:

@@ -1,55 +1,148 @@
-"""The poll schedule: few calls per job, a short lag, and never faster than the floor."""
+"""The check schedule bounds the member's wait, and one budget bounds the load on Apiframe."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import random
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.polling import PollShape
+from bot.apiframe import BackoffGate
+from bot.polling import (
+    MIN_SAMPLES,
+    PollShape,
+    RenderTimes,
+    RequestBudget,
+    backoff,
+    check_priority,
+    urgency,
+)
 from bot.rules import Resolution
 
 
-def simulate(shape: PollShape, render: float, expected: float,
-             with_progress: bool = True) -> tuple[int, float, list[float]]:
-    """Poll a job that finishes at `render` seconds with linear progress."""
-    elapsed, calls, gaps = 0.0, 0, []
+def lag_of(shape: PollShape, render: float, earliest: float) -> float:
+    """Seconds between a render ending and the first check that sees it."""
+    elapsed = 0.0
     while True:
-        progress = int(100 * elapsed / render) if with_progress and elapsed < render else None
-        delay = shape.next_delay(elapsed, progress, expected)
-        gaps.append(delay)
-        elapsed += delay
-        calls += 1
+        elapsed += shape.next_delay(elapsed, earliest, webhooks=False)
         if elapsed >= render:
-            return calls, elapsed - render, gaps
+            return elapsed - render
 
 
-def test_a_typical_job_takes_few_calls_and_little_lag() -> None:
-    shape = PollShape()
-    rng = random.Random(5)
-    results = [simulate(shape, max(60.0, rng.gauss(180, 40)), 180.0) for _ in range(500)]
-    mean_calls = sum(r[0] for r in results) / len(results)
-    mean_lag = sum(r[1] for r in results) / len(results)
-    assert mean_calls <= 12
-    assert mean_lag <= 5
+@given(render=st.floats(min_value=1, max_value=3600),
+       earliest=st.floats(min_value=0, max_value=600))
+def test_the_wait_after_completion_is_bounded_once_a_job_could_be_done(
+        render: float, earliest: float) -> None:
+    shape = PollShape(interval=4.0, early_interval=30.0)
+    lag = lag_of(shape, render, earliest)
+    if render >= earliest:
+        assert lag <= 4.0 + 1e-9
+    else:  # faster than every job of its kind seen: at most one early gap
+        assert lag <= 30.0 + 1e-9
 
 
-@given(render=st.floats(min_value=1, max_value=3600), expected=st.floats(min_value=1,
-                                                                         max_value=600),
-       with_progress=st.booleans())
-def test_never_faster_than_the_floor_nor_slower_than_the_ceiling(
-        render: float, expected: float, with_progress: bool) -> None:
-    shape = PollShape(floor=2.0, ceiling=60.0)
-    _, lag, gaps = simulate(shape, render, expected, with_progress)
-    assert all(2.0 <= gap <= 60.0 for gap in gaps)
-    assert lag <= 60.0
+def test_p95_wait_stays_under_five_seconds_for_wide_render_times() -> None:
+    rng = random.Random(8)
+    renders = [math.exp(rng.uniform(math.log(40), math.log(600))) for _ in range(2000)]
+    times = RenderTimes()
+    times.seed((6, Resolution.P768, r) for r in renders[:200])
+    earliest = times.earliest(6, Resolution.P768)
+    lags = sorted(lag_of(PollShape(), r, earliest) for r in renders[200:])
+    assert lags[int(0.95 * len(lags))] <= 5.0
 
 
-@pytest.mark.parametrize(("duration", "resolution", "seconds"), [
-    (6, Resolution.P768, 180.0), (10, Resolution.P768, 270.0), (6, Resolution.P1080, 216.0),
-])
-def test_expected_render_time_grows_with_length_and_resolution(
-        duration: int, resolution: Resolution, seconds: float) -> None:
-    assert PollShape().expected_render(duration, resolution) == pytest.approx(seconds)
+def test_with_webhooks_checks_are_a_slow_safety_net() -> None:
+    shape = PollShape(interval=4.0, webhook_interval=60.0)
+    assert shape.next_delay(500.0, 0.0, webhooks=True) == 60.0
+
+
+def test_render_times_start_from_the_prior_then_learn() -> None:
+    times = RenderTimes(typical=180.0)
+    assert times.expected(6, Resolution.P768) == 180.0
+    assert times.expected(10, Resolution.P768) == 270.0
+    assert times.expected(6, Resolution.P1080) == pytest.approx(216.0)
+    assert times.earliest(6, Resolution.P768) == 0.0  # no history: check from the start
+    for seconds in (100, 110, 120, 130, 140)[: MIN_SAMPLES - 1]:
+        times.observe(6, Resolution.P768, seconds)
+    assert times.expected(6, Resolution.P768) == 180.0  # too few to trust
+    times.observe(6, Resolution.P768, 140)
+    assert times.expected(6, Resolution.P768) == 120.0
+    assert times.earliest(6, Resolution.P768) == pytest.approx(80.0)
+    assert times.expected(10, Resolution.P768) == 270.0  # another kind keeps its prior
+
+
+def test_urgency_puts_jobs_past_their_end_first_and_progress_only_raises_it() -> None:
+    assert urgency(200, 180, None) > urgency(100, 180, None)
+    assert urgency(10, 180, 90) > urgency(100, 180, None)
+    assert urgency(100, 180, 1) == urgency(100, 180, None)  # a stall does not lower it
+
+
+@pytest.mark.parametrize("failures", [1, 2, 5, 30])
+def test_backoff_grows_and_is_capped(failures: int) -> None:
+    delay = backoff(failures, 4.0, 60.0)
+    top = min(60.0, 4.0 * 2 ** (failures - 1))
+    assert top * 0.75 <= delay <= top
+
+
+async def test_the_budget_is_never_exceeded_in_any_second() -> None:
+    budget = RequestBudget(50.0)
+    stamps: list[float] = []
+
+    async def request() -> None:
+        await budget.acquire()
+        stamps.append(time.monotonic())
+
+    await asyncio.gather(*(request() for _ in range(120)))
+    stamps.sort()
+    busiest = max(sum(1 for t in stamps if start <= t < start + 1.0) for start in stamps)
+    assert busiest <= 51  # rate plus the one banked token
+    assert stamps[-1] - stamps[0] >= (120 - 1) / 50 * 0.9
+    budget.close()
+
+
+def test_under_a_full_budget_no_job_starves() -> None:
+    """Two jobs, one far likelier to be done: when the budget allows one check at a time and
+    each job asks again right after its check, both keep being checked."""
+    due = {"likely": 0.0, "unlikely": 0.0}
+    likelihood = {"likely": 5.0, "unlikely": 0.1}
+    served: list[str] = []
+    for tick in range(40):
+        now = tick * 0.25  # one token every 0.25 s; each job wants a check every 0.05 s
+        name = min(due, key=lambda n: check_priority(due[n], 0.05, likelihood[n]))
+        served.append(name)
+        due[name] = now + 0.05
+    assert served.count("unlikely") >= 15
+
+
+async def test_the_budget_serves_the_most_urgent_first() -> None:
+    budget = RequestBudget(1000.0)
+    budget._tokens = 0.0  # nothing banked: every waiter queues
+    order: list[float] = []
+
+    async def request(priority: float) -> None:
+        await budget.acquire(priority)
+        order.append(priority)
+
+    await asyncio.gather(*(request(p) for p in (5.0, -1.0, 3.0, -9.0, 0.0)))
+    assert order == [-9.0, -1.0, 0.0, 3.0, 5.0]
+    budget.close()
+
+
+async def test_a_429_holds_every_request_until_retry_after() -> None:
+    gate = BackoffGate()
+    budget = RequestBudget(1000.0, gate=gate)
+    gate.close_for(0.3)
+    began = time.monotonic()
+    stamps: list[float] = []
+
+    async def request() -> None:
+        await budget.acquire()
+        stamps.append(time.monotonic() - began)
+
+    await asyncio.gather(*(request() for _ in range(5)))
+    assert min(stamps) >= 0.29
+    budget.close()

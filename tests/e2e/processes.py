@@ -37,6 +37,7 @@ class BotProcess:
             "APIFRAME_TYPICAL_RENDER_SECONDS": "0.1",
             "PROGRESS_EDIT_INTERVAL_SECONDS": "0",
             "LOG_LEVEL": "DEBUG",
+            "HTTP_PORT": "0",
             **settings,
         }
         self.process: asyncio.subprocess.Process | None = None

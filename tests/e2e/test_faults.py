@@ -223,7 +223,7 @@ async def test_when_nothing_can_be_posted_credits_shows_the_link(
     discord.forbidden_channels.clear()
     reply = await discord.wait_reply(await discord.invoke("credits", member=member),
                                      "Recent videos")
-    assert "https://cdn.apiframe.test/videos/" in reply.content
+    assert f"{fake_apiframe.base_url}/cdn/videos/" in reply.content
     row = await running.bot.database.fetch_one("SELECT delivered_via FROM jobs")
     assert row is not None and row[0] == "kept"
 

@@ -27,7 +27,9 @@ async def test_text_to_video_delivers_link_and_charges_once(
     assert ack is not None and ack.ephemeral
     assert "5** credits reserved, **15** left" in ack.content
     assert not card.ephemeral
-    assert card.content.splitlines()[-1].startswith("https://cdn.apiframe.test/videos/")
+    # The video is the card's attached file, which Discord plays inline and keeps.
+    assert list(card.files.values()) == [fake_apiframe.video_bytes]
+    assert "cdn/videos" not in card.content
     assert "768p · 6 s · 5 credits" in card.content
 
     [submitted] = fake_apiframe.jobs.values()
@@ -40,7 +42,7 @@ async def test_text_to_video_delivers_link_and_charges_once(
     balance = await discord.invoke("credits", member=member)
     reply = await discord.wait_reply(balance, "credits in this server")
     assert "You have **15** credits" in reply.content
-    assert submitted.id in reply.content or "https://cdn.apiframe.test" in reply.content
+    assert f"/{discord.channel_id}/{card.id}" in reply.content
     assert error_log.records == []
 
 

@@ -25,7 +25,7 @@ async def test_restart_while_polling_resumes_and_delivers(running: RunningBot,
     bot = await running.start()
 
     card = await discord.wait_reply(interaction, "your video is ready")
-    assert card.content.endswith(f"{remote.id}.mp4")
+    assert list(card.files.values()) == [fake_apiframe.video_bytes]
     assert len(fake_apiframe.jobs) == 1
     assert await bot.ledger.balance(discord.guild_id, member.id) == 15
     charges = await bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'charge'")
@@ -95,7 +95,7 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
                                        for m in discord.channel_messages()))
     [message] = discord.channel_messages()
     assert message.content.startswith(f"✅ <@{member.id}>")
-    assert message.content.endswith(f"{remote.id}.mp4")
+    assert list(message.files.values()) == [fake_apiframe.video_bytes]  # the channel post too
     assert message.allowed_mentions is not None
     assert [str(u) for u in message.allowed_mentions["users"]] == [str(member.id)]
     assert message.allowed_mentions["parse"] == []

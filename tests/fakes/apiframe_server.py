@@ -7,6 +7,8 @@ beside the repository (it is in CI); the structural checks below run everywhere.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -15,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+
+from tests.fakes.media import small_mp4
 
 API_KEY = "afk_test_key_0123456789abcdef"
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "apiframe" / "openapi-v2-hailuo.json"
@@ -49,6 +54,9 @@ class JobScript:
     error: str = "Content policy violation"
     result_shape: str = "videoUrl"  # videoUrl, string or videos
     render_seconds: float | None = None  # if set, done by time instead of by polls
+    # With render_seconds: report 1% until this share of the render, then jump to done.
+    stall_share: float = 0.0
+    report_progress: bool = True
 
 
 @dataclass
@@ -85,6 +93,7 @@ class FakeApiframe:
         self.faults: list[Fault] = []
         self.uploads: dict[str, tuple[bytes, str]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.request_times: list[float] = []  # time.monotonic() of each request, in order
         self.rejected_bodies: list[tuple[dict[str, Any], list[str]]] = []
         self.gate = asyncio.Event()
         self.gate.set()
@@ -92,6 +101,17 @@ class FakeApiframe:
         # request or end the bot at that moment.
         self.before: list[Callable[[web.Request], Awaitable[None]]] = []
         self.after: list[Callable[[web.Request], Awaitable[None]]] = []
+        # The finished videos on the fake CDN: what they hold, and how the CDN behaves
+        # ("ok", "missing" (404), "html" (not a video), "purged" (gone, as after a day)).
+        self.video_bytes = small_mp4()
+        self.cdn_mode = "ok"
+        self.cdn_requests = 0
+        # Webhooks: sent for jobs whose body asks for them and that finish by time.
+        self.webhooks_sent: list[tuple[str, int]] = []  # (event, HTTP status answered)
+        self.webhook_key: str = API_KEY  # what the signature is keyed with
+        self.webhook_copies = 1  # each event sent this many times (at-least-once delivery)
+        self._webhook_tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -102,6 +122,7 @@ class FakeApiframe:
         app.router.add_get("/v2/jobs/{id}", self._job)
         app.router.add_get("/v2/me", self._me)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/cdn/videos/{name}", self._video)
         app.middlewares.append(self._middleware)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -110,8 +131,68 @@ class FakeApiframe:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        for task in list(self._webhook_tasks):
+            task.cancel()
+        await asyncio.gather(*self._webhook_tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def video_url(self, job_id: str) -> str:
+        return f"{self.base_url}/cdn/videos/{job_id}.mp4"
+
+    def signature(self, body: bytes, key: str | None = None) -> str:
+        digest = hashlib.sha256((key or self.webhook_key).encode()).digest()
+        return "sha256=" + hmac.new(digest, body, hashlib.sha256).hexdigest()
+
+    async def send_webhook(self, url: str, payload: dict[str, Any], *,
+                           signature: str | None = None) -> int:
+        """POST one webhook as Apiframe does; returns the HTTP status the bot answered."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Webhook-Event": str(payload.get("event")),
+                   "X-Webhook-Signature": signature or self.signature(body)}
+        try:
+            async with self._session.post(url, data=body, headers=headers) as response:
+                status = response.status
+        except aiohttp.ClientError:
+            status = 0
+        self.webhooks_sent.append((str(payload.get("event")), status))
+        return status
+
+    def _schedule_webhooks(self, job: RemoteJobState) -> None:
+        url = job.body.get("webhookUrl")
+        render = job.script.render_seconds
+        if not isinstance(url, str) or render is None:
+            return
+
+        async def run() -> None:
+            await asyncio.sleep(render / 2)
+            view = self._view(job)
+            if view["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
+                await self.send_webhook(url, {"event": "progress", "jobId": job.id,
+                                              "status": "PROCESSING",
+                                              "progress": view["progress"],
+                                              "model": "hailuo-02"})
+            await asyncio.sleep(max(0.0, job.created + render - time.monotonic()))
+            view = self._view(job)
+            event = "completed" if view["status"] == "COMPLETED" else "failed"
+            payload = {"event": event, "jobId": job.id, "status": view["status"],
+                       "model": "hailuo-02"}
+            if event == "completed":
+                payload.update(progress=100, result=view.get("result"), creditCost=5,
+                               completedAt=view["completedAt"])
+            else:
+                payload["error"] = view.get("error")
+            for _ in range(self.webhook_copies):
+                await self.send_webhook(url, payload)
+
+        task = asyncio.create_task(run())
+        self._webhook_tasks.add(task)
+        task.add_done_callback(self._webhook_tasks.discard)
 
     @property
     def base_url(self) -> str:
@@ -130,8 +211,10 @@ class FakeApiframe:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path, dict(request.headers)))
+        self.request_times.append(time.monotonic())
         await self.gate.wait()
-        if not request.path.startswith("/files/") and request.headers.get("X-API-Key") != API_KEY:
+        public = request.path.startswith(("/files/", "/cdn/"))
+        if not public and request.headers.get("X-API-Key") != API_KEY:
             return respond({"error": "Invalid API key"}, 401)
         for fault in self.faults:
             if (fault.times > 0 and fault.method == request.method
@@ -221,6 +304,7 @@ class FakeApiframe:
         self.jobs[job.id] = job
         if key is not None:
             self.by_idempotency_key[key] = job
+        self._schedule_webhooks(job)
         return respond({"jobId": job.id, "status": "QUEUED"}, 202)
 
     def _view(self, job: RemoteJobState) -> dict[str, Any]:
@@ -228,6 +312,8 @@ class FakeApiframe:
         if script.render_seconds is not None:
             done = time.monotonic() - job.created >= script.render_seconds
             fraction = min(1.0, (time.monotonic() - job.created) / max(script.render_seconds, 1e-9))
+            if fraction < script.stall_share:
+                fraction = 0.01
         else:
             done = job.polls > script.polls_before_done
             fraction = min(1.0, job.polls / max(script.polls_before_done + 1, 1))
@@ -238,14 +324,18 @@ class FakeApiframe:
         }
         if not done:
             view["status"] = "QUEUED" if fraction == 0 else "PROCESSING"
-            view["progress"] = int(fraction * 100) if fraction else 0
+            view["progress"] = max(1, int(fraction * 100)) if fraction else 0
+            if not script.report_progress:
+                view["progress"] = None
             return view
         if job.completed_at is None:
             job.completed_at = time.monotonic()
         view["status"] = script.outcome
         view["completedAt"] = "2026-11-24T00:03:00Z"
         if script.outcome == "COMPLETED":
-            url = f"https://cdn.apiframe.test/videos/{job.id}.mp4"
+            url = self.video_url(job.id)
+            if self.cdn_mode == "purged":
+                view["expired"] = True
             view["progress"] = 100
             view["creditCost"] = 5
             view["result"] = {"videoUrl": url} if script.result_shape == "videoUrl" else (
@@ -274,6 +364,14 @@ class FakeApiframe:
                         "team": {"id": str(uuid.uuid4()), "name": "t", "credits": 1000,
                                  "plan": "pro", "customerId": None},
                         "apiKey": None})
+
+    async def _video(self, request: web.Request) -> web.Response:
+        self.cdn_requests += 1
+        if self.cdn_mode in ("missing", "purged"):
+            return web.Response(status=404, text="Not Found")
+        if self.cdn_mode == "html":
+            return web.Response(body=b"<html>busy</html>", content_type="text/html")
+        return web.Response(body=self.video_bytes, content_type="video/mp4")
 
     async def _file(self, request: web.Request) -> web.Response:
         found = self.uploads.get(request.match_info["name"])

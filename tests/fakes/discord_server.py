@@ -85,9 +85,14 @@ class FakeMessage:
         return bool(self.flags & EPHEMERAL)
 
     def to_json(self, author: dict[str, Any]) -> dict[str, Any]:
+        attachments = [{"id": str(1000 + index), "filename": name, "size": len(data),
+                        "url": f"https://cdn.discord.test/{self.id}/{name}",
+                        "proxy_url": f"https://media.discord.test/{self.id}/{name}"}
+                       for index, (name, data) in enumerate(self.files.items())]
         return {
             "id": str(self.id), "channel_id": str(self.channel_id), "type": 0,
-            "content": self.content, "author": author, "attachments": [], "embeds": [],
+            "content": self.content, "author": author, "attachments": attachments,
+            "embeds": [],
             "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
             "tts": False, "timestamp": "2026-11-24T00:00:00+00:00", "edited_timestamp": None,
             "flags": self.flags, "components": self.components,
@@ -147,6 +152,10 @@ class FakeDiscord:
         self.after: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.identifies = 0
         self.accepted_token: str | None = None  # None: any bot token logs in
+        # What interactions say they may attach, and what uploads Discord really takes:
+        # a larger upload is refused with 413/40005, as Discord does.
+        self.attachment_size_limit = 10 * 1024 * 1024
+        self.upload_limit = 10 * 1024 * 1024
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
         self._changed = asyncio.Condition()
@@ -267,7 +276,7 @@ class FakeDiscord:
         payload: dict[str, Any] = {
             "id": str(interaction_id), "application_id": str(self.application_id), "type": 2,
             "token": token, "version": 1, "locale": "en-US", "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
+            "attachment_size_limit": self.attachment_size_limit,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
             "data": {"id": command_id, "name": name, "type": 1, "options": options or [],
                      "resolved": resolved},
@@ -456,6 +465,9 @@ class FakeDiscord:
             if fault.method == request.method and fault.path.search(path) and fault.times > 0:
                 fault.times -= 1
                 return json_response(fault.body, fault.status, fault.headers)
+        if (request.content_type.startswith("multipart/")
+                and (request.content_length or 0) > self.upload_limit):
+            return discord_error(413, 40005, "Request entity too large")
         body: dict[str, Any] = {}
         if self.before or self.after:
             if request.method in ("POST", "PATCH"):
@@ -639,6 +651,13 @@ class FakeDiscord:
                 message.content = data["content"] or ""
             if "components" in data:
                 message.components = data["components"] or []
+            if "attachments" in data:
+                # The new list replaces the old one: kept files are referenced by id.
+                kept = {str(1000 + i): name for i, name in enumerate(message.files)}
+                files = {kept[str(a["id"])]: message.files[kept[str(a["id"])]]
+                         for a in data["attachments"] if str(a.get("id")) in kept}
+                files.update(data.get("_files", {}))
+                message.files = files
             message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
             message.loading = False
             message.edits += 1

@@ -1,0 +1,125 @@
+"""Fetching a finished video from Apiframe's CDN so that it can be posted as a file.
+
+Apiframe purges results after a while; a file attached to a Discord message stays as long as the
+message. The download is bounded in size and time and checked for what it claims to be: the
+`Content-Length` header is only a hint, the bytes counted are the truth, and an MP4 must carry
+its `ftyp` box. Nothing here is fatal to a delivery: the caller falls back to the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+
+from bot.errors import HailuoBotError
+
+log = logging.getLogger(__name__)
+
+VIDEO_TYPES: Final = frozenset({"video/mp4", "application/octet-stream", "binary/octet-stream",
+                                "video/quicktime"})
+CHUNK: Final = 64 * 1024
+
+
+class VideoUnavailable(HailuoBotError):
+    """The video could not be fetched as a file this time; the link still works."""
+
+
+class VideoTooLarge(VideoUnavailable):
+    """The video is larger than the upload limit it would be posted under."""
+
+    def __init__(self, message: str, *, size: int | None) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFile:
+    filename: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def looks_like_mp4(head: bytes) -> bool:
+    """An ISO base media file starts with a box whose type is `ftyp`."""
+    return len(head) >= 12 and head[4:8] == b"ftyp"
+
+
+class VideoFetcher:
+    def __init__(self, *, timeout: float, archive_dir: Path | None = None) -> None:
+        self._timeout = timeout
+        self._archive_dir = archive_dir
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30),
+                headers={"User-Agent": "hailuo-bot/0.1"},
+            )
+        return self._session
+
+    async def fetch(self, url: str, filename: str, max_bytes: int) -> VideoFile:
+        """The video's bytes, at most `max_bytes` of them; raises `VideoUnavailable`."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                data = await self._read(url, max_bytes)
+        except TimeoutError:
+            raise VideoUnavailable(f"the download took longer than {self._timeout:.0f} s"
+                                   ) from None
+        except aiohttp.ClientError as exc:
+            raise VideoUnavailable(f"the download failed ({type(exc).__name__})") from None
+        return VideoFile(filename, data)
+
+    async def _read(self, url: str, max_bytes: int) -> bytes:
+        async with self._client_session().get(url) as response:
+            if response.status != 200:
+                raise VideoUnavailable(f"the CDN answered HTTP {response.status}")
+            kind = response.content_type.lower()
+            if kind not in VIDEO_TYPES:
+                raise VideoUnavailable(f"the CDN sent {kind!r}, not a video")
+            declared = response.content_length
+            if declared is not None and declared > max_bytes:
+                raise VideoTooLarge(f"the video is {declared} bytes, over {max_bytes}",
+                                    size=declared)
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.content.iter_chunked(CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise VideoTooLarge(f"the video is over {max_bytes} bytes", size=None)
+                chunks.append(chunk)
+        data = b"".join(chunks)
+        if not looks_like_mp4(data[:12]):
+            raise VideoUnavailable("the download is not an MP4 file")
+        return data
+
+    async def archive(self, job_id: str, video: VideoFile) -> None:
+        """Keep a copy for the owner when `VIDEO_ARCHIVE_DIR` is set; never fatal."""
+        if self._archive_dir is None:
+            return
+        target = self._archive_dir / f"{job_id}.mp4"
+        try:
+            await asyncio.to_thread(_write_atomically, target, video.data)
+        except OSError as exc:
+            log.warning("job %s: could not keep a copy in %s: %s", job_id, self._archive_dir,
+                        exc.strerror or exc)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".mp4.partial")
+    partial.write_bytes(data)
+    partial.replace(target)

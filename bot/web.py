@@ -1,0 +1,133 @@
+"""The bot's one HTTP server: Apiframe's webhooks now, and whatever else the owner reaches over
+HTTP (`/healthz`) on the same port.
+
+`POST /apiframe/webhook` trusts nothing it is sent. A delivery must carry a valid
+`X-Webhook-Signature` (HMAC-SHA256 of the raw body, keyed with the raw SHA-256 digest of the
+API key, as `sha256=<hex>` or bare hex, compared in constant time) or it gets 401 and changes
+nothing. A body over `WEBHOOK_MAX_BYTES` gets 413. A signed delivery is only news: it wakes the
+job's watcher, which asks Apiframe for the job itself, so a repeated, late or out-of-order
+delivery can never charge, refund or deliver twice. An unknown job gets 200 (Apiframe must not
+retry it forever) and is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from pydantic import SecretStr
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH: Final = "/apiframe/webhook"
+WEBHOOK_MAX_BYTES: Final = 64 * 1024
+SIGNATURE_HEADER: Final = "X-Webhook-Signature"
+
+# (Apiframe job id, status, progress) -> whether the job is one of this bot's.
+NewsHandler = Callable[[str, str, int | None], Awaitable[bool]]
+
+
+def webhook_signing_key(api_key: SecretStr) -> bytes:
+    """Apiframe signs with the raw 32-byte SHA-256 digest of the API key, not its hex."""
+    return hashlib.sha256(api_key.get_secret_value().encode()).digest()
+
+
+def sign(key: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(key: bytes, body: bytes, header: str | None) -> bool:
+    if not header:
+        return False
+    given = header.strip()
+    if given.lower().startswith("sha256="):
+        given = given[len("sha256="):]
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(given.lower().encode(), expected.encode())
+
+
+class WebServer:
+    """An aiohttp application on `host:port`; port 0 in the settings means no server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.app = web.Application(client_max_size=WEBHOOK_MAX_BYTES)
+        self.app.router.add_get("/healthz", self._healthz)
+        self._runner: web.AppRunner | None = None
+        self.webhooks_accepted = 0
+        self.webhooks_refused = 0
+
+    def add_webhook(self, signing_key: bytes, on_news: NewsHandler) -> None:
+        async def receive(request: web.Request) -> web.Response:
+            return await self._receive(request, signing_key, on_news)
+
+        self.app.router.add_post(WEBHOOK_PATH, receive)
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually listened on (useful when 0 asked the system for one)."""
+        if self._runner is None or not self._runner.addresses:
+            return 0
+        return int(self._runner.addresses[0][1])
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port} "
+                                     f"({exc.strerror}): set HTTP_PORT to a free port, or 0 "
+                                     "to turn the HTTP server off") from None
+        log.info("HTTP server listening on %s:%d", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    @staticmethod
+    async def _healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _receive(self, request: web.Request, signing_key: bytes,
+                       on_news: NewsHandler) -> web.Response:
+        if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
+            return self._refuse(413, "body too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "body too large")
+        if not signature_valid(signing_key, body, request.headers.get(SIGNATURE_HEADER)):
+            return self._refuse(401, "bad signature")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return self._refuse(400, "not JSON")
+        job_id = payload.get("jobId") if isinstance(payload, dict) else None
+        status = payload.get("status") if isinstance(payload, dict) else None
+        if not isinstance(job_id, str) or not isinstance(status, str):
+            return self._refuse(400, "no jobId or status")
+        progress = payload.get("progress")
+        if not isinstance(progress, int) or not 0 <= progress <= 100:
+            progress = None
+        self.webhooks_accepted += 1
+        known = await on_news(job_id, status, progress)
+        if not known:
+            log.info("webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored",
+                     job_id)
+        return web.json_response({"received": True})
+
+    def _refuse(self, status: int, why: str) -> web.Response:
+        self.webhooks_refused += 1
+        log.warning("refused a webhook delivery: %s (HTTP %d)", why, status)
+        return web.json_response({"error": why}, status=status)
