@@ -30,12 +30,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.database import PRAGMAS, Database, utc_now
+from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
-from bot.jobs import DiscordOrigin, JobState, NewJob
+from bot.jobs import DiscordOrigin, JobState, JobStore, NewJob
 from bot.ledger import Ledger, _settle
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
@@ -54,7 +54,7 @@ class Sizes:
     burst: int = 200
     big_burst: int = 1000
     ledger_pairs: int = 10_000
-    polling_jobs: int = 60
+    polling_jobs: int = 120
     time_factor: float = 30.0
     footprint_jobs: int = 1000
     cold_starts: int = 3
@@ -293,12 +293,42 @@ def busiest_second(stamps: list[float], factor: float = 1.0) -> int:
     return best
 
 
+HISTORY_JOBS = 40
+ARRIVALS_OVER = 600.0  # seconds over which a run's jobs arrive
+
+
+async def seed_history(path: Path, renders: list[float]) -> None:
+    """Finished, delivered jobs in the bot's database, as a bot that has run for a while has:
+    the render times it learns from."""
+    async with Database(path) as database:
+        ledger, jobs = Ledger(database, 10**6), JobStore(database)
+        for index, (job, render) in enumerate(zip(make_jobs(len(renders), 50), renders,
+                                                  strict=True)):
+            await ledger.reserve(job)
+            await jobs.record_submitted(job.id, f"history-{index}", "QUEUED")
+            await ledger.commit_charge(job.id, "https://example.invalid/old.mp4")
+            await jobs.mark_delivered(job.id, "interaction")
+            finished = utc_now()
+            await database.write(_backdate, job.id, to_db_time(finished - timedelta(
+                seconds=render)), to_db_time(finished))
+
+
+def _backdate(tx: sqlite3.Connection, job_id: str, submitted: str, finished: str) -> None:
+    tx.execute("UPDATE jobs SET submitted_at = ?, finished_at = ? WHERE id = ?",
+               (submitted, finished, job_id))
+
+
 async def delivery_run(workdir: Path, sizes: Sizes, mode: str
                        ) -> dict[tuple[str, bool], tuple[list[float], list[int]]]:
-    """One bot process; every render case, with and without progress, at once. Returns
-    (lags, polls per job) per (case, progress reported)."""
+    """One bot process with a history of finished jobs; every render case, with and without
+    progress, arriving over `ARRIVALS_OVER` seconds. Returns (lags, polls per job) per (case,
+    progress reported)."""
     factor = sizes.time_factor
     rng = random.Random(180)
+    draws = render_cases(rng)
+    history = [draws[index % 3][1]()[0] / factor for index in range(HISTORY_JOBS)]
+    jobs_per_case = max(1, sizes.polling_jobs // 6)
+    gap = ARRIVALS_OVER / factor / (jobs_per_case * 6)
     async with Stage(workdir / f"delivery-{mode}") as stage:
         settings = {"APIFRAME_TYPICAL_RENDER_SECONDS": f"{180 / factor}",
                     "APIFRAME_POLL_INTERVAL_SECONDS": f"{4 / factor}",
@@ -314,6 +344,7 @@ async def delivery_run(workdir: Path, sizes: Sizes, mode: str
             settings.update(HTTP_PORT=str(port),
                             APIFRAME_WEBHOOK_URL=f"http://127.0.0.1:{port}/apiframe/webhook")
         bot = stage.bot("bot", **settings)
+        await seed_history(bot.database_path, history)
         await bot.start()
         await stage.settle_in()
         admin = stage.discord.add_member("admin", admin=True)
@@ -321,20 +352,18 @@ async def delivery_run(workdir: Path, sizes: Sizes, mode: str
                                                  integer("per_server", 1000))], member=admin)
         await asyncio.sleep(0.5)
         interactions: dict[str, tuple[tuple[str, bool], FakeInteraction]] = {}
-        index = 0
-        for label, draw in render_cases(rng):
-            for progress in (True, False):
-                for _ in range(max(1, sizes.polling_jobs // 6)):
-                    render, stall = draw()
-                    prompt = f"render {index}"
-                    stage.apiframe.scripts.append(JobScript(
-                        render_seconds=render / factor, stall_share=stall,
-                        report_progress=progress))
-                    interactions[prompt] = ((label, progress), await stage.discord.invoke(
-                        "hailuo", hailuo(prompt), member=stage.discord.add_member(f"p{index}")))
-                    await stage.discord.wait_for(
-                        lambda n=index: len(stage.apiframe.jobs) > n, within=30)
-                    index += 1
+        order = [(label, draw, progress) for label, draw in draws for progress in (True, False)
+                 for _ in range(jobs_per_case)]
+        rng.shuffle(order)
+        for index, (label, draw, progress) in enumerate(order):
+            render, stall = draw()
+            prompt = f"render {index}"
+            stage.apiframe.scripts.append(JobScript(
+                render_seconds=render / factor, stall_share=stall, report_progress=progress))
+            interactions[prompt] = ((label, progress), await stage.discord.invoke(
+                "hailuo", hailuo(prompt), member=stage.discord.add_member(f"p{index}")))
+            await stage.discord.wait_for(lambda n=index: len(stage.apiframe.jobs) > n, within=30)
+            await asyncio.sleep(gap)
 
         def delivered(interaction: FakeInteraction) -> FakeMessage | None:
             return next((m for m in stage.discord.replies_to(interaction)
@@ -361,7 +390,9 @@ async def delivery(workdir: Path, sizes: Sizes) -> list[Row]:
     runs = {mode: await delivery_run(workdir, sizes, mode)
             for mode in ("bot", "every 5 s", "webhooks")}
     rows: list[Row] = []
-    for case in runs["bot"]:
+    cases = [(label, progress) for label, _ in render_cases(random.Random())
+             for progress in (True, False)]
+    for case in cases:
         label = f"{case[0]}, progress {'reported' if case[1] else 'not reported'}"
         lags, polls = runs["bot"][case]
         ref_lags, ref_polls = runs["every 5 s"][case]
@@ -529,10 +560,11 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
             f"- Delivery compresses every clock {sizes.time_factor:.0f}× (render times, check "
             "intervals and the request budget alike); lags are reported in uncompressed "
             "seconds, from the moment the fake Apiframe's job finished to the card's edit that "
-            "carries the video file. Each mode runs all six cases at once in one bot process, "
-            f"{max(1, sizes.polling_jobs // 6)} jobs a case. The bot starts with no render "
-            "history, as a new install does. 'every 5 s' is the bot with both intervals at "
-            "5 s.\n"
+            "carries the video file. Each mode runs all six cases in one bot process, "
+            f"{max(1, sizes.polling_jobs // 6)} jobs a case in a shuffled order, arriving over "
+            f"{ARRIVALS_OVER:.0f} s. Each bot starts with {HISTORY_JOBS} finished jobs drawn from "
+            "the same three mixes in its database, as a bot that has run for a while has. "
+            "'every 5 s' is the bot with both intervals at 5 s.\n"
             "- The busiest second counts the checks (`GET /v2/jobs/{id}`) the fake Apiframe "
             "received in any one-second window while 1,000 jobs were in flight.\n",
             encoding="utf-8")

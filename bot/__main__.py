@@ -1,4 +1,12 @@
-"""`python -m bot`: run the bot until SIGINT or SIGTERM, then stop cleanly."""
+"""`python -m bot`: run the bot until SIGINT or SIGTERM, then stop cleanly; or, with a command,
+one of the owner's shell commands (`python -m bot --help` lists both, and every setting).
+
+Start-up goes in an order that makes each mistake show up alone, as one line: the settings, then
+the database (created and migrated before anything is connected, so the shell commands work
+before a first start), then Discord's REST API (the token), then Apiframe (the key), then
+Discord's gateway. Network failures are retried a few times with backoff, saying so, before the
+bot gives up naming what it tried to reach and the likely fix.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,104 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from typing import TYPE_CHECKING, Final
 
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, StartupFailed
 from bot.logs import configure_logging
-from bot.settings import Settings, load_settings, load_store_settings
+from bot.settings import Settings, load_settings, load_store_settings, setup_warnings
+
+if TYPE_CHECKING:
+    from bot.app import HailuoBot
 
 log = logging.getLogger("bot")
 
+STARTUP_ATTEMPTS: Final = 4
+STARTUP_BACKOFF: Final = 1.0
+NETWORK_FIX: Final = "check this machine's network connection and DNS"
+
+
+def version() -> str:
+    try:
+        return metadata.version("hailuo-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def with_retries(what: str, url: str, setting: str, attempt: Callable[[], Awaitable[None]],
+                       transient: tuple[type[BaseException], ...]) -> None:
+    """Run `attempt`, retrying transient network failures with backoff, then give up in one
+    line naming `what` could not be reached at `url` and the setting to check."""
+    for tries in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            await attempt()
+            return
+        except transient as exc:
+            reason = str(exc) or type(exc).__name__
+            if tries == STARTUP_ATTEMPTS:
+                raise StartupFailed(
+                    f"could not reach {what} at {url} after {tries} tries ({reason}): "
+                    f"{NETWORK_FIX}, or {setting}") from None
+            delay = STARTUP_BACKOFF * 2 ** (tries - 1)
+            log.warning("could not reach %s at %s (%s); trying again in %.0f s (%d of %d)",
+                        what, url, reason, delay, tries + 1, STARTUP_ATTEMPTS)
+            await asyncio.sleep(delay)
+
+
+async def start_up(bot: HailuoBot, settings: Settings) -> None:
+    """Everything before the gateway: database, Discord login, Apiframe account."""
+    import aiohttp  # noqa: PLC0415 - a config error should not wait for these imports
+    import discord  # noqa: PLC0415
+
+    from bot.apiframe import ApiframeAuthError, ApiframeError  # noqa: PLC0415
+    from bot.app import invite_url  # noqa: PLC0415
+
+    try:
+        await bot.database.open()
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupFailed(f"cannot open the database at {settings.database_path} ({exc}): "
+                            "check DATABASE_PATH and that its folder is writable") from None
+
+    async def login() -> None:
+        try:
+            await bot.login(settings.discord_token.get_secret_value())
+        except discord.LoginFailure:
+            raise ConfigurationError("Discord refused DISCORD_TOKEN: reset the bot's token in "
+                                     "the Developer Portal (Bot tab) and set it again") from None
+        except discord.HTTPException as exc:
+            if bot.set_up or exc.status >= 500:
+                raise
+            raise StartupFailed(
+                f"Discord answered HTTP {exc.status} at {settings.discord_api_base_url}: "
+                "check DISCORD_API_BASE_URL") from None
+
+    discord_unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError,
+                           discord.DiscordServerError)
+    try:
+        await with_retries("Discord", settings.discord_api_base_url, "DISCORD_API_BASE_URL",
+                           login, discord_unreachable)
+    except discord_unreachable as exc:  # raised by the set-up after login, not by the login
+        raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
+    log.info("logged in to Discord; invite the bot with %s", invite_url(bot.application_id))
+
+    try:
+        me = await bot.apiframe.me()
+    except ApiframeAuthError as exc:
+        log.error("Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it is "
+                  "fixed; create a key in Apiframe's dashboard and set it again", exc.status)
+        return
+    except ApiframeError as exc:
+        raise StartupFailed(f"could not reach Apiframe at {settings.apiframe_base_url} "
+                            f"({exc.message}): {NETWORK_FIX}, or APIFRAME_BASE_URL") from None
+    team = me.get("team")
+    credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
+    log.info("Apiframe account ready: %s credits left", credits_left)
+
 
 async def run(settings: Settings) -> None:
-    import discord  # noqa: PLC0415 - a config error should not wait for discord.py
-
     from bot.app import HailuoBot  # noqa: PLC0415
 
     bot = HailuoBot(settings)
@@ -27,29 +121,41 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
 
     async with bot:
-        runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+        setup = asyncio.create_task(start_up(bot, settings))
         stopper = asyncio.create_task(stopping.wait())
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({setup, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            setup.cancel()
+            await asyncio.gather(setup, return_exceptions=True)
+            log.info("shutting down before start-up finished")
+            await bot.close()
+            return
+        try:
+            setup.result()
+        except BaseException:
+            stopper.cancel()
+            await bot.close()
+            raise
+        gateway = asyncio.create_task(bot.connect())
+        done, _ = await asyncio.wait({gateway, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if stopper in done:
             log.info("shutting down: no new work, saving state")
         else:
             stopper.cancel()
         await bot.close()
-        if runner in done:
-            try:
-                runner.result()  # surface a login failure or a crash
-            except discord.LoginFailure:
-                raise ConfigurationError("Discord refused DISCORD_TOKEN: reset the bot's token "
-                                         "in the Developer Portal and set it again") from None
+        if gateway in done:
+            gateway.result()  # surface a crash
         else:
-            await asyncio.gather(runner, return_exceptions=True)
+            await asyncio.gather(gateway, return_exceptions=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments:
-        from bot.cli import run_cli  # noqa: PLC0415 - the shell commands need no discord.py
+        from bot.cli import parser, run_cli  # noqa: PLC0415 - the shell needs no discord.py
 
+        if arguments[0].startswith("-"):  # --help, --version: answered by the parser
+            parser(version()).parse_args(arguments)
         try:
             store = load_store_settings()
         except ConfigurationError as exc:
@@ -65,12 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         settings.log_level,
         [settings.discord_token.get_secret_value(), settings.apiframe_api_key.get_secret_value()],
     )
+    for warning in setup_warnings(settings):
+        log.warning("%s", warning)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings))
     except ConfigurationError as exc:
         log.error("hailuo-bot cannot start: %s", exc)
         return 2
+    except StartupFailed as exc:
+        log.error("hailuo-bot cannot start: %s", exc)
+        return 1
     return 0
 
 

@@ -8,7 +8,6 @@ pieces the job lifecycle needs to reach members (`use_front_end`).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -21,7 +20,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.apiframe import ApiframeAuthError, ApiframeClient, ApiframeError
+from bot.apiframe import ApiframeClient
 from bot.audit import AuditSink, AuditTrail
 from bot.database import Database
 from bot.delivery import Deliverer, JobReporter
@@ -43,6 +42,15 @@ log = logging.getLogger(__name__)
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
 EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
 COMMAND_HASH_KEY: Final = "command_hash"
+# View Channels, Send Messages, Send Messages in Threads, Embed Links, Attach Files and Read
+# Message History: everything the bot posts, and nothing more.
+INVITE_PERMISSIONS: Final = 274878024704
+
+
+def invite_url(application_id: int | None) -> str:
+    """The OAuth2 link that adds the bot to a server with the scopes and permissions it needs."""
+    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
+            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}")
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -54,6 +62,10 @@ def point_discord_at(settings: Settings) -> None:
 class HailuoBot(commands.Bot):
     def __init__(self, settings: Settings, **options: object) -> None:
         point_discord_at(settings)
+        # The bot has no voice features: discord.py need not warn at every start that the
+        # voice libraries (PyNaCl, davey) are missing.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -88,7 +100,7 @@ class HailuoBot(commands.Bot):
         self._runner: JobRunner | None = None
         self._audit: AuditTrail | None = None
         self._front_end: tuple[JobReporter, AuditSink] | None = None
-        self._account_check: asyncio.Task[None] | None = None
+        self.set_up = False  # setup_hook has begun: a failure now is not a login failure
 
     @property
     def runner(self) -> JobRunner:
@@ -107,6 +119,7 @@ class HailuoBot(commands.Bot):
         self._front_end = (reporter, audit_sink)
 
     async def setup_hook(self) -> None:
+        self.set_up = True
         await self.database.open()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -124,7 +137,6 @@ class HailuoBot(commands.Bot):
             await self.web.start()
         await self.runner.resume_pending()
         self._audit.start()
-        self._account_check = asyncio.create_task(self.check_apiframe_account())
 
     def _build_runner(self, reporter: JobReporter) -> JobRunner:
         settings = self.settings
@@ -153,21 +165,6 @@ class HailuoBot(commands.Bot):
             reporter, self.render_times,
         )
 
-    async def check_apiframe_account(self) -> None:
-        """Say at start-up whether Apiframe accepts the key, rather than at a member's expense."""
-        try:
-            me = await self.apiframe.me()
-        except ApiframeAuthError as exc:
-            log.error("Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it "
-                      "is fixed", exc.status)
-            return
-        except ApiframeError as exc:
-            log.warning("could not check the Apiframe account at start-up: %s", exc)
-            return
-        team = me.get("team")
-        credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
-        log.info("Apiframe account ready: %s credits left", credits_left)
-
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""
         definition = command_definition(self.tree)
@@ -184,8 +181,6 @@ class HailuoBot(commands.Bot):
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.close()
-        if self._account_check is not None:
-            self._account_check.cancel()
         if self._audit is not None:
             await self._audit.close()
         await self.web.stop()

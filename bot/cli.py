@@ -12,18 +12,23 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.database import Database
-from bot.integrity import backup, verify
+from bot.guilds import GuildSettingsStore
+from bot.integrity import BackupRefused, backup, verify
 from bot.ledger import Ledger
 from bot.reports import ledger_csv
-from bot.settings import StoreSettings
+from bot.settings import StoreSettings, settings_help
 
 OWNER = 0  # the actor id recorded for changes made from the shell
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m bot",
-                                   description="Run the bot, or manage its database.")
-    groups = root.add_subparsers(dest="group", required=True)
+def parser(version: str = "unknown") -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Run the hailuo-bot Discord bot (with no command), or manage its database.",
+        epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    root.add_argument("--version", action="version", version=f"hailuo-bot {version}")
+    groups = root.add_subparsers(dest="group", metavar="command",
+                                 title="commands (none: run the bot)")
 
     balances = groups.add_parser("credits", help="show or change a member's credits")
     credit_actions = balances.add_subparsers(dest="action", required=True)
@@ -49,26 +54,38 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+WRITES: frozenset[tuple[str, str]] = frozenset({("credits", "set"), ("credits", "add")})
+
+
 async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
     args = parser().parse_args(argv)
     if args.group == "db" and args.action == "backup":
         try:
             await backup(settings.database_path, args.path)
-        except FileExistsError as exc:
+        except BackupRefused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"backed up {settings.database_path} to {args.path}", file=out)
         return 0
     if not settings.database_path.exists():
-        print(f"error: no database at {settings.database_path} (set DATABASE_PATH)",
-              file=sys.stderr)
-        return 1
+        if (args.group, args.action) not in WRITES:
+            print(f"error: no database at {settings.database_path} yet (set DATABASE_PATH, "
+                  "or start the bot once)", file=sys.stderr)
+            return 1
+        # Setting credits before the bot's first start is fine: make the database now.
+        print(f"creating the database at {settings.database_path}", file=sys.stderr)
     async with Database(settings.database_path) as database:
         if args.group == "credits":
             ledger = Ledger(database, settings.default_credits)
             if args.action == "show":
-                balance = await ledger.balance(args.guild, args.member)
-                print(f"{balance}", file=out)
+                stored = await ledger.stored_balance(args.guild, args.member)
+                if stored is None:
+                    guild = await GuildSettingsStore(database, settings.default_credits).get(
+                        args.guild)
+                    print(f"{guild.default_credits} (no account yet: this server's starting "
+                          "balance)", file=out)
+                else:
+                    print(f"{stored}", file=out)
             elif args.action == "set":
                 if args.amount < 0:
                     print("error: a balance cannot be negative", file=sys.stderr)

@@ -159,6 +159,9 @@ class Database:
         self._writer: _GroupCommitWriter | None = None
 
     async def open(self) -> None:
+        """Open (creating and migrating the file if needed); a second call does nothing."""
+        if self._connection is not None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         connection.row_factory = aiosqlite.Row

@@ -65,3 +65,8 @@ class InsufficientCredits(UserFacingError):
             "Ask someone with the Manage Server permission to grant you credits "
             "(`/quota add`). Nothing was charged."
         )
+
+
+class StartupFailed(HailuoBotError):
+    """Something the bot needs could not be reached or opened at start-up. The message says
+    what failed, where (never with a secret) and the likely fix."""

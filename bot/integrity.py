@@ -8,6 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from bot.database import Database
+from bot.errors import HailuoBotError
 
 
 async def verify(database: Database) -> list[str]:
@@ -55,14 +56,32 @@ async def verify(database: Database) -> list[str]:
     return problems
 
 
+class BackupRefused(HailuoBotError):
+    """A backup that cannot be made as asked; nothing was written."""
+
+
 async def backup(source: Path, target: Path) -> None:
-    """Copy the live database with SQLite's online backup; safe while the bot runs."""
+    """Copy the live database with SQLite's online backup; safe while the bot runs.
+
+    Raises `BackupRefused`, having written nothing, when there is no database to copy, the
+    target exists, or its folder does not.
+    """
     def copy() -> None:
+        if not source.is_file():
+            raise BackupRefused(f"there is no database at {source} yet (set DATABASE_PATH, "
+                                "or start the bot once)")
         if target.exists():
-            raise FileExistsError(f"{target} already exists")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            raise BackupRefused(f"{target} already exists: choose a new name")
+        if not target.parent.is_dir():
+            raise BackupRefused(f"the folder {target.parent} does not exist: create it first")
+        # Read-only, so a source that vanished in between is never created empty.
+        with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src:
             src.execute("PRAGMA busy_timeout=10000")
-            src.backup(dst)
+            try:
+                with closing(sqlite3.connect(target)) as dst:
+                    src.backup(dst)
+            except sqlite3.Error as exc:
+                target.unlink(missing_ok=True)
+                raise BackupRefused(f"could not write {target}: {exc}") from None
 
     await asyncio.to_thread(copy)

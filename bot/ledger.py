@@ -108,6 +108,14 @@ class Ledger:
             self._changed()
         return balance
 
+    async def stored_balance(self, guild_id: int, member_id: int) -> int | None:
+        """The balance as stored, opening nothing and applying no allowance; None for a member
+        without an account yet. For reads that must not write, like the owner's shell."""
+        row = await self._db.fetch_one(
+            "SELECT balance FROM accounts WHERE guild_id = ? AND member_id = ?",
+            (guild_id, member_id))
+        return None if row is None else int(row[0])
+
     async def allowance_status(self, guild_id: int, role_ids: Iterable[int]
                                ) -> AllowanceStatus | None:
         settings = await self._db.write(read_guild_settings, guild_id, self._fallback_default)

@@ -7,8 +7,9 @@ exists, and how hard the bot leans on Apiframe. So:
   default), which bounds the wait after completion to about that, whatever the render time and
   whether Apiframe reports progress or not. Progress is never extrapolated into a longer wait:
   a percentage that stalls and then jumps to done would otherwise leave a finished video unseen.
-- Before that moment (learned from the bot's own finished jobs: a low percentile of their render
-  times, per resolution and duration), checks are sparse, only to keep the card's progress alive.
+- Before that moment (learned from the bot's own finished jobs: 80% of the fastest recent render
+  of the same resolution and duration), checks are sparse, only to keep the card's progress
+  alive.
 - Every request to Apiframe passes one `RequestBudget`: a token bucket of
   `APIFRAME_MAX_REQUESTS_PER_SECOND`. When more checks are due than the budget allows, the ones
   most likely to find a finished video (furthest into or past their expected render) go first,
@@ -40,9 +41,10 @@ HIGHER_RESOLUTION_FACTOR: Final = 1.2
 # Learned figures need this many finished jobs of a kind before they replace the prior.
 MIN_SAMPLES: Final = 5
 SAMPLES_KEPT: Final = 200
-# A job is first thought finishable at this share of the fastest tenth of its kind's renders.
+# A job is first thought finishable at this share of the fastest render of its kind seen lately.
+# The fastest, not a percentile: with a wide mix of render times, a percentile would leave the
+# jobs faster than it waiting a long gap after they finished.
 EARLIEST_SHARE: Final = 0.8
-EARLIEST_PERCENTILE: Final = 0.1
 
 # Budget priorities: lower goes first.
 PRIORITY_ACCOUNT: Final = -3.0e9  # submits and uploads: a member is waiting on the answer
@@ -170,10 +172,7 @@ class RenderTimes:
         """From when a job of this kind could plausibly be finished. Zero until enough jobs
         were seen: a bot with no history checks from the start."""
         seen = self._seen(duration, resolution)
-        if not seen:
-            return 0.0
-        index = max(0, math.ceil(EARLIEST_PERCENTILE * len(seen)) - 1)
-        return seen[index] * EARLIEST_SHARE
+        return seen[0] * EARLIEST_SHARE if seen else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ class StoreSettings(BaseSettings):
 class Settings(StoreSettings):
     """Every setting the bot reads. Secrets are `SecretStr` so they never print."""
 
-    discord_token: SecretStr
-    apiframe_api_key: SecretStr
+    discord_token: SecretStr = Field(min_length=1)
+    apiframe_api_key: SecretStr = Field(min_length=1)
 
     apiframe_base_url: str = "https://api.apiframe.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -63,6 +63,35 @@ class Settings(StoreSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
 
 
+APIFRAME_KEY_PREFIX = "afk_"
+
+
+def setup_warnings(settings: Settings) -> list[str]:
+    """Settings that parse but are probably mistakes; the bot still starts."""
+    warnings = []
+    if not settings.apiframe_api_key.get_secret_value().startswith(APIFRAME_KEY_PREFIX):
+        warnings.append(f"APIFRAME_API_KEY does not look like an Apiframe API key (those start "
+                        f"with {APIFRAME_KEY_PREFIX}…): copy it again from Apiframe's dashboard")
+    token = settings.discord_token.get_secret_value()
+    if token.count(".") != 2 or " " in token:
+        warnings.append("DISCORD_TOKEN does not look like a bot token (three parts separated "
+                        "by dots): copy it again from the Developer Portal's Bot tab")
+    return warnings
+
+
+def settings_help() -> str:
+    """Every setting with its default, for `python -m bot --help`."""
+    lines = ["settings (environment variables, or lines of a .env file in the working folder):"]
+    for name, field in Settings.model_fields.items():
+        if field.is_required():
+            shown = "required"
+        else:
+            default = field.get_default(call_default_factory=True)
+            shown = "unset" if default is None else f"default {default}"
+        lines.append(f"  {name.upper():42} {shown}")
+    return "\n".join(lines)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings, turning a missing secret into an error that names its variable."""
     return _load(Settings, overrides)
@@ -82,7 +111,7 @@ def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
         problems = []
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]).upper()
-            if error["type"] == "missing":
+            if error["type"] in ("missing", "string_too_short"):
                 problems.append(f"{name} is not set (put it in the environment or in .env)")
             else:
                 problems.append(f"{name}: {error['msg']}")

@@ -22,6 +22,8 @@ from typing import Final
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.errors import StartupFailed
+
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH: Final = "/apiframe/webhook"
@@ -85,9 +87,9 @@ class WebServer:
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
-            raise OSError(exc.errno, f"cannot listen on {self.host}:{self.port} "
-                                     f"({exc.strerror}): set HTTP_PORT to a free port, or 0 "
-                                     "to turn the HTTP server off") from None
+            raise StartupFailed(f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
+                                "set HTTP_PORT to a free port, or 0 to turn the HTTP server "
+                                "off") from None
         log.info("HTTP server listening on %s:%d", self.host, self.bound_port)
 
     async def stop(self) -> None:

@@ -126,3 +126,72 @@ def test_python_m_bot_db_verify_exit_code(populated: StoreSettings) -> None:
     bad = subprocess.run([sys.executable, "-m", "bot", "db", "verify"], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 1 and "member 2" in bad.stdout
+
+
+def dump(path: Path) -> list[tuple[object, ...]]:
+    """Every row of every table, to prove a command wrote nothing."""
+    with sqlite3.connect(path) as raw:
+        tables = [r[0] for r in raw.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return [(table, *row) for table in tables
+                for row in raw.execute(f"SELECT * FROM {table}")]
+
+
+async def test_credits_show_for_an_unknown_member_writes_nothing(
+        populated: StoreSettings) -> None:
+    before = dump(populated.database_path)
+    code, out = await cli(populated, "credits", "show", "--guild", "999", "--member", "888")
+    assert code == 0
+    assert out == "20 (no account yet: this server's starting balance)\n"
+    assert dump(populated.database_path) == before
+
+
+async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None:
+    fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3",
+                          _env_file=None)  # type: ignore[call-arg]
+    assert await cli(fresh, "credits", "set", "--guild", "1", "--member", "2", "50") == (
+        0, "balance 50 (+30)\n")
+    assert await cli(fresh, "credits", "show", "--guild", "1", "--member", "2") == (0, "50\n")
+    assert (await cli(fresh, "db", "verify"))[0] == 0
+
+
+@pytest.mark.parametrize("command", [("credits", "show", "--guild", "1", "--member", "2"),
+                                     ("db", "verify"), ("ledger", "export", "--guild", "1")])
+async def test_reads_without_a_database_say_so_and_create_nothing(
+        tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
+                            _env_file=None)  # type: ignore[call-arg]
+    assert (await cli(missing, *command))[0] == 1
+    assert "no database at" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+async def test_backup_without_a_database_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
+                            _env_file=None)  # type: ignore[call-arg]
+    assert await cli(missing, "db", "backup", str(tmp_path / "copy.sqlite3")) == (1, "")
+    assert "there is no database at" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+async def test_backup_into_a_missing_folder_is_a_clear_error(
+        populated: StoreSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no-such-folder" / "copy.sqlite3"
+    assert await cli(populated, "db", "backup", str(target)) == (1, "")
+    assert "the folder" in capsys.readouterr().err
+    assert not target.parent.exists()
+
+
+def test_help_says_no_command_runs_the_bot_and_lists_the_settings() -> None:
+    shown = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True,
+                           text=True, timeout=60, check=False,
+                           env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert shown.returncode == 0
+    assert "none: run the bot" in shown.stdout
+    for setting in ("DISCORD_TOKEN", "APIFRAME_API_KEY", "DATABASE_PATH", "HTTP_PORT"):
+        assert setting in shown.stdout
+    version = subprocess.run([sys.executable, "-m", "bot", "--version"], capture_output=True,
+                             text=True, timeout=60, check=False,
+                             env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert version.returncode == 0 and version.stdout.startswith("hailuo-bot ")

@@ -71,7 +71,9 @@ def test_render_times_start_from_the_prior_then_learn() -> None:
     assert times.expected(6, Resolution.P768) == 180.0  # too few to trust
     times.observe(6, Resolution.P768, 140)
     assert times.expected(6, Resolution.P768) == 120.0
-    assert times.earliest(6, Resolution.P768) == pytest.approx(80.0)
+    assert times.earliest(6, Resolution.P768) == pytest.approx(80.0)  # 0.8 of the fastest
+    times.observe(6, Resolution.P768, 50)  # one fast job: later ones are checked sooner
+    assert times.earliest(6, Resolution.P768) == pytest.approx(40.0)
     assert times.expected(10, Resolution.P768) == 270.0  # another kind keeps its prior
 
 
