@@ -6,21 +6,27 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATABASE_PATH=/data/hailuo-bot.sqlite3 \
-    HTTP_HOST=0.0.0.0
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080
 
 RUN useradd --create-home --uid 10001 hailuo \
     && mkdir /data && chown hailuo:hailuo /data
 
 WORKDIR /app
+# The pinned versions first, so that a code change does not reinstall the dependencies.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY cogs ./cogs
-RUN pip install .
+RUN pip install --no-deps .
 
 USER hailuo
 VOLUME ["/data"]
-# The HTTP server: /healthz, and Apiframe's webhooks when APIFRAME_WEBHOOK_URL is set.
+# The HTTP server: /healthz, /readyz, /metrics, and Apiframe's webhooks when they are on.
 EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=4).status != 200)"]
 
 # SIGTERM (docker stop) makes the bot stop taking work, save state and exit.
 STOPSIGNAL SIGTERM

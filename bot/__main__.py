@@ -21,6 +21,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Final
 
 from bot.errors import ConfigurationError, StartupFailed
+from bot.invite import invite_url
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings, load_store_settings, setup_warnings
 
@@ -67,7 +68,6 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     import discord  # noqa: PLC0415
 
     from bot.apiframe import ApiframeAuthError, ApiframeError  # noqa: PLC0415
-    from bot.app import invite_url  # noqa: PLC0415
 
     try:
         await bot.database.open()
@@ -97,6 +97,7 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
         raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
     log.info("logged in to Discord; invite the bot with %s", invite_url(bot.application_id))
 
+    apiframe_url = bot.apiframe.base_url
     try:
         me = await bot.apiframe.me()
     except ApiframeAuthError as exc:
@@ -104,7 +105,7 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
                   "fixed; create a key in Apiframe's dashboard and set it again", exc.status)
         return
     except ApiframeError as exc:
-        raise StartupFailed(f"could not reach Apiframe at {settings.apiframe_base_url} "
+        raise StartupFailed(f"could not reach Apiframe at {apiframe_url} "
                             f"({exc.message}): {NETWORK_FIX}, or APIFRAME_BASE_URL") from None
     team = me.get("team")
     credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
@@ -156,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if arguments[0].startswith("-"):  # --help, --version: answered by the parser
             parser(version()).parse_args(arguments)
+        if arguments[0] == "check":
+            from bot.check import main as check  # noqa: PLC0415
+
+            parser(version()).parse_args(arguments)  # --help, or a mistyped option
+            return check(arguments[1:])
         try:
             store = load_store_settings()
         except ConfigurationError as exc:
@@ -170,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         settings.log_level,
         [settings.discord_token.get_secret_value(), settings.apiframe_api_key.get_secret_value()],
+        settings.log_format,
     )
     for warning in setup_warnings(settings):
         log.warning("%s", warning)

@@ -27,6 +27,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.errors import HailuoBotError
+from bot.metrics import Metrics, apiframe_route
 from bot.polling import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class ApiframeClient:
     def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 30.0,
                  retry: RetryPolicy | None = None, gate: BackoffGate | None = None,
                  max_requests_per_second: float | None = None,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 metrics: Metrics | None = None, sleep: Sleep = asyncio.sleep) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -190,7 +191,16 @@ class ApiframeClient:
         self.budget = (None if max_requests_per_second is None
                        else RequestBudget(max_requests_per_second, gate=self.gate))
         self._sleep = sleep
+        self._metrics = metrics
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def _count(self, path: str, status: str) -> None:
+        if self._metrics is not None:
+            self._metrics.apiframe_requests.labels(apiframe_route(path), status).inc()
 
     async def __aenter__(self) -> ApiframeClient:
         return self
@@ -284,7 +294,10 @@ class ApiframeClient:
                     text = await response.text()
                     status = response.status
                     request_id = response.headers.get("x-request-id")
+                    self._count(path, str(status))
                     if status == 429:
+                        if self._metrics is not None:
+                            self._metrics.apiframe_rate_limited.inc()
                         wait = _retry_after(response.headers)
                         log.warning("Apiframe rate limit on %s %s: waiting %.1fs (request %s)",
                                     method, path, wait, request_id)
@@ -302,6 +315,7 @@ class ApiframeClient:
                     problem = f"HTTP {status}"
             except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 problem = type(exc).__name__
+                self._count(path, "unanswered")
                 request_id = None
             failures += 1
             if failures >= self._retry.attempts:

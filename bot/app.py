@@ -28,10 +28,12 @@ from bot.downloads import AttachmentFetcher
 from bot.guilds import GuildSettingsStore
 from bot.jobs import JobStore
 from bot.ledger import Ledger
+from bot.metrics import Metrics
 from bot.polling import PollShape, RenderTimes
 from bot.rules import IMAGE_MAX_BYTES
 from bot.runner import JobRunner
 from bot.settings import Settings
+from bot.simulator import ApiframeSimulator
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
 from bot.watching import Watcher, WatchPolicy
@@ -42,17 +44,6 @@ log = logging.getLogger(__name__)
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
 EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
 COMMAND_HASH_KEY: Final = "command_hash"
-# View Channels, Send Messages, Send Messages in Threads, Embed Links, Attach Files and Read
-# Message History: everything the bot posts, and nothing more.
-INVITE_PERMISSIONS: Final = 274878024704
-
-
-def invite_url(application_id: int | None) -> str:
-    """The OAuth2 link that adds the bot to a server with the scopes and permissions it needs."""
-    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
-            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}")
-
-
 def point_discord_at(settings: Settings) -> None:
     """Send discord.py's REST and gateway traffic where the settings say (a proxy, a test)."""
     discord.http.Route.BASE = settings.discord_api_base_url.rstrip("/")
@@ -79,14 +70,22 @@ class HailuoBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
-        self.database = Database(settings.database_path)
-        self.ledger = Ledger(self.database, settings.default_credits)
+        self.metrics = Metrics()
+        self.database = Database(settings.database_path,
+                                 on_write=self.metrics.database_write.observe)
+        self.ledger = Ledger(self.database, settings.default_credits, metrics=self.metrics,
+                             simulated=settings.apiframe_simulate)
         self.guild_settings = GuildSettingsStore(self.database, settings.default_credits)
         self.jobs = JobStore(self.database)
+        self.simulator = (ApiframeSimulator(settings.apiframe_api_key,
+                                            settings.apiframe_simulate_seconds)
+                          if settings.apiframe_simulate else None)
         self.apiframe = ApiframeClient(
-            settings.apiframe_base_url, settings.apiframe_api_key,
+            self.simulator.base_url if self.simulator else settings.apiframe_base_url,
+            settings.apiframe_api_key,
             timeout=settings.apiframe_timeout_seconds,
             max_requests_per_second=settings.apiframe_max_requests_per_second,
+            metrics=self.metrics,
         )
         self.fetcher = AttachmentFetcher(
             max_bytes=IMAGE_MAX_BYTES,
@@ -95,7 +94,8 @@ class HailuoBot(commands.Bot):
         self.videos = VideoFetcher(timeout=settings.video_download_timeout_seconds,
                                    archive_dir=settings.video_archive_dir)
         self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
-        self.web = WebServer(settings.http_host, settings.http_port)
+        self.web = WebServer(settings.http_host, settings.http_port, metrics=self.metrics)
+        self.gateway_connected = False
         # Made in setup_hook, once the front end has handed over its reporter and sink.
         self._runner: JobRunner | None = None
         self._audit: AuditTrail | None = None
@@ -121,6 +121,8 @@ class HailuoBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.set_up = True
         await self.database.open()
+        if self.simulator is not None:
+            await self.simulator.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._front_end is None:
@@ -131,12 +133,52 @@ class HailuoBot(commands.Bot):
         self.ledger.on_change(self._audit.wake)
         await self.sync_commands_if_changed()
         if self.settings.http_port:
-            if self.settings.apiframe_webhook_url:
-                self.web.add_webhook(webhook_signing_key(self.settings.apiframe_api_key),
-                                     self.runner.hear)
+            self._serve_http()
             await self.web.start()
         await self.runner.resume_pending()
+        self.runner.supervise()
         self._audit.start()
+
+    def _serve_http(self) -> None:
+        settings = self.settings
+        if settings.apiframe_webhook_url:
+            self.web.add_webhook(webhook_signing_key(settings.apiframe_api_key), self.runner.hear)
+        self.web.add_readiness("gateway", self._gateway_state)
+        self.web.add_readiness("database", self._database_state)
+        self.web.add_readiness("job_runner", self._runner_state)
+        self.web.add_metrics(self.metrics, settings.metrics_token, self._refresh_gauges)
+
+    async def _gateway_state(self) -> str | None:
+        if self.gateway_connected and self.is_ready() and not self.is_closed():
+            return None
+        return "not connected to Discord's gateway"
+
+    async def _database_state(self) -> str | None:
+        await self.database.ping()
+        return None
+
+    async def _runner_state(self) -> str | None:
+        # Four missed beats: the supervisor is stuck (a minute at most with the default beat).
+        limit = self.runner.heartbeat * 4.5
+        age = self.runner.beat_age
+        return None if age <= limit else f"stuck: no heartbeat for {age:.0f} s"
+
+    async def _refresh_gauges(self) -> None:
+        counts = await self.jobs.counts_by_state()
+        for state in ("waiting", "reserved", "submitted", "completed", "failed"):
+            self.metrics.jobs.labels(state).set(counts.get(state, 0))
+        self.metrics.queue.labels("servers").set(counts.get("waiting", 0))
+        budget = self.apiframe.budget
+        self.metrics.queue.labels("apiframe_budget").set(budget.waiting if budget else 0)
+
+    async def on_ready(self) -> None:
+        self.gateway_connected = True
+
+    async def on_resumed(self) -> None:
+        self.gateway_connected = True
+
+    async def on_disconnect(self) -> None:
+        self.gateway_connected = False
 
     def _build_runner(self, reporter: JobReporter) -> JobRunner:
         settings = self.settings
@@ -161,8 +203,9 @@ class HailuoBot(commands.Bot):
                       webhook_url=settings.apiframe_webhook_url if webhooks else None),
             Watcher(self.apiframe, self.jobs, reporter, self.render_times, policy),
             Deliverer(self.jobs, reporter, self.videos,
-                      archiving=settings.video_archive_dir is not None, retry_floor=interval),
-            reporter, self.render_times,
+                      archiving=settings.video_archive_dir is not None, retry_floor=interval,
+                      metrics=self.metrics),
+            reporter, self.render_times, metrics=self.metrics,
         )
 
     async def sync_commands_if_changed(self) -> bool:
@@ -188,6 +231,8 @@ class HailuoBot(commands.Bot):
         await self.fetcher.close()
         await self.videos.close()
         await self.apiframe.close()
+        if self.simulator is not None:
+            await self.simulator.stop()
         await self.database.close()
 
 

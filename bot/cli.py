@@ -30,6 +30,10 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     groups = root.add_subparsers(dest="group", metavar="command",
                                  title="commands (none: run the bot)")
 
+    check = groups.add_parser("check", help="check the set-up without starting the bot")
+    check.add_argument("--offline", action="store_true",
+                       help="only the settings and the database (no network)")
+
     balances = groups.add_parser("credits", help="show or change a member's credits")
     credit_actions = balances.add_subparsers(dest="action", required=True)
     for action, helptext in (("show", "print the balance"), ("set", "set the balance"),

@@ -8,6 +8,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
@@ -153,10 +154,12 @@ class Database:
     In WAL mode a reader never waits for the writer, and it only ever sees committed data.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *,
+                 on_write: Callable[[float], None] | None = None) -> None:
         self.path = path
         self._connection: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
+        self._on_write = on_write  # told each write's seconds, from asking to commit
 
     async def open(self) -> None:
         """Open (creating and migrating the file if needed); a second call does nothing."""
@@ -207,7 +210,11 @@ class Database:
         """
         if self._writer is None:
             raise RuntimeError("the database is not open")
-        return await self._writer.submit(fn, args)  # type: ignore[return-value]
+        began = time.perf_counter()
+        result = await self._writer.submit(fn, args)
+        if self._on_write is not None:
+            self._on_write(time.perf_counter() - began)
+        return result  # type: ignore[return-value]
 
     async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Read committed data. The statement runs to completion in one call: a SELECT left
@@ -219,6 +226,10 @@ class Database:
     async def fetch_one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
         rows = await self.fetch_all(sql, parameters)
         return rows[0] if rows else None
+
+    async def ping(self) -> None:
+        """Take the write lock and let it go: proves that money could move right now."""
+        await self.write(_ping)
 
     async def get_state(self, key: str) -> str | None:
         row = await self.fetch_one("SELECT value FROM bot_state WHERE key = ?", (key,))
@@ -251,6 +262,10 @@ class Database:
                 if connection.in_transaction:
                     await connection.execute("ROLLBACK")
                 raise
+
+
+def _ping(connection: sqlite3.Connection) -> None:
+    connection.execute("SELECT 1").fetchone()
 
 
 def _set_state(connection: sqlite3.Connection, key: str, value: str) -> None:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
 
+from bot.database import utc_now
 from bot.jobs import Job, JobState, JobStore
+from bot.metrics import Metrics
 from bot.polling import backoff
 from bot.videos import VideoFetcher, VideoFile, VideoTooLarge, VideoUnavailable
 
@@ -93,12 +95,14 @@ class JobReporter(Protocol):
 
 class Deliverer:
     def __init__(self, jobs: JobStore, reporter: JobReporter, videos: VideoFetcher, *,
-                 archiving: bool = False, retry_floor: float = 2.0) -> None:
+                 archiving: bool = False, retry_floor: float = 2.0,
+                 metrics: Metrics | None = None) -> None:
         self._jobs = jobs
         self._reporter = reporter
         self._videos = videos
         self._archiving = archiving
         self._retry_floor = retry_floor
+        self._metrics = metrics
         self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def deliver(self, job: Job) -> Receipt:
@@ -118,6 +122,9 @@ class Deliverer:
                 await asyncio.sleep(backoff(failures, self._retry_floor, 30.0))
         await self._jobs.mark_delivered(job.id, receipt.via.value,
                                         video_message=receipt.video_message)
+        if self._metrics is not None and job.finished_at is not None:
+            lag = (utc_now() - job.finished_at).total_seconds()
+            self._metrics.delivery_lag.labels(receipt.via.value).observe(max(0.0, lag))
         return receipt
 
     async def _prepare(self, job: Job) -> Outcome:

@@ -275,6 +275,13 @@ class JobStore:
                 found.append((job.duration, job.resolution, job.render_seconds))
         return found
 
+    async def counts_by_state(self) -> dict[str, int]:
+        """How many jobs are waiting in a queue, running, and finished, for the metrics."""
+        rows = await self._db.fetch_all(
+            "SELECT CASE WHEN state = ? AND admitted_at IS NULL THEN 'waiting' ELSE state END, "
+            "COUNT(*) FROM jobs GROUP BY 1", (JobState.RESERVED.value,))
+        return {str(row[0]): int(row[1]) for row in rows}
+
     async def undelivered(self) -> list[Job]:
         """Every job whose member has not yet been told the outcome, oldest first."""
         rows = await self._db.fetch_all(

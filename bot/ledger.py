@@ -21,6 +21,7 @@ from bot.database import Database, from_db_time, to_db_time, utc_now
 from bot.errors import CapReached, InsufficientCredits
 from bot.guilds import GuildSettings, read_guild_settings
 from bot.jobs import JobState, NewJob, insert_job, sources_of
+from bot.metrics import Metrics
 
 Clock = Callable[[], datetime]
 Row = sqlite3.Row
@@ -73,6 +74,7 @@ class Settlement:
 
     applied: bool
     balance: int
+    price: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +86,14 @@ class AllowanceStatus:
 
 class Ledger:
     def __init__(self, database: Database, default_credits: int, *,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, metrics: Metrics | None = None,
+                 simulated: bool = False) -> None:
         self._db = database
         self._fallback_default = default_credits
         self._clock = clock
+        self._metrics = metrics
+        # With Apiframe simulated, every job's ledger rows say so.
+        self._mark = " (simulated)" if simulated else ""
         self._listeners: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -161,14 +167,16 @@ class Ledger:
         """
         balance_after = await self._db.write(self._reserve, job, self._clock())
         self._changed()
+        self._count("reserved", job.price)
         return balance_after
 
     async def commit_charge(self, job_id: str, video_url: str) -> Settlement:
         """Mark the job completed and turn its reservation into a charge, once."""
         settlement = await self._db.write(_settle, job_id, JobState.COMPLETED, self._clock(),
-                                          video_url, None, None, False)
+                                          video_url, None, None, False, self._mark)
         if settlement.applied:
             self._changed()
+            self._count("charged", settlement.price)
         return settlement
 
     async def refund(self, job_id: str, reason: str, *, actor_id: int | None = None,
@@ -179,10 +187,15 @@ class Ledger:
         (a member's Cancel): one already on its way to Apiframe is left alone.
         """
         settlement = await self._db.write(_settle, job_id, JobState.FAILED, self._clock(), None,
-                                          reason, actor_id, only_if_waiting)
+                                          reason, actor_id, only_if_waiting, self._mark)
         if settlement.applied:
             self._changed()
+            self._count("refunded", settlement.price)
         return settlement
+
+    def _count(self, movement: str, amount: int) -> None:
+        if self._metrics is not None:
+            self._metrics.credits.labels(movement).inc(amount)
 
     # -- admin changes --------------------------------------------------------------------
 
@@ -236,7 +249,7 @@ class Ledger:
         insert_job(tx, job, now)
         _append(tx, origin.guild_id, origin.member_id, EntryKind.RESERVE, -job.price,
                 balance_after, job_id=job.id, actor_id=origin.member_id, now=now,
-                reason=f"{job.spec.resolution.value} {job.spec.duration}s video")
+                reason=f"{job.spec.resolution.value} {job.spec.duration}s video{self._mark}")
         return balance_after
 
     def _set_balance(self, tx: sqlite3.Connection, guild_id: int, member_id: int, amount: int,
@@ -310,7 +323,7 @@ def _balance_of(tx: sqlite3.Connection, guild_id: int, member_id: int) -> int:
 
 def _settle(tx: sqlite3.Connection, job_id: str, target: JobState, now: datetime,
             video_url: str | None, reason: str | None, actor_id: int | None,
-            only_if_waiting: bool) -> Settlement:
+            only_if_waiting: bool, mark: str = "") -> Settlement:
     """Move the job to its final state, if it may still move, with its money move."""
     allowed = (JobState.RESERVED,) if only_if_waiting else sources_of(target)
     placeholders = ", ".join("?" for _ in allowed)
@@ -333,14 +346,14 @@ def _settle(tx: sqlite3.Connection, job_id: str, target: JobState, now: datetime
     if target is JobState.COMPLETED:
         balance = _balance_of(tx, guild_id, member_id)
         _append(tx, guild_id, member_id, EntryKind.CHARGE, 0, balance, job_id=job_id,
-                actor_id=None, now=now, reason="video delivered")
+                actor_id=None, now=now, reason=f"video delivered{mark}")
     else:
         balance = int(tx.execute(
             "UPDATE accounts SET balance = balance + ? WHERE guild_id = ? AND member_id = ? "
             "RETURNING balance", (price, guild_id, member_id)).fetchone()[0])
         _append(tx, guild_id, member_id, EntryKind.REFUND, price, balance, job_id=job_id,
-                actor_id=actor_id, now=now, reason=(reason or "refunded")[:200])
-    return Settlement(applied=True, balance=balance)
+                actor_id=actor_id, now=now, reason=(reason or "refunded")[:200] + mark)
+    return Settlement(applied=True, balance=balance, price=price)
 
 
 def _append(tx: sqlite3.Connection, guild_id: int, member_id: int, kind: EntryKind,

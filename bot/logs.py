@@ -1,11 +1,41 @@
-"""Logging set-up that keeps secrets out of every line, whatever code logs them."""
+"""Logging set-up that keeps secrets out of every line, whatever code logs them.
+
+Two formats: readable text (the default) and, with `LOG_FORMAT=json`, one JSON object per line
+(timestamp, level, logger, message, and the job id, server id and Apiframe request id where
+known). The job and server come from the context of the task that logs: each job's task sets
+them once with `job_context`, and every line it logs, wherever the code is, carries them.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterable
+from typing import Final, Literal
+
+from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
+LogFormat = Literal["text", "json"]
+CONTEXT_FIELDS: Final = ("job_id", "guild_id", "apiframe_request_id")
+
+_context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+    "hailuo_log_context", default=None)
+
+
+def job_context(**fields: object) -> None:
+    """Attach fields (job_id, guild_id) to every log line of the current task from now on."""
+    _context.set({**(_context.get() or {}), **fields})
+
+
+class AddContext(logging.Filter):
+    """Copies the task's job context onto each record (an explicit `extra` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in (_context.get() or {}).items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
 
 
 class RedactSecrets(logging.Filter):
@@ -29,16 +59,27 @@ class RedactSecrets(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self._clean(record.exc_text)
+            # Formatters would render the traceback again from exc_info, secrets and all.
+            record.exc_info = None
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
+def formatter(style: LogFormat) -> logging.Formatter:
+    if style == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger",
+                           "exc_info": "traceback"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z")
+    return logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
+
+
+def configure_logging(level: str, secrets: Iterable[str], style: LogFormat = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
-    )
+    handler.setFormatter(formatter(style))
+    handler.addFilter(AddContext())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

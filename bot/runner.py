@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Final
 
 from bot.apiframe import RemoteJob
@@ -20,6 +21,8 @@ from bot.delivery import Deliverer, JobReporter
 from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
+from bot.logs import job_context
+from bot.metrics import Metrics
 from bot.polling import SAMPLES_KEPT, RenderTimes
 from bot.submission import SubmitRefused, Submitter
 from bot.watching import Watcher
@@ -34,7 +37,8 @@ RETRY_STEP_AFTER_ERROR: Final = 30.0
 class JobRunner:
     def __init__(self, jobs: JobStore, ledger: Ledger, guilds: GuildSettingsStore,
                  submitter: Submitter, watcher: Watcher, deliverer: Deliverer,
-                 reporter: JobReporter, render_times: RenderTimes) -> None:
+                 reporter: JobReporter, render_times: RenderTimes, *,
+                 metrics: Metrics | None = None, heartbeat: float = 10.0) -> None:
         self._jobs = jobs
         self._ledger = ledger
         self._guilds = guilds
@@ -50,6 +54,11 @@ class JobRunner:
         self._shown_positions: dict[int, dict[str, int]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._metrics = metrics
+        # The supervisor's beat: /readyz turns 503 when it stops (a stuck runner).
+        self.heartbeat = heartbeat
+        self.last_beat = time.monotonic()
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> int:
@@ -128,6 +137,29 @@ class JobRunner:
             log.info("resumed %d unfinished job(s)", len(pending))
         return len(pending)
 
+    def supervise(self) -> None:
+        """Start the supervisor: every `heartbeat` seconds it makes sure each admitted,
+        undelivered job is being driven (a job whose task died is picked up again), and
+        beats, so that a stuck runner shows on /readyz."""
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name="job-supervisor")
+
+    @property
+    def beat_age(self) -> float:
+        return time.monotonic() - self.last_beat
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            try:
+                for job in await self._jobs.undelivered():
+                    # Only jobs that were admitted: a Cancel settles its job itself.
+                    if job.admitted_at is not None:
+                        self.start(job.id, job.guild_id)
+                self.last_beat = time.monotonic()
+            except Exception:
+                log.exception("the job supervisor failed; trying again")
+            await asyncio.sleep(self.heartbeat)
+
     async def hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool:
         """News about an Apiframe job (a webhook). It only wakes the job's watcher, which asks
         Apiframe itself: news never settles a job. True if the job is one of this bot's."""
@@ -143,6 +175,8 @@ class JobRunner:
         """Stop driving jobs; their rows say where each one stands for the next start."""
         self._closing = True
         tasks = [*self._tasks.values(), *self._background]
+        if self._supervisor is not None:
+            tasks.append(self._supervisor)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,6 +184,7 @@ class JobRunner:
     # -- one job ----------------------------------------------------------------------------
 
     async def _drive(self, job_id: str, guild_id: int) -> None:
+        job_context(job_id=job_id, guild_id=guild_id)
         attempt = 0
         while not self._closing:
             try:
@@ -197,6 +232,11 @@ class JobRunner:
             if settlement.applied and settled.render_seconds is not None:
                 self._render_times.observe(settled.duration, settled.resolution,
                                            settled.render_seconds)
+                if self._metrics is not None:
+                    self._metrics.jobs_finished.labels("completed").inc()
+                    self._metrics.job_duration.labels(
+                        settled.resolution.value, str(settled.duration)).observe(
+                        settled.render_seconds)
             return settled
         reason = remote.error or ("The job was cancelled." if remote.status == "CANCELLED"
                                   else "The video could not be made.")
@@ -206,4 +246,6 @@ class JobRunner:
         settlement = await self._ledger.refund(job.id, reason)
         if settlement.applied:
             log.info("job %s failed and was refunded %d: %s", job.id, job.price, reason)
+            if self._metrics is not None:
+                self._metrics.jobs_finished.labels("failed").inc()
         return await self._jobs.require(job.id)

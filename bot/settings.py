@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+SIMULATED_API_KEY = "afk_simulated_no_apiframe_account"
 
 
 class StoreSettings(BaseSettings):
@@ -31,6 +32,15 @@ class Settings(StoreSettings):
 
     discord_token: SecretStr = Field(min_length=1)
     apiframe_api_key: SecretStr = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _simulated_key(cls, data: object) -> object:
+        """Trying the bot with the simulator needs no Apiframe key."""
+        if isinstance(data, dict) and str(data.get("apiframe_simulate", "")).lower() in (
+                "1", "true", "yes", "on") and not data.get("apiframe_api_key"):
+            return {**data, "apiframe_api_key": SIMULATED_API_KEY}
+        return data
 
     apiframe_base_url: str = "https://api.apiframe.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -58,9 +68,16 @@ class Settings(StoreSettings):
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
 
-    # The bot's one HTTP server (Apiframe's webhooks); port 0 turns it off.
+    # The bot's one HTTP server (health, metrics, Apiframe's webhooks); port 0 turns it off.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # When set, GET /metrics asks for it as a bearer token.
+    metrics_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
+
+    # Try the bot without an Apiframe bill: a local simulator answers instead of Apiframe.
+    apiframe_simulate: bool = False
+    apiframe_simulate_seconds: float = Field(default=8.0, gt=0)
 
 
 APIFRAME_KEY_PREFIX = "afk_"

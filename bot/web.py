@@ -1,5 +1,11 @@
-"""The bot's one HTTP server: Apiframe's webhooks now, and whatever else the owner reaches over
-HTTP (`/healthz`) on the same port.
+"""The bot's one HTTP server: health for the owner's supervisor, metrics for Prometheus, and
+Apiframe's webhooks, on one port.
+
+- `GET /healthz`: 200 while the process runs.
+- `GET /readyz`: 200 only when every check the bot registers passes (the gateway is READY, the
+  database takes a write, the job runner beats); otherwise 503. Either way the JSON body names
+  each part and its state, and nothing secret.
+- `GET /metrics`: Prometheus' text format; with a token set, only for `Authorization: Bearer`.
 
 `POST /apiframe/webhook` trusts nothing it is sent. A delivery must carry a valid
 `X-Webhook-Signature` (HMAC-SHA256 of the raw body, keyed with the raw SHA-256 digest of the
@@ -12,6 +18,7 @@ retry it forever) and is ignored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -23,6 +30,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.errors import StartupFailed
+from bot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,9 @@ SIGNATURE_HEADER: Final = "X-Webhook-Signature"
 
 # (Apiframe job id, status, progress) -> whether the job is one of this bot's.
 NewsHandler = Callable[[str, str, int | None], Awaitable[bool]]
+# Each readiness check: None when healthy, else a short reason.
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+READINESS_TIMEOUT: Final = 3.0
 
 
 def webhook_signing_key(api_key: SecretStr) -> bytes:
@@ -56,15 +67,40 @@ def signature_valid(key: bytes, body: bytes, header: str | None) -> bool:
 class WebServer:
     """An aiohttp application on `host:port`; port 0 in the settings means no server."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, metrics: Metrics | None = None) -> None:
         self.host = host
         self.port = port
         self.app = web.Application(client_max_size=WEBHOOK_MAX_BYTES)
         self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
         self._runner: web.AppRunner | None = None
+        self._checks: dict[str, ReadinessCheck] = {}
+        self._metrics = metrics
         self.webhooks_accepted = 0
         self.webhooks_refused = 0
 
+    def add_readiness(self, part: str, check: ReadinessCheck) -> None:
+        self._checks[part] = check
+
+    def add_metrics(self, metrics: Metrics, token: SecretStr | None,
+                    refresh: Callable[[], Awaitable[None]]) -> None:
+        """Serve `/metrics`, after `refresh` has brought the gauges up to date."""
+        expected = None if token is None else f"Bearer {token.get_secret_value()}".encode()
+
+        async def scrape(request: web.Request) -> web.Response:
+            given = request.headers.get("Authorization", "").encode()
+            if expected is not None and not hmac.compare_digest(given, expected):
+                return web.json_response({"error": "a bearer token is required"}, status=401,
+                                         headers={"WWW-Authenticate": "Bearer"})
+            try:
+                async with asyncio.timeout(READINESS_TIMEOUT):
+                    await refresh()
+            except TimeoutError:
+                log.warning("metrics: the gauges could not be refreshed in time")
+            return web.Response(body=metrics.exposition(),
+                                headers={"Content-Type": CONTENT_TYPE})
+
+        self.app.router.add_get("/metrics", scrape)
     def add_webhook(self, signing_key: bytes, on_news: NewsHandler) -> None:
         async def receive(request: web.Request) -> web.Response:
             return await self._receive(request, signing_key, on_news)
@@ -101,6 +137,21 @@ class WebServer:
     async def _healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def _readyz(self, request: web.Request) -> web.Response:
+        parts: dict[str, str] = {}
+        for part, check in self._checks.items():
+            try:
+                async with asyncio.timeout(READINESS_TIMEOUT):
+                    problem = await check()
+            except TimeoutError:
+                problem = f"no answer within {READINESS_TIMEOUT:.0f} s"
+            except Exception as exc:  # noqa: BLE001 - a failing check is the answer
+                problem = f"check failed: {type(exc).__name__}"
+            parts[part] = "ok" if problem is None else problem
+        ready = all(state == "ok" for state in parts.values())
+        return web.json_response({"status": "ready" if ready else "not ready", "parts": parts},
+                                 status=200 if ready else 503)
+
     async def _receive(self, request: web.Request, signing_key: bytes,
                        on_news: NewsHandler) -> web.Response:
         if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
@@ -123,6 +174,8 @@ class WebServer:
         if not isinstance(progress, int) or not 0 <= progress <= 100:
             progress = None
         self.webhooks_accepted += 1
+        if self._metrics is not None:
+            self._metrics.webhooks.labels("accepted").inc()
         known = await on_news(job_id, status, progress)
         if not known:
             log.info("webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored",
@@ -131,5 +184,7 @@ class WebServer:
 
     def _refuse(self, status: int, why: str) -> web.Response:
         self.webhooks_refused += 1
+        if self._metrics is not None:
+            self._metrics.webhooks.labels("refused").inc()
         log.warning("refused a webhook delivery: %s (HTTP %d)", why, status)
         return web.json_response({"error": why}, status=status)

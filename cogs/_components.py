@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import discord
 
-from cogs._errors import respond
+from cogs._errors import note_acknowledged, note_outcome, respond
 from cogs._messages import history_page, outcome
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class CancelJobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         cancelled = await bot.jobs.require(job.id)
         await interaction.response.edit_message(content=outcome(cancelled), view=None,
                                                 allowed_mentions=discord.AllowedMentions.none())
+        note_acknowledged(interaction)
+        note_outcome(interaction, "ok")
         await bot.jobs.mark_delivered(job.id, "interaction")
         await bot.runner.admit(job.guild_id)
 
@@ -96,6 +98,8 @@ class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         await interaction.response.edit_message(content=content,
                                                 view=history_view(self.member_id, page, pages),
                                                 allowed_mentions=discord.AllowedMentions.none())
+        note_acknowledged(interaction)
+        note_outcome(interaction, "ok")
 
 
 def member_roles(interaction: discord.Interaction[Any]) -> tuple[int, ...]:

@@ -30,7 +30,14 @@ from bot.jobs import Job
 from bot.ledger import LedgerEntry
 from bot.videos import VideoFile
 from cogs._components import cancel_view
-from cogs._messages import MESSAGE_LIMIT, audit_line, job_card, late_notice, outcome
+from cogs._messages import (
+    MESSAGE_LIMIT,
+    audit_line,
+    job_card,
+    late_notice,
+    outcome,
+    simulated,
+)
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
@@ -52,6 +59,9 @@ def as_file(video: VideoFile) -> discord.File:
 class DiscordJobReporter:
     def __init__(self, bot: HailuoBot) -> None:
         self._bot = bot
+
+    def _words(self, text: str) -> str:
+        return simulated(text, self._bot.settings.apiframe_simulate)
 
     def _webhook(self, job: Job) -> discord.Webhook:
         return discord.Webhook.partial(job.application_id, job.interaction_token,
@@ -78,7 +88,7 @@ class DiscordJobReporter:
         if job.card_message_id is None or not job.token_usable(utc_now()):
             return
         await self._webhook(job).edit_message(
-            job.card_message_id, content=job_card(job, progress), view=None,
+            job.card_message_id, content=self._words(job_card(job, progress)), view=None,
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -86,7 +96,7 @@ class DiscordJobReporter:
         if job.card_message_id is None or not job.token_usable(utc_now()):
             return False
         await self._webhook(job).edit_message(
-            job.card_message_id, content=job_card(job, queued=position),
+            job.card_message_id, content=self._words(job_card(job, queued=position)),
             view=cancel_view(job.id), allowed_mentions=discord.AllowedMentions.none(),
         )
         return True
@@ -113,7 +123,7 @@ class DiscordJobReporter:
             if text is not None:
                 return text
             too_large = news.too_large or (news.video is not None and video is None)
-            return outcome(job, with_file=video is not None, too_large=too_large)
+            return self._words(outcome(job, with_file=video is not None, too_large=too_large))
 
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.

@@ -10,8 +10,34 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserFacingError
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+def note_acknowledged(interaction: discord.Interaction[Any]) -> None:
+    """Record how long Discord's member waited for the bot's first answer."""
+    metrics = getattr(interaction.client, "metrics", None)
+    if isinstance(metrics, Metrics):
+        waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        metrics.acknowledgement.observe(max(0.0, waited))
+
+
+def note_outcome(interaction: discord.Interaction[Any], outcome: str) -> None:
+    """Count a command or button by its name and how it ended (never by who used it)."""
+    metrics = getattr(interaction.client, "metrics", None)
+    if isinstance(metrics, Metrics):
+        metrics.commands.labels(command_name(interaction), outcome).inc()
+
+
+def command_name(interaction: discord.Interaction[Any]) -> str:
+    if interaction.command is not None:
+        return interaction.command.qualified_name
+    data: dict[str, object] = dict(interaction.data or {})
+    custom_id = data.get("custom_id")
+    if isinstance(custom_id, str) and custom_id.startswith("hailuo:"):
+        return f"button:{custom_id.split(':')[1]}"  # the kind, never the ids after it
+    return "other"
 
 
 async def respond(interaction: discord.Interaction[Any], content: str, *,
@@ -29,6 +55,7 @@ async def respond(interaction: discord.Interaction[Any], content: str, *,
         else:
             await interaction.response.send_message(content, ephemeral=ephemeral,
                                                     allowed_mentions=allowed)
+            note_acknowledged(interaction)
     except discord.HTTPException:
         log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
@@ -38,6 +65,8 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
     async def on_app_command_error(interaction: discord.Interaction[Any],
                                    error: app_commands.AppCommandError) -> None:
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        note_outcome(interaction, "refused" if isinstance(
+            original, UserFacingError | app_commands.CheckFailure) else "error")
         if isinstance(original, UserFacingError):
             await respond(interaction, original.message)
         elif isinstance(original, app_commands.MissingPermissions):

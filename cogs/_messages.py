@@ -40,6 +40,14 @@ def fit(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+SIMULATED_NOTE: Final = "-# 🧪 Simulated: Apiframe was not asked and nothing was billed."
+
+
+def simulated(text: str, on: bool) -> str:
+    """Every card says so while the bot runs against its Apiframe simulator."""
+    return fit(f"{SIMULATED_NOTE}\n{text}") if on else text
+
+
 def job_card(job: Job, progress: Progress | None = None, *, queued: int | None = None) -> str:
     """The public message that follows a job while it runs."""
     if queued is not None:

@@ -13,7 +13,7 @@ from bot.allowances import EVERYONE, Period, month_after
 from bot.database import utc_now
 from bot.reports import ledger_csv
 from cogs._components import HistoryButton, history_view
-from cogs._errors import respond
+from cogs._errors import note_acknowledged, respond
 from cogs._messages import fit, job_line, signed
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class Credits(commands.Cog):
         await interaction.response.send_message(
             fit("\n".join(lines)), ephemeral=True, view=history_view(target.id),
             allowed_mentions=discord.AllowedMentions.none())
+        note_acknowledged(interaction)
 
     @quota.command(name="set", description="Set a member's balance")
     @app_commands.describe(member="Whose balance", amount="The new balance")
@@ -220,6 +221,7 @@ class Credits(commands.Cog):
     async def quota_export(self, interaction: discord.Interaction[HailuoBot]) -> None:
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        note_acknowledged(interaction)
         text = await ledger_csv(self.bot.database, guild_id)
         file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
         rows = text.count("\n") - 1

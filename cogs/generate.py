@@ -24,8 +24,8 @@ from bot.rules import (
     validate_request,
 )
 from cogs._components import CancelJobButton, member_roles
-from cogs._errors import respond
-from cogs._messages import job_card
+from cogs._errors import note_acknowledged, respond
+from cogs._messages import job_card, simulated
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
@@ -101,6 +101,7 @@ class Generate(commands.Cog):
         # Rules that metadata can settle are answered at once, before anything else happens.
         validate_request(request)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        note_acknowledged(interaction)
         async with self.intake:
             await self._accept(interaction, request, image, end_image)
 
@@ -144,7 +145,8 @@ class Generate(commands.Cog):
 
             saved = await self.bot.jobs.require(job.id)
             card = await interaction.followup.send(
-                job_card(saved), wait=True, allowed_mentions=discord.AllowedMentions.none())
+                simulated(job_card(saved), self.bot.settings.apiframe_simulate), wait=True,
+                allowed_mentions=discord.AllowedMentions.none())
             await self.bot.jobs.record_card_message(job.id, card.id)
         except discord.HTTPException:
             log.warning("job %s: could not post its card; the outcome will still be delivered",

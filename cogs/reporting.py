@@ -3,10 +3,13 @@ members on Discord, and how command errors become replies. Loaded first, by name
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
 
 from cogs._delivery import DiscordAuditSink, DiscordJobReporter
-from cogs._errors import install_error_handler
+from cogs._errors import install_error_handler, note_outcome
 
 if TYPE_CHECKING:
     from bot.app import HailuoBot
@@ -15,3 +18,10 @@ if TYPE_CHECKING:
 async def setup(bot: HailuoBot) -> None:
     bot.use_front_end(DiscordJobReporter(bot), DiscordAuditSink(bot))
     install_error_handler(bot.tree)
+
+    async def on_app_command_completion(interaction: discord.Interaction[Any],
+                                        command: app_commands.Command[Any, Any, Any]
+                                        | app_commands.ContextMenu) -> None:
+        note_outcome(interaction, "ok")
+
+    bot.add_listener(on_app_command_completion)

@@ -151,6 +151,7 @@ class FakeDiscord:
         self.before: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.after: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.identifies = 0
+        self.gateway_refused = False
         self.accepted_token: str | None = None  # None: any bot token logs in
         # What interactions say they may attach, and what uploads Discord really takes:
         # a larger upload is refused with 413/40005, as Discord does.
@@ -398,7 +399,15 @@ class FakeDiscord:
                           "permission_overwrites": [], "nsfw": False}],
         }
 
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+    async def drop_gateway(self, *, refuse_reconnects: bool) -> None:
+        """Close every gateway connection, as a network blip or an outage would."""
+        self.gateway_refused = refuse_reconnects
+        for socket in list(self._sockets):
+            await socket.close(code=4000)
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_refused:
+            return web.Response(status=503, text="gateway unavailable")
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self._sockets.append(socket)
