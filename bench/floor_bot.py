@@ -27,7 +27,7 @@ async def main() -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
 
     @client.event
-    async def setup_hook() -> None:  # type: ignore[misc]
+    async def setup_hook() -> None:
         await tree.sync()
 
     async with client:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
-from bot.jobs import DiscordOrigin, JobState, JobStore, NewJob
+from bot.jobs import JobState, JobStore, NewJob, RequestOrigin
 from bot.ledger import Ledger, _settle
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
@@ -197,7 +197,7 @@ def make_jobs(count: int, members: int) -> list[NewJob]:
     spec = validate_request(GenerationRequest("a benchmark video"))
     origin_time = utc_now()
     return [NewJob(id=NewJob.new_id(),
-                   origin=DiscordOrigin(guild_id=1, channel_id=2, member_id=index % members,
+                   origin=RequestOrigin(guild_id=1, channel_id=2, member_id=index % members,
                                         application_id=3, interaction_token="t",
                                         interaction_created_at=origin_time),
                    spec=spec, price=price_of(spec)) for index in range(count)]
@@ -227,12 +227,15 @@ async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
     started = time.perf_counter()
     for job in jobs:
         now = datetime.now(UTC)
-        for body, args in ((ledger._reserve, (job, now)), (submit_sql, (job.id,)),
-                           (_settle, (job.id, JobState.COMPLETED, now, "https://v", None, None,
-                                      False))):
-            plain.execute("BEGIN IMMEDIATE")
-            body(plain, *args)  # type: ignore[operator]
-            plain.execute("COMMIT")
+        plain.execute("BEGIN IMMEDIATE")
+        ledger._reserve(plain, job, now)
+        plain.execute("COMMIT")
+        plain.execute("BEGIN IMMEDIATE")
+        submit_sql(plain, job.id)
+        plain.execute("COMMIT")
+        plain.execute("BEGIN IMMEDIATE")
+        _settle(plain, job.id, JobState.COMPLETED, now, "https://v", None, None, False)
+        plain.execute("COMMIT")
     plain_rate = pairs / (time.perf_counter() - started)
     plain.close()
 
@@ -362,7 +365,9 @@ async def delivery_run(workdir: Path, sizes: Sizes, mode: str
                 render_seconds=render / factor, stall_share=stall, report_progress=progress))
             interactions[prompt] = ((label, progress), await stage.discord.invoke(
                 "hailuo", hailuo(prompt), member=stage.discord.add_member(f"p{index}")))
-            await stage.discord.wait_for(lambda n=index: len(stage.apiframe.jobs) > n, within=30)
+            submitted = index + 1
+            await stage.discord.wait_for(
+                lambda: len(stage.apiframe.jobs) >= submitted, within=30)  # noqa: B023
             await asyncio.sleep(gap)
 
         def delivered(interaction: FakeInteraction) -> FakeMessage | None:
@@ -455,7 +460,8 @@ async def footprint(workdir: Path, sizes: Sizes) -> list[Row]:
         member = stage.discord.add_member("reader")
         for _ in range(100 if count >= 1000 else 10):
             interaction = await stage.discord.invoke("credits", member=member)
-            await stage.discord.wait_for(lambda i=interaction: i.callback_at is not None)
+            asked = interaction
+            await stage.discord.wait_for(lambda: asked.callback_at is not None)  # noqa: B023
             assert interaction.callback_at is not None
             latencies.append(interaction.callback_at - interaction.sent_at)
             await asyncio.sleep(0.15)

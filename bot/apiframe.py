@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, Final
 import aiohttp
 from pydantic import SecretStr
 
+from bot.backoff import Backoff
 from bot.errors import HailuoBotError
 from bot.metrics import Metrics, apiframe_route
 from bot.polling import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
@@ -98,13 +98,7 @@ class RemoteJob:
 class RetryPolicy:
     attempts: int = 5
     rate_limit_attempts: int = 30
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        """Full-jitter exponential backoff for the given (1-based) failed attempt."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
+    backoff: Backoff = field(default_factory=lambda: Backoff(floor=0.5, ceiling=20.0))
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -322,7 +316,7 @@ class ApiframeClient:
                 raise ApiframeUnavailable(
                     f"Apiframe did not answer {method} {path} after {failures} tries "
                     f"(last: {problem})", request_id=request_id)
-            delay = self._retry.delay(failures)
+            delay = self._retry.backoff.delay(failures)
             log.info("Apiframe %s %s failed (%s); retry %d in %.1fs", method, path, problem,
                      failures, delay)
             await self._sleep(delay)

@@ -34,6 +34,7 @@ from bot.rules import IMAGE_MAX_BYTES
 from bot.runner import JobRunner
 from bot.settings import Settings
 from bot.simulator import ApiframeSimulator
+from bot.studio import Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
 from bot.watching import Watcher, WatchPolicy
@@ -45,7 +46,14 @@ log = logging.getLogger(__name__)
 EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
 COMMAND_HASH_KEY: Final = "command_hash"
 def point_discord_at(settings: Settings) -> None:
-    """Send discord.py's REST and gateway traffic where the settings say (a proxy, a test)."""
+    """Send discord.py's REST and gateway traffic where the settings say (a proxy, a test).
+
+    discord.py (2.7) offers no supported way to choose another REST base or gateway: both are
+    class attributes (`Route.BASE`, `DiscordWebSocket.DEFAULT_GATEWAY`) read by every request
+    and connection, and `Client` takes only an HTTP proxy. So this is the one place that sets
+    them, for the whole process, before the bot is made; with the default settings it leaves
+    Discord's own addresses in place.
+    """
     discord.http.Route.BASE = settings.discord_api_base_url.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
@@ -98,6 +106,7 @@ class HailuoBot(commands.Bot):
         self.gateway_connected = False
         # Made in setup_hook, once the front end has handed over its reporter and sink.
         self._runner: JobRunner | None = None
+        self._studio: Studio | None = None
         self._audit: AuditTrail | None = None
         self._front_end: tuple[JobReporter, AuditSink] | None = None
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
@@ -107,6 +116,12 @@ class HailuoBot(commands.Bot):
         if self._runner is None:
             raise RuntimeError("the bot has not been set up yet")
         return self._runner
+
+    @property
+    def studio(self) -> Studio:
+        if self._studio is None:
+            raise RuntimeError("the bot has not been set up yet")
+        return self._studio
 
     @property
     def audit(self) -> AuditTrail:
@@ -129,6 +144,7 @@ class HailuoBot(commands.Bot):
             raise RuntimeError("no front end registered a job reporter")
         reporter, audit_sink = self._front_end
         self._runner = self._build_runner(reporter)
+        self._studio = Studio(self.ledger, self.jobs, self._runner)
         self._audit = AuditTrail(self.database, self.guild_settings, audit_sink)
         self.ledger.on_change(self._audit.wake)
         await self.sync_commands_if_changed()

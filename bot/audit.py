@@ -12,7 +12,9 @@ import logging
 from itertools import groupby
 from typing import Final, Protocol
 
+from bot.backoff import Backoff
 from bot.database import Database
+from bot.errors import HailuoBotError
 from bot.guilds import GuildSettingsStore
 from bot.ledger import LedgerEntry
 
@@ -20,10 +22,10 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY: Final = "audit_cursor"
 BATCH: Final = 200
-RETRY_SECONDS: Final = 10.0
+RETRY: Final = Backoff(floor=5.0, ceiling=300.0)
 
 
-class AuditChannelGone(Exception):
+class AuditChannelGone(HailuoBotError):
     """The audit channel no longer exists or the bot may not post there: skip, don't retry."""
 
 
@@ -56,6 +58,7 @@ class AuditTrail:
             self._task = None
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -63,10 +66,13 @@ class AuditTrail:
                 posted = BATCH
                 while posted == BATCH:  # a full batch means more rows may be waiting
                     posted = await self.flush()
+                failures = 0
             except Exception:
-                log.warning("audit channel posting failed; retrying in %.0fs", RETRY_SECONDS,
+                failures += 1
+                delay = RETRY.delay(failures)
+                log.warning("audit channel posting failed; retrying in %.0fs", delay,
                             exc_info=True)
-                await asyncio.sleep(RETRY_SECONDS)
+                await asyncio.sleep(delay)
                 self._wake.set()
 
     async def flush(self) -> int:

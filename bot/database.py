@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import re
@@ -10,10 +11,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -27,6 +29,7 @@ PRAGMAS: Final = (
     "PRAGMA synchronous=NORMAL",
 )
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def utc_now() -> datetime:
@@ -39,9 +42,6 @@ def to_db_time(moment: datetime) -> str:
 
 def from_db_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-Write = Callable[..., T]
 
 
 class _GroupCommitWriter:
@@ -160,6 +160,10 @@ class Database:
         self._connection: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
         self._on_write = on_write  # told each write's seconds, from asking to commit
+        # Reads that are functions of a connection (like the writes) run here, one at a time,
+        # each in its own short transaction, so they see one consistent, committed state.
+        self._reader: ThreadPoolExecutor | None = None
+        self._read_connection: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Open (creating and migrating the file if needed); a second call does nothing."""
@@ -176,6 +180,7 @@ class Database:
             writer = _GroupCommitWriter(self.path, asyncio.get_running_loop())
             await asyncio.to_thread(writer.start)
             self._writer = writer
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
         except BaseException:
             self._connection = None
             await connection.close()
@@ -185,6 +190,10 @@ class Database:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.stop()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await asyncio.get_running_loop().run_in_executor(reader, self._close_reader)
+            reader.shutdown(wait=True)
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()
@@ -202,19 +211,51 @@ class Database:
             raise RuntimeError("the database is not open")
         return self._connection
 
-    async def write(self, fn: Write[T], *args: object) -> T:
-        """Run `fn(connection, *args)` as one atomic transaction; never across a network call.
+    async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                    *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(connection, *args, **kwargs)` as one atomic transaction; never across a
+        network call. The type checker checks the arguments against `fn`'s signature.
 
         `fn` runs on the writer thread: plain `sqlite3`, no awaits. An exception it raises
         undoes everything it wrote and is raised here.
         """
         if self._writer is None:
             raise RuntimeError("the database is not open")
+        call = functools.partial(fn, **kwargs) if kwargs else fn
         began = time.perf_counter()
-        result = await self._writer.submit(fn, args)
+        result = await self._writer.submit(call, args)
         if self._on_write is not None:
             self._on_write(time.perf_counter() - began)
         return result  # type: ignore[return-value]
+
+    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                   *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(connection, *args, **kwargs)` on the reader connection, in one read
+        transaction that ends with it. `fn` must not write (the connection is read-only)."""
+        if self._reader is None:
+            raise RuntimeError("the database is not open")
+        call = functools.partial(self._run_read, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._reader, call)
+
+    def _run_read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                  *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._read_connection is None:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA busy_timeout=10000")
+            self._read_connection = connection
+        connection = self._read_connection
+        connection.execute("BEGIN")
+        try:
+            return fn(connection, *args, **kwargs)
+        finally:
+            connection.execute("COMMIT")
+
+    def _close_reader(self) -> None:
+        if self._read_connection is not None:
+            self._read_connection.close()
+            self._read_connection = None
 
     async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Read committed data. The statement runs to completion in one call: a SELECT left

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
 
+from bot.backoff import Backoff
 from bot.database import utc_now
+from bot.errors import HailuoBotError
 from bot.jobs import Job, JobState, JobStore
 from bot.metrics import Metrics
-from bot.polling import backoff
 from bot.videos import VideoFetcher, VideoFile, VideoTooLarge, VideoUnavailable
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Receipt:
     video_message: tuple[int, int] | None = None  # (channel id, message id)
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(HailuoBotError):
     """Raised by a reporter when the outcome could not reach the member, this time."""
 
 
@@ -101,7 +102,7 @@ class Deliverer:
         self._reporter = reporter
         self._videos = videos
         self._archiving = archiving
-        self._retry_floor = retry_floor
+        self._backoff = Backoff(floor=retry_floor, ceiling=30.0)
         self._metrics = metrics
         self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
@@ -119,7 +120,7 @@ class Deliverer:
                     log.warning("job %s: outcome kept for /credits: %s", job.id, exc)
                     receipt = Receipt(Delivery.KEPT)
                     break
-                await asyncio.sleep(backoff(failures, self._retry_floor, 30.0))
+                await asyncio.sleep(self._backoff.delay(failures))
         await self._jobs.mark_delivered(job.id, receipt.via.value,
                                         video_message=receipt.video_message)
         if self._metrics is not None and job.finished_at is not None:

@@ -1,7 +1,9 @@
 """The project's error hierarchy.
 
-An error meant for a member carries the sentence to show them. Anything else is a bug or an
-outage: it is logged with a traceback and the member gets a short reply with an id to quote.
+An error meant for a member (`UserFacingError`) carries the facts of the refusal: what the
+front end needs to explain it in its own words (`cogs/_messages.py` renders them for Discord),
+and a plain message for logs and other front ends. Anything else is a bug or an outage: it is
+logged with a traceback and the member gets a short reply with an id to quote.
 """
 
 from __future__ import annotations
@@ -42,10 +44,7 @@ class CapReached(UserFacingError):
         self.spent = spent
         self.price = price
         self.resets_at = resets_at
-        super().__init__(
-            f"This server has used {spent} of its {cap}-credit monthly cap, and this video "
-            f"costs {price}. The cap resets on {resets_at:%-d %B %Y} (UTC). Nothing was charged."
-        )
+        super().__init__(f"monthly cap {cap} reached: {spent} spent, {price} asked")
 
 
 class InsufficientCredits(UserFacingError):
@@ -56,15 +55,7 @@ class InsufficientCredits(UserFacingError):
         self.balance = balance
         self.price = price
         self.refill = refill
-        when = ""
-        if refill is not None:
-            amount, at = refill
-            when = f"Your allowance tops you up to {amount} on {at:%-d %B %Y at %H:%M} UTC. "
-        super().__init__(
-            f"This video costs {price} credits and you have {balance}. {when}"
-            "Ask someone with the Manage Server permission to grant you credits "
-            "(`/quota add`). Nothing was charged."
-        )
+        super().__init__(f"not enough credits: {balance}, {price} needed")
 
 
 class StartupFailed(HailuoBotError):

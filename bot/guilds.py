@@ -29,7 +29,8 @@ class GuildSettings:
 
 def read_guild_settings(connection: sqlite3.Connection, guild_id: int,
                         fallback_default: int) -> GuildSettings:
-    """Read a server's settings (inside a writer transaction, so it sees what it wrote)."""
+    """Read a server's settings: on its own, or inside a write transaction (which sees what it
+    wrote itself)."""
     row = connection.execute(
         "SELECT default_credits, monthly_cap, per_member_limit, per_server_limit, "
         "log_channel_id FROM guild_settings WHERE guild_id = ?", (guild_id,)).fetchone()
@@ -56,7 +57,7 @@ class GuildSettingsStore:
         self._fallback_default = default_credits
 
     async def get(self, guild_id: int) -> GuildSettings:
-        return await self._db.write(read_guild_settings, guild_id, self._fallback_default)
+        return await self._db.read(read_guild_settings, guild_id, self._fallback_default)
 
     async def log_channels(self) -> dict[int, int]:
         rows = await self._db.fetch_all(
@@ -75,8 +76,9 @@ class GuildSettingsStore:
                          actor_id: int) -> None:
         if per_member < 1 or per_server < 1:
             raise ValueError("limits must be at least 1")
-        await self._set(guild_id, "per_member_limit", per_member, actor_id)
-        await self._set(guild_id, "per_server_limit", per_server, actor_id)
+        await self._db.write(_set_columns, guild_id, {"per_member_limit": per_member,
+                                                      "per_server_limit": per_server},
+                             actor_id, to_db_time(utc_now()))
 
     async def set_log_channel(self, guild_id: int, channel_id: int | None, actor_id: int) -> None:
         await self._set(guild_id, "log_channel_id", channel_id, actor_id)
@@ -89,8 +91,7 @@ class GuildSettingsStore:
                              to_db_time(utc_now()))
 
     async def _set(self, guild_id: int, column: str, value: int | None, actor_id: int) -> None:
-        assert column in _COLUMNS
-        await self._db.write(_set_column, guild_id, column, value, actor_id,
+        await self._db.write(_set_columns, guild_id, {column: value}, actor_id,
                              to_db_time(utc_now()))
 
 
@@ -114,18 +115,22 @@ def _set_allowance(tx: sqlite3.Connection, guild_id: int, role: int, amount: int
     _log(tx, guild_id, f"allowance:{role}", None, new_value, actor_id, now)
 
 
-def _set_column(tx: sqlite3.Connection, guild_id: int, column: str, value: int | None,
-                actor_id: int, now: str) -> None:
-    row = tx.execute(f"SELECT {column} FROM guild_settings WHERE guild_id = ?",  # noqa: S608
-                     (guild_id,)).fetchone()
-    old = None if row is None else row[0]
-    tx.execute(
-        f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
-        f"VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-        f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
-        f"updated_by = excluded.updated_by",
-        (guild_id, value, now, actor_id))
-    _log(tx, guild_id, column, old, value, actor_id, now)
+def _set_columns(tx: sqlite3.Connection, guild_id: int, changes: dict[str, int | None],
+                 actor_id: int, now: str) -> None:
+    """Change one or more settings of a server as one transaction, each change logged."""
+    for column, value in changes.items():
+        if column not in _COLUMNS:  # column names come from code, never from members
+            raise ValueError(f"unknown server setting {column!r}")
+        row = tx.execute(f"SELECT {column} FROM guild_settings WHERE guild_id = ?",  # noqa: S608
+                         (guild_id,)).fetchone()
+        old = None if row is None else row[0]
+        tx.execute(
+            f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
+            f"VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+            f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
+            f"updated_by = excluded.updated_by",
+            (guild_id, value, now, actor_id))
+        _log(tx, guild_id, column, old, value, actor_id, now)
 
 
 def _log(tx: sqlite3.Connection, guild_id: int, setting: str, old: object, new: object,

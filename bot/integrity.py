@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.database import Database
 from bot.errors import HailuoBotError
+from bot.jobs import JobState
 
 
 async def verify(database: Database) -> list[str]:
@@ -42,11 +43,11 @@ async def verify(database: Database) -> list[str]:
             problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
         if charges > 1 or refunds > 1 or (charges and refunds):
             problems.append(f"job {job_id}: charged {charges} and refunded {refunds} times")
-        if state in ("reserved", "submitted") and (charges or refunds):
+        if not JobState(state).is_final and (charges or refunds):
             problems.append(f"job {job_id} is unfinished ({state}) but was settled")
-        if state == "completed" and charges != 1:
+        if state == JobState.COMPLETED and charges != 1:
             problems.append(f"job {job_id} completed without a charge")
-        if state == "failed" and refunds != 1:
+        if state == JobState.FAILED and refunds != 1:
             problems.append(f"job {job_id} failed without a refund")
     for row in await database.fetch_all(
         "SELECT l.id, l.job_id FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id "

@@ -16,16 +16,12 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
 from bot.database import Database, from_db_time, to_db_time, utc_now
 from bot.rules import ImageRole, Resolution, VideoSpec
-
-# Discord interaction tokens live 15 minutes; stop using one a little before that.
-INTERACTION_TOKEN_LIFETIME: Final = timedelta(minutes=15)
-INTERACTION_TOKEN_MARGIN: Final = timedelta(seconds=90)
 
 
 class JobState(StrEnum):
@@ -57,8 +53,10 @@ def sources_of(target: JobState) -> tuple[JobState, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class DiscordOrigin:
-    """Where a request came from, and what is needed to answer it later."""
+class RequestOrigin:
+    """Where a request came from, and what the front end needs to answer it later: the chat's
+    ids, and the reply token it was given with the request (with its creation time, since such
+    tokens expire; how soon is the front end's business)."""
 
     guild_id: int
     channel_id: int
@@ -83,7 +81,7 @@ class NewJob:
     """A validated, priced request about to be reserved."""
 
     id: str
-    origin: DiscordOrigin
+    origin: RequestOrigin
     spec: VideoSpec
     price: int
     images: tuple[ImagePayload, ...] = ()
@@ -161,11 +159,6 @@ class Job:
             self.has_end_image and self.end_image_url is None
         )
 
-    def token_usable(self, now: datetime) -> bool:
-        """Whether the interaction token can still edit and follow up (with a margin)."""
-        expires = self.interaction_created_at + INTERACTION_TOKEN_LIFETIME
-        return now < expires - INTERACTION_TOKEN_MARGIN
-
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         def moment(column: str) -> datetime | None:
@@ -222,7 +215,7 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             interaction_created_at, prompt, duration, resolution, prompt_optimizer,
             has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at,
             upload_limit
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
             job.id, origin.guild_id, origin.channel_id, origin.member_id, origin.application_id,
@@ -230,7 +223,7 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             spec.duration, spec.resolution.value,
             None if spec.prompt_optimizer is None else int(spec.prompt_optimizer),
             int(spec.has_start_image), int(spec.has_end_image), job.price, job.idempotency_key,
-            stamp, stamp, origin.upload_limit,
+            JobState.RESERVED.value, stamp, stamp, origin.upload_limit,
         ),
     )
     tx.executemany(
@@ -318,16 +311,17 @@ class JobStore:
         now = to_db_time(utc_now())
         return await self._db.write(
             _changed_one,
-            "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = ?, "
-            "submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
-            (apiframe_job_id, status, now, now, job_id))
+            "UPDATE jobs SET state = ?, apiframe_job_id = ?, remote_status = ?, "
+            "submitted_at = ?, updated_at = ? WHERE id = ? AND state = ?",
+            (JobState.SUBMITTED.value, apiframe_job_id, status, now, now, job_id,
+             JobState.RESERVED.value))
 
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
         await self._db.write(
             _changed_one,
             "UPDATE jobs SET remote_status = ?, progress = ?, updated_at = ? "
-            "WHERE id = ? AND state = 'submitted'",
-            (status, progress, to_db_time(utc_now()), job_id))
+            "WHERE id = ? AND state = ?",
+            (status, progress, to_db_time(utc_now()), job_id, JobState.SUBMITTED.value))
 
     async def record_card_message(self, job_id: str, message_id: int) -> None:
         await self._db.write(_changed_one, "UPDATE jobs SET card_message_id = ? WHERE id = ?",
@@ -339,20 +333,22 @@ class JobStore:
         return await self._db.write(
             _changed_one,
             "UPDATE jobs SET admitted_at = ?, updated_at = ? WHERE id = ? "
-            "AND state = 'reserved' AND admitted_at IS NULL", (now, now, job_id))
+            "AND state = ? AND admitted_at IS NULL", (now, now, job_id, JobState.RESERVED.value))
 
     async def waiting(self, guild_id: int) -> list[Job]:
         """The server's queue, first come first served."""
         rows = await self._db.fetch_all(
-            "SELECT * FROM jobs WHERE guild_id = ? AND state = 'reserved' "
-            "AND admitted_at IS NULL ORDER BY created_at, rowid", (guild_id,))
+            "SELECT * FROM jobs WHERE guild_id = ? AND state = ? "
+            "AND admitted_at IS NULL ORDER BY created_at, rowid",
+            (guild_id, JobState.RESERVED.value))
         return [Job.from_row(row) for row in rows]
 
     async def running_counts(self, guild_id: int) -> dict[int, int]:
         """Jobs admitted and not yet finished, per member."""
         rows = await self._db.fetch_all(
             "SELECT member_id, COUNT(*) FROM jobs WHERE guild_id = ? AND admitted_at IS NOT NULL "
-            "AND state IN ('reserved', 'submitted') GROUP BY member_id", (guild_id,))
+            "AND state IN (?, ?) GROUP BY member_id",
+            (guild_id, JobState.RESERVED.value, JobState.SUBMITTED.value))
         return {int(r[0]): int(r[1]) for r in rows}
 
     async def mark_late_notified(self, job_id: str) -> None:

@@ -124,7 +124,7 @@ class Ledger:
 
     async def allowance_status(self, guild_id: int, role_ids: Iterable[int]
                                ) -> AllowanceStatus | None:
-        settings = await self._db.write(read_guild_settings, guild_id, self._fallback_default)
+        settings = await self._db.read(read_guild_settings, guild_id, self._fallback_default)
         allowance = applicable(settings.allowances, role_ids)
         if allowance is None:
             return None
@@ -148,14 +148,15 @@ class Ledger:
 
     async def month_spend(self, guild_id: int) -> int:
         """Credits this server has spent or holds reserved this calendar month (UTC)."""
-        return await self._db.write(_month_spend, guild_id, self._clock())
+        return await self._db.read(_month_spend, guild_id, self._clock())
 
     async def top_spenders(self, guild_id: int, limit: int = 5) -> list[tuple[int, int]]:
         start = to_db_time(period_start(AllowancePeriod.MONTHLY, self._clock()))
         rows = await self._db.fetch_all(
             "SELECT member_id, SUM(price) AS spent FROM jobs WHERE guild_id = ? "
-            "AND created_at >= ? AND state != 'failed' GROUP BY member_id "
-            "ORDER BY spent DESC, member_id LIMIT ?", (guild_id, start, limit))
+            "AND created_at >= ? AND state != ? GROUP BY member_id "
+            "ORDER BY spent DESC, member_id LIMIT ?",
+            (guild_id, start, JobState.FAILED.value, limit))
         return [(int(r[0]), int(r[1])) for r in rows]
 
     # -- a job's money --------------------------------------------------------------------
@@ -311,7 +312,7 @@ def _month_spend(tx: sqlite3.Connection, guild_id: int, now: datetime) -> int:
     start = to_db_time(period_start(AllowancePeriod.MONTHLY, now))
     row = tx.execute(
         "SELECT COALESCE(SUM(price), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
-        "AND state != 'failed'", (guild_id, start)).fetchone()
+        "AND state != ?", (guild_id, start, JobState.FAILED.value)).fetchone()
     return 0 if row is None else int(row[0])
 
 

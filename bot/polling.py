@@ -24,7 +24,6 @@ import asyncio
 import heapq
 import itertools
 import math
-import random
 import statistics
 import time
 from collections import defaultdict, deque
@@ -191,13 +190,6 @@ class PollShape:
         if until_plausible > self.interval:
             return min(until_plausible, max(self.interval, self.early_interval))
         return self.interval
-
-
-def backoff(failures: int, floor: float, ceiling: float = 60.0) -> float:
-    """Jittered exponential backoff from `floor` seconds after `failures` failed tries, so the
-    retries of many jobs spread out instead of arriving together."""
-    top = min(max(floor, ceiling), floor * (2 ** min(max(failures, 1) - 1, 10)))
-    return random.uniform(top * 0.75, top)
 
 
 def check_priority(due: float, interval: float, likelihood: float) -> float:

@@ -20,8 +20,8 @@ from bot.apiframe import (
     ApiframeUnavailable,
     build_generate_body,
 )
+from bot.backoff import Backoff
 from bot.jobs import Job, JobStore
-from bot.polling import backoff
 from bot.rules import ImageRole
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class Submitter:
         self._client = client
         self._jobs = jobs
         self._webhook_url = webhook_url
-        self._retry_floor = retry_floor
+        self._backoff = Backoff(floor=retry_floor)
 
     async def submit(self, job: Job) -> Job:
         """The job as submitted; raises `SubmitRefused` when Apiframe refuses it for good."""
@@ -59,7 +59,7 @@ class Submitter:
                 accepted = await self._client.submit(self.body(job), job.idempotency_key)
             except ApiframeUnavailable as exc:
                 failures += 1
-                delay = backoff(failures, self._retry_floor)
+                delay = self._backoff.delay(failures)
                 log.warning("job %s: submit not confirmed (%s); trying again in %.0fs with "
                             "the same Idempotency-Key", job.id, exc, delay)
                 await asyncio.sleep(delay)
@@ -72,7 +72,7 @@ class Submitter:
             except ApiframeProtocolError as exc:
                 # A 2xx we cannot read: the job may exist, so ask again with the same key.
                 failures += 1
-                delay = backoff(failures, self._retry_floor)
+                delay = self._backoff.delay(failures)
                 log.warning("job %s: unreadable answer to the submit (%s); asking again in "
                             "%.0fs with the same Idempotency-Key", job.id, exc.message, delay)
                 await asyncio.sleep(delay)

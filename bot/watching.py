@@ -29,6 +29,7 @@ from bot.apiframe import (
     ApiframeOutOfCredits,
     RemoteJob,
 )
+from bot.backoff import Backoff
 from bot.database import utc_now
 from bot.delivery import JobReporter, Progress
 from bot.jobs import Job, JobStore
@@ -36,7 +37,6 @@ from bot.polling import (
     PRIORITY_NEWS,
     PollShape,
     RenderTimes,
-    backoff,
     check_priority,
     urgency,
 )
@@ -57,7 +57,7 @@ class WatchPolicy:
 
     def after_error(self, errors: int) -> float:
         """Slower checks while Apiframe is unwell, with jitter so jobs do not align."""
-        return backoff(errors, self.shape.interval)
+        return Backoff(floor=self.shape.interval).delay(errors)
 
 
 @dataclass

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final
 
 import discord
 
+from bot.services import services_of
+from bot.studio import CancelOutcome
 from cogs._errors import note_acknowledged, note_outcome, respond
 from cogs._messages import history_page, outcome
 
-if TYPE_CHECKING:
-    from bot.app import HailuoBot
-
 HISTORY_PAGE_SIZE: Final = 10
+CANCEL_REFUSALS: Final = {
+    CancelOutcome.UNKNOWN: "That video request no longer exists.",
+    CancelOutcome.NOT_ALLOWED: "Only the member who asked for this video (or someone with "
+                               "Manage Server) can cancel it.",
+    CancelOutcome.ALREADY_STARTED: "This video has already started (or ended), so it can no "
+                                   "longer be cancelled.",
+}
 
 
 class CancelJobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -32,28 +38,18 @@ class CancelJobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        bot = cast("HailuoBot", interaction.client)
-        job = await bot.jobs.get(self.job_id)
-        if job is None or job.guild_id != interaction.guild_id:
-            await respond(interaction, "That video request no longer exists.")
+        result = await services_of(interaction.client).studio.cancel(
+            self.job_id, interaction.guild_id or 0, interaction.user.id,
+            manages_server=interaction.permissions.manage_guild)
+        if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
+            await interaction.response.edit_message(
+                content=outcome(result.job), view=None,
+                allowed_mentions=discord.AllowedMentions.none())
+            note_acknowledged(interaction)
+            note_outcome(interaction, "ok")
             return
-        if interaction.user.id != job.member_id and not interaction.permissions.manage_guild:
-            await respond(interaction, "Only the member who asked for this video (or someone "
-                                       "with Manage Server) can cancel it.")
-            return
-        settlement = await bot.ledger.refund(job.id, "Cancelled while waiting in the queue.",
-                                             actor_id=interaction.user.id, only_if_waiting=True)
-        if not settlement.applied:
-            await respond(interaction, "This video has already started (or ended), so it can "
-                                       "no longer be cancelled.")
-            return
-        cancelled = await bot.jobs.require(job.id)
-        await interaction.response.edit_message(content=outcome(cancelled), view=None,
-                                                allowed_mentions=discord.AllowedMentions.none())
-        note_acknowledged(interaction)
-        note_outcome(interaction, "ok")
-        await bot.jobs.mark_delivered(job.id, "interaction")
-        await bot.runner.admit(job.guild_id)
+        note_outcome(interaction, "refused")
+        await respond(interaction, CANCEL_REFUSALS[result.outcome])
 
 
 def cancel_view(job_id: str) -> discord.ui.View:
@@ -86,14 +82,14 @@ class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
             await respond(interaction, "Only members with the **Manage Server** permission can "
                                        "see someone else's history.")
             return
-        bot = cast("HailuoBot", interaction.client)
+        ledger = services_of(interaction.client).ledger
         roles = member_roles(interaction) if interaction.user.id == self.member_id else ()
-        total = await bot.ledger.history_size(guild_id, self.member_id)
+        total = await ledger.history_size(guild_id, self.member_id)
         pages = max(1, -(-total // HISTORY_PAGE_SIZE))
         page = min(self.page, pages - 1)
-        entries = await bot.ledger.history(guild_id, self.member_id, HISTORY_PAGE_SIZE,
+        entries = await ledger.history(guild_id, self.member_id, HISTORY_PAGE_SIZE,
                                            page * HISTORY_PAGE_SIZE)
-        allowance = await bot.ledger.allowance_status(guild_id, roles)
+        allowance = await ledger.allowance_status(guild_id, roles)
         content = history_page(self.member_id, entries, page, pages, allowance)
         await interaction.response.edit_message(content=content,
                                                 view=history_view(self.member_id, page, pages),

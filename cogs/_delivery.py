@@ -19,9 +19,11 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from datetime import datetime, timedelta
+from typing import Final
 
 import discord
+from discord.ext import commands
 
 from bot.audit import AuditChannelGone
 from bot.database import utc_now
@@ -39,12 +41,18 @@ from cogs._messages import (
     simulated,
 )
 
-if TYPE_CHECKING:
-    from bot.app import HailuoBot
-
 log = logging.getLogger(__name__)
 
 PAYLOAD_TOO_LARGE: Final = 413
+# Discord's interaction tokens live 15 minutes; stop using one a little before that.
+INTERACTION_TOKEN_LIFETIME: Final = timedelta(minutes=15)
+INTERACTION_TOKEN_MARGIN: Final = timedelta(seconds=90)
+
+
+def token_usable(job: Job, now: datetime) -> bool:
+    """Whether the job's interaction token can still edit and follow up (with a margin)."""
+    expires = job.interaction_created_at + INTERACTION_TOKEN_LIFETIME
+    return now < expires - INTERACTION_TOKEN_MARGIN
 
 
 def delivery_nonce(job: Job) -> str:
@@ -57,18 +65,19 @@ def as_file(video: VideoFile) -> discord.File:
 
 
 class DiscordJobReporter:
-    def __init__(self, bot: HailuoBot) -> None:
+    def __init__(self, bot: commands.Bot, *, simulated: bool = False) -> None:
         self._bot = bot
+        self._simulated = simulated
 
     def _words(self, text: str) -> str:
-        return simulated(text, self._bot.settings.apiframe_simulate)
+        return simulated(text, self._simulated)
 
     def _webhook(self, job: Job) -> discord.Webhook:
         return discord.Webhook.partial(job.application_id, job.interaction_token,
                                        client=self._bot)
 
     def _card_usable(self, job: Job) -> bool:
-        return job.card_message_id is not None and job.token_usable(utc_now())
+        return job.card_message_id is not None and token_usable(job, utc_now())
 
     @staticmethod
     def _card_limit(job: Job) -> int:
@@ -85,7 +94,7 @@ class DiscordJobReporter:
         return max(limits)
 
     async def show_progress(self, job: Job, progress: Progress) -> None:
-        if job.card_message_id is None or not job.token_usable(utc_now()):
+        if job.card_message_id is None or not token_usable(job, utc_now()):
             return
         await self._webhook(job).edit_message(
             job.card_message_id, content=self._words(job_card(job, progress)), view=None,
@@ -93,7 +102,7 @@ class DiscordJobReporter:
         )
 
     async def show_queued(self, job: Job, position: int) -> bool:
-        if job.card_message_id is None or not job.token_usable(utc_now()):
+        if job.card_message_id is None or not token_usable(job, utc_now()):
             return False
         await self._webhook(job).edit_message(
             job.card_message_id, content=self._words(job_card(job, queued=position)),
@@ -198,7 +207,7 @@ class DiscordJobReporter:
 class DiscordAuditSink:
     """Posts ledger rows to a server's audit channel, a few lines to a message."""
 
-    def __init__(self, bot: HailuoBot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self._bot = bot
 
     async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:

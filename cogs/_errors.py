@@ -11,6 +11,7 @@ from discord import app_commands
 
 from bot.errors import UserFacingError
 from bot.metrics import Metrics
+from cogs._messages import refusal
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,14 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
         note_outcome(interaction, "refused" if isinstance(
             original, UserFacingError | app_commands.CheckFailure) else "error")
         if isinstance(original, UserFacingError):
-            await respond(interaction, original.message)
+            await respond(interaction, refusal(original))
         elif isinstance(original, app_commands.MissingPermissions):
             await respond(interaction, "Only members with the **Manage Server** permission can "
                                        "do that.")
-        elif isinstance(original, app_commands.CommandSignatureMismatch | TypeError):
+        elif isinstance(original, app_commands.CommandSignatureMismatch):
             # The options Discord sent do not match the command (an old or edited definition,
-            # or a hand-made request): nothing was done.
+            # or a hand-made request): nothing was done. Any other error, a TypeError from a
+            # bug included, is logged below with its traceback.
             log.warning("command %s arrived with options that do not match it",
                         interaction.command.qualified_name if interaction.command else "?")
             await respond(interaction, "This command's options did not come through as "

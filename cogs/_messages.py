@@ -7,6 +7,7 @@ from typing import Final
 import discord
 
 from bot.delivery import Progress
+from bot.errors import CapReached, InsufficientCredits, UserFacingError
 from bot.jobs import Job, JobState
 from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
 
@@ -61,6 +62,23 @@ def job_card(job: Job, progress: Progress | None = None, *, queued: int | None =
         state = f"{word}{percent} · {elapsed(progress.elapsed_seconds)} elapsed"
     head = f"🎬 **{describe(job)}** for <@{job.member_id}>"
     return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
+
+
+def refusal(error: UserFacingError) -> str:
+    """The private reply that explains a refusal, with its fix; nothing was charged."""
+    if isinstance(error, InsufficientCredits):
+        when = ""
+        if error.refill is not None:
+            amount, at = error.refill
+            when = f"Your allowance tops you up to {amount} on {at:%-d %B %Y at %H:%M} UTC. "
+        return (f"This video costs {error.price} credits and you have {error.balance}. {when}"
+                "Ask someone with the Manage Server permission to grant you credits "
+                "(`/quota add`). Nothing was charged.")
+    if isinstance(error, CapReached):
+        return (f"This server has used {error.spent} of its {error.cap}-credit monthly cap, "
+                f"and this video costs {error.price}. The cap resets on "
+                f"{error.resets_at:%-d %B %Y} (UTC). Nothing was charged.")
+    return fit(error.message)
 
 
 def late_notice(job: Job) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import discord
 from discord import app_commands
@@ -12,12 +12,10 @@ from discord.ext import commands
 from bot.allowances import EVERYONE, Period, month_after
 from bot.database import utc_now
 from bot.reports import ledger_csv
+from bot.services import Services, services_of
 from cogs._components import HistoryButton, history_view
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import fit, job_line, signed
-
-if TYPE_CHECKING:
-    from bot.app import HailuoBot
 
 RECENT_JOBS: Final = 5
 TOP_SPENDERS: Final = 5
@@ -27,7 +25,7 @@ Choice = app_commands.Choice
 manage_server = app_commands.checks.has_permissions(manage_guild=True)
 
 
-def guild_of(interaction: discord.Interaction[HailuoBot]) -> int:
+def guild_of(interaction: discord.Interaction[commands.Bot]) -> int:
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
     return interaction.guild_id
@@ -41,8 +39,9 @@ class Credits(commands.Cog):
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
-    def __init__(self, bot: HailuoBot) -> None:
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
         self.bot = bot
+        self.services = services
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(HistoryButton)
@@ -53,7 +52,7 @@ class Credits(commands.Cog):
     @app_commands.command(name="credits", description="Your video credits and recent videos")
     @app_commands.describe(member="Someone else's credits (needs Manage Server)")
     @app_commands.guild_only()
-    async def credits(self, interaction: discord.Interaction[HailuoBot],
+    async def credits(self, interaction: discord.Interaction[commands.Bot],
                       member: discord.Member | None = None) -> None:
         guild_id = interaction.guild_id
         if guild_id is None:
@@ -64,9 +63,9 @@ class Credits(commands.Cog):
         if looking_at_other and not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
         roles = tuple(r.id for r in target.roles) if isinstance(target, discord.Member) else ()
-        balance = await self.bot.ledger.balance(guild_id, target.id, roles)
-        allowance = await self.bot.ledger.allowance_status(guild_id, roles)
-        jobs = await self.bot.jobs.recent_for_member(guild_id, target.id, RECENT_JOBS)
+        balance = await self.services.ledger.balance(guild_id, target.id, roles)
+        allowance = await self.services.ledger.allowance_status(guild_id, roles)
+        jobs = await self.services.jobs.recent_for_member(guild_id, target.id, RECENT_JOBS)
         whose = f"{target.mention} has" if looking_at_other else "You have"
         lines = [f"{whose} **{balance}** credits in this server."]
         if allowance is not None:
@@ -86,9 +85,10 @@ class Credits(commands.Cog):
     @quota.command(name="set", description="Set a member's balance")
     @app_commands.describe(member="Whose balance", amount="The new balance")
     @manage_server
-    async def quota_set(self, interaction: discord.Interaction[HailuoBot], member: discord.Member,
+    async def quota_set(self, interaction: discord.Interaction[commands.Bot],
+                        member: discord.Member,
                         amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        change = await self.bot.ledger.set_balance(guild_of(interaction), member.id, amount,
+        change = await self.services.ledger.set_balance(guild_of(interaction), member.id, amount,
                                                    actor_id=interaction.user.id)
         await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
                                    f"({signed(change.delta)}).")
@@ -96,9 +96,10 @@ class Credits(commands.Cog):
     @quota.command(name="add", description="Give (or, with a negative amount, take) credits")
     @app_commands.describe(member="Whose balance", amount="Credits to add; negative removes")
     @manage_server
-    async def quota_add(self, interaction: discord.Interaction[HailuoBot], member: discord.Member,
+    async def quota_add(self, interaction: discord.Interaction[commands.Bot],
+                        member: discord.Member,
                         amount: app_commands.Range[int, -MAX_AMOUNT, MAX_AMOUNT]) -> None:
-        change = await self.bot.ledger.add_credits(guild_of(interaction), member.id, amount,
+        change = await self.services.ledger.add_credits(guild_of(interaction), member.id, amount,
                                                    actor_id=interaction.user.id)
         note = " (a balance stops at 0)" if change.delta != amount else ""
         await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
@@ -107,9 +108,9 @@ class Credits(commands.Cog):
     @quota.command(name="default", description="Starting balance for members new to the bot")
     @app_commands.describe(amount="Credits a member starts with")
     @manage_server
-    async def quota_default(self, interaction: discord.Interaction[HailuoBot],
+    async def quota_default(self, interaction: discord.Interaction[commands.Bot],
                             amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        await self.bot.guild_settings.set_default_credits(guild_of(interaction), amount,
+        await self.services.guild_settings.set_default_credits(guild_of(interaction), amount,
                                                           actor_id=interaction.user.id)
         await respond(interaction, f"Members new to the bot in this server now start with "
                                    f"**{amount}** credits. Existing balances are unchanged.")
@@ -121,11 +122,11 @@ class Credits(commands.Cog):
                            role="Only for holders of this role (default: everyone)")
     @app_commands.choices(period=[Choice(name=p.value, value=p.value) for p in Period])
     @manage_server
-    async def quota_allowance(self, interaction: discord.Interaction[HailuoBot],
+    async def quota_allowance(self, interaction: discord.Interaction[commands.Bot],
                               amount: app_commands.Range[int, 0, MAX_AMOUNT], period: str,
                               role: discord.Role | None = None) -> None:
         guild_id = guild_of(interaction)
-        await self.bot.guild_settings.set_allowance(
+        await self.services.guild_settings.set_allowance(
             guild_id, None if role is None else role.id, amount, Period(period),
             actor_id=interaction.user.id)
         who = "every member" if role is None else f"holders of {role.mention}"
@@ -141,15 +142,15 @@ class Credits(commands.Cog):
     @quota.command(name="cap", description="The most credits this server may spend per month")
     @app_commands.describe(amount="Monthly cap in credits (0 removes the cap)")
     @manage_server
-    async def quota_cap(self, interaction: discord.Interaction[HailuoBot],
+    async def quota_cap(self, interaction: discord.Interaction[commands.Bot],
                         amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
         guild_id = guild_of(interaction)
-        await self.bot.guild_settings.set_monthly_cap(guild_id, amount or None,
+        await self.services.guild_settings.set_monthly_cap(guild_id, amount or None,
                                                       actor_id=interaction.user.id)
         if amount == 0:
             await respond(interaction, "This server no longer has a monthly cap.")
             return
-        spent = await self.bot.ledger.month_spend(guild_id)
+        spent = await self.services.ledger.month_spend(guild_id)
         resets = discord.utils.format_dt(month_after(utc_now()), "D")
         await respond(interaction, f"This server may now spend **{amount}** credits a month "
                                    f"({spent} used so far; resets {resets}).")
@@ -158,24 +159,24 @@ class Credits(commands.Cog):
     @app_commands.describe(per_member="Videos one member may have running at once",
                            per_server="Videos the whole server may have running at once")
     @manage_server
-    async def quota_limits(self, interaction: discord.Interaction[HailuoBot],
+    async def quota_limits(self, interaction: discord.Interaction[commands.Bot],
                            per_member: app_commands.Range[int, 1, 100],
                            per_server: app_commands.Range[int, 1, 1000]) -> None:
         guild_id = guild_of(interaction)
-        await self.bot.guild_settings.set_limits(guild_id, per_member, per_server,
+        await self.services.guild_settings.set_limits(guild_id, per_member, per_server,
                                                  actor_id=interaction.user.id)
         await respond(interaction, f"Up to **{per_member}** videos per member and "
                                    f"**{per_server}** for the server run at once; the rest wait "
                                    "in a first-come, first-served queue.")
-        await self.bot.runner.admit(guild_id)
+        await self.services.studio.limits_changed(guild_id)
 
     @quota.command(name="log", description="Post every credit change to a channel")
     @app_commands.describe(channel="The audit channel (leave empty to stop posting)")
     @manage_server
-    async def quota_log(self, interaction: discord.Interaction[HailuoBot],
+    async def quota_log(self, interaction: discord.Interaction[commands.Bot],
                         channel: discord.TextChannel | None = None) -> None:
         guild_id = guild_of(interaction)
-        await self.bot.guild_settings.set_log_channel(
+        await self.services.guild_settings.set_log_channel(
             guild_id, None if channel is None else channel.id, actor_id=interaction.user.id)
         if channel is None:
             await respond(interaction, "Credit changes are no longer posted to a channel.")
@@ -185,13 +186,13 @@ class Credits(commands.Cog):
 
     @quota.command(name="show", description="This server's credit settings at a glance")
     @manage_server
-    async def quota_show(self, interaction: discord.Interaction[HailuoBot]) -> None:
+    async def quota_show(self, interaction: discord.Interaction[commands.Bot]) -> None:
         guild_id = guild_of(interaction)
-        settings = await self.bot.guild_settings.get(guild_id)
-        spent = await self.bot.ledger.month_spend(guild_id)
-        running = sum((await self.bot.jobs.running_counts(guild_id)).values())
-        waiting = len(await self.bot.jobs.waiting(guild_id))
-        top = await self.bot.ledger.top_spenders(guild_id, TOP_SPENDERS)
+        settings = await self.services.guild_settings.get(guild_id)
+        spent = await self.services.ledger.month_spend(guild_id)
+        running = sum((await self.services.jobs.running_counts(guild_id)).values())
+        waiting = len(await self.services.jobs.waiting(guild_id))
+        top = await self.services.ledger.top_spenders(guild_id, TOP_SPENDERS)
         cap = (f"{settings.monthly_cap} a month, {spent} used" if settings.monthly_cap
                else f"none ({spent} used this month)")
         lines = [
@@ -218,17 +219,17 @@ class Credits(commands.Cog):
 
     @quota.command(name="export", description="This server's credit ledger as a CSV file")
     @manage_server
-    async def quota_export(self, interaction: discord.Interaction[HailuoBot]) -> None:
+    async def quota_export(self, interaction: discord.Interaction[commands.Bot]) -> None:
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        text = await ledger_csv(self.bot.database, guild_id)
+        text = await ledger_csv(self.services.database, guild_id)
         file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
         rows = text.count("\n") - 1
         await interaction.followup.send(f"The ledger: {rows} rows.", file=file, ephemeral=True)
 
 
-async def setup(bot: HailuoBot) -> None:
-    await bot.add_cog(Credits(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Credits(bot, services_of(bot)))
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import RequestRejected
-from bot.jobs import DiscordOrigin, ImagePayload, NewJob
-from bot.pricing import price_of
+from bot.jobs import ImagePayload, RequestOrigin
 from bot.rules import (
     PROMPT_MAX_LENGTH,
     GenerationRequest,
@@ -23,12 +22,10 @@ from bot.rules import (
     inspect_image,
     validate_request,
 )
+from bot.services import Services, services_of
 from cogs._components import CancelJobButton, member_roles
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import job_card, simulated
-
-if TYPE_CHECKING:
-    from bot.app import HailuoBot
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +43,9 @@ def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
 
 
 class Generate(commands.Cog):
-    def __init__(self, bot: HailuoBot) -> None:
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
         self.bot = bot
+        self.services = services
         # Everything after the defer waits its turn here, so that in a burst the answers to
         # the commands still arriving go out first, and image downloads held in memory at
         # once stay bounded.
@@ -75,7 +73,7 @@ class Generate(commands.Cog):
                     Choice(name="1080p", value=Resolution.P1080.value)])
     async def hailuo(
         self,
-        interaction: discord.Interaction[HailuoBot],
+        interaction: discord.Interaction[commands.Bot],
         prompt: app_commands.Range[str, 1, PROMPT_MAX_LENGTH],
         duration: int = 6,
         resolution: str = Resolution.P768.value,
@@ -105,10 +103,11 @@ class Generate(commands.Cog):
         async with self.intake:
             await self._accept(interaction, request, image, end_image)
 
-    async def _accept(self, interaction: discord.Interaction[HailuoBot],
+    async def _accept(self, interaction: discord.Interaction[commands.Bot],
                       request: GenerationRequest, image: discord.Attachment | None,
                       end_image: discord.Attachment | None) -> None:
-        """Check the bytes, reserve the price, post the job card and hand the job on."""
+        """Check the bytes, have the studio accept the request, post the job card, and let
+        the job into its server's queue."""
         assert interaction.guild_id is not None
 
         attached = [(role, attachment) for role, attachment in
@@ -123,43 +122,39 @@ class Generate(commands.Cog):
                 read[role] = facts
             request = dataclasses.replace(request, start_image=read.get(ImageRole.START),
                                           end_image=read.get(ImageRole.END))
-        spec = validate_request(request)
-
-        job = NewJob(
-            id=NewJob.new_id(),
-            origin=DiscordOrigin(
-                guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0,
-                member_id=interaction.user.id, application_id=interaction.application_id,
-                interaction_token=interaction.token,
-                interaction_created_at=interaction.created_at,
-                role_ids=member_roles(interaction),
-                upload_limit=interaction.filesize_limit,
-            ),
-            spec=spec, price=price_of(spec), images=tuple(payloads),
+        origin = RequestOrigin(
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0,
+            member_id=interaction.user.id, application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            interaction_created_at=interaction.created_at,
+            role_ids=member_roles(interaction),
+            upload_limit=interaction.filesize_limit,
         )
-        balance_left = await self.bot.ledger.reserve(job)
+        studio = self.services.studio
+        accepted = await studio.accept(request, origin, tuple(payloads))
+        card_id: int | None = None
         try:
             await interaction.edit_original_response(
-                content=f"Accepted: **{job.price}** credits reserved, **{balance_left}** left. "
-                        "Follow your video below; if it fails, the credits come back.")
-
-            saved = await self.bot.jobs.require(job.id)
+                content=f"Accepted: **{accepted.price}** credits reserved, "
+                        f"**{accepted.balance_left}** left. Follow your video below; if it "
+                        "fails, the credits come back.")
+            saved = await self.services.jobs.require(accepted.job_id)
             card = await interaction.followup.send(
-                simulated(job_card(saved), self.bot.settings.apiframe_simulate), wait=True,
+                simulated(job_card(saved), self.services.settings.apiframe_simulate), wait=True,
                 allowed_mentions=discord.AllowedMentions.none())
-            await self.bot.jobs.record_card_message(job.id, card.id)
+            card_id = card.id
         except discord.HTTPException:
             log.warning("job %s: could not post its card; the outcome will still be delivered",
-                        job.id, exc_info=True)
+                        accepted.job_id, exc_info=True)
         finally:
-            await self.bot.runner.admit(job.origin.guild_id)
+            await studio.admit(accepted.job_id, origin.guild_id, card_message_id=card_id)
 
     async def _fetch_image(self, role: ImageRole, attachment: discord.Attachment
                            ) -> tuple[ImagePayload, ImageFacts]:
         declared = facts_of(attachment)
         assert declared is not None
         label = f"The {role.label} `{attachment.filename}`"
-        data = await self.bot.fetcher.fetch(attachment.url, label)
+        data = await self.services.fetcher.fetch(attachment.url, label)
         facts = inspect_image(role, declared, data)
         payload = ImagePayload(role=role, filename=attachment.filename,
                                content_type=facts.content_type or "application/octet-stream",
@@ -167,6 +162,6 @@ class Generate(commands.Cog):
         return payload, facts
 
 
-async def setup(bot: HailuoBot) -> None:
-    await bot.add_cog(Generate(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Generate(bot, services_of(bot)))
 

@@ -3,20 +3,22 @@ members on Discord, and how command errors become replies. Loaded first, by name
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
+from bot.services import services_of
 from cogs._delivery import DiscordAuditSink, DiscordJobReporter
 from cogs._errors import install_error_handler, note_outcome
 
-if TYPE_CHECKING:
-    from bot.app import HailuoBot
 
-
-async def setup(bot: HailuoBot) -> None:
-    bot.use_front_end(DiscordJobReporter(bot), DiscordAuditSink(bot))
+async def setup(bot: commands.Bot) -> None:
+    services = services_of(bot)
+    services.use_front_end(
+        DiscordJobReporter(bot, simulated=services.settings.apiframe_simulate),
+        DiscordAuditSink(bot))
     install_error_handler(bot.tree)
 
     async def on_app_command_completion(interaction: discord.Interaction[Any],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.jobs import DiscordOrigin, NewJob
+from bot.jobs import NewJob, RequestOrigin
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
 
@@ -18,7 +18,7 @@ def new_job(member_id: int = 42, *, guild_id: int = GUILD, resolution: str = "76
     spec = validate_request(GenerationRequest(prompt, duration, resolution))
     return NewJob(
         id=NewJob.new_id(),
-        origin=DiscordOrigin(guild_id=guild_id, channel_id=CHANNEL, member_id=member_id,
+        origin=RequestOrigin(guild_id=guild_id, channel_id=CHANNEL, member_id=member_id,
                              application_id=APP, interaction_token="token",
                              interaction_created_at=datetime.now(UTC)),
         spec=spec, price=price_of(spec),

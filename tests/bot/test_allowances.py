@@ -10,6 +10,7 @@ from bot.allowances import EVERYONE, Allowance, Period, applicable, next_period_
 from bot.database import Database
 from bot.guilds import GuildSettingsStore
 from bot.ledger import EntryKind, Ledger
+from cogs._messages import refusal
 from tests.bot.factories import GUILD
 
 ADMIN = 900
@@ -133,4 +134,4 @@ async def test_a_short_balance_says_when_the_allowance_refills(
     await ledger.reserve(new_job(member_id=20))
     with pytest.raises(InsufficientCredits) as caught:
         await ledger.reserve(new_job(member_id=20))
-    assert "tops you up to 5 on 25 November 2026 at 00:00 UTC" in caught.value.message
+    assert "tops you up to 5 on 25 November 2026 at 00:00 UTC" in refusal(caught.value)

@@ -21,10 +21,11 @@ from bot.apiframe import (
     build_generate_body,
     video_url_from,
 )
+from bot.backoff import Backoff
 from tests.conftest import image_bytes
 from tests.fakes.apiframe_server import API_KEY, SPEC_PATH, FakeApiframe, JobScript
 
-FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+FAST = RetryPolicy(attempts=4, backoff=Backoff(floor=0.01, ceiling=0.05))
 
 
 @pytest.fixture

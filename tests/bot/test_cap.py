@@ -12,6 +12,7 @@ from bot.errors import CapReached, InsufficientCredits
 from bot.guilds import GuildSettingsStore
 from bot.jobs import JobStore
 from bot.ledger import Ledger
+from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 
 
@@ -43,7 +44,7 @@ async def test_refunded_jobs_give_their_room_back(database: Database) -> None:
     with pytest.raises(CapReached) as caught:
         await ledger.reserve(new_job(member_id=3))
     assert caught.value.resets_at.day == 1
-    assert "used 10 of its 10-credit monthly cap" in caught.value.message
+    assert (caught.value.cap, caught.value.spent, caught.value.price) == (10, 10, 5)
     await jobs.record_submitted(first.id, "remote", "QUEUED")
     await ledger.refund(first.id, "failed")
     await ledger.reserve(new_job(member_id=3))
@@ -57,4 +58,4 @@ async def test_the_cap_resets_with_the_month(database: Database) -> None:
     with pytest.raises(CapReached) as caught:
         await ledger.reserve(new_job(member_id=1))
     assert caught.value.resets_at == datetime(2026, 12, 1, tzinfo=UTC)
-    assert "1 December 2026" in caught.value.message
+    assert "resets on 1 December 2026" in refusal(caught.value)

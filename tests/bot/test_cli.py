@@ -33,7 +33,7 @@ async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
 @pytest.fixture
 async def populated(tmp_path: Path) -> StoreSettings:
     settings = StoreSettings(database_path=tmp_path / "bot.sqlite3", default_credits=20,
-                             _env_file=None)  # type: ignore[call-arg]
+                             _env_file=None)
     async with Database(settings.database_path) as db:
         ledger, jobs = Ledger(db, 20), JobStore(db)
         done, failed, running = new_job(1), new_job(1), new_job(2)
@@ -110,7 +110,7 @@ async def test_backup_while_the_database_is_being_written(populated: StoreSettin
         code, out = await cli(populated, "db", "backup", str(target))
         await writer
     assert code == 0 and "backed up" in out
-    copy = StoreSettings(database_path=target, _env_file=None)  # type: ignore[call-arg]
+    copy = StoreSettings(database_path=target, _env_file=None)
     assert await cli(copy, "db", "verify") == (0, "ok: balances, ledger and jobs agree\n")
     assert (await cli(populated, "db", "backup", str(target)))[0] == 1  # never overwrites
 
@@ -148,7 +148,7 @@ async def test_credits_show_for_an_unknown_member_writes_nothing(
 
 async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None:
     fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3",
-                          _env_file=None)  # type: ignore[call-arg]
+                          _env_file=None)
     assert await cli(fresh, "credits", "set", "--guild", "1", "--member", "2", "50") == (
         0, "balance 50 (+30)\n")
     assert await cli(fresh, "credits", "show", "--guild", "1", "--member", "2") == (0, "50\n")
@@ -160,7 +160,7 @@ async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None
 async def test_reads_without_a_database_say_so_and_create_nothing(
         tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
-                            _env_file=None)  # type: ignore[call-arg]
+                            _env_file=None)
     assert (await cli(missing, *command))[0] == 1
     assert "no database at" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
@@ -169,7 +169,7 @@ async def test_reads_without_a_database_say_so_and_create_nothing(
 async def test_backup_without_a_database_creates_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
-                            _env_file=None)  # type: ignore[call-arg]
+                            _env_file=None)
     assert await cli(missing, "db", "backup", str(tmp_path / "copy.sqlite3")) == (1, "")
     assert "there is no database at" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,13 +54,11 @@ async def test_undelivered_lists_every_job_not_yet_told(database: Database) -> N
     assert [j.id for j in await jobs.undelivered()] == [waiting.id]
 
 
-async def test_token_usable_until_near_fifteen_minutes(database: Database) -> None:
+async def test_a_job_keeps_its_reply_tokens_creation_time(database: Database) -> None:
     ledger, jobs = Ledger(database, 20), JobStore(database)
     job = new_job()
     await ledger.reserve(job)
     saved = await jobs.require(job.id)
-    start = saved.interaction_created_at
-    assert saved.token_usable(start + timedelta(minutes=13))
-    assert not saved.token_usable(start + timedelta(minutes=14, seconds=45))
+    assert saved.interaction_created_at == job.origin.interaction_created_at
     assert saved.interaction_created_at.tzinfo is not None
     assert saved.created_at <= datetime.now(UTC)

@@ -12,6 +12,7 @@ from bot.errors import InsufficientCredits
 from bot.guilds import GuildSettingsStore
 from bot.jobs import JobState, JobStore
 from bot.ledger import EntryKind, Ledger
+from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 
 
@@ -48,7 +49,8 @@ async def test_short_balance_reserves_nothing(database: Database) -> None:
     with pytest.raises(InsufficientCredits) as caught:
         await ledger.reserve(job)
     assert (caught.value.balance, caught.value.price) == (4, 5)
-    assert "costs 5 credits and you have 4" in caught.value.message
+    assert (caught.value.price, caught.value.balance) == (5, 4)
+    assert "costs 5 credits and you have 4" in refusal(caught.value)
     assert await jobs.get(job.id) is None
     assert await ledger.balance(GUILD, 42) == 4
 

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.apiframe import BackoffGate
+from bot.backoff import Backoff
 from bot.polling import (
     MIN_SAMPLES,
     PollShape,
     RenderTimes,
     RequestBudget,
-    backoff,
     check_priority,
     urgency,
 )
@@ -83,11 +83,16 @@ def test_urgency_puts_jobs_past_their_end_first_and_progress_only_raises_it() ->
     assert urgency(100, 180, 1) == urgency(100, 180, None)  # a stall does not lower it
 
 
-@pytest.mark.parametrize("failures", [1, 2, 5, 30])
+@pytest.mark.parametrize("failures", [1, 2, 5, 30, 10_000])
 def test_backoff_grows_and_is_capped(failures: int) -> None:
-    delay = backoff(failures, 4.0, 60.0)
-    top = min(60.0, 4.0 * 2 ** (failures - 1))
-    assert top * 0.75 <= delay <= top
+    delay = Backoff(floor=4.0, ceiling=60.0).delay(failures)
+    top = min(60.0, 4.0 * 2 ** min(failures - 1, 30))
+    assert top / 2 <= delay <= top
+
+
+def test_backoff_spreads_retries_out() -> None:
+    delays = {round(Backoff(floor=4.0).delay(3), 3) for _ in range(50)}
+    assert len(delays) > 10
 
 
 async def test_the_budget_is_never_exceeded_in_any_second() -> None:

@@ -138,7 +138,7 @@ def on_apiframe(apiframe: FakeApiframe, when: str, method: str, path_part: str,
     return install
 
 
-CRASH_POINTS = {
+CRASH_POINTS: dict[str, tuple[str, str, str, str, str | int]] = {
     # Reservation and job row are one transaction: the kill lands once both are written.
     "after the reservation and job row": ("discord", "before", "PATCH", "/messages/@original",
                                           "credits reserved"),

@@ -31,7 +31,7 @@ TOP_LEVEL = {"prompt", "model", "hailuoParams", "webhookUrl", "webhookEvents"}
 def load_schema_validator() -> Any | None:
     if not SPEC_PATH.exists():
         return None
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     spec = json.loads(SPEC_PATH.read_text())
     schema = spec["components"]["schemas"]["GenerateVideoRequest"]
@@ -241,7 +241,7 @@ class FakeApiframe:
     async def _upload(self, request: web.Request) -> web.Response:
         form = await request.post()
         field_ = form.get("file")
-        if field_ is None or isinstance(field_, str):
+        if not isinstance(field_, web.FileField):
             return respond({"error": "file is required"}, 400)
         data = field_.file.read()
         upload_id = str(uuid.uuid4())
@@ -365,10 +365,18 @@ class FakeApiframe:
                                  "plan": "pro", "customerId": None},
                         "apiKey": None})
 
-    async def _video(self, request: web.Request) -> web.Response:
+    async def _video(self, request: web.Request) -> web.StreamResponse:
         self.cdn_requests += 1
         if self.cdn_mode in ("missing", "purged"):
             return web.Response(status=404, text="Not Found")
+        if self.cdn_mode == "chunked":  # no Content-Length: only counting the bytes tells
+            stream = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            for offset in range(0, len(self.video_bytes), 65536):
+                await stream.write(self.video_bytes[offset:offset + 65536])
+            await stream.write_eof()
+            return stream
         if self.cdn_mode == "html":
             return web.Response(body=b"<html>busy</html>", content_type="text/html")
         return web.Response(body=self.video_bytes, content_type="video/mp4")

@@ -525,9 +525,10 @@ class FakeDiscord:
             recipient = int(body["recipient_id"])
             if recipient in self.closed_dms:
                 return discord_error(403, 50007, "Cannot send messages to this user")
-            member = self.members.get(recipient) or FakeMember(recipient, "someone")
+            recipient_member = self.members.get(recipient) or FakeMember(recipient, "someone")
             return json_response({"id": str(recipient + 1), "type": 1,
-                                  "recipients": [member.user_json()], "last_message_id": None})
+                                  "recipients": [recipient_member.user_json()],
+                                  "last_message_id": None})
         if match := re.fullmatch(r"/users/(\d+)", path):
             member = self.members.get(int(match.group(1)))
             if member is None:
@@ -561,7 +562,7 @@ class FakeDiscord:
             raw = form.get("payload_json")
             payload: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else {}
             payload["_files"] = {value.filename: value.file.read() for key, value in form.items()
-                                 if key.startswith("files[") and not isinstance(value, str)}
+                                 if key.startswith("files[") and isinstance(value, web.FileField)}
             if "data" in payload and isinstance(payload["data"], dict):
                 payload["data"]["_files"] = payload["_files"]
             return payload

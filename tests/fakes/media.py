@@ -21,7 +21,8 @@ def small_mp4(frames: int = 12, width: int = 64, height: int = 48) -> bytes:
         for index in range(frames):
             share = index / max(1, frames - 1)
             colour = (int(255 * (1 - share)), 40, int(255 * share))
-            frame = av.VideoFrame.from_image(Image.new("RGB", (width, height), colour))
+            picture = Image.new("RGB", (width, height), colour)
+            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
             frame.pts = index
             for packet in stream.encode(frame):
                 container.mux(packet)

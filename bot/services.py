@@ -1,0 +1,50 @@
+"""What the front end may use of the bot: the stores, the workflows and the settings.
+
+Cogs depend on this protocol, not on the class that builds the discord.py bot, so the wiring
+can change without them, and nothing in `bot/` depends on `cogs/`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+from bot.audit import AuditSink, AuditTrail
+from bot.database import Database
+from bot.delivery import JobReporter
+from bot.downloads import AttachmentFetcher
+from bot.guilds import GuildSettingsStore
+from bot.jobs import JobStore
+from bot.ledger import Ledger
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.studio import Studio
+
+
+class Services(Protocol):
+    settings: Settings
+    database: Database
+    ledger: Ledger
+    jobs: JobStore
+    guild_settings: GuildSettingsStore
+    fetcher: AttachmentFetcher
+    metrics: Metrics
+
+    @property
+    def studio(self) -> Studio: ...
+
+    @property
+    def audit(self) -> AuditTrail: ...
+
+    def use_front_end(self, reporter: JobReporter, audit_sink: AuditSink) -> None:
+        """Hand the bot the front end's ways to reach members (called once, at load)."""
+        ...
+
+
+def services_of(client: object) -> Services:
+    """The services behind a discord.py client; a clear error if it is not this bot.
+
+    (Not `isinstance` against the protocol: that would read every member, and some are only
+    there once the bot is set up.)"""
+    if not callable(getattr(client, "use_front_end", None)):
+        raise TypeError(f"{type(client).__name__} does not carry the bot's services")
+    return cast(Services, client)

@@ -1,0 +1,89 @@
+"""The workflows a member starts: accepting a request for a video, and cancelling one that waits.
+
+Front ends translate their world in and out (Discord's attachments, replies and buttons live in
+`cogs/`); every decision and every money move of these workflows is made here, on the same path
+for each way in: `/hailuo` and, later, the buttons on a finished video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.jobs import ImagePayload, Job, JobStore, NewJob, RequestOrigin
+from bot.ledger import Ledger
+from bot.pricing import price_of
+from bot.rules import GenerationRequest, validate_request
+from bot.runner import JobRunner
+
+CANCELLED_REASON = "Cancelled while waiting in the queue."
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    job_id: str
+    price: int
+    balance_left: int
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # no such job in this server
+    NOT_ALLOWED = "not_allowed"  # neither its member nor a server manager
+    ALREADY_STARTED = "already_started"  # on its way to Apiframe, or ended
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    outcome: CancelOutcome
+    job: Job | None = None
+
+
+class Studio:
+    def __init__(self, ledger: Ledger, jobs: JobStore, runner: JobRunner) -> None:
+        self._ledger = ledger
+        self._jobs = jobs
+        self._runner = runner
+
+    async def accept(self, request: GenerationRequest, origin: RequestOrigin,
+                     images: tuple[ImagePayload, ...] = ()) -> Accepted:
+        """Check the request against the model's rules, price it, and reserve the price with
+        the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
+        `CapReached`, having charged and recorded nothing. The job waits for `admit`."""
+        spec = validate_request(request)
+        job = NewJob(id=NewJob.new_id(), origin=origin, spec=spec, price=price_of(spec),
+                     images=images)
+        balance_left = await self._ledger.reserve(job)
+        return Accepted(job.id, job.price, balance_left)
+
+    async def admit(self, job_id: str, guild_id: int, *, card_message_id: int | None) -> None:
+        """The member has been shown the job (its card, if one could be posted): let the
+        server's queue start it when its limits allow."""
+        if card_message_id is not None:
+            await self._jobs.record_card_message(job_id, card_message_id)
+        await self._runner.admit(guild_id)
+
+    async def cancel(self, job_id: str, guild_id: int, actor_id: int, *,
+                     manages_server: bool) -> Cancellation:
+        """Refund a job still waiting in its server's queue, once, and let the next one in.
+
+        Only its member or someone who manages the server may; a job already on its way to
+        Apiframe (or ended) is left alone.
+        """
+        job = await self._jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            return Cancellation(CancelOutcome.UNKNOWN)
+        if actor_id != job.member_id and not manages_server:
+            return Cancellation(CancelOutcome.NOT_ALLOWED, job)
+        settlement = await self._ledger.refund(job.id, CANCELLED_REASON, actor_id=actor_id,
+                                               only_if_waiting=True)
+        if not settlement.applied:
+            return Cancellation(CancelOutcome.ALREADY_STARTED, job)
+        # The member is answered by the front end, on the card itself.
+        await self._jobs.mark_delivered(job.id, "interaction")
+        await self._runner.admit(guild_id)
+        return Cancellation(CancelOutcome.CANCELLED, await self._jobs.require(job.id))
+
+    async def limits_changed(self, guild_id: int) -> None:
+        """A server's limits changed: jobs waiting in its queue may start now."""
+        await self._runner.admit(guild_id)

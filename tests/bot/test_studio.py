@@ -1,0 +1,134 @@
+"""The member's workflows in the domain: accept (check, reserve, record, admit) and cancel."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+
+from bot.apiframe import ApiframeClient
+from bot.database import Database
+from bot.delivery import Deliverer, Outcome, Progress, Receipt
+from bot.errors import InsufficientCredits, RequestRejected
+from bot.guilds import GuildSettingsStore
+from bot.jobs import Job, JobStore, RequestOrigin
+from bot.ledger import Ledger
+from bot.polling import PollShape, RenderTimes
+from bot.rules import GenerationRequest
+from bot.runner import JobRunner
+from bot.studio import CancelOutcome, Studio
+from bot.submission import Submitter
+from bot.videos import VideoFetcher
+from bot.watching import Watcher, WatchPolicy
+from tests.bot.factories import APP, CHANNEL, GUILD
+from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
+
+
+class Members:
+    """The front end as the runner sees it: records queue positions it was asked to show."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    async def show_progress(self, job: Job, progress: Progress) -> None:
+        return None
+
+    async def tell_late(self, job: Job) -> bool:
+        return True
+
+    async def show_queued(self, job: Job, position: int) -> bool:
+        self.positions[job.prompt] = position
+        return True
+
+    def upload_limit(self, job: Job) -> int:
+        return 10_000_000
+
+    async def deliver(self, outcome: Outcome) -> Receipt:
+        raise AssertionError("no job finishes in these tests")
+
+
+@dataclasses.dataclass
+class Bench:
+    studio: Studio
+    ledger: Ledger
+    jobs: JobStore
+    guilds: GuildSettingsStore
+    members: Members
+    runner: JobRunner
+
+
+@pytest.fixture
+async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterator[Bench]:
+    fake_apiframe.default_script = JobScript(polls_before_done=10**9)
+    ledger, jobs, guilds = Ledger(database, 20), JobStore(database), GuildSettingsStore(database,
+                                                                                        20)
+    members, times = Members(), RenderTimes()
+    async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as client:
+        videos = VideoFetcher(timeout=5)
+        runner = JobRunner(
+            jobs, ledger, guilds, Submitter(client, jobs, retry_floor=0.05),
+            Watcher(client, jobs, members, times,
+                    WatchPolicy(shape=PollShape(interval=0.05, early_interval=0.05))),
+            Deliverer(jobs, members, videos), members, times)
+        yield Bench(Studio(ledger, jobs, runner), ledger, jobs, guilds, members, runner)
+        await runner.close()
+        await videos.close()
+
+
+def origin(member_id: int) -> RequestOrigin:
+    return RequestOrigin(guild_id=GUILD, channel_id=CHANNEL, member_id=member_id,
+                         application_id=APP, interaction_token="token",
+                         interaction_created_at=datetime.now(UTC))
+
+
+async def test_a_request_against_the_rules_or_the_balance_costs_nothing(bench: Bench) -> None:
+    with pytest.raises(RequestRejected):
+        await bench.studio.accept(GenerationRequest("a cat", 10, "1080p"), origin(1))
+    await bench.ledger.set_balance(GUILD, 1, 4, actor_id=9)
+    with pytest.raises(InsufficientCredits):
+        await bench.studio.accept(GenerationRequest("a cat"), origin(1))
+    assert await bench.jobs.waiting(GUILD) == []
+    assert await bench.ledger.balance(GUILD, 1) == 4
+
+
+async def test_accepted_jobs_wait_until_admitted_then_fill_the_limits_in_order(
+        bench: Bench) -> None:
+    await bench.guilds.set_limits(GUILD, 1, 2, actor_id=9)
+    accepted = [await bench.studio.accept(GenerationRequest(prompt), origin(member))
+                for prompt, member in (("a1", 1), ("a2", 1), ("b1", 2), ("c1", 3))]
+    assert [a.balance_left for a in accepted] == [15, 10, 15, 15]
+    assert len(await bench.jobs.waiting(GUILD)) == 4  # reserved, recorded, not yet started
+    for job in accepted:
+        await bench.studio.admit(job.job_id, GUILD, card_message_id=None)
+    assert await bench.jobs.running_counts(GUILD) == {1: 1, 2: 1}
+    # a2's member is at their limit: c1 is not held up behind it, and both see their place.
+    assert [job.prompt for job in await bench.jobs.waiting(GUILD)] == ["a2", "c1"]
+    assert bench.members.positions == {"a2": 1, "c1": 2}
+
+
+async def test_cancel_refunds_a_waiting_job_once_and_only_for_its_member_or_a_manager(
+        bench: Bench) -> None:
+    await bench.guilds.set_limits(GUILD, 1, 1, actor_id=9)
+    first = await bench.studio.accept(GenerationRequest("first"), origin(1))
+    second = await bench.studio.accept(GenerationRequest("second"), origin(1))
+    await bench.studio.admit(first.job_id, GUILD, card_message_id=None)
+    await bench.studio.admit(second.job_id, GUILD, card_message_id=None)
+
+    assert (await bench.studio.cancel(second.job_id, GUILD, 2, manages_server=False)
+            ).outcome is CancelOutcome.NOT_ALLOWED
+    assert (await bench.studio.cancel("no-such-job", GUILD, 1, manages_server=True)
+            ).outcome is CancelOutcome.UNKNOWN
+    assert (await bench.studio.cancel(second.job_id, GUILD + 1, 1, manages_server=True)
+            ).outcome is CancelOutcome.UNKNOWN  # another server's button
+    done = await bench.studio.cancel(second.job_id, GUILD, 1, manages_server=False)
+    assert done.outcome is CancelOutcome.CANCELLED and done.job is not None
+    assert done.job.delivered_at is not None
+    assert await bench.ledger.balance(GUILD, 1) == 15
+    again = await bench.studio.cancel(second.job_id, GUILD, 1, manages_server=False)
+    assert again.outcome is CancelOutcome.ALREADY_STARTED
+    assert (await bench.studio.cancel(first.job_id, GUILD, 1, manages_server=False)
+            ).outcome is CancelOutcome.ALREADY_STARTED  # running: only Apiframe ends it
+    assert await bench.ledger.balance(GUILD, 1) == 15

@@ -1,0 +1,46 @@
+"""The Discord edge's own rules: how long a reply token is used, and what an outcome says."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from bot.database import Database
+from bot.jobs import Job, JobState, JobStore
+from bot.ledger import Ledger
+from cogs._delivery import token_usable
+from cogs._messages import LINK_ONLY_NOTE, MESSAGE_LIMIT, TOO_LARGE_NOTE, outcome, simulated
+from tests.bot.factories import new_job
+
+
+async def saved_job(database: Database) -> Job:
+    job = new_job()
+    await Ledger(database, 20).reserve(job)
+    return await JobStore(database).require(job.id)
+
+
+async def test_the_reply_token_is_used_until_near_fifteen_minutes(database: Database) -> None:
+    job = await saved_job(database)
+    start = job.interaction_created_at
+    assert token_usable(job, start + timedelta(minutes=13))
+    assert not token_usable(job, start + timedelta(minutes=14, seconds=45))
+
+
+async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
+    job = dataclasses.replace(await saved_job(database), state=JobState.COMPLETED,
+                              video_url="https://cdn.example/v.mp4")
+    with_file = outcome(job, with_file=True)
+    assert "your video is ready" in with_file and "https://cdn.example" not in with_file
+    as_link = outcome(job)
+    assert as_link.splitlines()[-1] == "https://cdn.example/v.mp4"  # embeds the player
+    assert LINK_ONLY_NOTE in as_link
+    assert TOO_LARGE_NOTE in outcome(job, too_large=True)
+
+
+async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: Database) -> None:
+    job = dataclasses.replace(await saved_job(database), state=JobState.COMPLETED,
+                              prompt="🎥" * 2000, video_url="https://cdn.example/" + "v" * 500)
+    for text in (outcome(job), outcome(job, with_file=True), outcome(job, too_large=True),
+                 simulated(outcome(job, with_file=True), on=True)):
+        assert len(text) <= MESSAGE_LIMIT
+    assert outcome(job).splitlines()[-1].startswith("https://cdn.example/")
