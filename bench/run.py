@@ -61,8 +61,15 @@ class Sizes:
 
     @classmethod
     def smoke(cls) -> Sizes:
-        return cls(burst=10, big_burst=20, ledger_pairs=200, polling_jobs=4, time_factor=120.0,
-                   footprint_jobs=20, cold_starts=1)
+        return cls(
+            burst=10,
+            big_burst=20,
+            ledger_pairs=200,
+            polling_jobs=4,
+            time_factor=120.0,
+            footprint_jobs=20,
+            cold_starts=1,
+        )
 
 
 @dataclass
@@ -89,6 +96,7 @@ def ms(seconds: float) -> str:
 
 # -- fakes and processes -----------------------------------------------------------------------
 
+
 class Stage:
     """A fake Discord and a fake Apiframe on loopback, and processes started against them."""
 
@@ -110,20 +118,31 @@ class Stage:
         """The bot with its production polling settings unless a section says otherwise."""
         folder = self.workdir / name
         folder.mkdir(parents=True, exist_ok=True)
-        production = {"APIFRAME_POLL_INTERVAL_SECONDS": "4",
-                      "APIFRAME_MAX_POLL_INTERVAL_SECONDS": "30",
-                      "APIFRAME_TYPICAL_RENDER_SECONDS": "180",
-                      "APIFRAME_MAX_REQUESTS_PER_SECOND": "10",
-                      "PROGRESS_EDIT_INTERVAL_SECONDS": "5"}
-        return BotProcess(folder, self.discord, self.apiframe,
-                          **{"LOG_LEVEL": "WARNING", **production, **settings})
+        production = {
+            "APIFRAME_POLL_INTERVAL_SECONDS": "4",
+            "APIFRAME_MAX_POLL_INTERVAL_SECONDS": "30",
+            "APIFRAME_TYPICAL_RENDER_SECONDS": "180",
+            "APIFRAME_MAX_REQUESTS_PER_SECOND": "10",
+            "PROGRESS_EDIT_INTERVAL_SECONDS": "5",
+        }
+        return BotProcess(
+            folder,
+            self.discord,
+            self.apiframe,
+            **{"LOG_LEVEL": "WARNING", **production, **settings},
+        )
 
     async def floor(self) -> asyncio.subprocess.Process:
         identified = self.discord.identifies
         env = self.bot("floor").env
         process = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "floor_bot.py"), cwd=self.workdir, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sys.executable,
+            str(ROOT / "bench" / "floor_bot.py"),
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         await self.discord.wait_for(lambda: self.discord.identifies > identified, within=60)
         await asyncio.sleep(0.5)
         return process
@@ -136,8 +155,11 @@ class Stage:
 async def burst(discord: FakeDiscord, count: int) -> list[float]:
     members = [discord.add_member(f"b{index}") for index in range(count)]
     interactions: list[FakeInteraction] = await asyncio.gather(
-        *[discord.invoke("hailuo", hailuo(f"burst {index}"), member=member)
-          for index, member in enumerate(members)])
+        *[
+            discord.invoke("hailuo", hailuo(f"burst {index}"), member=member)
+            for index, member in enumerate(members)
+        ]
+    )
     await discord.wait_for(lambda: all(i.callback_at for i in interactions), within=120)
     return [i.callback_at - i.sent_at for i in interactions if i.callback_at]
 
@@ -153,6 +175,7 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 
 
 # -- 1. answer latency --------------------------------------------------------------------------
+
 
 async def measure_burst(workdir: Path, count: int, *, floor: bool) -> list[float]:
     """Latencies of `count` commands at once, each side on a fresh fake Discord, so neither
@@ -186,27 +209,49 @@ async def answer_latency(workdir: Path, sizes: Sizes) -> list[Row]:
             if label == "p99":
                 target = "≤ 1.5× floor" + ("" if count == sizes.burst else ", < 1 s")
                 met = bot_p99 <= 1.5 * floor_p99 if count == sizes.burst else bot_p99 < 1.0
-            rows.append(Row(f"answer latency, {count} at once, {label}", ms(ours),
-                            ms(floor_value), f"{ours / floor_value:.2f}×", target, met))
+            rows.append(
+                Row(
+                    f"answer latency, {count} at once, {label}",
+                    ms(ours),
+                    ms(floor_value),
+                    f"{ours / floor_value:.2f}×",
+                    target,
+                    met,
+                )
+            )
     return rows
 
 
 # -- 2. ledger throughput -----------------------------------------------------------------------
 
+
 def make_jobs(count: int, members: int) -> list[NewJob]:
     spec = validate_request(GenerationRequest("a benchmark video"))
     origin_time = utc_now()
-    return [NewJob(id=NewJob.new_id(),
-                   origin=RequestOrigin(guild_id=1, channel_id=2, member_id=index % members,
-                                        application_id=3, interaction_token="t",
-                                        interaction_created_at=origin_time),
-                   spec=spec, price=price_of(spec)) for index in range(count)]
+    return [
+        NewJob(
+            id=NewJob.new_id(),
+            origin=RequestOrigin(
+                guild_id=1,
+                channel_id=2,
+                member_id=index % members,
+                application_id=3,
+                interaction_token="t",
+                interaction_created_at=origin_time,
+            ),
+            spec=spec,
+            price=price_of(spec),
+        )
+        for index in range(count)
+    ]
 
 
 def submit_sql(tx: sqlite3.Connection, job_id: str) -> None:
-    tx.execute("UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = "
-               "'QUEUED', submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
-               (job_id, "t", "t", job_id))
+    tx.execute(
+        "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = "
+        "'QUEUED', submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
+        (job_id, "t", "t", job_id),
+    )
 
 
 async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
@@ -261,25 +306,37 @@ async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
         spent = await database.fetch_one("SELECT SUM(balance) FROM accounts")
     assert charged is not None and spent is not None
     expected_total = members * starting - pairs * 5
-    double_spends = len(problems) + int(int(spent[0]) != expected_total) + abs(
-        int(charged[0]) - pairs)
+    double_spends = (
+        len(problems) + int(int(spent[0]) != expected_total) + abs(int(charged[0]) - pairs)
+    )
     return [
-        Row(f"ledger: {pairs:,} reserve→charge pairs, 100 tasks", f"{rate:,.0f} pairs/s",
-            f"{plain_rate:,.0f} pairs/s", f"{rate / plain_rate:.0%}", "≥ 50% of the limit",
-            rate >= 0.5 * plain_rate),
-        Row("ledger: double spends and mismatches after the run", str(double_spends), "", "",
-            "0", double_spends == 0),
+        Row(
+            f"ledger: {pairs:,} reserve→charge pairs, 100 tasks",
+            f"{rate:,.0f} pairs/s",
+            f"{plain_rate:,.0f} pairs/s",
+            f"{rate / plain_rate:.0%}",
+            "≥ 50% of the limit",
+            rate >= 0.5 * plain_rate,
+        ),
+        Row(
+            "ledger: double spends and mismatches after the run",
+            str(double_spends),
+            "",
+            "",
+            "0",
+            double_spends == 0,
+        ),
     ]
 
 
 # -- 3. delivery lag and polling cost ---------------------------------------------------------
 
+
 def render_cases(rng: random.Random) -> list[tuple[str, Callable[[], tuple[float, float]]]]:
     """Render-time mixes, each a draw of (render seconds, share of it stalled at 1%)."""
     return [
         ("180 ± 40 s", lambda: (max(60.0, rng.gauss(180, 40)), 0.0)),
-        ("log-uniform 40–600 s",
-         lambda: (math.exp(rng.uniform(math.log(40), math.log(600))), 0.0)),
+        ("log-uniform 40–600 s", lambda: (math.exp(rng.uniform(math.log(40), math.log(600))), 0.0)),
         ("stall: 1% for half, then done", lambda: (max(60.0, rng.gauss(180, 40)), 0.5)),
     ]
 
@@ -305,24 +362,32 @@ async def seed_history(path: Path, renders: list[float]) -> None:
     the render times it learns from."""
     async with Database(path) as database:
         ledger, jobs = Ledger(database, 10**6), JobStore(database)
-        for index, (job, render) in enumerate(zip(make_jobs(len(renders), 50), renders,
-                                                  strict=True)):
+        for index, (job, render) in enumerate(
+            zip(make_jobs(len(renders), 50), renders, strict=True)
+        ):
             await ledger.reserve(job)
             await jobs.record_submitted(job.id, f"history-{index}", "QUEUED")
             await ledger.commit_charge(job.id, "https://example.invalid/old.mp4")
             await jobs.mark_delivered(job.id, "interaction")
             finished = utc_now()
-            await database.write(_backdate, job.id, to_db_time(finished - timedelta(
-                seconds=render)), to_db_time(finished))
+            await database.write(
+                _backdate,
+                job.id,
+                to_db_time(finished - timedelta(seconds=render)),
+                to_db_time(finished),
+            )
 
 
 def _backdate(tx: sqlite3.Connection, job_id: str, submitted: str, finished: str) -> None:
-    tx.execute("UPDATE jobs SET submitted_at = ?, finished_at = ? WHERE id = ?",
-               (submitted, finished, job_id))
+    tx.execute(
+        "UPDATE jobs SET submitted_at = ?, finished_at = ? WHERE id = ?",
+        (submitted, finished, job_id),
+    )
 
 
-async def delivery_run(workdir: Path, sizes: Sizes, mode: str
-                       ) -> dict[tuple[str, bool], tuple[list[float], list[int]]]:
+async def delivery_run(
+    workdir: Path, sizes: Sizes, mode: str
+) -> dict[tuple[str, bool], tuple[list[float], list[int]]]:
     """One bot process with a history of finished jobs; every render case, with and without
     progress, arriving over `ARRIVALS_OVER` seconds. Returns (lags, polls per job) per (case,
     progress reported)."""
@@ -333,50 +398,76 @@ async def delivery_run(workdir: Path, sizes: Sizes, mode: str
     jobs_per_case = max(1, sizes.polling_jobs // 6)
     gap = ARRIVALS_OVER / factor / (jobs_per_case * 6)
     async with Stage(workdir / f"delivery-{mode}") as stage:
-        settings = {"APIFRAME_TYPICAL_RENDER_SECONDS": f"{180 / factor}",
-                    "APIFRAME_POLL_INTERVAL_SECONDS": f"{4 / factor}",
-                    "APIFRAME_MAX_POLL_INTERVAL_SECONDS": f"{30 / factor}",
-                    "APIFRAME_WEBHOOK_POLL_INTERVAL_SECONDS": f"{60 / factor}",
-                    "APIFRAME_MAX_REQUESTS_PER_SECOND": f"{10 * factor}",
-                    "PROGRESS_EDIT_INTERVAL_SECONDS": f"{5 / factor}"}
+        settings = {
+            "APIFRAME_TYPICAL_RENDER_SECONDS": f"{180 / factor}",
+            "APIFRAME_POLL_INTERVAL_SECONDS": f"{4 / factor}",
+            "APIFRAME_MAX_POLL_INTERVAL_SECONDS": f"{30 / factor}",
+            "APIFRAME_WEBHOOK_POLL_INTERVAL_SECONDS": f"{60 / factor}",
+            "APIFRAME_MAX_REQUESTS_PER_SECOND": f"{10 * factor}",
+            "PROGRESS_EDIT_INTERVAL_SECONDS": f"{5 / factor}",
+        }
         if mode == "every 5 s":
-            settings.update(APIFRAME_POLL_INTERVAL_SECONDS=f"{5 / factor}",
-                            APIFRAME_MAX_POLL_INTERVAL_SECONDS=f"{5 / factor}")
+            settings.update(
+                APIFRAME_POLL_INTERVAL_SECONDS=f"{5 / factor}",
+                APIFRAME_MAX_POLL_INTERVAL_SECONDS=f"{5 / factor}",
+            )
         if mode == "webhooks":
             port = free_port()
-            settings.update(HTTP_PORT=str(port),
-                            APIFRAME_WEBHOOK_URL=f"http://127.0.0.1:{port}/apiframe/webhook")
+            settings.update(
+                HTTP_PORT=str(port),
+                APIFRAME_WEBHOOK_URL=f"http://127.0.0.1:{port}/apiframe/webhook",
+            )
         bot = stage.bot("bot", **settings)
         await seed_history(bot.database_path, history)
         await bot.start()
         await stage.settle_in()
         admin = stage.discord.add_member("admin", admin=True)
-        await stage.discord.invoke("quota", [sub("limits", integer("per_member", 5),
-                                                 integer("per_server", 1000))], member=admin)
+        await stage.discord.invoke(
+            "quota",
+            [sub("limits", integer("per_member", 5), integer("per_server", 1000))],
+            member=admin,
+        )
         await asyncio.sleep(0.5)
         interactions: dict[str, tuple[tuple[str, bool], FakeInteraction]] = {}
-        order = [(label, draw, progress) for label, draw in draws for progress in (True, False)
-                 for _ in range(jobs_per_case)]
+        order = [
+            (label, draw, progress)
+            for label, draw in draws
+            for progress in (True, False)
+            for _ in range(jobs_per_case)
+        ]
         rng.shuffle(order)
         for index, (label, draw, progress) in enumerate(order):
             render, stall = draw()
             prompt = f"render {index}"
-            stage.apiframe.scripts.append(JobScript(
-                render_seconds=render / factor, stall_share=stall, report_progress=progress))
-            interactions[prompt] = ((label, progress), await stage.discord.invoke(
-                "hailuo", hailuo(prompt), member=stage.discord.add_member(f"p{index}")))
+            stage.apiframe.scripts.append(
+                JobScript(
+                    render_seconds=render / factor, stall_share=stall, report_progress=progress
+                )
+            )
+            interactions[prompt] = (
+                (label, progress),
+                await stage.discord.invoke(
+                    "hailuo", hailuo(prompt), member=stage.discord.add_member(f"p{index}")
+                ),
+            )
             submitted = index + 1
-            await stage.discord.wait_for(
-                lambda: len(stage.apiframe.jobs) >= submitted, within=30)  # noqa: B023
+            await stage.discord.wait_for(lambda: len(stage.apiframe.jobs) >= submitted, within=30)  # noqa: B023
             await asyncio.sleep(gap)
 
         def delivered(interaction: FakeInteraction) -> FakeMessage | None:
-            return next((m for m in stage.discord.replies_to(interaction)
-                         if "your video is ready" in m.content), None)
+            return next(
+                (
+                    m
+                    for m in stage.discord.replies_to(interaction)
+                    if "your video is ready" in m.content
+                ),
+                None,
+            )
 
         await stage.discord.wait_for(
             lambda: all(delivered(i) for _, i in interactions.values()),
-            within=600 / factor * 3 + 60)
+            within=600 / factor * 3 + 60,
+        )
         by_prompt = {job.body["prompt"]: job for job in stage.apiframe.jobs.values()}
         found: dict[tuple[str, bool], tuple[list[float], list[int]]] = {}
         for prompt, (case, interaction) in interactions.items():
@@ -392,11 +483,15 @@ async def delivery_run(workdir: Path, sizes: Sizes, mode: str
 
 
 async def delivery(workdir: Path, sizes: Sizes) -> list[Row]:
-    runs = {mode: await delivery_run(workdir, sizes, mode)
-            for mode in ("bot", "every 5 s", "webhooks")}
+    runs = {
+        mode: await delivery_run(workdir, sizes, mode) for mode in ("bot", "every 5 s", "webhooks")
+    }
     rows: list[Row] = []
-    cases = [(label, progress) for label, _ in render_cases(random.Random())
-             for progress in (True, False)]
+    cases = [
+        (label, progress)
+        for label, _ in render_cases(random.Random())
+        for progress in (True, False)
+    ]
     for case in cases:
         label = f"{case[0]}, progress {'reported' if case[1] else 'not reported'}"
         lags, polls = runs["bot"][case]
@@ -404,22 +499,37 @@ async def delivery(workdir: Path, sizes: Sizes) -> list[Row]:
         hook_lags, hook_polls = runs["webhooks"][case]
         p95, ref_p95, hook_p95 = (percentile(v, 0.95) for v in (lags, ref_lags, hook_lags))
         rows += [
-            Row(f"lag after the video exists, {label}: p50 / p95 / max",
+            Row(
+                f"lag after the video exists, {label}: p50 / p95 / max",
                 f"{percentile(lags, 0.5):.1f} / {p95:.1f} / {max(lags):.1f} s",
                 f"every 5 s: {percentile(ref_lags, 0.5):.1f} / {ref_p95:.1f} / "
-                f"{max(ref_lags):.1f} s", f"{p95 / ref_p95:.2f}×" if ref_p95 else "",
-                "p95 ≤ 5 s", p95 <= 5),
-            Row(f"lag with webhooks, {label}: p50 / p95 / max",
+                f"{max(ref_lags):.1f} s",
+                f"{p95 / ref_p95:.2f}×" if ref_p95 else "",
+                "p95 ≤ 5 s",
+                p95 <= 5,
+            ),
+            Row(
+                f"lag with webhooks, {label}: p50 / p95 / max",
                 f"{percentile(hook_lags, 0.5):.1f} / {hook_p95:.1f} / {max(hook_lags):.1f} s",
-                "", "", "p95 ≤ 1 s", hook_p95 <= 1),
-            Row(f"checks per job, {label}: polling / webhooks",
+                "",
+                "",
+                "p95 ≤ 1 s",
+                hook_p95 <= 1,
+            ),
+            Row(
+                f"checks per job, {label}: polling / webhooks",
                 f"{statistics.mean(polls):.1f} / {statistics.mean(hook_polls):.1f}",
-                f"{statistics.mean(ref_polls):.1f} (every 5 s)", "", "", None),
+                f"{statistics.mean(ref_polls):.1f} (every 5 s)",
+                "",
+                "",
+                None,
+            ),
         ]
     return rows
 
 
 # -- 4. footprint -------------------------------------------------------------------------------
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -443,16 +553,20 @@ async def footprint(workdir: Path, sizes: Sizes) -> list[Row]:
         assert bot.process is not None
         pid = bot.process.pid
         admin = stage.discord.add_member("admin", admin=True)
-        await stage.discord.invoke("quota", [sub("limits", integer("per_member", 5),
-                                                 integer("per_server", 1000))], member=admin)
+        await stage.discord.invoke(
+            "quota",
+            [sub("limits", integer("per_member", 5), integer("per_server", 1000))],
+            member=admin,
+        )
         await burst(stage.discord, 5)
         await asyncio.sleep(1)
         before = rss_mb(pid)
         for start in range(0, count, 100):
             await burst(stage.discord, min(100, count - start))
         # 5 warm-up jobs + count: the server limit (1,000) admits at most 1,000 of them.
-        await stage.discord.wait_for(lambda: len(stage.apiframe.jobs) >= min(count, 1000),
-                                     within=300)
+        await stage.discord.wait_for(
+            lambda: len(stage.apiframe.jobs) >= min(count, 1000), within=300
+        )
         await asyncio.sleep(2)
         during = rss_mb(pid)
         cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
@@ -468,33 +582,63 @@ async def footprint(workdir: Path, sizes: Sizes) -> list[Row]:
         cpu_share = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
         in_flight = len(stage.apiframe.jobs)
         began = wall_before
-        checks = [t for t, (m, p, _) in zip(stage.apiframe.request_times,
-                                            stage.apiframe.requests, strict=True)
-                  if t >= began and m == "GET" and p.startswith("/v2/jobs/")]
+        checks = [
+            t
+            for t, (m, p, _) in zip(
+                stage.apiframe.request_times, stage.apiframe.requests, strict=True
+            )
+            if t >= began and m == "GET" and p.startswith("/v2/jobs/")
+        ]
         peak = busiest_second(checks)
         await bot.close()
     growth = during - before
     p99 = percentile(latencies, 0.99)
     return [
-        Row(f"memory growth with {in_flight} jobs in flight", f"{growth:.1f} MB",
-            f"{before:.0f} MB idle", "", "< 40 MB", growth < 40),
-        Row("CPU while waiting and polling", f"{cpu_share:.1%} of a core", "", "", "< 5%",
-            cpu_share < 0.05),
-        Row(f"/credits answer with {in_flight} jobs running, p99", ms(p99), "", "", "< 100 ms",
-            p99 < 0.1),
-        Row(f"busiest second of checks to Apiframe, {in_flight} jobs in flight", f"{peak}",
-            "budget 10 a second", "", "≤ 10 (+1 banked)", peak <= 11),
+        Row(
+            f"memory growth with {in_flight} jobs in flight",
+            f"{growth:.1f} MB",
+            f"{before:.0f} MB idle",
+            "",
+            "< 40 MB",
+            growth < 40,
+        ),
+        Row(
+            "CPU while waiting and polling",
+            f"{cpu_share:.1%} of a core",
+            "",
+            "",
+            "< 5%",
+            cpu_share < 0.05,
+        ),
+        Row(
+            f"/credits answer with {in_flight} jobs running, p99",
+            ms(p99),
+            "",
+            "",
+            "< 100 ms",
+            p99 < 0.1,
+        ),
+        Row(
+            f"busiest second of checks to Apiframe, {in_flight} jobs in flight",
+            f"{peak}",
+            "budget 10 a second",
+            "",
+            "≤ 10 (+1 banked)",
+            peak <= 11,
+        ),
     ]
 
 
 # -- 5. cold start ------------------------------------------------------------------------------
 
+
 async def cold_start(workdir: Path, sizes: Sizes) -> list[Row]:
     starts, imports = [], []
     for run in range(sizes.cold_starts):
         began = time.perf_counter()
-        importer = await asyncio.create_subprocess_exec(sys.executable, "-c", "import discord",
-                                                        cwd=ROOT)
+        importer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import discord", cwd=ROOT
+        )
         await importer.wait()
         imports.append(time.perf_counter() - began)
         async with Stage(workdir / f"cold{run}") as stage:
@@ -506,33 +650,50 @@ async def cold_start(workdir: Path, sizes: Sizes) -> list[Row]:
             while not answered:
                 interaction = await stage.discord.invoke("credits", member=member)
                 try:
-                    await stage.discord.wait_reply(interaction, "credits in this server",
-                                                   within=0.5)
+                    await stage.discord.wait_reply(
+                        interaction, "credits in this server", within=0.5
+                    )
                     answered.append(interaction)
                 except AssertionError:
                     continue
             starts.append(time.perf_counter() - began)
             await bot.close()
     start, imported = statistics.median(starts), statistics.median(imports)
-    return [Row("cold start: `python -m bot` → first command answered", f"{start:.2f} s",
-                f"{imported:.2f} s (import discord)", f"{start / imported:.1f}×", "", None)]
+    return [
+        Row(
+            "cold start: `python -m bot` → first command answered",
+            f"{start:.2f} s",
+            f"{imported:.2f} s (import discord)",
+            f"{start / imported:.1f}×",
+            "",
+            None,
+        )
+    ]
 
 
 # -- report -------------------------------------------------------------------------------------
 
+
 def table(rows: list[Row]) -> str:
-    lines = ["| measure | bot | floor / reference | ratio | target | met |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| measure | bot | floor / reference | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         met = "" if row.met is None else ("yes" if row.met else "**no**")
-        lines.append(f"| {row.measure} | {row.bot} | {row.reference} | {row.ratio} | "
-                     f"{row.target} | {met} |")
+        lines.append(
+            f"| {row.measure} | {row.bot} | {row.reference} | {row.ratio} | {row.target} | {met} |"
+        )
     return "\n".join(lines)
 
 
 SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
-    ("latency", answer_latency), ("ledger", ledger_throughput), ("delivery", delivery),
-    ("footprint", footprint), ("cold-start", cold_start)]
+    ("latency", answer_latency),
+    ("ledger", ledger_throughput),
+    ("delivery", delivery),
+    ("footprint", footprint),
+    ("cold-start", cold_start),
+]
 
 
 async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None) -> list[Row]:
@@ -547,8 +708,10 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
     report = table(rows)
     print(report)
     if write:
-        machine = (f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"SQLite {sqlite3.sqlite_version}, {platform.machine()}")
+        machine = (
+            f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"SQLite {sqlite3.sqlite_version}, {platform.machine()}"
+        )
         RESULTS.write_text(
             "# Benchmark results\n\n"
             f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.\n"
@@ -573,20 +736,21 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
             "'every 5 s' is the bot with both intervals at 5 s.\n"
             "- The busiest second counts the checks (`GET /v2/jobs/{id}`) the fake Apiframe "
             "received in any one-second window while 1,000 jobs were in flight.\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no results file")
-    parser.add_argument("--only", choices=[name for name, _ in SECTIONS],
-                        help="run one section (no results file)")
+    parser.add_argument(
+        "--only", choices=[name for name, _ in SECTIONS], help="run one section (no results file)"
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as folder:
-        rows = asyncio.run(run(sizes, Path(folder), write=not (args.smoke or args.only),
-                               only=args.only))
+        rows = asyncio.run(
+            run(sizes, Path(folder), write=not (args.smoke or args.only), only=args.only)
+        )
     return 0 if all(row.met is not False for row in rows) or args.smoke else 1
-
-

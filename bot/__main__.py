@@ -42,8 +42,13 @@ def version() -> str:
         return "unknown"
 
 
-async def with_retries(what: str, url: str, setting: str, attempt: Callable[[], Awaitable[None]],
-                       transient: tuple[type[BaseException], ...]) -> None:
+async def with_retries(
+    what: str,
+    url: str,
+    setting: str,
+    attempt: Callable[[], Awaitable[None]],
+    transient: tuple[type[BaseException], ...],
+) -> None:
     """Run `attempt`, retrying transient network failures with backoff, then give up in one
     line naming `what` could not be reached at `url` and the setting to check."""
     for tries in range(1, STARTUP_ATTEMPTS + 1):
@@ -55,10 +60,18 @@ async def with_retries(what: str, url: str, setting: str, attempt: Callable[[], 
             if tries == STARTUP_ATTEMPTS:
                 raise StartupFailed(
                     f"could not reach {what} at {url} after {tries} tries ({reason}): "
-                    f"{NETWORK_FIX}, or {setting}") from None
+                    f"{NETWORK_FIX}, or {setting}"
+                ) from None
             delay = STARTUP_BACKOFF * 2 ** (tries - 1)
-            log.warning("could not reach %s at %s (%s); trying again in %.0f s (%d of %d)",
-                        what, url, reason, delay, tries + 1, STARTUP_ATTEMPTS)
+            log.warning(
+                "could not reach %s at %s (%s); trying again in %.0f s (%d of %d)",
+                what,
+                url,
+                reason,
+                delay,
+                tries + 1,
+                STARTUP_ATTEMPTS,
+            )
             await asyncio.sleep(delay)
 
 
@@ -72,27 +85,41 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     try:
         await bot.database.open()
     except (OSError, sqlite3.Error) as exc:
-        raise StartupFailed(f"cannot open the database at {settings.database_path} ({exc}): "
-                            "check DATABASE_PATH and that its folder is writable") from None
+        raise StartupFailed(
+            f"cannot open the database at {settings.database_path} ({exc}): "
+            "check DATABASE_PATH and that its folder is writable"
+        ) from None
 
     async def login() -> None:
         try:
             await bot.login(settings.discord_token.get_secret_value())
         except discord.LoginFailure:
-            raise ConfigurationError("Discord refused DISCORD_TOKEN: reset the bot's token in "
-                                     "the Developer Portal (Bot tab) and set it again") from None
+            raise ConfigurationError(
+                "Discord refused DISCORD_TOKEN: reset the bot's token in "
+                "the Developer Portal (Bot tab) and set it again"
+            ) from None
         except discord.HTTPException as exc:
             if bot.set_up or exc.status >= 500:
                 raise
             raise StartupFailed(
                 f"Discord answered HTTP {exc.status} at {settings.discord_api_base_url}: "
-                "check DISCORD_API_BASE_URL") from None
+                "check DISCORD_API_BASE_URL"
+            ) from None
 
-    discord_unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError,
-                           discord.DiscordServerError)
+    discord_unreachable = (
+        aiohttp.ClientConnectionError,
+        OSError,
+        TimeoutError,
+        discord.DiscordServerError,
+    )
     try:
-        await with_retries("Discord", settings.discord_api_base_url, "DISCORD_API_BASE_URL",
-                           login, discord_unreachable)
+        await with_retries(
+            "Discord",
+            settings.discord_api_base_url,
+            "DISCORD_API_BASE_URL",
+            login,
+            discord_unreachable,
+        )
     except discord_unreachable as exc:  # raised by the set-up after login, not by the login
         raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
     log.info("logged in to Discord; invite the bot with %s", invite_url(bot.application_id))
@@ -101,12 +128,17 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     try:
         me = await bot.apiframe.me()
     except ApiframeAuthError as exc:
-        log.error("Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it is "
-                  "fixed; create a key in Apiframe's dashboard and set it again", exc.status)
+        log.error(
+            "Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it is "
+            "fixed; create a key in Apiframe's dashboard and set it again",
+            exc.status,
+        )
         return
     except ApiframeError as exc:
-        raise StartupFailed(f"could not reach Apiframe at {apiframe_url} "
-                            f"({exc.message}): {NETWORK_FIX}, or APIFRAME_BASE_URL") from None
+        raise StartupFailed(
+            f"could not reach Apiframe at {apiframe_url} "
+            f"({exc.message}): {NETWORK_FIX}, or APIFRAME_BASE_URL"
+        ) from None
     team = me.get("team")
     credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
     log.info("Apiframe account ready: %s credits left", credits_left)

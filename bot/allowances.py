@@ -43,8 +43,11 @@ def next_period_start(period: Period, now: datetime) -> datetime:
 
 def month_after(moment: datetime) -> datetime:
     first = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(
-        month=first.month + 1)
+    return (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
+    )
 
 
 def period_key(allowance: Allowance, now: datetime) -> str:

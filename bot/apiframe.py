@@ -41,8 +41,9 @@ KNOWN_STATUSES: Final = frozenset({"QUEUED", "PROCESSING"}) | TERMINAL_STATUSES
 
 
 class ApiframeError(HailuoBotError):
-    def __init__(self, message: str, *, status: int | None = None,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -127,10 +128,16 @@ class BackoffGate:
 WEBHOOK_EVENTS: Final = ("progress", "completed", "failed")
 
 
-def build_generate_body(*, prompt: str, duration: int, resolution: str,
-                        prompt_optimizer: bool | None, image_url: str | None,
-                        end_image_url: str | None, webhook_url: str | None = None
-                        ) -> dict[str, Any]:
+def build_generate_body(
+    *,
+    prompt: str,
+    duration: int,
+    resolution: str,
+    prompt_optimizer: bool | None,
+    image_url: str | None,
+    end_image_url: str | None,
+    webhook_url: str | None = None,
+) -> dict[str, Any]:
     """The JSON body of `POST /v2/videos/generate` for Hailuo 02 (no unknown keys allowed)."""
     params: dict[str, Any] = {"duration": duration, "resolution": resolution}
     if image_url is not None:
@@ -172,18 +179,29 @@ def _retry_after(headers: Mapping[str, str]) -> float:
 
 
 class ApiframeClient:
-    def __init__(self, base_url: str, api_key: SecretStr, *, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, gate: BackoffGate | None = None,
-                 max_requests_per_second: float | None = None,
-                 metrics: Metrics | None = None, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        gate: BackoffGate | None = None,
+        max_requests_per_second: float | None = None,
+        metrics: Metrics | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retry = retry or RetryPolicy()
         self.gate = gate or BackoffGate(sleep=sleep)
         # Every request, retries included, spends from one budget (None: unlimited).
-        self.budget = (None if max_requests_per_second is None
-                       else RequestBudget(max_requests_per_second, gate=self.gate))
+        self.budget = (
+            None
+            if max_requests_per_second is None
+            else RequestBudget(max_requests_per_second, gate=self.gate)
+        )
         self._sleep = sleep
         self._metrics = metrics
         self._session: aiohttp.ClientSession | None = None
@@ -235,9 +253,13 @@ class ApiframeClient:
         return url
 
     async def submit(self, body: dict[str, Any], idempotency_key: str) -> SubmittedJob:
-        answer = await self._request("POST", "/v2/videos/generate", json_body=body,
-                                     headers={"Idempotency-Key": idempotency_key},
-                                     priority=PRIORITY_ACCOUNT)
+        answer = await self._request(
+            "POST",
+            "/v2/videos/generate",
+            json_body=body,
+            headers={"Idempotency-Key": idempotency_key},
+            priority=PRIORITY_ACCOUNT,
+        )
         job_id = answer.get("jobId")
         if not isinstance(job_id, str) or not job_id:
             raise ApiframeProtocolError("submit answer has no jobId")
@@ -266,14 +288,22 @@ class ApiframeClient:
 
     # -- transport --------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, *,
-                       json_body: dict[str, Any] | None = None,
-                       form: Callable[[], aiohttp.FormData] | None = None,
-                       headers: Mapping[str, str] | None = None,
-                       priority: float = PRIORITY_BACKGROUND) -> dict[str, Any]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        headers: Mapping[str, str] | None = None,
+        priority: float = PRIORITY_BACKGROUND,
+    ) -> dict[str, Any]:
         url = f"{self._base_url}{path}"
-        request_headers = {"X-API-Key": self._api_key.get_secret_value(),
-                           "Accept": "application/json", **(headers or {})}
+        request_headers = {
+            "X-API-Key": self._api_key.get_secret_value(),
+            "Accept": "application/json",
+            **(headers or {}),
+        }
         failures = 0
         rate_limited = 0
         while True:
@@ -282,7 +312,10 @@ class ApiframeClient:
             await self.gate.wait()
             try:
                 async with self._client_session().request(
-                    method, url, json=json_body, data=form() if form else None,
+                    method,
+                    url,
+                    json=json_body,
+                    data=form() if form else None,
                     headers=request_headers,
                 ) as response:
                     text = await response.text()
@@ -293,15 +326,22 @@ class ApiframeClient:
                         if self._metrics is not None:
                             self._metrics.apiframe_rate_limited.inc()
                         wait = _retry_after(response.headers)
-                        log.warning("Apiframe rate limit on %s %s: waiting %.1fs (request %s)",
-                                    method, path, wait, request_id)
+                        log.warning(
+                            "Apiframe rate limit on %s %s: waiting %.1fs (request %s)",
+                            method,
+                            path,
+                            wait,
+                            request_id,
+                        )
                         self.gate.close_for(wait)
                         rate_limited += 1
                         if rate_limited <= self._retry.rate_limit_attempts:
                             continue
                         raise ApiframeUnavailable(
                             f"Apiframe kept rate-limiting {method} {path}",
-                            status=status, request_id=request_id)
+                            status=status,
+                            request_id=request_id,
+                        )
                     if 200 <= status < 300:
                         return _json_object(text, request_id)
                     if status < 500:
@@ -315,10 +355,18 @@ class ApiframeClient:
             if failures >= self._retry.attempts:
                 raise ApiframeUnavailable(
                     f"Apiframe did not answer {method} {path} after {failures} tries "
-                    f"(last: {problem})", request_id=request_id)
+                    f"(last: {problem})",
+                    request_id=request_id,
+                )
             delay = self._retry.backoff.delay(failures)
-            log.info("Apiframe %s %s failed (%s); retry %d in %.1fs", method, path, problem,
-                     failures, delay)
+            log.info(
+                "Apiframe %s %s failed (%s); retry %d in %.1fs",
+                method,
+                path,
+                problem,
+                failures,
+                delay,
+            )
             await self._sleep(delay)
 
 
@@ -326,11 +374,13 @@ def _json_object(text: str, request_id: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
-        raise ApiframeProtocolError("Apiframe answered with something that is not JSON",
-                                    request_id=request_id) from None
+        raise ApiframeProtocolError(
+            "Apiframe answered with something that is not JSON", request_id=request_id
+        ) from None
     if not isinstance(value, dict):
-        raise ApiframeProtocolError("Apiframe answered with JSON that is not an object",
-                                    request_id=request_id)
+        raise ApiframeProtocolError(
+            "Apiframe answered with JSON that is not an object", request_id=request_id
+        )
     return value
 
 
@@ -344,8 +394,10 @@ def _client_error(status: int, text: str, request_id: str | None, path: str) -> 
         message = f"HTTP {status}"
     details = body.get("details") if isinstance(body, dict) else None
     if isinstance(details, dict) and details:
-        parts = [f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
-                 for key, value in details.items()]
+        parts = [
+            f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in details.items()
+        ]
         message = f"{message} ({'; '.join(parts)})"
     kwargs: dict[str, Any] = {"status": status, "request_id": request_id}
     if status in (401, 403):

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
 EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
 COMMAND_HASH_KEY: Final = "command_hash"
+
+
 def point_discord_at(settings: Settings) -> None:
     """Send discord.py's REST and gateway traffic where the settings say (a proxy, a test).
 
@@ -79,15 +81,22 @@ class HailuoBot(commands.Bot):
         )
         self.settings = settings
         self.metrics = Metrics()
-        self.database = Database(settings.database_path,
-                                 on_write=self.metrics.database_write.observe)
-        self.ledger = Ledger(self.database, settings.default_credits, metrics=self.metrics,
-                             simulated=settings.apiframe_simulate)
+        self.database = Database(
+            settings.database_path, on_write=self.metrics.database_write.observe
+        )
+        self.ledger = Ledger(
+            self.database,
+            settings.default_credits,
+            metrics=self.metrics,
+            simulated=settings.apiframe_simulate,
+        )
         self.guild_settings = GuildSettingsStore(self.database, settings.default_credits)
         self.jobs = JobStore(self.database)
-        self.simulator = (ApiframeSimulator(settings.apiframe_api_key,
-                                            settings.apiframe_simulate_seconds)
-                          if settings.apiframe_simulate else None)
+        self.simulator = (
+            ApiframeSimulator(settings.apiframe_api_key, settings.apiframe_simulate_seconds)
+            if settings.apiframe_simulate
+            else None
+        )
         self.apiframe = ApiframeClient(
             self.simulator.base_url if self.simulator else settings.apiframe_base_url,
             settings.apiframe_api_key,
@@ -99,8 +108,9 @@ class HailuoBot(commands.Bot):
             max_bytes=IMAGE_MAX_BYTES,
             timeout=settings.attachment_download_timeout_seconds,
         )
-        self.videos = VideoFetcher(timeout=settings.video_download_timeout_seconds,
-                                   archive_dir=settings.video_archive_dir)
+        self.videos = VideoFetcher(
+            timeout=settings.video_download_timeout_seconds, archive_dir=settings.video_archive_dir
+        )
         self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
         self.web = WebServer(settings.http_host, settings.http_port, metrics=self.metrics)
         self.gateway_connected = False
@@ -200,13 +210,17 @@ class HailuoBot(commands.Bot):
         settings = self.settings
         webhooks = bool(settings.apiframe_webhook_url and settings.http_port)
         if settings.apiframe_webhook_url and not settings.http_port:
-            log.warning("APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP server "
-                        "off: polling instead")
+            log.warning(
+                "APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP server "
+                "off: polling instead"
+            )
         interval = settings.apiframe_poll_interval_seconds
         policy = WatchPolicy(
-            shape=PollShape(interval=interval,
-                            early_interval=settings.apiframe_max_poll_interval_seconds,
-                            webhook_interval=settings.apiframe_webhook_poll_interval_seconds),
+            shape=PollShape(
+                interval=interval,
+                early_interval=settings.apiframe_max_poll_interval_seconds,
+                webhook_interval=settings.apiframe_webhook_poll_interval_seconds,
+            ),
             progress_edit_interval=settings.progress_edit_interval_seconds,
             max_wait=timedelta(minutes=settings.apiframe_max_wait_minutes),
             give_up_after=timedelta(hours=settings.apiframe_give_up_hours),
@@ -214,14 +228,27 @@ class HailuoBot(commands.Bot):
             webhooks=webhooks,
         )
         return JobRunner(
-            self.jobs, self.ledger, self.guild_settings,
-            Submitter(self.apiframe, self.jobs, retry_floor=interval,
-                      webhook_url=settings.apiframe_webhook_url if webhooks else None),
+            self.jobs,
+            self.ledger,
+            self.guild_settings,
+            Submitter(
+                self.apiframe,
+                self.jobs,
+                retry_floor=interval,
+                webhook_url=settings.apiframe_webhook_url if webhooks else None,
+            ),
             Watcher(self.apiframe, self.jobs, reporter, self.render_times, policy),
-            Deliverer(self.jobs, reporter, self.videos,
-                      archiving=settings.video_archive_dir is not None, retry_floor=interval,
-                      metrics=self.metrics),
-            reporter, self.render_times, metrics=self.metrics,
+            Deliverer(
+                self.jobs,
+                reporter,
+                self.videos,
+                archiving=settings.video_archive_dir is not None,
+                retry_floor=interval,
+                metrics=self.metrics,
+            ),
+            reporter,
+            self.render_times,
+            metrics=self.metrics,
         )
 
     async def sync_commands_if_changed(self) -> bool:

@@ -70,8 +70,7 @@ class AuditTrail:
             except Exception:
                 failures += 1
                 delay = RETRY.delay(failures)
-                log.warning("audit channel posting failed; retrying in %.0fs", delay,
-                            exc_info=True)
+                log.warning("audit channel posting failed; retrying in %.0fs", delay, exc_info=True)
                 await asyncio.sleep(delay)
                 self._wake.set()
 
@@ -79,7 +78,8 @@ class AuditTrail:
         """Post the rows after the cursor; returns how many rows it went through."""
         cursor = int(await self._db.get_state(CURSOR_KEY) or 0)
         rows = await self._db.fetch_all(
-            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?", (cursor, BATCH))
+            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?", (cursor, BATCH)
+        )
         if not rows:
             return 0
         entries = [LedgerEntry.from_row(row) for row in rows]
@@ -91,7 +91,11 @@ class AuditTrail:
                 try:
                     await self._sink.post(guild_id, channel_id, batch)
                 except AuditChannelGone as exc:
-                    log.warning("guild %s: audit channel %s unusable (%s); lines skipped",
-                                guild_id, channel_id, exc)
+                    log.warning(
+                        "guild %s: audit channel %s unusable (%s); lines skipped",
+                        guild_id,
+                        channel_id,
+                        exc,
+                    )
             await self._db.set_state(CURSOR_KEY, str(batch[-1].id))
         return len(entries)

@@ -17,6 +17,5 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after `failures` failed tries in a row (1 or more)."""
-        step = min(max(self.floor, self.ceiling),
-                   self.floor * 2 ** min(max(failures, 1) - 1, 30))
+        step = min(max(self.floor, self.ceiling), self.floor * 2 ** min(max(failures, 1) - 1, 30))
         return random.uniform(step / 2, step)

@@ -45,8 +45,13 @@ async def check_database(settings: Settings) -> list[Outcome]:
     except (OSError, sqlite3.Error) as exc:
         return [Outcome(False, f"database at {path}: cannot open it ({exc})")]
     if problems:
-        return [Outcome(False, f"database at {path}: {len(problems)} problem(s), the first: "
-                               f"{problems[0]} (run `python -m bot db verify`)")]
+        return [
+            Outcome(
+                False,
+                f"database at {path}: {len(problems)} problem(s), the first: "
+                f"{problems[0]} (run `python -m bot db verify`)",
+            )
+        ]
     return [Outcome(True, f"database at {path}: opened, migrated, balances and ledger agree")]
 
 
@@ -57,37 +62,61 @@ async def check_discord(settings: Settings) -> list[Outcome]:
         async with aiohttp.ClientSession(timeout=TIMEOUT, headers=headers) as session:
             async with session.get(f"{base}/users/@me") as response:
                 if response.status == 401:
-                    return [Outcome(False, "Discord refused DISCORD_TOKEN: reset the token in "
-                                           "the Developer Portal (Bot tab) and set it again")]
+                    return [
+                        Outcome(
+                            False,
+                            "Discord refused DISCORD_TOKEN: reset the token in "
+                            "the Developer Portal (Bot tab) and set it again",
+                        )
+                    ]
                 if response.status != 200:
                     return [Outcome(False, f"Discord answered HTTP {response.status} at {base}")]
                 user = await response.json(content_type=None)
             async with session.get(f"{base}/oauth2/applications/@me") as response:
                 application = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return [Outcome(False, f"could not reach Discord at {base} ({type(exc).__name__}): "
-                               "check the network, or DISCORD_API_BASE_URL")]
+        return [
+            Outcome(
+                False,
+                f"could not reach Discord at {base} ({type(exc).__name__}): "
+                "check the network, or DISCORD_API_BASE_URL",
+            )
+        ]
     application_id = application.get("id") if isinstance(application, dict) else None
     name = user.get("username", "?") if isinstance(user, dict) else "?"
-    return [Outcome(True, f"Discord accepts DISCORD_TOKEN: the bot is {name}, application "
-                          f"{application_id}"),
-            Outcome(True, f"invite it with {invite_url(application_id)}")]
+    return [
+        Outcome(
+            True, f"Discord accepts DISCORD_TOKEN: the bot is {name}, application {application_id}"
+        ),
+        Outcome(True, f"invite it with {invite_url(application_id)}"),
+    ]
 
 
 async def check_apiframe(settings: Settings) -> list[Outcome]:
     if settings.apiframe_simulate:
         return [Outcome(True, "Apiframe: simulated (APIFRAME_SIMULATE is on): nothing is billed")]
     base = settings.apiframe_base_url
-    async with ApiframeClient(base, settings.apiframe_api_key, timeout=15,
-                              retry=RetryPolicy(attempts=2)) as client:
+    async with ApiframeClient(
+        base, settings.apiframe_api_key, timeout=15, retry=RetryPolicy(attempts=2)
+    ) as client:
         try:
             me = await client.me()
         except ApiframeAuthError as exc:
-            return [Outcome(False, f"Apiframe refused APIFRAME_API_KEY (HTTP {exc.status}): "
-                                   "create a key in Apiframe's dashboard and set it again")]
+            return [
+                Outcome(
+                    False,
+                    f"Apiframe refused APIFRAME_API_KEY (HTTP {exc.status}): "
+                    "create a key in Apiframe's dashboard and set it again",
+                )
+            ]
         except ApiframeError as exc:
-            return [Outcome(False, f"could not reach Apiframe at {base} ({exc.message}): check "
-                                   "the network, or APIFRAME_BASE_URL")]
+            return [
+                Outcome(
+                    False,
+                    f"could not reach Apiframe at {base} ({exc.message}): check "
+                    "the network, or APIFRAME_BASE_URL",
+                )
+            ]
     team = me.get("team")
     balance = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
     return [Outcome(True, f"Apiframe accepts APIFRAME_API_KEY: {balance} credits left")]
@@ -98,27 +127,47 @@ async def check_webhook(settings: Settings) -> list[Outcome]:
     if url is None:
         return []
     if not settings.http_port:
-        return [Outcome(False, "APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP "
-                               "server off")]
-    body = json.dumps({"event": "check", "jobId": "hailuo-bot-check",
-                       "status": "PROCESSING"}).encode()
+        return [
+            Outcome(False, "APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP server off")
+        ]
+    body = json.dumps(
+        {"event": "check", "jobId": "hailuo-bot-check", "status": "PROCESSING"}
+    ).encode()
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
-                url, data=body, headers={"Content-Type": "application/json",
-                                         "X-Webhook-Signature": "sha256=" + "0" * 64}
-        ) as response:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.post(
+                url,
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Webhook-Signature": "sha256=" + "0" * 64,
+                },
+            ) as response,
+        ):
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return [Outcome(False, f"webhook URL {url} is not reachable from here "
-                               f"({type(exc).__name__}): is the bot running behind the proxy?")]
+        return [
+            Outcome(
+                False,
+                f"webhook URL {url} is not reachable from here "
+                f"({type(exc).__name__}): is the bot running behind the proxy?",
+            )
+        ]
     if status != 401:
-        return [Outcome(False, f"webhook URL {url} answered HTTP {status} to a bad signature, "
-                               "not 401: does the proxy reach this bot's /apiframe/webhook?")]
+        return [
+            Outcome(
+                False,
+                f"webhook URL {url} answered HTTP {status} to a bad signature, "
+                "not 401: does the proxy reach this bot's /apiframe/webhook?",
+            )
+        ]
     return [Outcome(True, f"webhook URL {url} reaches the bot and refuses a bad signature")]
 
 
-async def run_check(*, offline: bool, out: TextIO = sys.stdout,
-                    settings: Settings | None = None) -> int:
+async def run_check(
+    *, offline: bool, out: TextIO = sys.stdout, settings: Settings | None = None
+) -> int:
     if settings is None:
         try:
             settings = load_settings()

@@ -25,19 +25,26 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m bot",
         description="Run the hailuo-bot Discord bot (with no command), or manage its database.",
-        epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     root.add_argument("--version", action="version", version=f"hailuo-bot {version}")
-    groups = root.add_subparsers(dest="group", metavar="command",
-                                 title="commands (none: run the bot)")
+    groups = root.add_subparsers(
+        dest="group", metavar="command", title="commands (none: run the bot)"
+    )
 
     check = groups.add_parser("check", help="check the set-up without starting the bot")
-    check.add_argument("--offline", action="store_true",
-                       help="only the settings and the database (no network)")
+    check.add_argument(
+        "--offline", action="store_true", help="only the settings and the database (no network)"
+    )
 
     balances = groups.add_parser("credits", help="show or change a member's credits")
     credit_actions = balances.add_subparsers(dest="action", required=True)
-    for action, helptext in (("show", "print the balance"), ("set", "set the balance"),
-                             ("add", "add (or, negative, remove) credits")):
+    for action, helptext in (
+        ("show", "print the balance"),
+        ("set", "set the balance"),
+        ("add", "add (or, negative, remove) credits"),
+    ):
         command = credit_actions.add_parser(action, help=helptext)
         command.add_argument("--guild", type=int, required=True, help="server id")
         command.add_argument("--member", type=int, required=True, help="member id")
@@ -73,8 +80,11 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
         return 0
     if not settings.database_path.exists():
         if (args.group, args.action) not in WRITES:
-            print(f"error: no database at {settings.database_path} yet (set DATABASE_PATH, "
-                  "or start the bot once)", file=sys.stderr)
+            print(
+                f"error: no database at {settings.database_path} yet (set DATABASE_PATH, "
+                "or start the bot once)",
+                file=sys.stderr,
+            )
             return 1
         # Setting credits before the bot's first start is fine: make the database now.
         print(f"creating the database at {settings.database_path}", file=sys.stderr)
@@ -85,9 +95,12 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
                 stored = await ledger.stored_balance(args.guild, args.member)
                 if stored is None:
                     guild = await GuildSettingsStore(database, settings.default_credits).get(
-                        args.guild)
-                    print(f"{guild.default_credits} (no account yet: this server's starting "
-                          "balance)", file=out)
+                        args.guild
+                    )
+                    print(
+                        f"{guild.default_credits} (no account yet: this server's starting balance)",
+                        file=out,
+                    )
                 else:
                     print(f"{stored}", file=out)
             elif args.action == "set":

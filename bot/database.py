@@ -74,16 +74,14 @@ class _GroupCommitWriter:
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
 
-    def submit(self, fn: Callable[..., object], args: tuple[object, ...]
-               ) -> asyncio.Future[object]:
+    def submit(self, fn: Callable[..., object], args: tuple[object, ...]) -> asyncio.Future[object]:
         future: asyncio.Future[object] = self._loop.create_future()
         self._queue.put((future, fn, args))
         return future
 
     def _run(self) -> None:
         try:
-            connection = sqlite3.connect(self._path, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             connection.row_factory = sqlite3.Row
             for pragma in PRAGMAS:
                 connection.execute(pragma)
@@ -137,8 +135,7 @@ class _GroupCommitWriter:
 _Item = tuple["asyncio.Future[object]", Callable[..., object], tuple[object, ...]]
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[object], object, BaseException | None]]
-            ) -> None:
+def _settle(outcomes: list[tuple[asyncio.Future[object], object, BaseException | None]]) -> None:
     for future, result, error in outcomes:
         if future.cancelled():
             continue
@@ -154,8 +151,7 @@ class Database:
     In WAL mode a reader never waits for the writer, and it only ever sees committed data.
     """
 
-    def __init__(self, path: Path, *,
-                 on_write: Callable[[float], None] | None = None) -> None:
+    def __init__(self, path: Path, *, on_write: Callable[[float], None] | None = None) -> None:
         self.path = path
         self._connection: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
@@ -211,8 +207,9 @@ class Database:
             raise RuntimeError("the database is not open")
         return self._connection
 
-    async def write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
-                    *args: P.args, **kwargs: P.kwargs) -> T:
+    async def write(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run `fn(connection, *args, **kwargs)` as one atomic transaction; never across a
         network call. The type checker checks the arguments against `fn`'s signature.
 
@@ -228,8 +225,9 @@ class Database:
             self._on_write(time.perf_counter() - began)
         return result  # type: ignore[return-value]
 
-    async def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
-                   *args: P.args, **kwargs: P.kwargs) -> T:
+    async def read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Run `fn(connection, *args, **kwargs)` on the reader connection, in one read
         transaction that ends with it. `fn` must not write (the connection is read-only)."""
         if self._reader is None:
@@ -237,8 +235,9 @@ class Database:
         call = functools.partial(self._run_read, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._reader, call)
 
-    def _run_read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
-                  *args: P.args, **kwargs: P.kwargs) -> T:
+    def _run_read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         if self._read_connection is None:
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             connection = sqlite3.connect(uri, uri=True, isolation_level=None)

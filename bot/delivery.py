@@ -95,9 +95,16 @@ class JobReporter(Protocol):
 
 
 class Deliverer:
-    def __init__(self, jobs: JobStore, reporter: JobReporter, videos: VideoFetcher, *,
-                 archiving: bool = False, retry_floor: float = 2.0,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        reporter: JobReporter,
+        videos: VideoFetcher,
+        *,
+        archiving: bool = False,
+        retry_floor: float = 2.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._jobs = jobs
         self._reporter = reporter
         self._videos = videos
@@ -121,8 +128,9 @@ class Deliverer:
                     receipt = Receipt(Delivery.KEPT)
                     break
                 await asyncio.sleep(self._backoff.delay(failures))
-        await self._jobs.mark_delivered(job.id, receipt.via.value,
-                                        video_message=receipt.video_message)
+        await self._jobs.mark_delivered(
+            job.id, receipt.via.value, video_message=receipt.video_message
+        )
         if self._metrics is not None and job.finished_at is not None:
             lag = (utc_now() - job.finished_at).total_seconds()
             self._metrics.delivery_lag.labels(receipt.via.value).observe(max(0.0, lag))
@@ -141,12 +149,15 @@ class Deliverer:
             log.info("job %s: %s; delivering the link", job.id, exc)
             return Outcome(job, too_large=True)
         except VideoUnavailable as exc:
-            log.warning("job %s: could not fetch the video (%s); delivering the link", job.id,
-                        exc)
+            log.warning("job %s: could not fetch the video (%s); delivering the link", job.id, exc)
             return Outcome(job)
         await self._videos.archive(job.id, video)
         if video.size > limit:
-            log.info("job %s: the video is %d bytes, over the upload limit of %d; delivering "
-                     "the link", job.id, video.size, limit)
+            log.info(
+                "job %s: the video is %d bytes, over the upload limit of %d; delivering the link",
+                job.id,
+                video.size,
+                limit,
+            )
             return Outcome(job, too_large=True)
         return Outcome(job, video)

@@ -36,8 +36,10 @@ class AttachmentFetcher:
                 return await self._read(url, label)
         except TimeoutError:
             raise RequestRejected(
-                [f"{label} took longer than {self._timeout:.0f} s to download: try again, "
-                 "or attach a smaller file."]
+                [
+                    f"{label} took longer than {self._timeout:.0f} s to download: try again, "
+                    "or attach a smaller file."
+                ]
             ) from None
         except aiohttp.ClientError:
             raise RequestRejected(
@@ -51,8 +53,10 @@ class AttachmentFetcher:
         async with self._client_session().get(url) as response:
             if response.status != 200:
                 raise RequestRejected(
-                    [f"{label} could not be downloaded from Discord "
-                     f"(HTTP {response.status}): attach it again."]
+                    [
+                        f"{label} could not be downloaded from Discord "
+                        f"(HTTP {response.status}): attach it again."
+                    ]
                 )
             if (response.content_length or 0) > self._max_bytes:
                 raise too_big

@@ -50,8 +50,9 @@ class CapReached(UserFacingError):
 class InsufficientCredits(UserFacingError):
     """The member's balance is below the price of the request."""
 
-    def __init__(self, balance: int, price: int, *,
-                 refill: tuple[int, datetime] | None = None) -> None:
+    def __init__(
+        self, balance: int, price: int, *, refill: tuple[int, datetime] | None = None
+    ) -> None:
         self.balance = balance
         self.price = price
         self.refill = refill

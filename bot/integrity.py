@@ -21,24 +21,32 @@ async def verify(database: Database) -> list[str]:
         "AND l.member_id = a.member_id GROUP BY a.guild_id, a.member_id "
         "HAVING a.balance != total"
     ):
-        problems.append(f"guild {row[0]} member {row[1]}: balance is {row[2]} but the ledger "
-                        f"adds up to {row[3]}")
+        problems.append(
+            f"guild {row[0]} member {row[1]}: balance is {row[2]} but the ledger "
+            f"adds up to {row[3]}"
+        )
     for row in await database.fetch_all(
         "SELECT l.guild_id, l.member_id, l.balance_after, a.balance FROM ledger l "
         "JOIN accounts a ON a.guild_id = l.guild_id AND a.member_id = l.member_id "
         "WHERE l.id = (SELECT MAX(id) FROM ledger m WHERE m.guild_id = l.guild_id "
         "AND m.member_id = l.member_id) AND l.balance_after != a.balance"
     ):
-        problems.append(f"guild {row[0]} member {row[1]}: last ledger row says {row[2]}, "
-                        f"balance is {row[3]}")
+        problems.append(
+            f"guild {row[0]} member {row[1]}: last ledger row says {row[2]}, balance is {row[3]}"
+        )
     for row in await database.fetch_all(
         "SELECT j.id, j.state, "
         "SUM(l.kind = 'reserve') AS reserves, SUM(l.kind = 'charge') AS charges, "
         "SUM(l.kind = 'refund') AS refunds FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id "
         "GROUP BY j.id"
     ):
-        job_id, state, reserves, charges, refunds = (row[0], row[1], row[2] or 0, row[3] or 0,
-                                                     row[4] or 0)
+        job_id, state, reserves, charges, refunds = (
+            row[0],
+            row[1],
+            row[2] or 0,
+            row[3] or 0,
+            row[4] or 0,
+        )
         if reserves != 1:
             problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
         if charges > 1 or refunds > 1 or (charges and refunds):
@@ -67,10 +75,12 @@ async def backup(source: Path, target: Path) -> None:
     Raises `BackupRefused`, having written nothing, when there is no database to copy, the
     target exists, or its folder does not.
     """
+
     def copy() -> None:
         if not source.is_file():
-            raise BackupRefused(f"there is no database at {source} yet (set DATABASE_PATH, "
-                                "or start the bot once)")
+            raise BackupRefused(
+                f"there is no database at {source} yet (set DATABASE_PATH, or start the bot once)"
+            )
         if target.exists():
             raise BackupRefused(f"{target} already exists: choose a new name")
         if not target.parent.is_dir():

@@ -10,5 +10,7 @@ INVITE_PERMISSIONS: Final = 274878024704
 
 
 def invite_url(application_id: int | None) -> str:
-    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
-            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}")
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+    )

@@ -137,14 +137,19 @@ class Job:
         """The jump link of the message that carries the video file, once it was posted."""
         if self.video_message_id is None or self.video_channel_id is None:
             return None
-        return (f"https://discord.com/channels/{self.guild_id}/{self.video_channel_id}/"
-                f"{self.video_message_id}")
+        return (
+            f"https://discord.com/channels/{self.guild_id}/{self.video_channel_id}/"
+            f"{self.video_message_id}"
+        )
 
     @property
     def render_seconds(self) -> float | None:
         """Submit to finish, for a completed job."""
-        if self.state is not JobState.COMPLETED or self.submitted_at is None \
-                or self.finished_at is None:
+        if (
+            self.state is not JobState.COMPLETED
+            or self.submitted_at is None
+            or self.finished_at is None
+        ):
             return None
         return (self.finished_at - self.submitted_at).total_seconds()
 
@@ -218,19 +223,34 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
         ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
-            job.id, origin.guild_id, origin.channel_id, origin.member_id, origin.application_id,
-            origin.interaction_token, to_db_time(origin.interaction_created_at), spec.prompt,
-            spec.duration, spec.resolution.value,
+            job.id,
+            origin.guild_id,
+            origin.channel_id,
+            origin.member_id,
+            origin.application_id,
+            origin.interaction_token,
+            to_db_time(origin.interaction_created_at),
+            spec.prompt,
+            spec.duration,
+            spec.resolution.value,
             None if spec.prompt_optimizer is None else int(spec.prompt_optimizer),
-            int(spec.has_start_image), int(spec.has_end_image), job.price, job.idempotency_key,
-            JobState.RESERVED.value, stamp, stamp, origin.upload_limit,
+            int(spec.has_start_image),
+            int(spec.has_end_image),
+            job.price,
+            job.idempotency_key,
+            JobState.RESERVED.value,
+            stamp,
+            stamp,
+            origin.upload_limit,
         ),
     )
     tx.executemany(
         "INSERT INTO job_images (job_id, role, filename, content_type, data) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(job.id, image.role.value, image.filename, image.content_type, image.data)
-         for image in job.images],
+        [
+            (job.id, image.role.value, image.filename, image.content_type, image.data)
+            for image in job.images
+        ],
     )
 
 
@@ -251,8 +271,9 @@ class JobStore:
         return job
 
     async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
-        row = await self._db.fetch_one("SELECT * FROM jobs WHERE apiframe_job_id = ?",
-                                       (apiframe_job_id,))
+        row = await self._db.fetch_one(
+            "SELECT * FROM jobs WHERE apiframe_job_id = ?", (apiframe_job_id,)
+        )
         return None if row is None else Job.from_row(row)
 
     async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]:
@@ -260,7 +281,8 @@ class JobStore:
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE state = ? AND submitted_at IS NOT NULL "
             "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
-            (JobState.COMPLETED.value, limit))
+            (JobState.COMPLETED.value, limit),
+        )
         found: list[tuple[int, Resolution, float]] = []
         for row in reversed(rows):
             job = Job.from_row(row)
@@ -272,7 +294,9 @@ class JobStore:
         """How many jobs are waiting in a queue, running, and finished, for the metrics."""
         rows = await self._db.fetch_all(
             "SELECT CASE WHEN state = ? AND admitted_at IS NULL THEN 'waiting' ELSE state END, "
-            "COUNT(*) FROM jobs GROUP BY 1", (JobState.RESERVED.value,))
+            "COUNT(*) FROM jobs GROUP BY 1",
+            (JobState.RESERVED.value,),
+        )
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def undelivered(self) -> list[Job]:
@@ -296,15 +320,21 @@ class JobStore:
             (job_id,),
         )
         return [
-            ImagePayload(ImageRole(row["role"]), row["filename"], row["content_type"],
-                         bytes(row["data"]))
+            ImagePayload(
+                ImageRole(row["role"]), row["filename"], row["content_type"], bytes(row["data"])
+            )
             for row in rows
         ]
 
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
         """Keep Apiframe's URLs and drop the local copies of the images."""
-        await self._db.write(_record_uploads, job_id, urls.get(ImageRole.START),
-                             urls.get(ImageRole.END), to_db_time(utc_now()))
+        await self._db.write(
+            _record_uploads,
+            job_id,
+            urls.get(ImageRole.START),
+            urls.get(ImageRole.END),
+            to_db_time(utc_now()),
+        )
 
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool:
         """Store Apiframe's id for the job. False if the job had already moved on."""
@@ -313,19 +343,29 @@ class JobStore:
             _changed_one,
             "UPDATE jobs SET state = ?, apiframe_job_id = ?, remote_status = ?, "
             "submitted_at = ?, updated_at = ? WHERE id = ? AND state = ?",
-            (JobState.SUBMITTED.value, apiframe_job_id, status, now, now, job_id,
-             JobState.RESERVED.value))
+            (
+                JobState.SUBMITTED.value,
+                apiframe_job_id,
+                status,
+                now,
+                now,
+                job_id,
+                JobState.RESERVED.value,
+            ),
+        )
 
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
         await self._db.write(
             _changed_one,
             "UPDATE jobs SET remote_status = ?, progress = ?, updated_at = ? "
             "WHERE id = ? AND state = ?",
-            (status, progress, to_db_time(utc_now()), job_id, JobState.SUBMITTED.value))
+            (status, progress, to_db_time(utc_now()), job_id, JobState.SUBMITTED.value),
+        )
 
     async def record_card_message(self, job_id: str, message_id: int) -> None:
-        await self._db.write(_changed_one, "UPDATE jobs SET card_message_id = ? WHERE id = ?",
-                             (message_id, job_id))
+        await self._db.write(
+            _changed_one, "UPDATE jobs SET card_message_id = ? WHERE id = ?", (message_id, job_id)
+        )
 
     async def admit(self, job_id: str) -> bool:
         """Let a waiting job start. False if it was cancelled (or admitted) meanwhile."""
@@ -333,14 +373,17 @@ class JobStore:
         return await self._db.write(
             _changed_one,
             "UPDATE jobs SET admitted_at = ?, updated_at = ? WHERE id = ? "
-            "AND state = ? AND admitted_at IS NULL", (now, now, job_id, JobState.RESERVED.value))
+            "AND state = ? AND admitted_at IS NULL",
+            (now, now, job_id, JobState.RESERVED.value),
+        )
 
     async def waiting(self, guild_id: int) -> list[Job]:
         """The server's queue, first come first served."""
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE guild_id = ? AND state = ? "
             "AND admitted_at IS NULL ORDER BY created_at, rowid",
-            (guild_id, JobState.RESERVED.value))
+            (guild_id, JobState.RESERVED.value),
+        )
         return [Job.from_row(row) for row in rows]
 
     async def running_counts(self, guild_id: int) -> dict[int, int]:
@@ -348,15 +391,20 @@ class JobStore:
         rows = await self._db.fetch_all(
             "SELECT member_id, COUNT(*) FROM jobs WHERE guild_id = ? AND admitted_at IS NOT NULL "
             "AND state IN (?, ?) GROUP BY member_id",
-            (guild_id, JobState.RESERVED.value, JobState.SUBMITTED.value))
+            (guild_id, JobState.RESERVED.value, JobState.SUBMITTED.value),
+        )
         return {int(r[0]): int(r[1]) for r in rows}
 
     async def mark_late_notified(self, job_id: str) -> None:
-        await self._db.write(_changed_one, "UPDATE jobs SET late_notified_at = ? WHERE id = ?",
-                             (to_db_time(utc_now()), job_id))
+        await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET late_notified_at = ? WHERE id = ?",
+            (to_db_time(utc_now()), job_id),
+        )
 
-    async def mark_delivered(self, job_id: str, via: str, *,
-                             video_message: tuple[int, int] | None = None) -> None:
+    async def mark_delivered(
+        self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
+    ) -> None:
         """The member was told; `video_message` is the (channel, message) carrying the file."""
         now = to_db_time(utc_now())
         channel_id, message_id = video_message or (None, None)
@@ -366,7 +414,8 @@ class JobStore:
             "video_channel_id = COALESCE(?, video_channel_id), "
             "video_message_id = COALESCE(?, video_message_id) "
             "WHERE id = ? AND delivered_at IS NULL",
-            (now, via, now, channel_id, message_id, job_id))
+            (now, via, now, channel_id, message_id, job_id),
+        )
 
 
 def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> bool:
@@ -374,10 +423,12 @@ def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...
     return tx.execute(sql, parameters).rowcount == 1
 
 
-def _record_uploads(tx: sqlite3.Connection, job_id: str, start_url: str | None,
-                    end_url: str | None, now: str) -> None:
+def _record_uploads(
+    tx: sqlite3.Connection, job_id: str, start_url: str | None, end_url: str | None, now: str
+) -> None:
     tx.execute(
         "UPDATE jobs SET start_image_url = COALESCE(?, start_image_url), "
         "end_image_url = COALESCE(?, end_image_url), updated_at = ? WHERE id = ?",
-        (start_url, end_url, now, job_id))
+        (start_url, end_url, now, job_id),
+    )
     tx.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))

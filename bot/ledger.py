@@ -53,9 +53,15 @@ class LedgerEntry:
     @classmethod
     def from_row(cls, row: Row) -> LedgerEntry:
         return cls(
-            id=row["id"], guild_id=row["guild_id"], member_id=row["member_id"],
-            kind=EntryKind(row["kind"]), delta=row["delta"], balance_after=row["balance_after"],
-            job_id=row["job_id"], actor_id=row["actor_id"], reason=row["reason"],
+            id=row["id"],
+            guild_id=row["guild_id"],
+            member_id=row["member_id"],
+            kind=EntryKind(row["kind"]),
+            delta=row["delta"],
+            balance_after=row["balance_after"],
+            job_id=row["job_id"],
+            actor_id=row["actor_id"],
+            reason=row["reason"],
             created_at=from_db_time(row["created_at"]),
         )
 
@@ -85,9 +91,15 @@ class AllowanceStatus:
 
 
 class Ledger:
-    def __init__(self, database: Database, default_credits: int, *,
-                 clock: Clock = utc_now, metrics: Metrics | None = None,
-                 simulated: bool = False) -> None:
+    def __init__(
+        self,
+        database: Database,
+        default_credits: int,
+        *,
+        clock: Clock = utc_now,
+        metrics: Metrics | None = None,
+        simulated: bool = False,
+    ) -> None:
         self._db = database
         self._fallback_default = default_credits
         self._clock = clock
@@ -108,8 +120,9 @@ class Ledger:
 
     async def balance(self, guild_id: int, member_id: int, role_ids: Iterable[int] = ()) -> int:
         """The member's spendable credits, opening the account and applying any allowance due."""
-        balance, wrote = await self._db.write(self._balance, guild_id, member_id,
-                                              tuple(role_ids), self._clock())
+        balance, wrote = await self._db.write(
+            self._balance, guild_id, member_id, tuple(role_ids), self._clock()
+        )
         if wrote:
             self._changed()
         return balance
@@ -119,20 +132,24 @@ class Ledger:
         without an account yet. For reads that must not write, like the owner's shell."""
         row = await self._db.fetch_one(
             "SELECT balance FROM accounts WHERE guild_id = ? AND member_id = ?",
-            (guild_id, member_id))
+            (guild_id, member_id),
+        )
         return None if row is None else int(row[0])
 
-    async def allowance_status(self, guild_id: int, role_ids: Iterable[int]
-                               ) -> AllowanceStatus | None:
+    async def allowance_status(
+        self, guild_id: int, role_ids: Iterable[int]
+    ) -> AllowanceStatus | None:
         settings = await self._db.read(read_guild_settings, guild_id, self._fallback_default)
         allowance = applicable(settings.allowances, role_ids)
         if allowance is None:
             return None
-        return AllowanceStatus(allowance.amount, allowance.period,
-                               next_period_start(allowance.period, self._clock()))
+        return AllowanceStatus(
+            allowance.amount, allowance.period, next_period_start(allowance.period, self._clock())
+        )
 
-    async def history(self, guild_id: int, member_id: int, limit: int = 10,
-                      offset: int = 0) -> list[LedgerEntry]:
+    async def history(
+        self, guild_id: int, member_id: int, limit: int = 10, offset: int = 0
+    ) -> list[LedgerEntry]:
         rows = await self._db.fetch_all(
             "SELECT * FROM ledger WHERE guild_id = ? AND member_id = ? "
             "ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -143,7 +160,8 @@ class Ledger:
     async def history_size(self, guild_id: int, member_id: int) -> int:
         row = await self._db.fetch_one(
             "SELECT COUNT(*) FROM ledger WHERE guild_id = ? AND member_id = ?",
-            (guild_id, member_id))
+            (guild_id, member_id),
+        )
         return 0 if row is None else int(row[0])
 
     async def month_spend(self, guild_id: int) -> int:
@@ -156,7 +174,8 @@ class Ledger:
             "SELECT member_id, SUM(price) AS spent FROM jobs WHERE guild_id = ? "
             "AND created_at >= ? AND state != ? GROUP BY member_id "
             "ORDER BY spent DESC, member_id LIMIT ?",
-            (guild_id, start, JobState.FAILED.value, limit))
+            (guild_id, start, JobState.FAILED.value, limit),
+        )
         return [(int(r[0]), int(r[1])) for r in rows]
 
     # -- a job's money --------------------------------------------------------------------
@@ -173,22 +192,46 @@ class Ledger:
 
     async def commit_charge(self, job_id: str, video_url: str) -> Settlement:
         """Mark the job completed and turn its reservation into a charge, once."""
-        settlement = await self._db.write(_settle, job_id, JobState.COMPLETED, self._clock(),
-                                          video_url, None, None, False, self._mark)
+        settlement = await self._db.write(
+            _settle,
+            job_id,
+            JobState.COMPLETED,
+            self._clock(),
+            video_url,
+            None,
+            None,
+            False,
+            self._mark,
+        )
         if settlement.applied:
             self._changed()
             self._count("charged", settlement.price)
         return settlement
 
-    async def refund(self, job_id: str, reason: str, *, actor_id: int | None = None,
-                     only_if_waiting: bool = False) -> Settlement:
+    async def refund(
+        self,
+        job_id: str,
+        reason: str,
+        *,
+        actor_id: int | None = None,
+        only_if_waiting: bool = False,
+    ) -> Settlement:
         """Mark the job failed and give its reservation back, once.
 
         With `only_if_waiting`, only a job still waiting in its server's queue is refunded
         (a member's Cancel): one already on its way to Apiframe is left alone.
         """
-        settlement = await self._db.write(_settle, job_id, JobState.FAILED, self._clock(), None,
-                                          reason, actor_id, only_if_waiting, self._mark)
+        settlement = await self._db.write(
+            _settle,
+            job_id,
+            JobState.FAILED,
+            self._clock(),
+            None,
+            reason,
+            actor_id,
+            only_if_waiting,
+            self._mark,
+        )
         if settlement.applied:
             self._changed()
             self._count("refunded", settlement.price)
@@ -200,27 +243,37 @@ class Ledger:
 
     # -- admin changes --------------------------------------------------------------------
 
-    async def set_balance(self, guild_id: int, member_id: int, amount: int,
-                          actor_id: int) -> BalanceChange:
+    async def set_balance(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int
+    ) -> BalanceChange:
         if amount < 0:
             raise ValueError("a balance cannot be negative")
-        change = await self._db.write(self._set_balance, guild_id, member_id, amount, actor_id,
-                                      self._clock())
+        change = await self._db.write(
+            self._set_balance, guild_id, member_id, amount, actor_id, self._clock()
+        )
         self._changed()
         return change
 
-    async def add_credits(self, guild_id: int, member_id: int, amount: int,
-                          actor_id: int) -> BalanceChange:
+    async def add_credits(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int
+    ) -> BalanceChange:
         """Grant (or, when negative, remove) credits; the balance stops at zero."""
-        change = await self._db.write(self._add_credits, guild_id, member_id, amount, actor_id,
-                                      self._clock())
+        change = await self._db.write(
+            self._add_credits, guild_id, member_id, amount, actor_id, self._clock()
+        )
         self._changed()
         return change
 
     # -- transaction bodies (run on the writer thread) ---------------------------------------
 
-    def _balance(self, tx: sqlite3.Connection, guild_id: int, member_id: int,
-                 role_ids: tuple[int, ...], now: datetime) -> tuple[int, bool]:
+    def _balance(
+        self,
+        tx: sqlite3.Connection,
+        guild_id: int,
+        member_id: int,
+        role_ids: tuple[int, ...],
+        now: datetime,
+    ) -> tuple[int, bool]:
         before = tx.total_changes
         balance = self._open_account(tx, guild_id, member_id, now, role_ids)
         return balance, tx.total_changes != before
@@ -231,10 +284,15 @@ class Ledger:
         if settings.monthly_cap is not None:
             spent = _month_spend(tx, origin.guild_id, now)
             if spent + job.price > settings.monthly_cap:
-                raise CapReached(cap=settings.monthly_cap, spent=spent, price=job.price,
-                                 resets_at=month_after(now))
-        balance = self._open_account(tx, origin.guild_id, origin.member_id, now,
-                                     origin.role_ids, settings)
+                raise CapReached(
+                    cap=settings.monthly_cap,
+                    spent=spent,
+                    price=job.price,
+                    resets_at=month_after(now),
+                )
+        balance = self._open_account(
+            tx, origin.guild_id, origin.member_id, now, origin.role_ids, settings
+        )
         row = tx.execute(
             "UPDATE accounts SET balance = balance - :price "
             "WHERE guild_id = :guild AND member_id = :member AND balance >= :price "
@@ -243,53 +301,123 @@ class Ledger:
         ).fetchone()
         if row is None:
             allowance = applicable(settings.allowances, origin.role_ids)
-            refill = None if allowance is None else (
-                allowance.amount, next_period_start(allowance.period, now))
+            refill = (
+                None
+                if allowance is None
+                else (allowance.amount, next_period_start(allowance.period, now))
+            )
             raise InsufficientCredits(balance=balance, price=job.price, refill=refill)
         balance_after = int(row[0])
         insert_job(tx, job, now)
-        _append(tx, origin.guild_id, origin.member_id, EntryKind.RESERVE, -job.price,
-                balance_after, job_id=job.id, actor_id=origin.member_id, now=now,
-                reason=f"{job.spec.resolution.value} {job.spec.duration}s video{self._mark}")
+        _append(
+            tx,
+            origin.guild_id,
+            origin.member_id,
+            EntryKind.RESERVE,
+            -job.price,
+            balance_after,
+            job_id=job.id,
+            actor_id=origin.member_id,
+            now=now,
+            reason=f"{job.spec.resolution.value} {job.spec.duration}s video{self._mark}",
+        )
         return balance_after
 
-    def _set_balance(self, tx: sqlite3.Connection, guild_id: int, member_id: int, amount: int,
-                     actor_id: int, now: datetime) -> BalanceChange:
+    def _set_balance(
+        self,
+        tx: sqlite3.Connection,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+    ) -> BalanceChange:
         before = self._open_account(tx, guild_id, member_id, now)
-        tx.execute("UPDATE accounts SET balance = ? WHERE guild_id = ? AND member_id = ?",
-                   (amount, guild_id, member_id))
-        _append(tx, guild_id, member_id, EntryKind.SET, amount - before, amount, job_id=None,
-                actor_id=actor_id, now=now, reason=f"balance set to {amount}")
+        tx.execute(
+            "UPDATE accounts SET balance = ? WHERE guild_id = ? AND member_id = ?",
+            (amount, guild_id, member_id),
+        )
+        _append(
+            tx,
+            guild_id,
+            member_id,
+            EntryKind.SET,
+            amount - before,
+            amount,
+            job_id=None,
+            actor_id=actor_id,
+            now=now,
+            reason=f"balance set to {amount}",
+        )
         return BalanceChange(delta=amount - before, balance=amount)
 
-    def _add_credits(self, tx: sqlite3.Connection, guild_id: int, member_id: int, amount: int,
-                     actor_id: int, now: datetime) -> BalanceChange:
+    def _add_credits(
+        self,
+        tx: sqlite3.Connection,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+    ) -> BalanceChange:
         before = self._open_account(tx, guild_id, member_id, now)
-        balance = int(tx.execute(
-            "UPDATE accounts SET balance = MAX(0, balance + ?) "
-            "WHERE guild_id = ? AND member_id = ? RETURNING balance",
-            (amount, guild_id, member_id)).fetchone()[0])
-        _append(tx, guild_id, member_id, EntryKind.GRANT, balance - before, balance,
-                job_id=None, actor_id=actor_id, now=now,
-                reason=f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}")
+        balance = int(
+            tx.execute(
+                "UPDATE accounts SET balance = MAX(0, balance + ?) "
+                "WHERE guild_id = ? AND member_id = ? RETURNING balance",
+                (amount, guild_id, member_id),
+            ).fetchone()[0]
+        )
+        _append(
+            tx,
+            guild_id,
+            member_id,
+            EntryKind.GRANT,
+            balance - before,
+            balance,
+            job_id=None,
+            actor_id=actor_id,
+            now=now,
+            reason=f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}",
+        )
         return BalanceChange(delta=balance - before, balance=balance)
 
-    def _open_account(self, tx: sqlite3.Connection, guild_id: int, member_id: int,
-                      now: datetime, role_ids: tuple[int, ...] = (),
-                      settings: GuildSettings | None = None) -> int:
+    def _open_account(
+        self,
+        tx: sqlite3.Connection,
+        guild_id: int,
+        member_id: int,
+        now: datetime,
+        role_ids: tuple[int, ...] = (),
+        settings: GuildSettings | None = None,
+    ) -> int:
         """The member's balance: the account is opened with the server's default if new, and
         topped up to their allowance if a new allowance period has begun."""
         if settings is None:
             settings = read_guild_settings(tx, guild_id, self._fallback_default)
         row = tx.execute(
             "SELECT balance, allowance_key FROM accounts WHERE guild_id = ? AND member_id = ?",
-            (guild_id, member_id)).fetchone()
+            (guild_id, member_id),
+        ).fetchone()
         if row is None:
             balance, last_key = settings.default_credits, None
-            tx.execute("INSERT INTO accounts (guild_id, member_id, balance, created_at) "
-                       "VALUES (?, ?, ?, ?)", (guild_id, member_id, balance, to_db_time(now)))
-            _append(tx, guild_id, member_id, EntryKind.OPENING, balance, balance, job_id=None,
-                    actor_id=None, now=now, reason="starting balance")
+            tx.execute(
+                "INSERT INTO accounts (guild_id, member_id, balance, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, member_id, balance, to_db_time(now)),
+            )
+            _append(
+                tx,
+                guild_id,
+                member_id,
+                EntryKind.OPENING,
+                balance,
+                balance,
+                job_id=None,
+                actor_id=None,
+                now=now,
+                reason="starting balance",
+            )
         else:
             balance, last_key = int(row[0]), row[1]
         allowance = applicable(settings.allowances, role_ids)
@@ -299,12 +427,24 @@ class Ledger:
         if key == last_key:
             return balance
         topped = max(balance, allowance.amount)
-        tx.execute("UPDATE accounts SET balance = ?, allowance_key = ? WHERE guild_id = ? "
-                   "AND member_id = ?", (topped, key, guild_id, member_id))
+        tx.execute(
+            "UPDATE accounts SET balance = ?, allowance_key = ? WHERE guild_id = ? "
+            "AND member_id = ?",
+            (topped, key, guild_id, member_id),
+        )
         if topped != balance:
-            _append(tx, guild_id, member_id, EntryKind.ALLOWANCE, topped - balance, topped,
-                    job_id=None, actor_id=None, now=now,
-                    reason=f"{allowance.period.value} allowance of {allowance.amount}")
+            _append(
+                tx,
+                guild_id,
+                member_id,
+                EntryKind.ALLOWANCE,
+                topped - balance,
+                topped,
+                job_id=None,
+                actor_id=None,
+                now=now,
+                reason=f"{allowance.period.value} allowance of {allowance.amount}",
+            )
         return topped
 
 
@@ -312,19 +452,30 @@ def _month_spend(tx: sqlite3.Connection, guild_id: int, now: datetime) -> int:
     start = to_db_time(period_start(AllowancePeriod.MONTHLY, now))
     row = tx.execute(
         "SELECT COALESCE(SUM(price), 0) FROM jobs WHERE guild_id = ? AND created_at >= ? "
-        "AND state != ?", (guild_id, start, JobState.FAILED.value)).fetchone()
+        "AND state != ?",
+        (guild_id, start, JobState.FAILED.value),
+    ).fetchone()
     return 0 if row is None else int(row[0])
 
 
 def _balance_of(tx: sqlite3.Connection, guild_id: int, member_id: int) -> int:
-    row = tx.execute("SELECT balance FROM accounts WHERE guild_id = ? AND member_id = ?",
-                     (guild_id, member_id)).fetchone()
+    row = tx.execute(
+        "SELECT balance FROM accounts WHERE guild_id = ? AND member_id = ?", (guild_id, member_id)
+    ).fetchone()
     return 0 if row is None else int(row[0])
 
 
-def _settle(tx: sqlite3.Connection, job_id: str, target: JobState, now: datetime,
-            video_url: str | None, reason: str | None, actor_id: int | None,
-            only_if_waiting: bool, mark: str = "") -> Settlement:
+def _settle(
+    tx: sqlite3.Connection,
+    job_id: str,
+    target: JobState,
+    now: datetime,
+    video_url: str | None,
+    reason: str | None,
+    actor_id: int | None,
+    only_if_waiting: bool,
+    mark: str = "",
+) -> Settlement:
     """Move the job to its final state, if it may still move, with its money move."""
     allowed = (JobState.RESERVED,) if only_if_waiting else sources_of(target)
     placeholders = ", ".join("?" for _ in allowed)
@@ -335,34 +486,85 @@ def _settle(tx: sqlite3.Connection, job_id: str, target: JobState, now: datetime
         f"failure_reason = COALESCE(?, failure_reason), finished_at = ?, updated_at = ? "
         f"WHERE id = ? AND state IN ({placeholders}){waiting} "
         f"RETURNING guild_id, member_id, price",
-        (target.value, video_url, reason, stamp, stamp, job_id,
-         *(state.value for state in allowed)),
+        (
+            target.value,
+            video_url,
+            reason,
+            stamp,
+            stamp,
+            job_id,
+            *(state.value for state in allowed),
+        ),
     ).fetchone()
     if row is None:
-        owner = tx.execute("SELECT guild_id, member_id FROM jobs WHERE id = ?",
-                           (job_id,)).fetchone()
+        owner = tx.execute(
+            "SELECT guild_id, member_id FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         balance = 0 if owner is None else _balance_of(tx, int(owner[0]), int(owner[1]))
         return Settlement(applied=False, balance=balance)
     guild_id, member_id, price = int(row[0]), int(row[1]), int(row[2])
     if target is JobState.COMPLETED:
         balance = _balance_of(tx, guild_id, member_id)
-        _append(tx, guild_id, member_id, EntryKind.CHARGE, 0, balance, job_id=job_id,
-                actor_id=None, now=now, reason=f"video delivered{mark}")
+        _append(
+            tx,
+            guild_id,
+            member_id,
+            EntryKind.CHARGE,
+            0,
+            balance,
+            job_id=job_id,
+            actor_id=None,
+            now=now,
+            reason=f"video delivered{mark}",
+        )
     else:
-        balance = int(tx.execute(
-            "UPDATE accounts SET balance = balance + ? WHERE guild_id = ? AND member_id = ? "
-            "RETURNING balance", (price, guild_id, member_id)).fetchone()[0])
-        _append(tx, guild_id, member_id, EntryKind.REFUND, price, balance, job_id=job_id,
-                actor_id=actor_id, now=now, reason=(reason or "refunded")[:200] + mark)
+        balance = int(
+            tx.execute(
+                "UPDATE accounts SET balance = balance + ? WHERE guild_id = ? AND member_id = ? "
+                "RETURNING balance",
+                (price, guild_id, member_id),
+            ).fetchone()[0]
+        )
+        _append(
+            tx,
+            guild_id,
+            member_id,
+            EntryKind.REFUND,
+            price,
+            balance,
+            job_id=job_id,
+            actor_id=actor_id,
+            now=now,
+            reason=(reason or "refunded")[:200] + mark,
+        )
     return Settlement(applied=True, balance=balance, price=price)
 
 
-def _append(tx: sqlite3.Connection, guild_id: int, member_id: int, kind: EntryKind,
-            delta: int, balance_after: int, *, job_id: str | None, actor_id: int | None,
-            now: datetime, reason: str) -> None:
+def _append(
+    tx: sqlite3.Connection,
+    guild_id: int,
+    member_id: int,
+    kind: EntryKind,
+    delta: int,
+    balance_after: int,
+    *,
+    job_id: str | None,
+    actor_id: int | None,
+    now: datetime,
+    reason: str,
+) -> None:
     tx.execute(
         "INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id, "
         "actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (guild_id, member_id, kind.value, delta, balance_after, job_id, actor_id, reason,
-         to_db_time(now)),
+        (
+            guild_id,
+            member_id,
+            kind.value,
+            delta,
+            balance_after,
+            job_id,
+            actor_id,
+            reason,
+            to_db_time(now),
+        ),
     )

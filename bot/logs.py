@@ -20,7 +20,8 @@ LogFormat = Literal["text", "json"]
 CONTEXT_FIELDS: Final = ("job_id", "guild_id", "apiframe_request_id")
 
 _context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
-    "hailuo_log_context", default=None)
+    "hailuo_log_context", default=None
+)
 
 
 def job_context(**fields: object) -> None:
@@ -70,9 +71,14 @@ def formatter(style: LogFormat) -> logging.Formatter:
     if style == "json":
         return JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "timestamp", "levelname": "level", "name": "logger",
-                           "exc_info": "traceback"},
-            datefmt="%Y-%m-%dT%H:%M:%S%z")
+            rename_fields={
+                "asctime": "timestamp",
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "traceback",
+            },
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        )
     return logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
 
 

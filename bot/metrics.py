@@ -23,45 +23,66 @@ def apiframe_route(path: str) -> str:
     """A bounded label for an Apiframe path: the job id never becomes a label value."""
     if path.startswith("/v2/jobs/"):
         return "jobs"
-    return {"/v2/videos/generate": "generate", "/v2/uploads": "uploads",
-            "/v2/me": "me"}.get(path, "other")
+    return {"/v2/videos/generate": "generate", "/v2/uploads": "uploads", "/v2/me": "me"}.get(
+        path, "other"
+    )
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.commands = Counter("hailuo_commands", "Slash commands and buttons handled.",
-                                ["command", "outcome"], registry=r)
+        self.commands = Counter(
+            "hailuo_commands",
+            "Slash commands and buttons handled.",
+            ["command", "outcome"],
+            registry=r,
+        )
         self.acknowledgement = Histogram(
             "hailuo_acknowledgement_seconds",
             "From Discord creating an interaction to the bot's first answer.",
-            buckets=FAST_BUCKETS, registry=r)
-        self.jobs = Gauge("hailuo_jobs", "Jobs by state, from the database.", ["state"],
-                          registry=r)
-        self.jobs_finished = Counter("hailuo_jobs_finished", "Jobs settled, by outcome.",
-                                     ["outcome"], registry=r)
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.jobs = Gauge("hailuo_jobs", "Jobs by state, from the database.", ["state"], registry=r)
+        self.jobs_finished = Counter(
+            "hailuo_jobs_finished", "Jobs settled, by outcome.", ["outcome"], registry=r
+        )
         self.job_duration = Histogram(
-            "hailuo_job_render_seconds", "From submit to Apiframe's COMPLETED.",
-            ["resolution", "duration"], buckets=RENDER_BUCKETS, registry=r)
+            "hailuo_job_render_seconds",
+            "From submit to Apiframe's COMPLETED.",
+            ["resolution", "duration"],
+            buckets=RENDER_BUCKETS,
+            registry=r,
+        )
         self.delivery_lag = Histogram(
             "hailuo_delivery_lag_seconds",
             "From the bot learning a job ended to the member's message carrying it.",
-            ["via"], buckets=LAG_BUCKETS, registry=r)
-        self.apiframe_requests = Counter("hailuo_apiframe_requests", "Requests to Apiframe.",
-                                         ["route", "status"], registry=r)
-        self.apiframe_rate_limited = Counter("hailuo_apiframe_rate_limited",
-                                             "429 answers from Apiframe.", registry=r)
-        self.credits = Counter("hailuo_credits", "Credits moved for jobs.", ["movement"],
-                               registry=r)
-        self.queue = Gauge("hailuo_queue_length", "Things waiting their turn.", ["queue"],
-                           registry=r)
+            ["via"],
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.apiframe_requests = Counter(
+            "hailuo_apiframe_requests", "Requests to Apiframe.", ["route", "status"], registry=r
+        )
+        self.apiframe_rate_limited = Counter(
+            "hailuo_apiframe_rate_limited", "429 answers from Apiframe.", registry=r
+        )
+        self.credits = Counter(
+            "hailuo_credits", "Credits moved for jobs.", ["movement"], registry=r
+        )
+        self.queue = Gauge(
+            "hailuo_queue_length", "Things waiting their turn.", ["queue"], registry=r
+        )
         self.database_write = Histogram(
             "hailuo_database_write_seconds",
             "From asking for a write transaction to its commit (ledger moves among them).",
-            buckets=WRITE_BUCKETS, registry=r)
-        self.webhooks = Counter("hailuo_webhook_deliveries", "Apiframe webhook deliveries.",
-                                ["result"], registry=r)
+            buckets=WRITE_BUCKETS,
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "hailuo_webhook_deliveries", "Apiframe webhook deliveries.", ["result"], registry=r
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

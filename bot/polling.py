@@ -70,9 +70,15 @@ class RequestBudget:
     rush out together when it opens.
     """
 
-    def __init__(self, rate: float, *, burst: float = 1.0, gate: Gate | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float = 1.0,
+        gate: Gate | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if rate <= 0:
             raise ValueError("the request budget must be positive")
         self.rate = rate
@@ -140,7 +146,8 @@ class RenderTimes:
 
     typical: float = TYPICAL_RENDER_SECONDS
     samples: dict[RenderKind, deque[float]] = field(
-        default_factory=lambda: defaultdict(lambda: deque(maxlen=SAMPLES_KEPT)))
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=SAMPLES_KEPT))
+    )
 
     def prior(self, duration: int, resolution: Resolution) -> float:
         seconds = self.typical

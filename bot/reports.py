@@ -14,7 +14,9 @@ COLUMNS: Final = ("time", "member", "change", "balance_after", "kind", "reason",
 async def ledger_csv(database: Database, guild_id: int) -> str:
     rows = await database.fetch_all(
         "SELECT created_at, member_id, delta, balance_after, kind, reason, job_id, actor_id "
-        "FROM ledger WHERE guild_id = ? ORDER BY id", (guild_id,))
+        "FROM ledger WHERE guild_id = ? ORDER BY id",
+        (guild_id,),
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

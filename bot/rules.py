@@ -215,14 +215,18 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
     actual = ACCEPTED_FORMATS.get(image_format)
     if actual is None:
         raise RequestRejected(
-            [f"{label} is really a {image_format or 'unknown'} file: "
-             "use a JPEG, PNG or WebP image."]
+            [
+                f"{label} is really a {image_format or 'unknown'} file: "
+                "use a JPEG, PNG or WebP image."
+            ]
         )
     claimed = declared_type(declared)
     if claimed is not None and claimed != actual:
         raise RequestRejected(
-            [f"{label} says it is {claimed} but its contents are {actual}: "
-             "save it in the format its name says, and attach it again."]
+            [
+                f"{label} says it is {claimed} but its contents are {actual}: "
+                "save it in the format its name says, and attach it again."
+            ]
         )
     return ImageFacts(
         filename=declared.filename,

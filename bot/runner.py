@@ -29,16 +29,28 @@ from bot.watching import Watcher
 
 log = logging.getLogger(__name__)
 
-GAVE_UP: Final = ("Apiframe did not finish this video within a day of the usual time, so the "
-                  "bot stopped waiting for it.")
+GAVE_UP: Final = (
+    "Apiframe did not finish this video within a day of the usual time, so the "
+    "bot stopped waiting for it."
+)
 RETRY_STEP_AFTER_ERROR: Final = 30.0
 
 
 class JobRunner:
-    def __init__(self, jobs: JobStore, ledger: Ledger, guilds: GuildSettingsStore,
-                 submitter: Submitter, watcher: Watcher, deliverer: Deliverer,
-                 reporter: JobReporter, render_times: RenderTimes, *,
-                 metrics: Metrics | None = None, heartbeat: float = 10.0) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        ledger: Ledger,
+        guilds: GuildSettingsStore,
+        submitter: Submitter,
+        watcher: Watcher,
+        deliverer: Deliverer,
+        reporter: JobReporter,
+        render_times: RenderTimes,
+        *,
+        metrics: Metrics | None = None,
+        heartbeat: float = 10.0,
+    ) -> None:
         self._jobs = jobs
         self._ledger = ledger
         self._guilds = guilds
@@ -105,8 +117,10 @@ class JobRunner:
         shown: dict[str, int] = {}
         position = 0
         for job in await self._jobs.waiting(guild_id):
-            if (running < settings.per_server_limit
-                    and per_member.get(job.member_id, 0) < settings.per_member_limit):
+            if (
+                running < settings.per_server_limit
+                and per_member.get(job.member_id, 0) < settings.per_member_limit
+            ):
                 if await self._jobs.admit(job.id):
                     running += 1
                     per_member[job.member_id] = per_member.get(job.member_id, 0) + 1
@@ -214,8 +228,9 @@ class JobRunner:
                 job = await self._refund(job, refused.reason)
         if job.state is JobState.SUBMITTED:
             remote = await self._watcher.watch(job)
-            job = await (self._refund(job, GAVE_UP) if remote is None
-                         else self._settle(job, remote))
+            job = await (
+                self._refund(job, GAVE_UP) if remote is None else self._settle(job, remote)
+            )
         if job.delivered_at is None:
             await self._deliverer.deliver(job)
 
@@ -230,16 +245,20 @@ class JobRunner:
                 log.info("job %s completed and charged %d", job.id, job.price)
             settled = await self._jobs.require(job.id)
             if settlement.applied and settled.render_seconds is not None:
-                self._render_times.observe(settled.duration, settled.resolution,
-                                           settled.render_seconds)
+                self._render_times.observe(
+                    settled.duration, settled.resolution, settled.render_seconds
+                )
                 if self._metrics is not None:
                     self._metrics.jobs_finished.labels("completed").inc()
                     self._metrics.job_duration.labels(
-                        settled.resolution.value, str(settled.duration)).observe(
-                        settled.render_seconds)
+                        settled.resolution.value, str(settled.duration)
+                    ).observe(settled.render_seconds)
             return settled
-        reason = remote.error or ("The job was cancelled." if remote.status == "CANCELLED"
-                                  else "The video could not be made.")
+        reason = remote.error or (
+            "The job was cancelled."
+            if remote.status == "CANCELLED"
+            else "The video could not be made."
+        )
         return await self._refund(job, reason)
 
     async def _refund(self, job: Job, reason: str) -> Job:

@@ -18,7 +18,10 @@ class StoreSettings(BaseSettings):
     """What the owner's shell commands need: the database, and no secrets."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
         env_ignore_empty=True,
     )
 
@@ -37,8 +40,11 @@ class Settings(StoreSettings):
     @classmethod
     def _simulated_key(cls, data: object) -> object:
         """Trying the bot with the simulator needs no Apiframe key."""
-        if isinstance(data, dict) and str(data.get("apiframe_simulate", "")).lower() in (
-                "1", "true", "yes", "on") and not data.get("apiframe_api_key"):
+        if (
+            isinstance(data, dict)
+            and str(data.get("apiframe_simulate", "")).lower() in ("1", "true", "yes", "on")
+            and not data.get("apiframe_api_key")
+        ):
             return {**data, "apiframe_api_key": SIMULATED_API_KEY}
         return data
 
@@ -87,12 +93,16 @@ def setup_warnings(settings: Settings) -> list[str]:
     """Settings that parse but are probably mistakes; the bot still starts."""
     warnings = []
     if not settings.apiframe_api_key.get_secret_value().startswith(APIFRAME_KEY_PREFIX):
-        warnings.append(f"APIFRAME_API_KEY does not look like an Apiframe API key (those start "
-                        f"with {APIFRAME_KEY_PREFIX}…): copy it again from Apiframe's dashboard")
+        warnings.append(
+            f"APIFRAME_API_KEY does not look like an Apiframe API key (those start "
+            f"with {APIFRAME_KEY_PREFIX}…): copy it again from Apiframe's dashboard"
+        )
     token = settings.discord_token.get_secret_value()
     if token.count(".") != 2 or " " in token:
-        warnings.append("DISCORD_TOKEN does not look like a bot token (three parts separated "
-                        "by dots): copy it again from the Developer Portal's Bot tab")
+        warnings.append(
+            "DISCORD_TOKEN does not look like a bot token (three parts separated "
+            "by dots): copy it again from the Developer Portal's Bot tab"
+        )
     return warnings
 
 

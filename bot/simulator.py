@@ -48,14 +48,15 @@ def sample_video(resolution: str, duration: int) -> bytes:
         stream.time_base = Fraction(1, VIDEO_FRAMES)
         for index in range(VIDEO_FRAMES):
             share = index / (VIDEO_FRAMES - 1)
-            picture = Image.new("RGB", VIDEO_SIZE, (int(40 + 180 * share), 60,
-                                                    int(220 - 180 * share)))
+            picture = Image.new(
+                "RGB", VIDEO_SIZE, (int(40 + 180 * share), 60, int(220 - 180 * share))
+            )
             draw = ImageDraw.Draw(picture)
             draw.text((12, 12), "hailuo-bot simulator", fill=(255, 255, 255))
-            draw.text((12, 32), f"{resolution} · {duration} s (simulated)",
-                      fill=(255, 255, 255))
-            draw.rectangle((12, height - 24, 12 + int((width - 24) * share), height - 12),
-                           fill=(255, 255, 255))
+            draw.text((12, 32), f"{resolution} · {duration} s (simulated)", fill=(255, 255, 255))
+            draw.rectangle(
+                (12, height - 24, 12 + int((width - 24) * share), height - 12), fill=(255, 255, 255)
+            )
             frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
             frame.pts = index
             for packet in stream.encode(frame):
@@ -77,9 +78,12 @@ class SimulatedJob:
 
 
 def _answer(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), status=status,
-                        content_type="application/json",
-                        headers={"x-request-id": f"sim-{uuid.uuid4().hex[:12]}"})
+    return web.Response(
+        body=json.dumps(payload).encode(),
+        status=status,
+        content_type="application/json",
+        headers={"x-request-id": f"sim-{uuid.uuid4().hex[:12]}"},
+    )
 
 
 class ApiframeSimulator:
@@ -108,9 +112,11 @@ class ApiframeSimulator:
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket).start()
-        log.warning("APIFRAME_SIMULATE is on: a local simulator at %s answers instead of "
-                    "Apiframe. No real videos are made and Apiframe bills nothing.",
-                    self.base_url)
+        log.warning(
+            "APIFRAME_SIMULATE is on: a local simulator at %s answers instead of "
+            "Apiframe. No real videos are made and Apiframe bills nothing.",
+            self.base_url,
+        )
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -135,9 +141,17 @@ class ApiframeSimulator:
         upload_id = str(uuid.uuid4())
         data = upload.file.read()
         self._uploads[upload_id] = (data, upload.content_type)
-        return _answer({"id": upload_id, "url": f"{self.base_url}/files/{upload_id}",
-                        "kind": "image", "contentType": upload.content_type,
-                        "byteSize": len(data), "expiresAt": None}, 201)
+        return _answer(
+            {
+                "id": upload_id,
+                "url": f"{self.base_url}/files/{upload_id}",
+                "kind": "image",
+                "contentType": upload.content_type,
+                "byteSize": len(data),
+                "expiresAt": None,
+            },
+            201,
+        )
 
     async def _generate(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
@@ -147,8 +161,7 @@ class ApiframeSimulator:
         except ValueError:
             return _answer({"error": "Invalid JSON"}, 400)
         if not isinstance(body, dict) or not body.get("prompt"):
-            return _answer({"error": "Validation failed", "details": {"prompt": ["required"]}},
-                           400)
+            return _answer({"error": "Validation failed", "details": {"prompt": ["required"]}}, 400)
         key = request.headers.get("Idempotency-Key")
         if key is not None and key in self._by_key:
             return _answer({"jobId": self._by_key[key].id, "status": "QUEUED"}, 202)
@@ -164,18 +177,33 @@ class ApiframeSimulator:
 
     def _view(self, job: SimulatedJob) -> dict[str, Any]:
         share = (time.monotonic() - job.created) / self._render_seconds
-        view: dict[str, Any] = {"id": job.id, "model": "hailuo-02", "error": None,
-                                "creditCost": None, "webhookStatus": None,
-                                "createdAt": None, "completedAt": None}
+        view: dict[str, Any] = {
+            "id": job.id,
+            "model": "hailuo-02",
+            "error": None,
+            "creditCost": None,
+            "webhookStatus": None,
+            "createdAt": None,
+            "completedAt": None,
+        }
         if share < 1:
-            view.update(status="QUEUED" if share < 0.15 else "PROCESSING",
-                        progress=int(share * 100))
+            view.update(
+                status="QUEUED" if share < 0.15 else "PROCESSING", progress=int(share * 100)
+            )
         elif job.fails:
-            view.update(status="FAILED", progress=None, creditCost=0,
-                        error="Simulated failure: the prompt asked for one")
+            view.update(
+                status="FAILED",
+                progress=None,
+                creditCost=0,
+                error="Simulated failure: the prompt asked for one",
+            )
         else:
-            view.update(status="COMPLETED", progress=100, creditCost=0,
-                        result={"videoUrl": f"{self.base_url}/videos/{job.id}.mp4"})
+            view.update(
+                status="COMPLETED",
+                progress=100,
+                creditCost=0,
+                result={"videoUrl": f"{self.base_url}/videos/{job.id}.mp4"},
+            )
         return view
 
     async def _job(self, request: web.Request) -> web.Response:
@@ -189,10 +217,18 @@ class ApiframeSimulator:
     async def _me(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return _answer({"error": "Invalid API key"}, 401)
-        return _answer({"user": {"id": "simulator", "email": None, "role": "OWNER"},
-                        "team": {"id": "simulator", "name": "simulated",
-                                 "credits": SIMULATED_CREDITS, "plan": "simulated"},
-                        "apiKey": None})
+        return _answer(
+            {
+                "user": {"id": "simulator", "email": None, "role": "OWNER"},
+                "team": {
+                    "id": "simulator",
+                    "name": "simulated",
+                    "credits": SIMULATED_CREDITS,
+                    "plan": "simulated",
+                },
+                "apiKey": None,
+            }
+        )
 
     async def _file(self, request: web.Request) -> web.Response:
         found = self._uploads.get(request.match_info["id"])
@@ -205,20 +241,35 @@ class ApiframeSimulator:
         if job is None:
             return web.Response(status=404)
         params = job.body.get("hailuoParams") or {}
-        data = await asyncio.to_thread(sample_video, str(params.get("resolution", "768p")),
-                                       int(params.get("duration", 6)))
+        data = await asyncio.to_thread(
+            sample_video, str(params.get("resolution", "768p")), int(params.get("duration", 6))
+        )
         return web.Response(body=data, content_type="video/mp4")
 
     async def _send_webhooks(self, job: SimulatedJob, url: str) -> None:
         """Progress at half time, then the outcome, signed as Apiframe signs them."""
         await asyncio.sleep(self._render_seconds / 2)
-        await self._post(url, {"event": "progress", "jobId": job.id, "status": "PROCESSING",
-                               "progress": 50, "model": "hailuo-02"})
+        await self._post(
+            url,
+            {
+                "event": "progress",
+                "jobId": job.id,
+                "status": "PROCESSING",
+                "progress": 50,
+                "model": "hailuo-02",
+            },
+        )
         await asyncio.sleep(max(0.0, job.created + self._render_seconds - time.monotonic()))
         view = self._view(job)
         event = "failed" if view["status"] == "FAILED" else "completed"
-        await self._post(url, {"event": event, "jobId": job.id, **{
-            k: v for k, v in view.items() if k in ("status", "progress", "result", "error")}})
+        await self._post(
+            url,
+            {
+                "event": event,
+                "jobId": job.id,
+                **{k: v for k, v in view.items() if k in ("status", "progress", "result", "error")},
+            },
+        )
 
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         if self._session is None:
@@ -226,9 +277,15 @@ class ApiframeSimulator:
         body = json.dumps(payload).encode()
         signature = sign(webhook_signing_key(self._api_key), body)
         try:
-            async with self._session.post(url, data=body, headers={
-                    "Content-Type": "application/json", "X-Webhook-Event": payload["event"],
-                    "X-Webhook-Signature": signature}) as response:
+            async with self._session.post(
+                url,
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Webhook-Event": payload["event"],
+                    "X-Webhook-Signature": signature,
+                },
+            ) as response:
                 await response.read()
         except aiohttp.ClientError as exc:
             log.info("simulator: webhook to %s failed (%s)", url, type(exc).__name__)

@@ -45,14 +45,19 @@ class Studio:
         self._jobs = jobs
         self._runner = runner
 
-    async def accept(self, request: GenerationRequest, origin: RequestOrigin,
-                     images: tuple[ImagePayload, ...] = ()) -> Accepted:
+    async def accept(
+        self,
+        request: GenerationRequest,
+        origin: RequestOrigin,
+        images: tuple[ImagePayload, ...] = (),
+    ) -> Accepted:
         """Check the request against the model's rules, price it, and reserve the price with
         the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
         `CapReached`, having charged and recorded nothing. The job waits for `admit`."""
         spec = validate_request(request)
-        job = NewJob(id=NewJob.new_id(), origin=origin, spec=spec, price=price_of(spec),
-                     images=images)
+        job = NewJob(
+            id=NewJob.new_id(), origin=origin, spec=spec, price=price_of(spec), images=images
+        )
         balance_left = await self._ledger.reserve(job)
         return Accepted(job.id, job.price, balance_left)
 
@@ -63,8 +68,9 @@ class Studio:
             await self._jobs.record_card_message(job_id, card_message_id)
         await self._runner.admit(guild_id)
 
-    async def cancel(self, job_id: str, guild_id: int, actor_id: int, *,
-                     manages_server: bool) -> Cancellation:
+    async def cancel(
+        self, job_id: str, guild_id: int, actor_id: int, *, manages_server: bool
+    ) -> Cancellation:
         """Refund a job still waiting in its server's queue, once, and let the next one in.
 
         Only its member or someone who manages the server may; a job already on its way to
@@ -75,8 +81,9 @@ class Studio:
             return Cancellation(CancelOutcome.UNKNOWN)
         if actor_id != job.member_id and not manages_server:
             return Cancellation(CancelOutcome.NOT_ALLOWED, job)
-        settlement = await self._ledger.refund(job.id, CANCELLED_REASON, actor_id=actor_id,
-                                               only_if_waiting=True)
+        settlement = await self._ledger.refund(
+            job.id, CANCELLED_REASON, actor_id=actor_id, only_if_waiting=True
+        )
         if not settlement.applied:
             return Cancellation(CancelOutcome.ALREADY_STARTED, job)
         # The member is answered by the front end, on the card itself.

@@ -41,8 +41,14 @@ class SubmitRefused(Exception):
 
 
 class Submitter:
-    def __init__(self, client: ApiframeClient, jobs: JobStore, *,
-                 webhook_url: str | None = None, retry_floor: float = 4.0) -> None:
+    def __init__(
+        self,
+        client: ApiframeClient,
+        jobs: JobStore,
+        *,
+        webhook_url: str | None = None,
+        retry_floor: float = 4.0,
+    ) -> None:
         self._client = client
         self._jobs = jobs
         self._webhook_url = webhook_url
@@ -60,26 +66,45 @@ class Submitter:
             except ApiframeUnavailable as exc:
                 failures += 1
                 delay = self._backoff.delay(failures)
-                log.warning("job %s: submit not confirmed (%s); trying again in %.0fs with "
-                            "the same Idempotency-Key", job.id, exc, delay)
+                log.warning(
+                    "job %s: submit not confirmed (%s); trying again in %.0fs with "
+                    "the same Idempotency-Key",
+                    job.id,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             except (ApiframeAuthError, ApiframeOutOfCredits) as exc:
-                log.error("job %s: Apiframe refused the bot's account: %s (HTTP %s, request %s). "
-                          "Check APIFRAME_API_KEY and the account's credits.",
-                          job.id, exc.message, exc.status, exc.request_id)
+                log.error(
+                    "job %s: Apiframe refused the bot's account: %s (HTTP %s, request %s). "
+                    "Check APIFRAME_API_KEY and the account's credits.",
+                    job.id,
+                    exc.message,
+                    exc.status,
+                    exc.request_id,
+                )
                 raise SubmitRefused(OWNER_PROBLEM) from None
             except ApiframeProtocolError as exc:
                 # A 2xx we cannot read: the job may exist, so ask again with the same key.
                 failures += 1
                 delay = self._backoff.delay(failures)
-                log.warning("job %s: unreadable answer to the submit (%s); asking again in "
-                            "%.0fs with the same Idempotency-Key", job.id, exc.message, delay)
+                log.warning(
+                    "job %s: unreadable answer to the submit (%s); asking again in "
+                    "%.0fs with the same Idempotency-Key",
+                    job.id,
+                    exc.message,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             except ApiframeRejected as exc:
-                log.warning("job %s: Apiframe refused the request: %s (request %s)",
-                            job.id, exc.message, exc.request_id)
+                log.warning(
+                    "job %s: Apiframe refused the request: %s (request %s)",
+                    job.id,
+                    exc.message,
+                    exc.request_id,
+                )
                 raise SubmitRefused(f"Apiframe refused the request: {exc.message}") from None
             await self._jobs.record_submitted(job.id, accepted.job_id, accepted.status)
             log.info("job %s submitted as Apiframe job %s", job.id, accepted.job_id)
@@ -93,13 +118,18 @@ class Submitter:
                 image.role is ImageRole.END and job.end_image_url
             ):
                 continue
-            urls[image.role] = await self._client.upload(image.filename, image.content_type,
-                                                         image.data)
+            urls[image.role] = await self._client.upload(
+                image.filename, image.content_type, image.data
+            )
         await self._jobs.record_uploads(job.id, urls)
 
     def body(self, job: Job) -> dict[str, object]:
         return build_generate_body(
-            prompt=job.prompt, duration=job.duration, resolution=job.resolution.value,
-            prompt_optimizer=job.prompt_optimizer, image_url=job.start_image_url,
-            end_image_url=job.end_image_url, webhook_url=self._webhook_url,
+            prompt=job.prompt,
+            duration=job.duration,
+            resolution=job.resolution.value,
+            prompt_optimizer=job.prompt_optimizer,
+            image_url=job.start_image_url,
+            end_image_url=job.end_image_url,
+            webhook_url=self._webhook_url,
         )

@@ -20,8 +20,9 @@ from bot.errors import HailuoBotError
 
 log = logging.getLogger(__name__)
 
-VIDEO_TYPES: Final = frozenset({"video/mp4", "application/octet-stream", "binary/octet-stream",
-                                "video/quicktime"})
+VIDEO_TYPES: Final = frozenset(
+    {"video/mp4", "application/octet-stream", "binary/octet-stream", "video/quicktime"}
+)
 CHUNK: Final = 64 * 1024
 
 
@@ -77,8 +78,7 @@ class VideoFetcher:
             async with asyncio.timeout(self._timeout):
                 data = await self._read(url, max_bytes)
         except TimeoutError:
-            raise VideoUnavailable(f"the download took longer than {self._timeout:.0f} s"
-                                   ) from None
+            raise VideoUnavailable(f"the download took longer than {self._timeout:.0f} s") from None
         except aiohttp.ClientError as exc:
             raise VideoUnavailable(f"the download failed ({type(exc).__name__})") from None
         return VideoFile(filename, data)
@@ -92,8 +92,9 @@ class VideoFetcher:
                 raise VideoUnavailable(f"the CDN sent {kind!r}, not a video")
             declared = response.content_length
             if declared is not None and declared > max_bytes:
-                raise VideoTooLarge(f"the video is {declared} bytes, over {max_bytes}",
-                                    size=declared)
+                raise VideoTooLarge(
+                    f"the video is {declared} bytes, over {max_bytes}", size=declared
+                )
             chunks: list[bytes] = []
             received = 0
             async for chunk in response.content.iter_chunked(CHUNK):
@@ -114,8 +115,12 @@ class VideoFetcher:
         try:
             await asyncio.to_thread(_write_atomically, target, video.data)
         except OSError as exc:
-            log.warning("job %s: could not keep a copy in %s: %s", job_id, self._archive_dir,
-                        exc.strerror or exc)
+            log.warning(
+                "job %s: could not keep a copy in %s: %s",
+                job_id,
+                self._archive_dir,
+                exc.strerror or exc,
+            )
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -70,9 +70,16 @@ class _Inbox:
 
 
 class Watcher:
-    def __init__(self, client: ApiframeClient, jobs: JobStore, reporter: JobReporter,
-                 render_times: RenderTimes, policy: WatchPolicy, *,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        client: ApiframeClient,
+        jobs: JobStore,
+        reporter: JobReporter,
+        render_times: RenderTimes,
+        policy: WatchPolicy,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._client = client
         self._jobs = jobs
         self._reporter = reporter
@@ -125,8 +132,12 @@ class Watcher:
         while True:
             now = self._clock()
             if now >= give_up_at:
-                log.error("job %s: Apiframe job %s still unfinished after %s; giving up",
-                          job.id, remote_id, now - started)
+                log.error(
+                    "job %s: Apiframe job %s still unfinished after %s; giving up",
+                    job.id,
+                    remote_id,
+                    now - started,
+                )
                 return None
             elapsed = (now - started).total_seconds()
             expected = self._render_times.expected(job.duration, job.resolution)
@@ -141,21 +152,34 @@ class Watcher:
                 delay = policy.shape.next_delay(elapsed, earliest, webhooks=policy.webhooks)
             if not check_now:
                 check_now = await self._wait(job, inbox, delay)
-            priority = PRIORITY_NEWS if check_now else check_priority(
-                time.monotonic(), policy.shape.interval, urgency(elapsed, expected, progress))
+            priority = (
+                PRIORITY_NEWS
+                if check_now
+                else check_priority(
+                    time.monotonic(), policy.shape.interval, urgency(elapsed, expected, progress)
+                )
+            )
             check_now = False
             try:
                 remote = await self._client.get_job(remote_id, priority=priority)
             except ApiframeJobNotFound:
                 errors += 1
-                log.error("job %s: Apiframe does not know job %s (was the API key changed?); "
-                          "still checking", job.id, remote_id)
+                log.error(
+                    "job %s: Apiframe does not know job %s (was the API key changed?); "
+                    "still checking",
+                    job.id,
+                    remote_id,
+                )
                 continue
             except (ApiframeAuthError, ApiframeOutOfCredits) as exc:
                 # The job may still finish and be billed: keep it, and tell the owner.
                 errors += 1
-                log.error("job %s: cannot check Apiframe: %s (HTTP %s). Check "
-                          "APIFRAME_API_KEY.", job.id, exc.message, exc.status)
+                log.error(
+                    "job %s: cannot check Apiframe: %s (HTTP %s). Check APIFRAME_API_KEY.",
+                    job.id,
+                    exc.message,
+                    exc.status,
+                )
                 continue
             except ApiframeError as exc:
                 errors += 1
@@ -166,8 +190,9 @@ class Watcher:
             if remote.is_terminal:
                 return remote
             if remote.status not in KNOWN_STATUSES:
-                log.warning("job %s: unknown Apiframe status %r; still waiting", job.id,
-                            remote.status)
+                log.warning(
+                    "job %s: unknown Apiframe status %r; still waiting", job.id, remote.status
+                )
             shown = (remote.status, remote.progress)
             if shown != last_shown:
                 await self._jobs.record_progress(job.id, remote.status, remote.progress)
@@ -214,6 +239,7 @@ class Watcher:
         elapsed = (self._clock() - job.created_at).total_seconds()
         try:
             await self._reporter.show_progress(
-                job, Progress(status=status, percent=percent, elapsed_seconds=max(0.0, elapsed)))
+                job, Progress(status=status, percent=percent, elapsed_seconds=max(0.0, elapsed))
+            )
         except Exception:  # progress is cosmetic; the job goes on
             log.warning("job %s: could not show progress", job.id, exc_info=True)

@@ -59,7 +59,7 @@ def signature_valid(key: bytes, body: bytes, header: str | None) -> bool:
         return False
     given = header.strip()
     if given.lower().startswith("sha256="):
-        given = given[len("sha256="):]
+        given = given[len("sha256=") :]
     expected = hmac.new(key, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(given.lower().encode(), expected.encode())
 
@@ -82,25 +82,29 @@ class WebServer:
     def add_readiness(self, part: str, check: ReadinessCheck) -> None:
         self._checks[part] = check
 
-    def add_metrics(self, metrics: Metrics, token: SecretStr | None,
-                    refresh: Callable[[], Awaitable[None]]) -> None:
+    def add_metrics(
+        self, metrics: Metrics, token: SecretStr | None, refresh: Callable[[], Awaitable[None]]
+    ) -> None:
         """Serve `/metrics`, after `refresh` has brought the gauges up to date."""
         expected = None if token is None else f"Bearer {token.get_secret_value()}".encode()
 
         async def scrape(request: web.Request) -> web.Response:
             given = request.headers.get("Authorization", "").encode()
             if expected is not None and not hmac.compare_digest(given, expected):
-                return web.json_response({"error": "a bearer token is required"}, status=401,
-                                         headers={"WWW-Authenticate": "Bearer"})
+                return web.json_response(
+                    {"error": "a bearer token is required"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             try:
                 async with asyncio.timeout(READINESS_TIMEOUT):
                     await refresh()
             except TimeoutError:
                 log.warning("metrics: the gauges could not be refreshed in time")
-            return web.Response(body=metrics.exposition(),
-                                headers={"Content-Type": CONTENT_TYPE})
+            return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         self.app.router.add_get("/metrics", scrape)
+
     def add_webhook(self, signing_key: bytes, on_news: NewsHandler) -> None:
         async def receive(request: web.Request) -> web.Response:
             return await self._receive(request, signing_key, on_news)
@@ -123,9 +127,11 @@ class WebServer:
         except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
-            raise StartupFailed(f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
-                                "set HTTP_PORT to a free port, or 0 to turn the HTTP server "
-                                "off") from None
+            raise StartupFailed(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
+                "set HTTP_PORT to a free port, or 0 to turn the HTTP server "
+                "off"
+            ) from None
         log.info("HTTP server listening on %s:%d", self.host, self.bound_port)
 
     async def stop(self) -> None:
@@ -149,11 +155,14 @@ class WebServer:
                 problem = f"check failed: {type(exc).__name__}"
             parts[part] = "ok" if problem is None else problem
         ready = all(state == "ok" for state in parts.values())
-        return web.json_response({"status": "ready" if ready else "not ready", "parts": parts},
-                                 status=200 if ready else 503)
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "parts": parts},
+            status=200 if ready else 503,
+        )
 
-    async def _receive(self, request: web.Request, signing_key: bytes,
-                       on_news: NewsHandler) -> web.Response:
+    async def _receive(
+        self, request: web.Request, signing_key: bytes, on_news: NewsHandler
+    ) -> web.Response:
         if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
             return self._refuse(413, "body too large")
         try:
@@ -178,8 +187,9 @@ class WebServer:
             self._metrics.webhooks.labels("accepted").inc()
         known = await on_news(job_id, status, progress)
         if not known:
-            log.info("webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored",
-                     job_id)
+            log.info(
+                "webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored", job_id
+            )
         return web.json_response({"received": True})
 
     def _refuse(self, status: int, why: str) -> web.Response:

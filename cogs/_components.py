@@ -16,35 +16,46 @@ HISTORY_PAGE_SIZE: Final = 10
 CANCEL_REFUSALS: Final = {
     CancelOutcome.UNKNOWN: "That video request no longer exists.",
     CancelOutcome.NOT_ALLOWED: "Only the member who asked for this video (or someone with "
-                               "Manage Server) can cancel it.",
+    "Manage Server) can cancel it.",
     CancelOutcome.ALREADY_STARTED: "This video has already started (or ended), so it can no "
-                                   "longer be cancelled.",
+    "longer be cancelled.",
 }
 
 
-class CancelJobButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                      template=r"hailuo:cancel:(?P<job>[0-9a-f-]{36})"):
+class CancelJobButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"hailuo:cancel:(?P<job>[0-9a-f-]{36})"
+):
     """Refunds a job still waiting in its server's queue."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"hailuo:cancel:{job_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"hailuo:cancel:{job_id}",
+            )
+        )
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any],
-                             item: discord.ui.Item[Any], match: re.Match[str]
-                             ) -> CancelJobButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CancelJobButton:
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         result = await services_of(interaction.client).studio.cancel(
-            self.job_id, interaction.guild_id or 0, interaction.user.id,
-            manages_server=interaction.permissions.manage_guild)
+            self.job_id,
+            interaction.guild_id or 0,
+            interaction.user.id,
+            manages_server=interaction.permissions.manage_guild,
+        )
         if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
             await interaction.response.edit_message(
-                content=outcome(result.job), view=None,
-                allowed_mentions=discord.AllowedMentions.none())
+                content=outcome(result.job),
+                view=None,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
             note_acknowledged(interaction)
             note_outcome(interaction, "ok")
             return
@@ -58,20 +69,27 @@ def cancel_view(job_id: str) -> discord.ui.View:
     return view
 
 
-class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                    template=r"hailuo:history:(?P<member>\d+):(?P<page>\d+)"):
+class HistoryButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"hailuo:history:(?P<member>\d+):(?P<page>\d+)",
+):
     """Pages through a member's ledger, newest first."""
 
     def __init__(self, member_id: int, page: int, label: str = "History") -> None:
-        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
-                                           custom_id=f"hailuo:history:{member_id}:{page}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"hailuo:history:{member_id}:{page}",
+            )
+        )
         self.member_id = member_id
         self.page = page
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any],
-                             item: discord.ui.Item[Any], match: re.Match[str]
-                             ) -> HistoryButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> HistoryButton:
         return cls(int(match["member"]), int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
@@ -79,21 +97,27 @@ class HistoryButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
         if guild_id is None:
             return
         if interaction.user.id != self.member_id and not interaction.permissions.manage_guild:
-            await respond(interaction, "Only members with the **Manage Server** permission can "
-                                       "see someone else's history.")
+            await respond(
+                interaction,
+                "Only members with the **Manage Server** permission can "
+                "see someone else's history.",
+            )
             return
         ledger = services_of(interaction.client).ledger
         roles = member_roles(interaction) if interaction.user.id == self.member_id else ()
         total = await ledger.history_size(guild_id, self.member_id)
         pages = max(1, -(-total // HISTORY_PAGE_SIZE))
         page = min(self.page, pages - 1)
-        entries = await ledger.history(guild_id, self.member_id, HISTORY_PAGE_SIZE,
-                                           page * HISTORY_PAGE_SIZE)
+        entries = await ledger.history(
+            guild_id, self.member_id, HISTORY_PAGE_SIZE, page * HISTORY_PAGE_SIZE
+        )
         allowance = await ledger.allowance_status(guild_id, roles)
         content = history_page(self.member_id, entries, page, pages, allowance)
-        await interaction.response.edit_message(content=content,
-                                                view=history_view(self.member_id, page, pages),
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.edit_message(
+            content=content,
+            view=history_view(self.member_id, page, pages),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
         note_acknowledged(interaction)
         note_outcome(interaction, "ok")
 

@@ -73,8 +73,7 @@ class DiscordJobReporter:
         return simulated(text, self._simulated)
 
     def _webhook(self, job: Job) -> discord.Webhook:
-        return discord.Webhook.partial(job.application_id, job.interaction_token,
-                                       client=self._bot)
+        return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._bot)
 
     def _card_usable(self, job: Job) -> bool:
         return job.card_message_id is not None and token_usable(job, utc_now())
@@ -97,7 +96,9 @@ class DiscordJobReporter:
         if job.card_message_id is None or not token_usable(job, utc_now()):
             return
         await self._webhook(job).edit_message(
-            job.card_message_id, content=self._words(job_card(job, progress)), view=None,
+            job.card_message_id,
+            content=self._words(job_card(job, progress)),
+            view=None,
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -105,14 +106,17 @@ class DiscordJobReporter:
         if job.card_message_id is None or not token_usable(job, utc_now()):
             return False
         await self._webhook(job).edit_message(
-            job.card_message_id, content=self._words(job_card(job, queued=position)),
-            view=cancel_view(job.id), allowed_mentions=discord.AllowedMentions.none(),
+            job.card_message_id,
+            content=self._words(job_card(job, queued=position)),
+            view=cancel_view(job.id),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         return True
 
     async def tell_late(self, job: Job) -> bool:
-        via = await self._post(Outcome(job), text=late_notice(job),
-                               nonce=f"late{delivery_nonce(job)}"[:25])
+        via = await self._post(
+            Outcome(job), text=late_notice(job), nonce=f"late{delivery_nonce(job)}"[:25]
+        )
         return via.via is not Delivery.KEPT
 
     async def deliver(self, outcome: Outcome) -> Receipt:
@@ -122,8 +126,9 @@ class DiscordJobReporter:
         """Edit the job card if it can, else post to the channel, else DM the member; each
         with the video file when it fits there, else with the link."""
         job = news.job
-        member_only = discord.AllowedMentions(everyone=False, roles=False,
-                                              users=[discord.Object(job.member_id)])
+        member_only = discord.AllowedMentions(
+            everyone=False, roles=False, users=[discord.Object(job.member_id)]
+        )
 
         def fitting(limit: int) -> VideoFile | None:
             return news.video if news.video is not None and news.video.size <= limit else None
@@ -145,59 +150,96 @@ class DiscordJobReporter:
                 except discord.HTTPException as exc:
                     if video is None or exc.status != PAYLOAD_TOO_LARGE:
                         raise
-                    log.info("job %s: Discord refused the %d-byte file on the card; posting "
-                             "the link", job.id, video.size)
+                    log.info(
+                        "job %s: Discord refused the %d-byte file on the card; posting the link",
+                        job.id,
+                        video.size,
+                    )
                     video = None
                     await self._edit_card(job, words(None), None, member_only)
             except discord.HTTPException as exc:
-                log.info("job %s: interaction reply failed (%s); posting in the channel",
-                         job.id, exc.status)
+                log.info(
+                    "job %s: interaction reply failed (%s); posting in the channel",
+                    job.id,
+                    exc.status,
+                )
             else:
                 carried = (job.channel_id, job.card_message_id) if video else None
                 return Receipt(Delivery.INTERACTION, carried)
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
-            receipt = await self._send(channel, Delivery.CHANNEL, job, words,
-                                       fitting(self._channel_limit(job)), nonce, member_only)
+            receipt = await self._send(
+                channel,
+                Delivery.CHANNEL,
+                job,
+                words,
+                fitting(self._channel_limit(job)),
+                nonce,
+                member_only,
+            )
         except (discord.Forbidden, discord.NotFound) as exc:
-            log.info("job %s: cannot post in channel %s (%s); trying a direct message",
-                     job.id, job.channel_id, exc.status)
+            log.info(
+                "job %s: cannot post in channel %s (%s); trying a direct message",
+                job.id,
+                job.channel_id,
+                exc.status,
+            )
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
         else:
             return receipt
         try:
             user = self._bot.get_user(job.member_id) or await self._bot.fetch_user(job.member_id)
-            return await self._send(user, Delivery.DIRECT_MESSAGE, job, words,
-                                    fitting(DEFAULT_UPLOAD_LIMIT), nonce, member_only)
+            return await self._send(
+                user,
+                Delivery.DIRECT_MESSAGE,
+                job,
+                words,
+                fitting(DEFAULT_UPLOAD_LIMIT),
+                nonce,
+                member_only,
+            )
         except (discord.Forbidden, discord.NotFound):
             log.info("job %s: the member takes no direct messages; kept for /credits", job.id)
             return Receipt(Delivery.KEPT)
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
 
-    async def _edit_card(self, job: Job, content: str, video: VideoFile | None,
-                         mentions: discord.AllowedMentions) -> None:
+    async def _edit_card(
+        self, job: Job, content: str, video: VideoFile | None, mentions: discord.AllowedMentions
+    ) -> None:
         assert job.card_message_id is not None
         # `attachments` replaces what the card carries, so a repeat still shows one file.
         await self._webhook(job).edit_message(
-            job.card_message_id, content=content, view=None, allowed_mentions=mentions,
-            attachments=[as_file(video)] if video is not None else [])
+            job.card_message_id,
+            content=content,
+            view=None,
+            allowed_mentions=mentions,
+            attachments=[as_file(video)] if video is not None else [],
+        )
 
     @staticmethod
-    async def _send(target: discord.abc.Messageable, via: Delivery, job: Job,
-                    words: Callable[[VideoFile | None], str], video: VideoFile | None,
-                    nonce: str, mentions: discord.AllowedMentions) -> Receipt:
+    async def _send(
+        target: discord.abc.Messageable,
+        via: Delivery,
+        job: Job,
+        words: Callable[[VideoFile | None], str],
+        video: VideoFile | None,
+        nonce: str,
+        mentions: discord.AllowedMentions,
+    ) -> Receipt:
         """Send with the file if given; on a 413 send the link instead."""
         if video is not None:
             try:
-                message = await target.send(words(video), file=as_file(video), nonce=nonce,
-                                            allowed_mentions=mentions)
+                message = await target.send(
+                    words(video), file=as_file(video), nonce=nonce, allowed_mentions=mentions
+                )
             except discord.HTTPException as exc:
                 if exc.status != PAYLOAD_TOO_LARGE:
                     raise
-                log.info("job %s: Discord refused the %d-byte file; posting the link", job.id,
-                         video.size)
+                log.info(
+                    "job %s: Discord refused the %d-byte file; posting the link", job.id, video.size
+                )
             else:
                 return Receipt(via, (message.channel.id, message.id))
         await target.send(words(None), nonce=nonce, allowed_mentions=mentions)
@@ -224,10 +266,12 @@ class DiscordAuditSink:
             await self._send(channel, chunk, first)
 
     @staticmethod
-    async def _send(channel: discord.PartialMessageable, lines: list[str], first_id: int
-                    ) -> None:
+    async def _send(channel: discord.PartialMessageable, lines: list[str], first_id: int) -> None:
         try:
-            await channel.send("\n".join(lines), nonce=f"audit{first_id}"[:25],
-                               allowed_mentions=discord.AllowedMentions.none())
+            await channel.send(
+                "\n".join(lines),
+                nonce=f"audit{first_id}"[:25],
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
         except (discord.Forbidden, discord.NotFound) as exc:
             raise AuditChannelGone(f"Discord answered {exc.status}") from exc

@@ -52,8 +52,10 @@ def simulated(text: str, on: bool) -> str:
 def job_card(job: Job, progress: Progress | None = None, *, queued: int | None = None) -> str:
     """The public message that follows a job while it runs."""
     if queued is not None:
-        state = (f"🕒 Waiting in this server's queue: position {queued}. "
-                 f"{job.price} credits reserved; Cancel refunds them.")
+        state = (
+            f"🕒 Waiting in this server's queue: position {queued}. "
+            f"{job.price} credits reserved; Cancel refunds them."
+        )
     elif progress is None:
         state = "⏳ Sending to Apiframe…"
     else:
@@ -71,13 +73,17 @@ def refusal(error: UserFacingError) -> str:
         if error.refill is not None:
             amount, at = error.refill
             when = f"Your allowance tops you up to {amount} on {at:%-d %B %Y at %H:%M} UTC. "
-        return (f"This video costs {error.price} credits and you have {error.balance}. {when}"
-                "Ask someone with the Manage Server permission to grant you credits "
-                "(`/quota add`). Nothing was charged.")
+        return (
+            f"This video costs {error.price} credits and you have {error.balance}. {when}"
+            "Ask someone with the Manage Server permission to grant you credits "
+            "(`/quota add`). Nothing was charged."
+        )
     if isinstance(error, CapReached):
-        return (f"This server has used {error.spent} of its {error.cap}-credit monthly cap, "
-                f"and this video costs {error.price}. The cap resets on "
-                f"{error.resets_at:%-d %B %Y} (UTC). Nothing was charged.")
+        return (
+            f"This server has used {error.spent} of its {error.cap}-credit monthly cap, "
+            f"and this video costs {error.price}. The cap resets on "
+            f"{error.resets_at:%-d %B %Y} (UTC). Nothing was charged."
+        )
     return fit(error.message)
 
 
@@ -89,11 +95,14 @@ def late_notice(job: Job) -> str:
     )
 
 
-LINK_ONLY_NOTE: Final = ("-# Apiframe keeps this link for about a day: download the video "
-                         "to keep it.")
-TOO_LARGE_NOTE: Final = ("-# The file is larger than Discord lets the bot upload here, so "
-                         "this is Apiframe's link, which it keeps for about a day: download "
-                         "the video to keep it.")
+LINK_ONLY_NOTE: Final = (
+    "-# Apiframe keeps this link for about a day: download the video to keep it."
+)
+TOO_LARGE_NOTE: Final = (
+    "-# The file is larger than Discord lets the bot upload here, so "
+    "this is Apiframe's link, which it keeps for about a day: download "
+    "the video to keep it."
+)
 
 
 def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> str:
@@ -104,8 +113,10 @@ def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> st
     Discord embeds its player, with a note that the link does not last.
     """
     if job.state is JobState.COMPLETED and job.video_url:
-        head = (f"✅ <@{job.member_id}>, your video is ready · {job.resolution.value} · "
-                f"{job.duration} s · {job.price} credits")
+        head = (
+            f"✅ <@{job.member_id}>, your video is ready · {job.resolution.value} · "
+            f"{job.duration} s · {job.price} credits"
+        )
         if with_file:
             return fit(f"{head}\n{quote_prompt(job.prompt)}")
         note = TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE
@@ -153,19 +164,30 @@ def signed(value: int) -> str:
 
 def history_line(entry: LedgerEntry) -> str:
     when = discord.utils.format_dt(entry.created_at, "d")
-    by = f" · by <@{entry.actor_id}>" if entry.actor_id and entry.kind in (
-        EntryKind.GRANT, EntryKind.SET, EntryKind.REFUND) else ""
-    return (f"{when} **{signed(entry.delta)}** → {entry.balance_after} · "
-            f"{KIND_WORDS[entry.kind]}{by}")
+    by = (
+        f" · by <@{entry.actor_id}>"
+        if entry.actor_id and entry.kind in (EntryKind.GRANT, EntryKind.SET, EntryKind.REFUND)
+        else ""
+    )
+    return (
+        f"{when} **{signed(entry.delta)}** → {entry.balance_after} · {KIND_WORDS[entry.kind]}{by}"
+    )
 
 
-def history_page(member_id: int, entries: list[LedgerEntry], page: int, pages: int,
-                 allowance: AllowanceStatus | None) -> str:
+def history_page(
+    member_id: int,
+    entries: list[LedgerEntry],
+    page: int,
+    pages: int,
+    allowance: AllowanceStatus | None,
+) -> str:
     lines = [f"**Credit history of <@{member_id}>** · page {page + 1} of {pages}"]
     if allowance is not None:
         refill = discord.utils.format_dt(allowance.next_refill, "R")
-        lines.append(f"Allowance: topped up to {allowance.amount} {allowance.period.value}; "
-                     f"next refill {refill}.")
+        lines.append(
+            f"Allowance: topped up to {allowance.amount} {allowance.period.value}; "
+            f"next refill {refill}."
+        )
     lines.extend(history_line(entry) for entry in entries)
     if not entries:
         lines.append("Nothing yet.")
@@ -178,5 +200,7 @@ def audit_line(entry: LedgerEntry) -> str:
     job = f" · job `{entry.job_id[:8]}`" if entry.job_id else ""
     by = f" · by <@{entry.actor_id}>" if entry.actor_id else ""
     reason = discord.utils.escape_markdown(entry.reason[:80])
-    return (f"`#{entry.id}` {when} <@{entry.member_id}> {entry.kind.value} "
-            f"**{signed(entry.delta)}** → {entry.balance_after}{job}{by} · {reason}")
+    return (
+        f"`#{entry.id}` {when} <@{entry.member_id}> {entry.kind.value} "
+        f"**{signed(entry.delta)}** → {entry.balance_after}{job}{by} · {reason}"
+    )

@@ -52,8 +52,9 @@ class Credits(commands.Cog):
     @app_commands.command(name="credits", description="Your video credits and recent videos")
     @app_commands.describe(member="Someone else's credits (needs Manage Server)")
     @app_commands.guild_only()
-    async def credits(self, interaction: discord.Interaction[commands.Bot],
-                      member: discord.Member | None = None) -> None:
+    async def credits(
+        self, interaction: discord.Interaction[commands.Bot], member: discord.Member | None = None
+    ) -> None:
         guild_id = interaction.guild_id
         if guild_id is None:
             await respond(interaction, "Credits belong to a server: use `/credits` in one.")
@@ -70,119 +71,180 @@ class Credits(commands.Cog):
         lines = [f"{whose} **{balance}** credits in this server."]
         if allowance is not None:
             refill = discord.utils.format_dt(allowance.next_refill, "R")
-            lines.append(f"Allowance: topped up to {allowance.amount} "
-                         f"{allowance.period.value}; next refill {refill}.")
+            lines.append(
+                f"Allowance: topped up to {allowance.amount} "
+                f"{allowance.period.value}; next refill {refill}."
+            )
         if jobs:
             lines.append("\n**Recent videos**")
             lines.extend(job_line(job) for job in jobs)
         else:
             lines.append("No videos yet: try `/hailuo`.")
         await interaction.response.send_message(
-            fit("\n".join(lines)), ephemeral=True, view=history_view(target.id),
-            allowed_mentions=discord.AllowedMentions.none())
+            fit("\n".join(lines)),
+            ephemeral=True,
+            view=history_view(target.id),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
         note_acknowledged(interaction)
 
     @quota.command(name="set", description="Set a member's balance")
     @app_commands.describe(member="Whose balance", amount="The new balance")
     @manage_server
-    async def quota_set(self, interaction: discord.Interaction[commands.Bot],
-                        member: discord.Member,
-                        amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        change = await self.services.ledger.set_balance(guild_of(interaction), member.id, amount,
-                                                   actor_id=interaction.user.id)
-        await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
-                                   f"({signed(change.delta)}).")
+    async def quota_set(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        member: discord.Member,
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+    ) -> None:
+        change = await self.services.ledger.set_balance(
+            guild_of(interaction), member.id, amount, actor_id=interaction.user.id
+        )
+        await respond(
+            interaction,
+            f"{member.mention} now has **{change.balance}** credits ({signed(change.delta)}).",
+        )
 
     @quota.command(name="add", description="Give (or, with a negative amount, take) credits")
     @app_commands.describe(member="Whose balance", amount="Credits to add; negative removes")
     @manage_server
-    async def quota_add(self, interaction: discord.Interaction[commands.Bot],
-                        member: discord.Member,
-                        amount: app_commands.Range[int, -MAX_AMOUNT, MAX_AMOUNT]) -> None:
-        change = await self.services.ledger.add_credits(guild_of(interaction), member.id, amount,
-                                                   actor_id=interaction.user.id)
+    async def quota_add(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        member: discord.Member,
+        amount: app_commands.Range[int, -MAX_AMOUNT, MAX_AMOUNT],
+    ) -> None:
+        change = await self.services.ledger.add_credits(
+            guild_of(interaction), member.id, amount, actor_id=interaction.user.id
+        )
         note = " (a balance stops at 0)" if change.delta != amount else ""
-        await respond(interaction, f"{member.mention} now has **{change.balance}** credits "
-                                   f"({signed(change.delta)}){note}.")
+        await respond(
+            interaction,
+            f"{member.mention} now has **{change.balance}** credits "
+            f"({signed(change.delta)}){note}.",
+        )
 
     @quota.command(name="default", description="Starting balance for members new to the bot")
     @app_commands.describe(amount="Credits a member starts with")
     @manage_server
-    async def quota_default(self, interaction: discord.Interaction[commands.Bot],
-                            amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
-        await self.services.guild_settings.set_default_credits(guild_of(interaction), amount,
-                                                          actor_id=interaction.user.id)
-        await respond(interaction, f"Members new to the bot in this server now start with "
-                                   f"**{amount}** credits. Existing balances are unchanged.")
+    async def quota_default(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+    ) -> None:
+        await self.services.guild_settings.set_default_credits(
+            guild_of(interaction), amount, actor_id=interaction.user.id
+        )
+        await respond(
+            interaction,
+            f"Members new to the bot in this server now start with "
+            f"**{amount}** credits. Existing balances are unchanged.",
+        )
 
-    @quota.command(name="allowance",
-                   description="Top members up to an amount every day, week or month")
-    @app_commands.describe(amount="Balance to top up to (0 removes the allowance)",
-                           period="How often (UTC)",
-                           role="Only for holders of this role (default: everyone)")
+    @quota.command(
+        name="allowance", description="Top members up to an amount every day, week or month"
+    )
+    @app_commands.describe(
+        amount="Balance to top up to (0 removes the allowance)",
+        period="How often (UTC)",
+        role="Only for holders of this role (default: everyone)",
+    )
     @app_commands.choices(period=[Choice(name=p.value, value=p.value) for p in Period])
     @manage_server
-    async def quota_allowance(self, interaction: discord.Interaction[commands.Bot],
-                              amount: app_commands.Range[int, 0, MAX_AMOUNT], period: str,
-                              role: discord.Role | None = None) -> None:
+    async def quota_allowance(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+        period: str,
+        role: discord.Role | None = None,
+    ) -> None:
         guild_id = guild_of(interaction)
         await self.services.guild_settings.set_allowance(
-            guild_id, None if role is None else role.id, amount, Period(period),
-            actor_id=interaction.user.id)
+            guild_id,
+            None if role is None else role.id,
+            amount,
+            Period(period),
+            actor_id=interaction.user.id,
+        )
         who = "every member" if role is None else f"holders of {role.mention}"
         if amount == 0:
             await respond(interaction, f"Removed the allowance for {who}.")
             return
         unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period]
-        await respond(interaction, f"At the start of each {unit} "
-                                   f"(UTC), {who} are topped up to **{amount}** credits when they "
-                                   "next use the bot. Credits above that are kept; a member "
-                                   "gets the largest allowance that applies to them.")
+        await respond(
+            interaction,
+            f"At the start of each {unit} "
+            f"(UTC), {who} are topped up to **{amount}** credits when they "
+            "next use the bot. Credits above that are kept; a member "
+            "gets the largest allowance that applies to them.",
+        )
 
     @quota.command(name="cap", description="The most credits this server may spend per month")
     @app_commands.describe(amount="Monthly cap in credits (0 removes the cap)")
     @manage_server
-    async def quota_cap(self, interaction: discord.Interaction[commands.Bot],
-                        amount: app_commands.Range[int, 0, MAX_AMOUNT]) -> None:
+    async def quota_cap(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        amount: app_commands.Range[int, 0, MAX_AMOUNT],
+    ) -> None:
         guild_id = guild_of(interaction)
-        await self.services.guild_settings.set_monthly_cap(guild_id, amount or None,
-                                                      actor_id=interaction.user.id)
+        await self.services.guild_settings.set_monthly_cap(
+            guild_id, amount or None, actor_id=interaction.user.id
+        )
         if amount == 0:
             await respond(interaction, "This server no longer has a monthly cap.")
             return
         spent = await self.services.ledger.month_spend(guild_id)
         resets = discord.utils.format_dt(month_after(utc_now()), "D")
-        await respond(interaction, f"This server may now spend **{amount}** credits a month "
-                                   f"({spent} used so far; resets {resets}).")
+        await respond(
+            interaction,
+            f"This server may now spend **{amount}** credits a month "
+            f"({spent} used so far; resets {resets}).",
+        )
 
     @quota.command(name="limits", description="How many videos may be made at once")
-    @app_commands.describe(per_member="Videos one member may have running at once",
-                           per_server="Videos the whole server may have running at once")
+    @app_commands.describe(
+        per_member="Videos one member may have running at once",
+        per_server="Videos the whole server may have running at once",
+    )
     @manage_server
-    async def quota_limits(self, interaction: discord.Interaction[commands.Bot],
-                           per_member: app_commands.Range[int, 1, 100],
-                           per_server: app_commands.Range[int, 1, 1000]) -> None:
+    async def quota_limits(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        per_member: app_commands.Range[int, 1, 100],
+        per_server: app_commands.Range[int, 1, 1000],
+    ) -> None:
         guild_id = guild_of(interaction)
-        await self.services.guild_settings.set_limits(guild_id, per_member, per_server,
-                                                 actor_id=interaction.user.id)
-        await respond(interaction, f"Up to **{per_member}** videos per member and "
-                                   f"**{per_server}** for the server run at once; the rest wait "
-                                   "in a first-come, first-served queue.")
+        await self.services.guild_settings.set_limits(
+            guild_id, per_member, per_server, actor_id=interaction.user.id
+        )
+        await respond(
+            interaction,
+            f"Up to **{per_member}** videos per member and "
+            f"**{per_server}** for the server run at once; the rest wait "
+            "in a first-come, first-served queue.",
+        )
         await self.services.studio.limits_changed(guild_id)
 
     @quota.command(name="log", description="Post every credit change to a channel")
     @app_commands.describe(channel="The audit channel (leave empty to stop posting)")
     @manage_server
-    async def quota_log(self, interaction: discord.Interaction[commands.Bot],
-                        channel: discord.TextChannel | None = None) -> None:
+    async def quota_log(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         guild_id = guild_of(interaction)
         await self.services.guild_settings.set_log_channel(
-            guild_id, None if channel is None else channel.id, actor_id=interaction.user.id)
+            guild_id, None if channel is None else channel.id, actor_id=interaction.user.id
+        )
         if channel is None:
             await respond(interaction, "Credit changes are no longer posted to a channel.")
         else:
-            await respond(interaction, f"Every credit change and video from now on is posted "
-                                       f"to {channel.mention}.")
+            await respond(
+                interaction,
+                f"Every credit change and video from now on is posted to {channel.mention}.",
+            )
 
     @quota.command(name="show", description="This server's credit settings at a glance")
     @manage_server
@@ -193,23 +255,27 @@ class Credits(commands.Cog):
         running = sum((await self.services.jobs.running_counts(guild_id)).values())
         waiting = len(await self.services.jobs.waiting(guild_id))
         top = await self.services.ledger.top_spenders(guild_id, TOP_SPENDERS)
-        cap = (f"{settings.monthly_cap} a month, {spent} used" if settings.monthly_cap
-               else f"none ({spent} used this month)")
+        cap = (
+            f"{settings.monthly_cap} a month, {spent} used"
+            if settings.monthly_cap
+            else f"none ({spent} used this month)"
+        )
         lines = [
             "**Credits in this server**",
             f"Starting balance: {settings.default_credits}",
             f"Monthly cap: {cap}",
             f"Limits: {settings.per_member_limit} per member, {settings.per_server_limit} "
             f"for the server · {running} running, {waiting} queued",
-            "Audit channel: " + (f"<#{settings.log_channel_id}>" if settings.log_channel_id
-                                 else "none"),
+            "Audit channel: "
+            + (f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"),
         ]
         if settings.allowances:
             lines.append("Allowances:")
             lines.extend(
                 f"• {a.amount} {a.period.value} for "
                 + ("everyone" if a.role_id == EVERYONE else f"<@&{a.role_id}>")
-                for a in settings.allowances)
+                for a in settings.allowances
+            )
         else:
             lines.append("Allowances: none")
         if top:
@@ -231,5 +297,3 @@ class Credits(commands.Cog):
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(Credits(bot, services_of(bot)))
-
-

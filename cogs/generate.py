@@ -37,9 +37,13 @@ Choice = app_commands.Choice
 def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
     if attachment is None:
         return None
-    return ImageFacts(filename=attachment.filename, content_type=attachment.content_type,
-                      size_bytes=attachment.size, width=attachment.width,
-                      height=attachment.height)
+    return ImageFacts(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size_bytes=attachment.size,
+        width=attachment.width,
+        height=attachment.height,
+    )
 
 
 class Generate(commands.Cog):
@@ -67,10 +71,14 @@ class Generate(commands.Cog):
         prompt_optimizer="Let the model rewrite the prompt for a better result",
     )
     @app_commands.choices(
-        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)])
+        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)]
+    )
     @app_commands.choices(
-        resolution=[Choice(name="768p", value=Resolution.P768.value),
-                    Choice(name="1080p", value=Resolution.P1080.value)])
+        resolution=[
+            Choice(name="768p", value=Resolution.P768.value),
+            Choice(name="1080p", value=Resolution.P1080.value),
+        ]
+    )
     async def hailuo(
         self,
         interaction: discord.Interaction[commands.Bot],
@@ -82,19 +90,31 @@ class Generate(commands.Cog):
         prompt_optimizer: bool | None = None,
     ) -> None:
         if interaction.guild_id is None:
-            await respond(interaction, "Videos are paid from a server's credits, so `/hailuo` "
-                                       "works in servers only.")
+            await respond(
+                interaction,
+                "Videos are paid from a server's credits, so `/hailuo` works in servers only.",
+            )
             return
         # Discord resolves attachments; one it could not resolve arrives as a bare id.
-        lost = [name for name, value in (("image", image), ("end_image", end_image))
-                if value is not None and not isinstance(value, discord.Attachment)]
+        lost = [
+            name
+            for name, value in (("image", image), ("end_image", end_image))
+            if value is not None and not isinstance(value, discord.Attachment)
+        ]
         if lost:
-            raise RequestRejected([f"The `{name}` file did not come through from Discord: "
-                                   "attach it again." for name in lost])
+            raise RequestRejected(
+                [
+                    f"The `{name}` file did not come through from Discord: attach it again."
+                    for name in lost
+                ]
+            )
         request = GenerationRequest(
-            prompt=prompt, duration=duration, resolution=resolution,
+            prompt=prompt,
+            duration=duration,
+            resolution=resolution,
             prompt_optimizer=prompt_optimizer,
-            start_image=facts_of(image), end_image=facts_of(end_image),
+            start_image=facts_of(image),
+            end_image=facts_of(end_image),
         )
         # Rules that metadata can settle are answered at once, before anything else happens.
         validate_request(request)
@@ -103,15 +123,22 @@ class Generate(commands.Cog):
         async with self.intake:
             await self._accept(interaction, request, image, end_image)
 
-    async def _accept(self, interaction: discord.Interaction[commands.Bot],
-                      request: GenerationRequest, image: discord.Attachment | None,
-                      end_image: discord.Attachment | None) -> None:
+    async def _accept(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        request: GenerationRequest,
+        image: discord.Attachment | None,
+        end_image: discord.Attachment | None,
+    ) -> None:
         """Check the bytes, have the studio accept the request, post the job card, and let
         the job into its server's queue."""
         assert interaction.guild_id is not None
 
-        attached = [(role, attachment) for role, attachment in
-                    ((ImageRole.START, image), (ImageRole.END, end_image)) if attachment]
+        attached = [
+            (role, attachment)
+            for role, attachment in ((ImageRole.START, image), (ImageRole.END, end_image))
+            if attachment
+        ]
         payloads: list[ImagePayload] = []
         if attached:
             # The bytes are the truth: check type, size and shape again from them.
@@ -120,11 +147,14 @@ class Generate(commands.Cog):
                 payload, facts = await self._fetch_image(role, attachment)
                 payloads.append(payload)
                 read[role] = facts
-            request = dataclasses.replace(request, start_image=read.get(ImageRole.START),
-                                          end_image=read.get(ImageRole.END))
+            request = dataclasses.replace(
+                request, start_image=read.get(ImageRole.START), end_image=read.get(ImageRole.END)
+            )
         origin = RequestOrigin(
-            guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0,
-            member_id=interaction.user.id, application_id=interaction.application_id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            member_id=interaction.user.id,
+            application_id=interaction.application_id,
             interaction_token=interaction.token,
             interaction_created_at=interaction.created_at,
             role_ids=member_roles(interaction),
@@ -136,32 +166,41 @@ class Generate(commands.Cog):
         try:
             await interaction.edit_original_response(
                 content=f"Accepted: **{accepted.price}** credits reserved, "
-                        f"**{accepted.balance_left}** left. Follow your video below; if it "
-                        "fails, the credits come back.")
+                f"**{accepted.balance_left}** left. Follow your video below; if it "
+                "fails, the credits come back."
+            )
             saved = await self.services.jobs.require(accepted.job_id)
             card = await interaction.followup.send(
-                simulated(job_card(saved), self.services.settings.apiframe_simulate), wait=True,
-                allowed_mentions=discord.AllowedMentions.none())
+                simulated(job_card(saved), self.services.settings.apiframe_simulate),
+                wait=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
             card_id = card.id
         except discord.HTTPException:
-            log.warning("job %s: could not post its card; the outcome will still be delivered",
-                        accepted.job_id, exc_info=True)
+            log.warning(
+                "job %s: could not post its card; the outcome will still be delivered",
+                accepted.job_id,
+                exc_info=True,
+            )
         finally:
             await studio.admit(accepted.job_id, origin.guild_id, card_message_id=card_id)
 
-    async def _fetch_image(self, role: ImageRole, attachment: discord.Attachment
-                           ) -> tuple[ImagePayload, ImageFacts]:
+    async def _fetch_image(
+        self, role: ImageRole, attachment: discord.Attachment
+    ) -> tuple[ImagePayload, ImageFacts]:
         declared = facts_of(attachment)
         assert declared is not None
         label = f"The {role.label} `{attachment.filename}`"
         data = await self.services.fetcher.fetch(attachment.url, label)
         facts = inspect_image(role, declared, data)
-        payload = ImagePayload(role=role, filename=attachment.filename,
-                               content_type=facts.content_type or "application/octet-stream",
-                               data=data)
+        payload = ImagePayload(
+            role=role,
+            filename=attachment.filename,
+            content_type=facts.content_type or "application/octet-stream",
+            data=data,
+        )
         return payload, facts
 
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(Generate(bot, services_of(bot)))
-

@@ -18,12 +18,14 @@ async def setup(bot: commands.Bot) -> None:
     services = services_of(bot)
     services.use_front_end(
         DiscordJobReporter(bot, simulated=services.settings.apiframe_simulate),
-        DiscordAuditSink(bot))
+        DiscordAuditSink(bot),
+    )
     install_error_handler(bot.tree)
 
-    async def on_app_command_completion(interaction: discord.Interaction[Any],
-                                        command: app_commands.Command[Any, Any, Any]
-                                        | app_commands.ContextMenu) -> None:
+    async def on_app_command_completion(
+        interaction: discord.Interaction[Any],
+        command: app_commands.Command[Any, Any, Any] | app_commands.ContextMenu,
+    ) -> None:
         note_outcome(interaction, "ok")
 
     bot.add_listener(on_app_command_completion)

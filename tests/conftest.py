@@ -58,8 +58,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_settings(tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe,
-                  **overrides: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "discord_token": DISCORD_TOKEN,
         "apiframe_api_key": API_KEY,
@@ -104,8 +105,9 @@ class RunningBot:
         self.bot = bot
         self._task = asyncio.create_task(bot.start(DISCORD_TOKEN))
         waiter = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait({waiter, self._task}, timeout=15,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {waiter, self._task}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._task in done:
             waiter.cancel()
             self._task.result()
@@ -144,8 +146,9 @@ async def error_log() -> AsyncIterator[ErrorLog]:
 
 
 @pytest.fixture
-async def running(tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe,
-                  error_log: ErrorLog) -> AsyncIterator[RunningBot]:
+async def running(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> AsyncIterator[RunningBot]:
     harness = RunningBot(make_settings(tmp_path, fake_discord, fake_apiframe), fake_discord)
     await harness.start()
     yield harness

@@ -16,13 +16,15 @@ def canonical(name: str) -> str:
 
 def test_the_lock_pins_every_declared_dependency_with_hashes() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = {canonical(re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0])
-                for spec in project["dependencies"]}
+    declared = {
+        canonical(re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]) for spec in project["dependencies"]
+    }
     lock = (REPO / "requirements.lock").read_text()
     pinned = {canonical(name) for name in re.findall(r"^([A-Za-z0-9_.\-]+)==", lock, re.M)}
     assert declared <= pinned, declared - pinned
-    entries = re.findall(r"^[A-Za-z0-9_.\-]+==\S+ \\\n((?:\s+--hash=sha256:\w+ ?\\?\n?)+)", lock,
-                         re.M)
+    entries = re.findall(
+        r"^[A-Za-z0-9_.\-]+==\S+ \\\n((?:\s+--hash=sha256:\w+ ?\\?\n?)+)", lock, re.M
+    )
     assert len(entries) == len(pinned)  # every pin carries its hashes
     assert "file://" not in lock and "--find-links" not in lock
 

@@ -14,9 +14,18 @@ from bench.run import Sizes, run, table
 async def test_the_benchmark_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> None:
     rows = await run(Sizes.smoke(), tmp_path, write=False)
     measures = [row.measure for row in rows]
-    for fragment in ("answer latency", "ledger", "lag after the video exists",
-                     "lag with webhooks", "checks per job", "memory growth", "CPU",
-                     "/credits answer", "busiest second", "cold start"):
+    for fragment in (
+        "answer latency",
+        "ledger",
+        "lag after the video exists",
+        "lag with webhooks",
+        "checks per job",
+        "memory growth",
+        "CPU",
+        "/credits answer",
+        "busiest second",
+        "cold start",
+    ):
         assert any(fragment in measure for measure in measures), fragment
     integrity = next(row for row in rows if "double spends" in row.measure)
     assert integrity.bot == "0" and integrity.met

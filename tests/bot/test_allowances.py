@@ -40,14 +40,22 @@ def ledger_for(database: Database, clock: Clock) -> Ledger:
     return Ledger(database, default_credits=0, clock=clock)
 
 
-@pytest.mark.parametrize(("period", "still_same", "next_one"), [
-    (Period.DAILY, timedelta(hours=11, minutes=59), timedelta(hours=12)),
-    (Period.WEEKLY, timedelta(days=5, hours=11), timedelta(days=5, hours=12)),  # to Monday
-    (Period.MONTHLY, timedelta(days=6, hours=11), timedelta(days=6, hours=12)),  # to 1 Dec
-])
-async def test_top_up_once_per_period(database: Database, guilds: GuildSettingsStore,
-                                      clock: Clock, period: Period, still_same: timedelta,
-                                      next_one: timedelta) -> None:
+@pytest.mark.parametrize(
+    ("period", "still_same", "next_one"),
+    [
+        (Period.DAILY, timedelta(hours=11, minutes=59), timedelta(hours=12)),
+        (Period.WEEKLY, timedelta(days=5, hours=11), timedelta(days=5, hours=12)),  # to Monday
+        (Period.MONTHLY, timedelta(days=6, hours=11), timedelta(days=6, hours=12)),  # to 1 Dec
+    ],
+)
+async def test_top_up_once_per_period(
+    database: Database,
+    guilds: GuildSettingsStore,
+    clock: Clock,
+    period: Period,
+    still_same: timedelta,
+    next_one: timedelta,
+) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 30, period, ADMIN)
     start = clock.now
@@ -61,9 +69,9 @@ async def test_top_up_once_per_period(database: Database, guilds: GuildSettingsS
     assert kinds.count(EntryKind.ALLOWANCE) == 2
 
 
-async def test_hand_grants_above_the_allowance_are_kept(database: Database,
-                                                        guilds: GuildSettingsStore,
-                                                        clock: Clock) -> None:
+async def test_hand_grants_above_the_allowance_are_kept(
+    database: Database, guilds: GuildSettingsStore, clock: Clock
+) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 10, Period.DAILY, ADMIN)
     assert await ledger.balance(GUILD, 2) == 10
@@ -74,9 +82,9 @@ async def test_hand_grants_above_the_allowance_are_kept(database: Database,
     assert entries[0].kind is EntryKind.GRANT  # and no zero-amount allowance row was written
 
 
-async def test_largest_allowance_of_overlapping_roles_applies(database: Database,
-                                                              guilds: GuildSettingsStore,
-                                                              clock: Clock) -> None:
+async def test_largest_allowance_of_overlapping_roles_applies(
+    database: Database, guilds: GuildSettingsStore, clock: Clock
+) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 5, Period.DAILY, ADMIN)
     await guilds.set_allowance(GUILD, ARTISTS, 20, Period.WEEKLY, ADMIN)
@@ -90,7 +98,8 @@ async def test_largest_allowance_of_overlapping_roles_applies(database: Database
 
 
 async def test_a_new_role_mid_period_tops_up_to_the_larger_allowance(
-        database: Database, guilds: GuildSettingsStore, clock: Clock) -> None:
+    database: Database, guilds: GuildSettingsStore, clock: Clock
+) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 5, Period.DAILY, ADMIN)
     await guilds.set_allowance(GUILD, PATRONS, 50, Period.MONTHLY, ADMIN)
@@ -98,16 +107,19 @@ async def test_a_new_role_mid_period_tops_up_to_the_larger_allowance(
     assert await ledger.balance(GUILD, 13, [PATRONS]) == 50
 
 
-async def test_amount_zero_removes_an_allowance(database: Database, guilds: GuildSettingsStore,
-                                                clock: Clock) -> None:
+async def test_amount_zero_removes_an_allowance(
+    database: Database, guilds: GuildSettingsStore, clock: Clock
+) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 15, Period.DAILY, ADMIN)
     await guilds.set_allowance(GUILD, None, 0, Period.DAILY, ADMIN)
     assert (await guilds.get(GUILD)).allowances == ()
     assert await ledger.balance(GUILD, 14) == 0
     log = await database.fetch_all("SELECT setting, new_value, actor_id FROM guild_settings_log")
-    assert [tuple(r) for r in log] == [("allowance:0", "15 daily", ADMIN),
-                                       ("allowance:0", None, ADMIN)]
+    assert [tuple(r) for r in log] == [
+        ("allowance:0", "15 daily", ADMIN),
+        ("allowance:0", None, ADMIN),
+    ]
 
 
 def test_period_boundaries_are_utc() -> None:
@@ -125,7 +137,8 @@ def test_applicable_ignores_roles_not_held() -> None:
 
 
 async def test_a_short_balance_says_when_the_allowance_refills(
-        database: Database, guilds: GuildSettingsStore, clock: Clock) -> None:
+    database: Database, guilds: GuildSettingsStore, clock: Clock
+) -> None:
     from bot.errors import InsufficientCredits
     from tests.bot.factories import new_job
 

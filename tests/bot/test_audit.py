@@ -35,14 +35,18 @@ async def test_each_row_is_posted_once_in_order(database: Database) -> None:
     assert await trail.flush() == 5
     assert await trail.flush() == 0  # nothing posted twice
     posted = [entry for _, _, entries in sink.posts for entry in entries]
-    assert [entry.kind for entry in posted] == [EntryKind.OPENING, EntryKind.RESERVE,
-                                                EntryKind.GRANT]
+    assert [entry.kind for entry in posted] == [
+        EntryKind.OPENING,
+        EntryKind.RESERVE,
+        EntryKind.GRANT,
+    ]
     assert {channel for _, channel, _ in sink.posts} == {CHANNEL}
     assert [entry.id for entry in posted] == sorted(entry.id for entry in posted)
 
 
 async def test_a_gone_channel_skips_its_lines_instead_of_retrying_forever(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     guilds = GuildSettingsStore(database, 20)
     await guilds.set_log_channel(GUILD, CHANNEL, actor_id=1)
     sink = RecordingSink()

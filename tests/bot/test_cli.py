@@ -32,8 +32,9 @@ async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
 
 @pytest.fixture
 async def populated(tmp_path: Path) -> StoreSettings:
-    settings = StoreSettings(database_path=tmp_path / "bot.sqlite3", default_credits=20,
-                             _env_file=None)
+    settings = StoreSettings(
+        database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
+    )
     async with Database(settings.database_path) as db:
         ledger, jobs = Ledger(db, 20), JobStore(db)
         done, failed, running = new_job(1), new_job(1), new_job(2)
@@ -50,16 +51,19 @@ async def test_credits_show_set_add(populated: StoreSettings) -> None:
     guild = str(GUILD)
     assert await cli(populated, "credits", "show", "--guild", guild, "--member", "1") == (0, "15\n")
     assert await cli(populated, "credits", "set", "--guild", guild, "--member", "1", "40") == (
-        0, "balance 40 (+25)\n")
+        0,
+        "balance 40 (+25)\n",
+    )
     assert await cli(populated, "credits", "add", "--guild", guild, "--member", "1", "-50") == (
-        0, "balance 0 (-40)\n")
+        0,
+        "balance 0 (-40)\n",
+    )
     assert (await cli(populated, "db", "verify"))[0] == 0
 
 
 async def test_ledger_export_writes_csv(populated: StoreSettings, tmp_path: Path) -> None:
     target = tmp_path / "out.csv"
-    code, _ = await cli(populated, "ledger", "export", "--guild", str(GUILD), "--out",
-                        str(target))
+    code, _ = await cli(populated, "ledger", "export", "--guild", str(GUILD), "--out", str(target))
     assert code == 0
     rows = list(csv.DictReader(target.open()))
     assert [r["kind"] for r in rows].count("reserve") == 3
@@ -72,7 +76,8 @@ async def test_verify_passes_on_a_healthy_database(populated: StoreSettings) -> 
 
 
 async def test_verify_catches_a_balance_edited_behind_the_ledgers_back(
-        populated: StoreSettings) -> None:
+    populated: StoreSettings,
+) -> None:
     with sqlite3.connect(populated.database_path) as raw:
         raw.execute("UPDATE accounts SET balance = balance + 100 WHERE member_id = 3")
     code, out = await cli(populated, "db", "verify")
@@ -81,14 +86,18 @@ async def test_verify_catches_a_balance_edited_behind_the_ledgers_back(
 
 
 async def test_verify_catches_a_double_charge_and_an_orphan_reservation(
-        populated: StoreSettings) -> None:
+    populated: StoreSettings,
+) -> None:
     with sqlite3.connect(populated.database_path) as raw:
         raw.execute("DROP INDEX ledger_once_per_job")
         job_id, guild, member = raw.execute(
-            "SELECT id, guild_id, member_id FROM jobs WHERE state = 'completed'").fetchone()
-        raw.execute("INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id,"
-                    " reason, created_at) VALUES (?, ?, 'charge', 0, 15, ?, 'x', 'now')",
-                    (guild, member, job_id))
+            "SELECT id, guild_id, member_id FROM jobs WHERE state = 'completed'"
+        ).fetchone()
+        raw.execute(
+            "INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id,"
+            " reason, created_at) VALUES (?, ?, 'charge', 0, 15, ?, 'x', 'now')",
+            (guild, member, job_id),
+        )
         raw.execute("UPDATE jobs SET state = 'completed' WHERE state = 'reserved'")
     async with Database(populated.database_path) as db:
         problems = await verify(db)
@@ -96,8 +105,9 @@ async def test_verify_catches_a_double_charge_and_an_orphan_reservation(
     assert any("completed without a charge" in p for p in problems)
 
 
-async def test_backup_while_the_database_is_being_written(populated: StoreSettings,
-                                                          tmp_path: Path) -> None:
+async def test_backup_while_the_database_is_being_written(
+    populated: StoreSettings, tmp_path: Path
+) -> None:
     target = tmp_path / "backup.sqlite3"
     async with Database(populated.database_path) as db:
         ledger = Ledger(db, 20)
@@ -116,29 +126,46 @@ async def test_backup_while_the_database_is_being_written(populated: StoreSettin
 
 
 def test_python_m_bot_db_verify_exit_code(populated: StoreSettings) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
-           "DATABASE_PATH": str(populated.database_path)}
-    ok = subprocess.run([sys.executable, "-m", "bot", "db", "verify"], env=env,
-                        capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        "DATABASE_PATH": str(populated.database_path),
+    }
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot", "db", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     with sqlite3.connect(populated.database_path) as raw:
         raw.execute("UPDATE accounts SET balance = 999 WHERE member_id = 2")
-    bad = subprocess.run([sys.executable, "-m", "bot", "db", "verify"], env=env,
-                         capture_output=True, text=True, timeout=60, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "db", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 1 and "member 2" in bad.stdout
 
 
 def dump(path: Path) -> list[tuple[object, ...]]:
     """Every row of every table, to prove a command wrote nothing."""
     with sqlite3.connect(path) as raw:
-        tables = [r[0] for r in raw.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return [(table, *row) for table in tables
-                for row in raw.execute(f"SELECT * FROM {table}")]
+        tables = [
+            r[0]
+            for r in raw.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return [(table, *row) for table in tables for row in raw.execute(f"SELECT * FROM {table}")]
 
 
-async def test_credits_show_for_an_unknown_member_writes_nothing(
-        populated: StoreSettings) -> None:
+async def test_credits_show_for_an_unknown_member_writes_nothing(populated: StoreSettings) -> None:
     before = dump(populated.database_path)
     code, out = await cli(populated, "credits", "show", "--guild", "999", "--member", "888")
     assert code == 0
@@ -147,36 +174,44 @@ async def test_credits_show_for_an_unknown_member_writes_nothing(
 
 
 async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None:
-    fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3",
-                          _env_file=None)
+    fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3", _env_file=None)
     assert await cli(fresh, "credits", "set", "--guild", "1", "--member", "2", "50") == (
-        0, "balance 50 (+30)\n")
+        0,
+        "balance 50 (+30)\n",
+    )
     assert await cli(fresh, "credits", "show", "--guild", "1", "--member", "2") == (0, "50\n")
     assert (await cli(fresh, "db", "verify"))[0] == 0
 
 
-@pytest.mark.parametrize("command", [("credits", "show", "--guild", "1", "--member", "2"),
-                                     ("db", "verify"), ("ledger", "export", "--guild", "1")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("credits", "show", "--guild", "1", "--member", "2"),
+        ("db", "verify"),
+        ("ledger", "export", "--guild", "1"),
+    ],
+)
 async def test_reads_without_a_database_say_so_and_create_nothing(
-        tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
-    missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
-                            _env_file=None)
+    tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = StoreSettings(database_path=tmp_path / "none.sqlite3", _env_file=None)
     assert (await cli(missing, *command))[0] == 1
     assert "no database at" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
 async def test_backup_without_a_database_creates_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing = StoreSettings(database_path=tmp_path / "none.sqlite3",
-                            _env_file=None)
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = StoreSettings(database_path=tmp_path / "none.sqlite3", _env_file=None)
     assert await cli(missing, "db", "backup", str(tmp_path / "copy.sqlite3")) == (1, "")
     assert "there is no database at" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
 async def test_backup_into_a_missing_folder_is_a_clear_error(
-        populated: StoreSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    populated: StoreSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "no-such-folder" / "copy.sqlite3"
     assert await cli(populated, "db", "backup", str(target)) == (1, "")
     assert "the folder" in capsys.readouterr().err
@@ -184,14 +219,24 @@ async def test_backup_into_a_missing_folder_is_a_clear_error(
 
 
 def test_help_says_no_command_runs_the_bot_and_lists_the_settings() -> None:
-    shown = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True,
-                           text=True, timeout=60, check=False,
-                           env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+    )
     assert shown.returncode == 0
     assert "none: run the bot" in shown.stdout
     for setting in ("DISCORD_TOKEN", "APIFRAME_API_KEY", "DATABASE_PATH", "HTTP_PORT"):
         assert setting in shown.stdout
-    version = subprocess.run([sys.executable, "-m", "bot", "--version"], capture_output=True,
-                             text=True, timeout=60, check=False,
-                             env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    version = subprocess.run(
+        [sys.executable, "-m", "bot", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+    )
     assert version.returncode == 0 and version.stdout.startswith("hailuo-bot ")

@@ -14,8 +14,7 @@ def _insert(tx: sqlite3.Connection, key: str) -> None:
     tx.execute("INSERT INTO bot_state (key, value) VALUES (?, 'v')", (key,))
 
 
-async def test_a_read_after_a_write_sees_it_even_while_other_reads_run(
-        database: Database) -> None:
+async def test_a_read_after_a_write_sees_it_even_while_other_reads_run(database: Database) -> None:
     stop = asyncio.Event()
 
     async def busy_reader() -> None:
@@ -37,8 +36,12 @@ async def test_a_failing_transaction_is_undone_alone(database: Database) -> None
         _insert(tx, "partial")
         raise ValueError("no")
 
-    outcomes = await asyncio.gather(database.write(_insert, "a"), database.write(fails),
-                                    database.write(_insert, "b"), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        database.write(_insert, "a"),
+        database.write(fails),
+        database.write(_insert, "b"),
+        return_exceptions=True,
+    )
     assert isinstance(outcomes[1], ValueError)
     assert await database.get_state("a") == "v" and await database.get_state("b") == "v"
     assert await database.get_state("partial") is None

@@ -29,13 +29,16 @@ async def test_an_image_downloads_within_its_bounds(fake_discord: FakeDiscord) -
         await fetcher.close()
 
 
-@pytest.mark.parametrize(("mode", "fragment"), [("endless", "larger than"),
-                                                ("slow", "longer than"),
-                                                ("missing", "HTTP 404")])
-async def test_bad_image_downloads_are_the_members_problem(fake_discord: FakeDiscord, mode: str,
-                                                           fragment: str) -> None:
-    picture = fake_discord.add_attachment("a.png", image_bytes(400, 400) * 4,
-                                          content_type="image/png")
+@pytest.mark.parametrize(
+    ("mode", "fragment"),
+    [("endless", "larger than"), ("slow", "longer than"), ("missing", "HTTP 404")],
+)
+async def test_bad_image_downloads_are_the_members_problem(
+    fake_discord: FakeDiscord, mode: str, fragment: str
+) -> None:
+    picture = fake_discord.add_attachment(
+        "a.png", image_bytes(400, 400) * 4, content_type="image/png"
+    )
     url = picture["url"]
     if mode == "missing":
         url = url.replace(picture["id"], "404")
@@ -54,20 +57,28 @@ async def videos() -> VideoFetcher:
     return VideoFetcher(timeout=5)
 
 
-async def test_a_video_downloads_as_checked_mp4_bytes(fake_apiframe: FakeApiframe,
-                                                      videos: VideoFetcher) -> None:
+async def test_a_video_downloads_as_checked_mp4_bytes(
+    fake_apiframe: FakeApiframe, videos: VideoFetcher
+) -> None:
     video = await videos.fetch(fake_apiframe.video_url("a"), "a.mp4", 10_000_000)
     assert video == VideoFile("a.mp4", small_mp4())
     await videos.close()
 
 
-@pytest.mark.parametrize(("mode", "error", "fragment"), [
-    ("missing", VideoUnavailable, "HTTP 404"),
-    ("html", VideoUnavailable, "not a video"),
-])
+@pytest.mark.parametrize(
+    ("mode", "error", "fragment"),
+    [
+        ("missing", VideoUnavailable, "HTTP 404"),
+        ("html", VideoUnavailable, "not a video"),
+    ],
+)
 async def test_a_video_that_is_not_there_or_not_a_video(
-        fake_apiframe: FakeApiframe, videos: VideoFetcher, mode: str,
-        error: type[Exception], fragment: str) -> None:
+    fake_apiframe: FakeApiframe,
+    videos: VideoFetcher,
+    mode: str,
+    error: type[Exception],
+    fragment: str,
+) -> None:
     fake_apiframe.cdn_mode = mode
     with pytest.raises(error, match=fragment):
         await videos.fetch(fake_apiframe.video_url("a"), "a.mp4", 10_000_000)
@@ -75,7 +86,8 @@ async def test_a_video_that_is_not_there_or_not_a_video(
 
 
 async def test_a_video_over_the_limit_is_stopped_by_its_header_or_its_bytes(
-        fake_apiframe: FakeApiframe, videos: VideoFetcher) -> None:
+    fake_apiframe: FakeApiframe, videos: VideoFetcher
+) -> None:
     fake_apiframe.video_bytes = oversized_mp4(300_000)
     with pytest.raises(VideoTooLarge) as declared:
         await videos.fetch(fake_apiframe.video_url("a"), "a.mp4", 100_000)
@@ -88,7 +100,8 @@ async def test_a_video_over_the_limit_is_stopped_by_its_header_or_its_bytes(
 
 
 async def test_the_archive_keeps_a_copy_and_never_fails_the_delivery(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     kept = VideoFetcher(timeout=5, archive_dir=tmp_path / "videos")
     await kept.archive("job-1", VideoFile("a.mp4", b"data"))
     assert (tmp_path / "videos" / "job-1.mp4").read_bytes() == b"data"

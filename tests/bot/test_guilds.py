@@ -12,7 +12,8 @@ from tests.bot.factories import GUILD
 
 async def log_rows(database: Database) -> list[tuple[str, str | None, str | None, str]]:
     rows = await database.fetch_all(
-        "SELECT setting, old_value, new_value, created_at FROM guild_settings_log ORDER BY id")
+        "SELECT setting, old_value, new_value, created_at FROM guild_settings_log ORDER BY id"
+    )
     return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
@@ -22,8 +23,10 @@ async def test_both_limits_change_in_one_transaction(database: Database) -> None
     settings = await guilds.get(GUILD)
     assert (settings.per_member_limit, settings.per_server_limit) == (3, 12)
     logged = await log_rows(database)
-    assert [row[:3] for row in logged] == [("per_member_limit", None, "3"),
-                                           ("per_server_limit", None, "12")]
+    assert [row[:3] for row in logged] == [
+        ("per_member_limit", None, "3"),
+        ("per_server_limit", None, "12"),
+    ]
     assert logged[0][3] == logged[1][3]  # one moment: one transaction
 
 

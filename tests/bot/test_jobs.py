@@ -12,17 +12,20 @@ from bot.ledger import Ledger
 from tests.bot.factories import new_job
 
 
-@pytest.mark.parametrize(("current", "target", "allowed"), [
-    (JobState.RESERVED, JobState.SUBMITTED, True),
-    (JobState.RESERVED, JobState.FAILED, True),
-    (JobState.RESERVED, JobState.COMPLETED, False),
-    (JobState.SUBMITTED, JobState.COMPLETED, True),
-    (JobState.SUBMITTED, JobState.FAILED, True),
-    (JobState.SUBMITTED, JobState.RESERVED, False),
-    (JobState.COMPLETED, JobState.FAILED, False),
-    (JobState.FAILED, JobState.COMPLETED, False),
-    (JobState.FAILED, JobState.SUBMITTED, False),
-])
+@pytest.mark.parametrize(
+    ("current", "target", "allowed"),
+    [
+        (JobState.RESERVED, JobState.SUBMITTED, True),
+        (JobState.RESERVED, JobState.FAILED, True),
+        (JobState.RESERVED, JobState.COMPLETED, False),
+        (JobState.SUBMITTED, JobState.COMPLETED, True),
+        (JobState.SUBMITTED, JobState.FAILED, True),
+        (JobState.SUBMITTED, JobState.RESERVED, False),
+        (JobState.COMPLETED, JobState.FAILED, False),
+        (JobState.FAILED, JobState.COMPLETED, False),
+        (JobState.FAILED, JobState.SUBMITTED, False),
+    ],
+)
 def test_transitions(current: JobState, target: JobState, allowed: bool) -> None:
     assert can_transition(current, target) is allowed
 

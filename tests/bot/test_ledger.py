@@ -17,8 +17,10 @@ from tests.bot.factories import GUILD, new_job
 
 
 async def ledger_sum(db: Database, member_id: int, guild_id: int = GUILD) -> int:
-    row = await db.fetch_one("SELECT COALESCE(SUM(delta), 0) AS total FROM ledger "
-                             "WHERE guild_id = ? AND member_id = ?", (guild_id, member_id))
+    row = await db.fetch_one(
+        "SELECT COALESCE(SUM(delta), 0) AS total FROM ledger WHERE guild_id = ? AND member_id = ?",
+        (guild_id, member_id),
+    )
     assert row is not None
     return int(row["total"])
 
@@ -86,7 +88,8 @@ async def test_concurrent_settlements_of_one_job_apply_once(database: Database) 
     await jobs.record_submitted(job.id, "remote-1", "QUEUED")
     results = await asyncio.gather(
         *[ledger.refund(job.id, "x") for _ in range(20)],
-        *[ledger.commit_charge(job.id, "https://v.mp4") for _ in range(20)])
+        *[ledger.commit_charge(job.id, "https://v.mp4") for _ in range(20)],
+    )
     assert sum(r.applied for r in results) == 1
     assert await ledger.balance(GUILD, 42) == await ledger_sum(database, 42)
 
@@ -137,13 +140,17 @@ async def test_admin_changes_are_recorded_with_their_actor(database: Database) -
     assert (change.delta, change.balance) == (12, 12)
     entries = await ledger.history(GUILD, 5)
     assert [(e.kind, e.delta, e.actor_id) for e in entries] == [
-        (EntryKind.GRANT, 12, 902), (EntryKind.GRANT, -50, 901), (EntryKind.SET, 30, 900),
-        (EntryKind.OPENING, 20, None)]
+        (EntryKind.GRANT, 12, 902),
+        (EntryKind.GRANT, -50, 901),
+        (EntryKind.SET, 30, 900),
+        (EntryKind.OPENING, 20, None),
+    ]
     assert await ledger_sum(database, 5) == 12
 
 
 async def test_refund_after_admin_zeroed_the_balance_still_returns_the_price(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     ledger = Ledger(database, 20)
     job = new_job()
     await ledger.reserve(job)

@@ -33,10 +33,12 @@ def lag_of(shape: PollShape, render: float, earliest: float) -> float:
             return elapsed - render
 
 
-@given(render=st.floats(min_value=1, max_value=3600),
-       earliest=st.floats(min_value=0, max_value=600))
+@given(
+    render=st.floats(min_value=1, max_value=3600), earliest=st.floats(min_value=0, max_value=600)
+)
 def test_the_wait_after_completion_is_bounded_once_a_job_could_be_done(
-        render: float, earliest: float) -> None:
+    render: float, earliest: float
+) -> None:
     shape = PollShape(interval=4.0, early_interval=30.0)
     lag = lag_of(shape, render, earliest)
     if render >= earliest:

@@ -6,9 +6,14 @@ from bot.pricing import PRICES, price_of
 from bot.rules import GenerationRequest, Resolution, validate_request
 
 
-@pytest.mark.parametrize(("resolution", "duration", "price"), [
-    ("768p", 6, 5), ("768p", 10, 8), ("1080p", 6, 10),
-])
+@pytest.mark.parametrize(
+    ("resolution", "duration", "price"),
+    [
+        ("768p", 6, 5),
+        ("768p", 10, 8),
+        ("1080p", 6, 10),
+    ],
+)
 def test_prices_match_apiframe(resolution: str, duration: int, price: int) -> None:
     assert price_of(validate_request(GenerationRequest("a cat", duration, resolution))) == price
 

@@ -21,10 +21,17 @@ from bot.rules import (
 from tests.conftest import image_bytes
 
 
-def png(width: int = 1024, height: int = 768, *, size: int = 200_000,
-        content_type: str | None = "image/png", name: str = "frame.png") -> ImageFacts:
-    return ImageFacts(filename=name, content_type=content_type, size_bytes=size,
-                      width=width, height=height)
+def png(
+    width: int = 1024,
+    height: int = 768,
+    *,
+    size: int = 200_000,
+    content_type: str | None = "image/png",
+    name: str = "frame.png",
+) -> ImageFacts:
+    return ImageFacts(
+        filename=name, content_type=content_type, size_bytes=size, width=width, height=height
+    )
 
 
 def problems(request: GenerationRequest) -> list[str]:
@@ -44,13 +51,24 @@ def test_end_image_without_start_image_is_refused() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    found = problems(GenerationRequest(
-        "x" * 2001, duration=10, resolution="1080p",
-        end_image=png(100, 100, content_type="image/gif", size=IMAGE_MAX_BYTES + 1)))
+    found = problems(
+        GenerationRequest(
+            "x" * 2001,
+            duration=10,
+            resolution="1080p",
+            end_image=png(100, 100, content_type="image/gif", size=IMAGE_MAX_BYTES + 1),
+        )
+    )
     joined = "\n".join(found)
     assert len(found) == 6
-    for fragment in ("2,001 characters", "1080p is 6 s only", "needs a start image",
-                     "image/gif", "MB; the limit is 20 MB", "short side"):
+    for fragment in (
+        "2,001 characters",
+        "1080p is 6 s only",
+        "needs a start image",
+        "image/gif",
+        "MB; the limit is 20 MB",
+        "short side",
+    ):
         assert fragment in joined
 
 
@@ -66,21 +84,28 @@ def test_blank_prompt_is_refused() -> None:
     assert "prompt is empty" in problem
 
 
-@pytest.mark.parametrize(("width", "height", "fragment"), [
-    (299, 600, "short side"), (600, 299, "short side"),
-    (1600, 600, "too wide"), (600, 1600, "too tall"),
-])
+@pytest.mark.parametrize(
+    ("width", "height", "fragment"),
+    [
+        (299, 600, "short side"),
+        (600, 299, "short side"),
+        (1600, 600, "too wide"),
+        (600, 1600, "too tall"),
+    ],
+)
 def test_image_shape_rules(width: int, height: int, fragment: str) -> None:
     [problem] = problems(GenerationRequest("a cat", start_image=png(width, height)))
     assert fragment in problem
 
 
 def test_image_type_falls_back_to_the_file_name() -> None:
-    spec = validate_request(GenerationRequest(
-        "a cat", start_image=png(content_type=None, name="frame.webp")))
+    spec = validate_request(
+        GenerationRequest("a cat", start_image=png(content_type=None, name="frame.webp"))
+    )
     assert spec.has_start_image
-    [problem] = problems(GenerationRequest(
-        "a cat", start_image=png(content_type=None, name="frame.bmp")))
+    [problem] = problems(
+        GenerationRequest("a cat", start_image=png(content_type=None, name="frame.bmp"))
+    )
     assert "unknown type" in problem
 
 
@@ -100,8 +125,12 @@ def test_aspect_rule_matches_the_fraction(width: int, height: int) -> None:
     end=st.none() | st.tuples(sizes, sizes, st.integers(0, 30_000_000)),
 )
 def test_any_combination_is_accepted_exactly_when_every_rule_holds(
-        prompt: str, duration: int, resolution: str,
-        start: tuple[int, int, int] | None, end: tuple[int, int, int] | None) -> None:
+    prompt: str,
+    duration: int,
+    resolution: str,
+    start: tuple[int, int, int] | None,
+    end: tuple[int, int, int] | None,
+) -> None:
     def facts(found: tuple[int, int, int] | None) -> ImageFacts | None:
         return None if found is None else png(found[0], found[1], size=found[2])
 
@@ -109,13 +138,19 @@ def test_any_combination_is_accepted_exactly_when_every_rule_holds(
         if found is None:
             return True
         width, height, size = found
-        return (0 < size <= IMAGE_MAX_BYTES and min(width, height) >= 300
-                and aspect_ratio_allowed(width, height))
+        return (
+            0 < size <= IMAGE_MAX_BYTES
+            and min(width, height) >= 300
+            and aspect_ratio_allowed(width, height)
+        )
 
     request = GenerationRequest(prompt, duration, resolution, None, facts(start), facts(end))
-    expected = (not (resolution == "1080p" and duration == 10)
-                and not (end is not None and start is None)
-                and image_ok(start) and image_ok(end))
+    expected = (
+        not (resolution == "1080p" and duration == 10)
+        and not (end is not None and start is None)
+        and image_ok(start)
+        and image_ok(end)
+    )
     try:
         spec = validate_request(request)
     except RequestRejected as rejected:
@@ -129,8 +164,7 @@ def test_any_combination_is_accepted_exactly_when_every_rule_holds(
 
 def test_inspect_reads_true_type_and_size_from_bytes() -> None:
     data = image_bytes(640, 480, "JPEG")
-    facts = inspect_image(ImageRole.START, png(1, 1, content_type="image/jpeg", name="a.jpg"),
-                          data)
+    facts = inspect_image(ImageRole.START, png(1, 1, content_type="image/jpeg", name="a.jpg"), data)
     assert (facts.content_type, facts.width, facts.height) == ("image/jpeg", 640, 480)
 
 
@@ -141,11 +175,14 @@ def test_a_file_that_lies_about_its_type_is_refused() -> None:
     assert "says it is image/png but its contents are image/jpeg" in caught.value.message
 
 
-@pytest.mark.parametrize(("data", "fragment"), [
-    (b"", "is empty"),
-    (b"GIF89a" + b"\0" * 100, "not a picture"),
-    (b"this is not an image at all", "not a picture"),
-])
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"", "is empty"),
+        (b"GIF89a" + b"\0" * 100, "not a picture"),
+        (b"this is not an image at all", "not a picture"),
+    ],
+)
 def test_broken_bytes_are_refused(data: bytes, fragment: str) -> None:
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(), data)
@@ -176,8 +213,12 @@ def test_decompression_bomb_header_is_refused_without_decoding() -> None:
     import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
     bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")

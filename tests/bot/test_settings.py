@@ -18,7 +18,8 @@ def test_missing_secrets_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_come_from_the_environment_and_env_file(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("DISCORD_TOKEN=from-file\nAPIFRAME_API_KEY=afk_file\nDEFAULT_CREDITS=3\n")
     monkeypatch.setenv("DEFAULT_CREDITS", "9")

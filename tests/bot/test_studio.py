@@ -63,25 +63,44 @@ class Bench:
 @pytest.fixture
 async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterator[Bench]:
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
-    ledger, jobs, guilds = Ledger(database, 20), JobStore(database), GuildSettingsStore(database,
-                                                                                        20)
+    ledger, jobs, guilds = (
+        Ledger(database, 20),
+        JobStore(database),
+        GuildSettingsStore(database, 20),
+    )
     members, times = Members(), RenderTimes()
     async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as client:
         videos = VideoFetcher(timeout=5)
         runner = JobRunner(
-            jobs, ledger, guilds, Submitter(client, jobs, retry_floor=0.05),
-            Watcher(client, jobs, members, times,
-                    WatchPolicy(shape=PollShape(interval=0.05, early_interval=0.05))),
-            Deliverer(jobs, members, videos), members, times)
+            jobs,
+            ledger,
+            guilds,
+            Submitter(client, jobs, retry_floor=0.05),
+            Watcher(
+                client,
+                jobs,
+                members,
+                times,
+                WatchPolicy(shape=PollShape(interval=0.05, early_interval=0.05)),
+            ),
+            Deliverer(jobs, members, videos),
+            members,
+            times,
+        )
         yield Bench(Studio(ledger, jobs, runner), ledger, jobs, guilds, members, runner)
         await runner.close()
         await videos.close()
 
 
 def origin(member_id: int) -> RequestOrigin:
-    return RequestOrigin(guild_id=GUILD, channel_id=CHANNEL, member_id=member_id,
-                         application_id=APP, interaction_token="token",
-                         interaction_created_at=datetime.now(UTC))
+    return RequestOrigin(
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        member_id=member_id,
+        application_id=APP,
+        interaction_token="token",
+        interaction_created_at=datetime.now(UTC),
+    )
 
 
 async def test_a_request_against_the_rules_or_the_balance_costs_nothing(bench: Bench) -> None:
@@ -95,10 +114,13 @@ async def test_a_request_against_the_rules_or_the_balance_costs_nothing(bench: B
 
 
 async def test_accepted_jobs_wait_until_admitted_then_fill_the_limits_in_order(
-        bench: Bench) -> None:
+    bench: Bench,
+) -> None:
     await bench.guilds.set_limits(GUILD, 1, 2, actor_id=9)
-    accepted = [await bench.studio.accept(GenerationRequest(prompt), origin(member))
-                for prompt, member in (("a1", 1), ("a2", 1), ("b1", 2), ("c1", 3))]
+    accepted = [
+        await bench.studio.accept(GenerationRequest(prompt), origin(member))
+        for prompt, member in (("a1", 1), ("a2", 1), ("b1", 2), ("c1", 3))
+    ]
     assert [a.balance_left for a in accepted] == [15, 10, 15, 15]
     assert len(await bench.jobs.waiting(GUILD)) == 4  # reserved, recorded, not yet started
     for job in accepted:
@@ -110,25 +132,30 @@ async def test_accepted_jobs_wait_until_admitted_then_fill_the_limits_in_order(
 
 
 async def test_cancel_refunds_a_waiting_job_once_and_only_for_its_member_or_a_manager(
-        bench: Bench) -> None:
+    bench: Bench,
+) -> None:
     await bench.guilds.set_limits(GUILD, 1, 1, actor_id=9)
     first = await bench.studio.accept(GenerationRequest("first"), origin(1))
     second = await bench.studio.accept(GenerationRequest("second"), origin(1))
     await bench.studio.admit(first.job_id, GUILD, card_message_id=None)
     await bench.studio.admit(second.job_id, GUILD, card_message_id=None)
 
-    assert (await bench.studio.cancel(second.job_id, GUILD, 2, manages_server=False)
-            ).outcome is CancelOutcome.NOT_ALLOWED
-    assert (await bench.studio.cancel("no-such-job", GUILD, 1, manages_server=True)
-            ).outcome is CancelOutcome.UNKNOWN
-    assert (await bench.studio.cancel(second.job_id, GUILD + 1, 1, manages_server=True)
-            ).outcome is CancelOutcome.UNKNOWN  # another server's button
+    assert (
+        await bench.studio.cancel(second.job_id, GUILD, 2, manages_server=False)
+    ).outcome is CancelOutcome.NOT_ALLOWED
+    assert (
+        await bench.studio.cancel("no-such-job", GUILD, 1, manages_server=True)
+    ).outcome is CancelOutcome.UNKNOWN
+    assert (
+        await bench.studio.cancel(second.job_id, GUILD + 1, 1, manages_server=True)
+    ).outcome is CancelOutcome.UNKNOWN  # another server's button
     done = await bench.studio.cancel(second.job_id, GUILD, 1, manages_server=False)
     assert done.outcome is CancelOutcome.CANCELLED and done.job is not None
     assert done.job.delivered_at is not None
     assert await bench.ledger.balance(GUILD, 1) == 15
     again = await bench.studio.cancel(second.job_id, GUILD, 1, manages_server=False)
     assert again.outcome is CancelOutcome.ALREADY_STARTED
-    assert (await bench.studio.cancel(first.job_id, GUILD, 1, manages_server=False)
-            ).outcome is CancelOutcome.ALREADY_STARTED  # running: only Apiframe ends it
+    assert (
+        await bench.studio.cancel(first.job_id, GUILD, 1, manages_server=False)
+    ).outcome is CancelOutcome.ALREADY_STARTED  # running: only Apiframe ends it
     assert await bench.ledger.balance(GUILD, 1) == 15

@@ -53,16 +53,22 @@ async def client(fake_apiframe: FakeApiframe) -> AsyncIterator[ApiframeClient]:
 async def submitted_job(database: Database, client: ApiframeClient) -> Job:
     job = new_job()
     await Ledger(database, 20).reserve(job)
-    accepted = await client.submit({"prompt": "x", "model": "hailuo-02",
-                                    "hailuoParams": {"duration": 6, "resolution": "768p"}},
-                                   job.idempotency_key)
+    accepted = await client.submit(
+        {
+            "prompt": "x",
+            "model": "hailuo-02",
+            "hailuoParams": {"duration": 6, "resolution": "768p"},
+        },
+        job.idempotency_key,
+    )
     jobs = JobStore(database)
     await jobs.record_submitted(job.id, accepted.job_id, accepted.status)
     return await jobs.require(job.id)
 
 
 async def test_a_late_job_is_told_once_then_given_up_a_day_later(
-        database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe) -> None:
+    database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     job = await submitted_job(database, client)
     assert job.submitted_at is not None
@@ -72,9 +78,12 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
         return now[0]
 
     member = Member()
-    policy = WatchPolicy(shape=PollShape(interval=0.01, early_interval=0.01),
-                         max_wait=timedelta(minutes=60), give_up_after=timedelta(hours=24),
-                         late_interval=0.01)
+    policy = WatchPolicy(
+        shape=PollShape(interval=0.01, early_interval=0.01),
+        max_wait=timedelta(minutes=60),
+        give_up_after=timedelta(hours=24),
+        late_interval=0.01,
+    )
     watcher = Watcher(client, JobStore(database), member, RenderTimes(), policy, clock=clock)
     watching = asyncio.create_task(watcher.watch(job))
     remote = next(iter(fake_apiframe.jobs.values()))
@@ -93,12 +102,12 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
 
 
 async def test_webhook_news_wakes_the_watcher_for_one_check(
-        database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe) -> None:
+    database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=0)  # done at its first check
     job = await submitted_job(database, client)
     policy = WatchPolicy(shape=PollShape(interval=0.01, webhook_interval=30.0), webhooks=True)
-    watcher = Watcher(client, JobStore(database), Member(), RenderTimes(), policy,
-                      clock=utc_now)
+    watcher = Watcher(client, JobStore(database), Member(), RenderTimes(), policy, clock=utc_now)
     watching = asyncio.create_task(watcher.watch(job))
     await asyncio.sleep(0.2)
     remote = next(iter(fake_apiframe.jobs.values()))

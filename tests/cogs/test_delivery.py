@@ -27,8 +27,9 @@ async def test_the_reply_token_is_used_until_near_fifteen_minutes(database: Data
 
 
 async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
-    job = dataclasses.replace(await saved_job(database), state=JobState.COMPLETED,
-                              video_url="https://cdn.example/v.mp4")
+    job = dataclasses.replace(
+        await saved_job(database), state=JobState.COMPLETED, video_url="https://cdn.example/v.mp4"
+    )
     with_file = outcome(job, with_file=True)
     assert "your video is ready" in with_file and "https://cdn.example" not in with_file
     as_link = outcome(job)
@@ -38,9 +39,17 @@ async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
 
 
 async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: Database) -> None:
-    job = dataclasses.replace(await saved_job(database), state=JobState.COMPLETED,
-                              prompt="🎥" * 2000, video_url="https://cdn.example/" + "v" * 500)
-    for text in (outcome(job), outcome(job, with_file=True), outcome(job, too_large=True),
-                 simulated(outcome(job, with_file=True), on=True)):
+    job = dataclasses.replace(
+        await saved_job(database),
+        state=JobState.COMPLETED,
+        prompt="🎥" * 2000,
+        video_url="https://cdn.example/" + "v" * 500,
+    )
+    for text in (
+        outcome(job),
+        outcome(job, with_file=True),
+        outcome(job, too_large=True),
+        simulated(outcome(job, with_file=True), on=True),
+    ):
         assert len(text) <= MESSAGE_LIMIT
     assert outcome(job).splitlines()[-1].startswith("https://cdn.example/")

@@ -33,9 +33,15 @@ def sub(name: str, *options: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "type": 1, "options": list(options)}
 
 
-def hailuo(prompt: str, *, duration: int | None = None, resolution: str | None = None,
-           image: dict[str, Any] | None = None, end_image: dict[str, Any] | None = None,
-           prompt_optimizer: bool | None = None) -> list[dict[str, Any]]:
+def hailuo(
+    prompt: str,
+    *,
+    duration: int | None = None,
+    resolution: str | None = None,
+    image: dict[str, Any] | None = None,
+    end_image: dict[str, Any] | None = None,
+    prompt_optimizer: bool | None = None,
+) -> list[dict[str, Any]]:
     options = [text("prompt", prompt)]
     if duration is not None:
         options.append(integer("duration", duration))

@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 class BotProcess:
     """Starts, kills and restarts the bot on one database; only ever signals its own child."""
 
-    def __init__(self, workdir: Path, discord: FakeDiscord, apiframe: FakeApiframe,
-                 **settings: str) -> None:
+    def __init__(
+        self, workdir: Path, discord: FakeDiscord, apiframe: FakeApiframe, **settings: str
+    ) -> None:
         self.workdir = workdir
         self.discord = discord
         self.log_path = workdir / "bot.log"
@@ -52,8 +53,8 @@ class BotProcess:
         log = self.log_path.open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env,
-                stdout=log, stderr=log)
+                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env, stdout=log, stderr=log
+            )
         finally:
             log.close()
         await self.discord.wait_for(lambda: self.discord.identifies > identified, within=60)

@@ -25,8 +25,9 @@ OUTCOME_MARKERS = ("your video is ready", "your video could not be made")
 
 
 @pytest.fixture
-async def bot_process(tmp_path: Path, fake_discord: FakeDiscord,
-                      fake_apiframe: FakeApiframe) -> AsyncIterator[BotProcess]:
+async def bot_process(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> AsyncIterator[BotProcess]:
     process = BotProcess(tmp_path, fake_discord, fake_apiframe)
     await process.start()
     yield process
@@ -34,9 +35,14 @@ async def bot_process(tmp_path: Path, fake_discord: FakeDiscord,
 
 
 def outcome_messages(discord: FakeDiscord, prompt: str) -> list[str]:
-    return [m.content for m in discord.messages.values()
-            if not m.deleted and not m.ephemeral and f"> {prompt}" in m.content
-            and any(marker in m.content for marker in OUTCOME_MARKERS)]
+    return [
+        m.content
+        for m in discord.messages.values()
+        if not m.deleted
+        and not m.ephemeral
+        and f"> {prompt}" in m.content
+        and any(marker in m.content for marker in OUTCOME_MARKERS)
+    ]
 
 
 async def settled(path: Path) -> bool:
@@ -44,22 +50,28 @@ async def settled(path: Path) -> bool:
         with sqlite3.connect(path) as raw:
             rows = raw.execute("SELECT state, delivered_at FROM jobs").fetchall()
         return bool(rows) and all(s in ("completed", "failed") and d for s, d in rows)
+
     return await asyncio.to_thread(check)
 
 
-async def check_invariants(bot: BotProcess, apiframe: FakeApiframe, discord: FakeDiscord,
-                           prompts: list[str]) -> dict[str, int]:
+async def check_invariants(
+    bot: BotProcess, apiframe: FakeApiframe, discord: FakeDiscord, prompts: list[str]
+) -> dict[str, int]:
     """Wait for every job to end, then prove the promises held."""
     for _ in range(600):
         if await settled(bot.database_path):
             break
         await asyncio.sleep(0.05)
     async with Database(bot.database_path) as db:
-        jobs = await db.fetch_all("SELECT id, state, idempotency_key, prompt, delivered_at "
-                                  "FROM jobs")
+        jobs = await db.fetch_all(
+            "SELECT id, state, idempotency_key, prompt, delivered_at FROM jobs"
+        )
         problems = await verify(db)
-    lost = [j["id"] for j in jobs if j["state"] not in ("completed", "failed")
-            or j["delivered_at"] is None]
+    lost = [
+        j["id"]
+        for j in jobs
+        if j["state"] not in ("completed", "failed") or j["delivered_at"] is None
+    ]
     accepted = [p for p in prompts if p in {j["prompt"] for j in jobs}]
     keys = {j["idempotency_key"] for j in jobs}
     remote_keys = [job.idempotency_key for job in apiframe.jobs.values()]
@@ -68,7 +80,8 @@ async def check_invariants(bot: BotProcess, apiframe: FakeApiframe, discord: Fak
     # must reach its member exactly once.
     told = {p: len(outcome_messages(discord, p)) for p in accepted}
     never_accepted_but_charged = sum(
-        1 for p in prompts if p not in accepted and outcome_messages(discord, p))
+        1 for p in prompts if p not in accepted and outcome_messages(discord, p)
+    )
     figures = {
         "jobs_lost": len(lost) + never_accepted_but_charged,
         "ledger_mismatches": len(problems),
@@ -84,9 +97,15 @@ async def check_invariants(bot: BotProcess, apiframe: FakeApiframe, discord: Fak
 Hook = Callable[..., Awaitable[None]]
 
 
-async def crash_once(bot: BotProcess, discord: FakeDiscord, apiframe: FakeApiframe,
-                     install: Callable[[Callable[[], Awaitable[None]]], None], *,
-                     with_image: bool = False, prompt: str) -> FakeInteraction:
+async def crash_once(
+    bot: BotProcess,
+    discord: FakeDiscord,
+    apiframe: FakeApiframe,
+    install: Callable[[Callable[[], Awaitable[None]]], None],
+    *,
+    with_image: bool = False,
+    prompt: str,
+) -> FakeInteraction:
     """Send one /hailuo; the installed hook kills the bot at its moment; then restart."""
     killed = asyncio.Event()
 
@@ -100,12 +119,12 @@ async def crash_once(bot: BotProcess, discord: FakeDiscord, apiframe: FakeApifra
     attachments = []
     options = hailuo(prompt)
     if with_image:
-        picture = discord.add_attachment("start.png", image_bytes(640, 480),
-                                         content_type="image/png", width=640, height=480)
+        picture = discord.add_attachment(
+            "start.png", image_bytes(640, 480), content_type="image/png", width=640, height=480
+        )
         attachments = [picture]
         options = hailuo(prompt, image=picture)
-    interaction = await discord.invoke("hailuo", options, member=member,
-                                       attachments=attachments)
+    interaction = await discord.invoke("hailuo", options, member=member, attachments=attachments)
     await asyncio.wait_for(killed.wait(), 30)
     discord.before.clear()
     discord.after.clear()
@@ -115,63 +134,108 @@ async def crash_once(bot: BotProcess, discord: FakeDiscord, apiframe: FakeApifra
     return interaction
 
 
-def on_discord(discord: FakeDiscord, when: str, method: str, path_part: str,
-               content_part: str = "") -> Callable[[Callable[[], Awaitable[None]]], None]:
+def on_discord(
+    discord: FakeDiscord, when: str, method: str, path_part: str, content_part: str = ""
+) -> Callable[[Callable[[], Awaitable[None]]], None]:
     def install(kill: Callable[[], Awaitable[None]]) -> None:
         async def hook(request_method: str, path: str, body: dict[str, Any]) -> None:
-            if (request_method == method and path_part in path
-                    and content_part in (body.get("content") or body.get("data", {})
-                                         .get("content") or "")):
+            if (
+                request_method == method
+                and path_part in path
+                and content_part
+                in (body.get("content") or body.get("data", {}).get("content") or "")
+            ):
                 await kill()
+
         (discord.before if when == "before" else discord.after).append(hook)
+
     return install
 
 
-def on_apiframe(apiframe: FakeApiframe, when: str, method: str, path_part: str,
-                min_polls: int = 0) -> Callable[[Callable[[], Awaitable[None]]], None]:
+def on_apiframe(
+    apiframe: FakeApiframe, when: str, method: str, path_part: str, min_polls: int = 0
+) -> Callable[[Callable[[], Awaitable[None]]], None]:
     def install(kill: Callable[[], Awaitable[None]]) -> None:
         async def hook(request: web.Request) -> None:
             polls = sum(job.polls for job in apiframe.jobs.values())
             if request.method == method and path_part in request.path and polls >= min_polls:
                 await kill()
+
         (apiframe.before if when == "before" else apiframe.after).append(hook)
+
     return install
 
 
 CRASH_POINTS: dict[str, tuple[str, str, str, str, str | int]] = {
     # Reservation and job row are one transaction: the kill lands once both are written.
-    "after the reservation and job row": ("discord", "before", "PATCH", "/messages/@original",
-                                          "credits reserved"),
-    "after the job card, before the runner started": ("discord", "after", "POST",
-                                                      "/webhooks/", "Hailuo 02"),
+    "after the reservation and job row": (
+        "discord",
+        "before",
+        "PATCH",
+        "/messages/@original",
+        "credits reserved",
+    ),
+    "after the job card, before the runner started": (
+        "discord",
+        "after",
+        "POST",
+        "/webhooks/",
+        "Hailuo 02",
+    ),
     "during the upload": ("apiframe", "before", "POST", "/v2/uploads", 0),
-    "after the submit, before its answer was stored": ("apiframe", "after", "POST",
-                                                       "/v2/videos/generate", 0),
+    "after the submit, before its answer was stored": (
+        "apiframe",
+        "after",
+        "POST",
+        "/v2/videos/generate",
+        0,
+    ),
     "while polling": ("apiframe", "before", "GET", "/v2/jobs/", 2),
     "after COMPLETED was seen and charged, before delivery": (
-        "discord", "before", "PATCH", "/messages/", "your video is ready"),
-    "after delivery, before it was recorded": ("discord", "after", "PATCH", "/messages/",
-                                               "your video is ready"),
+        "discord",
+        "before",
+        "PATCH",
+        "/messages/",
+        "your video is ready",
+    ),
+    "after delivery, before it was recorded": (
+        "discord",
+        "after",
+        "PATCH",
+        "/messages/",
+        "your video is ready",
+    ),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", list(CRASH_POINTS))
-async def test_sigkill_at_each_point_of_a_job(bot_process: BotProcess, fake_discord: FakeDiscord,
-                                              fake_apiframe: FakeApiframe, point: str) -> None:
+async def test_sigkill_at_each_point_of_a_job(
+    bot_process: BotProcess, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, point: str
+) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=4)
     side, when, method, path, extra = CRASH_POINTS[point]
-    install = (on_discord(fake_discord, when, method, path, str(extra)) if side == "discord"
-               else on_apiframe(fake_apiframe, when, method, path, int(extra)))
-    await crash_once(bot_process, fake_discord, fake_apiframe, install,
-                     with_image=point == "during the upload", prompt="crash test")
+    install = (
+        on_discord(fake_discord, when, method, path, str(extra))
+        if side == "discord"
+        else on_apiframe(fake_apiframe, when, method, path, int(extra))
+    )
+    await crash_once(
+        bot_process,
+        fake_discord,
+        fake_apiframe,
+        install,
+        with_image=point == "during the upload",
+        prompt="crash test",
+    )
     figures = await check_invariants(bot_process, fake_apiframe, fake_discord, ["crash test"])
     print(f"crash point {point!r}: kills {bot_process.kills}, {figures}")
 
 
 @pytest.mark.slow
-async def test_sigkill_at_random_moments(bot_process: BotProcess, fake_discord: FakeDiscord,
-                                         fake_apiframe: FakeApiframe) -> None:
+async def test_sigkill_at_random_moments(
+    bot_process: BotProcess, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     chooser = random.Random(20261124)
     fake_apiframe.default_script = JobScript(polls_before_done=3)
     prompts: list[str] = []
@@ -195,7 +259,8 @@ async def test_sigkill_at_random_moments(bot_process: BotProcess, fake_discord: 
 
 @pytest.mark.slow
 async def test_sigterm_mid_job_exits_fast_and_the_job_resumes(
-        bot_process: BotProcess, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    bot_process: BotProcess, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     member = fake_discord.add_member("t")
     await fake_discord.invoke("hailuo", hailuo("graceful"), member=member)

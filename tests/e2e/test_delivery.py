@@ -19,8 +19,9 @@ from tests.fakes.media import oversized_mp4
 READY = "your video is ready"
 
 
-async def make_video(running: RunningBot, name: str, prompt: str = "a red kite over hills"
-                     ) -> tuple[FakeMessage, int]:
+async def make_video(
+    running: RunningBot, name: str, prompt: str = "a red kite over hills"
+) -> tuple[FakeMessage, int]:
     discord = running.discord
     member = discord.add_member(name)
     interaction = await discord.invoke("hailuo", hailuo(prompt), member=member)
@@ -35,7 +36,8 @@ async def credits_reply(running: RunningBot, member_id: int) -> str:
 
 
 async def test_the_video_is_a_file_on_the_card_and_outlives_apiframes_copy(
-        running: RunningBot, fake_apiframe: FakeApiframe, error_log: ErrorLog) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> None:
     card, member_id = await make_video(running, "ana")
     assert list(card.files) == [next(iter(card.files))]
     [(name, data)] = card.files.items()
@@ -54,7 +56,8 @@ async def test_the_video_is_a_file_on_the_card_and_outlives_apiframes_copy(
 
 
 async def test_a_video_over_the_upload_limit_is_delivered_as_the_link(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.video_bytes = oversized_mp4(11 * 1024 * 1024)
     card, member_id = await make_video(running, "bo")
     assert card.files == {}
@@ -64,8 +67,9 @@ async def test_a_video_over_the_upload_limit_is_delivered_as_the_link(
     assert "/cdn/videos/" in await credits_reply(running, member_id)
 
 
-async def test_discords_413_is_the_real_limit(running: RunningBot,
-                                              fake_apiframe: FakeApiframe) -> None:
+async def test_discords_413_is_the_real_limit(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     running.discord.upload_limit = 1000  # the interaction said 10 MiB; Discord says no
     card, _ = await make_video(running, "cy")
     assert card.files == {}
@@ -75,7 +79,8 @@ async def test_discords_413_is_the_real_limit(running: RunningBot,
 
 @pytest.mark.parametrize("mode", ["missing", "html"])
 async def test_a_failed_download_still_delivers_the_link(
-        running: RunningBot, fake_apiframe: FakeApiframe, mode: str) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe, mode: str
+) -> None:
     fake_apiframe.cdn_mode = mode
     card, _ = await make_video(running, f"dee-{mode}")
     assert card.files == {}
@@ -88,7 +93,8 @@ async def test_a_failed_download_still_delivers_the_link(
 
 
 async def test_a_restart_between_download_and_post_leaves_one_file(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     reached, release = asyncio.Event(), asyncio.Event()
 
@@ -113,11 +119,14 @@ async def test_a_restart_between_download_and_post_leaves_one_file(
     assert await bot.ledger.balance(discord.guild_id, member.id) == 15
 
 
-async def test_archive_keeps_a_copy_for_the_owner(tmp_path: Path, fake_discord: FakeDiscord,
-                                                  fake_apiframe: FakeApiframe) -> None:
+async def test_archive_keeps_a_copy_for_the_owner(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     archive = tmp_path / "videos"
-    harness = RunningBot(make_settings(tmp_path, fake_discord, fake_apiframe,
-                                       video_archive_dir=archive), fake_discord)
+    harness = RunningBot(
+        make_settings(tmp_path, fake_discord, fake_apiframe, video_archive_dir=archive),
+        fake_discord,
+    )
     await harness.start()
     try:
         await make_video(harness, "fay")
@@ -131,15 +140,21 @@ async def test_archive_keeps_a_copy_for_the_owner(tmp_path: Path, fake_discord: 
 
 # -- webhooks ------------------------------------------------------------------------------
 
+
 @pytest.fixture
-async def hooked(tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe,
-                 error_log: ErrorLog) -> AsyncIterator[RunningBot]:
+async def hooked(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> AsyncIterator[RunningBot]:
     """The bot with webhooks on: polling is only a slow safety net (every 30 s here)."""
     port = free_port()
     settings = make_settings(
-        tmp_path, fake_discord, fake_apiframe, http_port=port,
+        tmp_path,
+        fake_discord,
+        fake_apiframe,
+        http_port=port,
         apiframe_webhook_url=f"http://127.0.0.1:{port}/apiframe/webhook",
-        apiframe_webhook_poll_interval_seconds=30.0)
+        apiframe_webhook_poll_interval_seconds=30.0,
+    )
     harness = RunningBot(settings, fake_discord)
     await harness.start()
     yield harness
@@ -147,7 +162,8 @@ async def hooked(tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeA
 
 
 async def test_a_webhook_delivers_the_video_within_a_second(
-        hooked: RunningBot, fake_apiframe: FakeApiframe, error_log: ErrorLog) -> None:
+    hooked: RunningBot, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> None:
     fake_apiframe.scripts.append(JobScript(render_seconds=1.5))
     card, _ = await make_video(hooked, "gus")
     seen = time.monotonic()
@@ -164,7 +180,8 @@ async def test_a_webhook_delivers_the_video_within_a_second(
 
 
 async def test_a_forged_webhook_is_refused_and_changes_nothing(
-        hooked: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    hooked: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.scripts.append(JobScript(polls_before_done=10**6))
     discord = hooked.discord
     member = discord.add_member("hal")
@@ -172,8 +189,13 @@ async def test_a_forged_webhook_is_refused_and_changes_nothing(
     await discord.wait_for(lambda: bool(fake_apiframe.jobs))
     [remote] = fake_apiframe.jobs.values()
     url = remote.body["webhookUrl"]
-    payload = {"event": "completed", "jobId": remote.id, "status": "COMPLETED",
-               "progress": 100, "result": {"videoUrl": "https://evil.example/x.mp4"}}
+    payload = {
+        "event": "completed",
+        "jobId": remote.id,
+        "status": "COMPLETED",
+        "progress": 100,
+        "result": {"videoUrl": "https://evil.example/x.mp4"},
+    }
     forged = fake_apiframe.signature(b"{}", "afk_not_the_key")
     assert await fake_apiframe.send_webhook(url, payload, signature=forged) == 401
     await asyncio.sleep(0.5)
@@ -185,7 +207,8 @@ async def test_a_forged_webhook_is_refused_and_changes_nothing(
 
 
 async def test_repeated_and_late_webhooks_charge_and_deliver_once(
-        hooked: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    hooked: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.webhook_copies = 3
     fake_apiframe.scripts.append(JobScript(render_seconds=0.8))
     card, member_id = await make_video(hooked, "ivy")
@@ -203,10 +226,14 @@ async def test_repeated_and_late_webhooks_charge_and_deliver_once(
 
 
 async def test_a_webhook_for_an_unknown_job_is_acknowledged_and_ignored(
-        hooked: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    hooked: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     assert hooked.bot is not None
     url = f"http://127.0.0.1:{hooked.bot.web.bound_port}/apiframe/webhook"
-    payload = {"event": "completed", "jobId": "00000000-0000-4000-8000-000000000000",
-               "status": "COMPLETED"}
+    payload = {
+        "event": "completed",
+        "jobId": "00000000-0000-4000-8000-000000000000",
+        "status": "COMPLETED",
+    }
     assert await fake_apiframe.send_webhook(url, payload) == 200
     assert fake_apiframe.job_requests() == []

@@ -30,7 +30,8 @@ def card_of(discord: FakeDiscord, interaction: FakeInteraction) -> FakeMessage |
 
 
 async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     admin = discord.add_member("admin", admin=True)
     await quota(discord, admin, sub("limits", integer("per_member", 1), integer("per_server", 2)))
@@ -62,9 +63,19 @@ async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
     ledger = running.bot.ledger
     assert await ledger.balance(discord.guild_id, ana.id) == 20 - 5 - 5
     # Pressing the same (stale) button again refunds nothing.
-    card.components = [{"type": 1, "components": [
-        {"type": 2, "style": 2, "label": "Cancel",
-         "custom_id": press.payload["data"]["custom_id"]}]}]
+    card.components = [
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 2,
+                    "style": 2,
+                    "label": "Cancel",
+                    "custom_id": press.payload["data"]["custom_id"],
+                }
+            ],
+        }
+    ]
     again = await discord.click(card, "Cancel", member=ana)
     assert "no longer be cancelled" in (await discord.wait_reply(again, "cancelled")).content
     assert await ledger.balance(discord.guild_id, ana.id) == 20 - 5 - 5
@@ -80,8 +91,9 @@ async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
     assert len(refunds) == 1 and refunds[0]["actor_id"] == ana.id
 
 
-async def test_only_the_member_or_an_admin_can_cancel(running: RunningBot,
-                                                      fake_apiframe: FakeApiframe) -> None:
+async def test_only_the_member_or_an_admin_can_cancel(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     admin = discord.add_member("admin", admin=True)
     await quota(discord, admin, sub("limits", integer("per_member", 1), integer("per_server", 1)))
@@ -89,8 +101,9 @@ async def test_only_the_member_or_an_admin_can_cancel(running: RunningBot,
     ana, bo = discord.add_member("ana"), discord.add_member("bo")
     await discord.invoke("hailuo", hailuo("first"), member=ana)
     waiting = await discord.invoke("hailuo", hailuo("second"), member=ana)
-    await discord.wait_for(lambda: "position 1" in (getattr(card_of(discord, waiting),
-                                                            "content", "")))
+    await discord.wait_for(
+        lambda: "position 1" in (getattr(card_of(discord, waiting), "content", ""))
+    )
     card = card_of(discord, waiting)
     assert card is not None
     press = await discord.click(card, "Cancel", member=bo)
@@ -101,7 +114,8 @@ async def test_only_the_member_or_an_admin_can_cancel(running: RunningBot,
 
 
 async def test_audit_channel_gets_a_line_for_every_ledger_row(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     admin = discord.add_member("admin", admin=True)
     audit = await discord.add_channel("credit-log")
@@ -109,26 +123,36 @@ async def test_audit_channel_gets_a_line_for_every_ledger_row(
     member = discord.add_member("ana")
     await quota(discord, admin, sub("add", user("member", member.id), integer("amount", 10)))
     fake_apiframe.scripts.append(JobScript(outcome="FAILED"))
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("x"), member=member),
-                             "could not be made")
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("y"), member=member),
-                             "your video is ready")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("x"), member=member), "could not be made"
+    )
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("y"), member=member), "your video is ready"
+    )
     assert running.bot is not None
     rows = await running.bot.database.fetch_all("SELECT id, kind FROM ledger ORDER BY id")
-    assert [r["kind"] for r in rows] == ["opening", "grant", "reserve", "refund", "reserve",
-                                         "charge"]
+    assert [r["kind"] for r in rows] == [
+        "opening",
+        "grant",
+        "reserve",
+        "refund",
+        "reserve",
+        "charge",
+    ]
 
     def posted() -> list[str]:
-        return re.findall(r"`#(\d+)`", "\n".join(m.content for m in
-                                                  discord.channel_messages(audit)))
+        return re.findall(
+            r"`#(\d+)`", "\n".join(m.content for m in discord.channel_messages(audit))
+        )
 
     await discord.wait_for(lambda: len(posted()) == len(rows))
     assert [int(i) for i in posted()] == [r["id"] for r in rows]
     lines = "\n".join(m.content for m in discord.channel_messages(audit)).splitlines()
     assert f"<@{member.id}> grant **+10** → 30" in lines[1] and f"by <@{admin.id}>" in lines[1]
-    assert all(m.allowed_mentions == {"parse": []} or
-               (m.allowed_mentions or {}).get("parse") == []
-               for m in discord.channel_messages(audit))
+    assert all(
+        m.allowed_mentions == {"parse": []} or (m.allowed_mentions or {}).get("parse") == []
+        for m in discord.channel_messages(audit)
+    )
 
     # Stopping the log: later rows are not posted.
     await quota(discord, admin, sub("log"))
@@ -142,8 +166,9 @@ async def test_history_pages_through_the_ledger(running: RunningBot) -> None:
     admin = discord.add_member("admin", admin=True)
     member = discord.add_member("ana")
     for amount in range(1, 13):
-        await quota(discord, admin, sub("add", user("member", member.id),
-                                        integer("amount", amount)))
+        await quota(
+            discord, admin, sub("add", user("member", member.id), integer("amount", amount))
+        )
     shown = await discord.invoke("credits", member=member)
     reply = await discord.wait_reply(shown, "credits in this server")
     assert "You have **98** credits" in reply.content
@@ -177,11 +202,20 @@ async def test_show_summarises_the_server(running: RunningBot) -> None:
     admin = discord.add_member("admin", admin=True)
     artists = await discord.add_role("artists")
     await quota(discord, admin, sub("cap", integer("amount", 500)))
-    await quota(discord, admin, sub("allowance", integer("amount", 30), text("period", "weekly"),
-                                    opt("role", str(artists), 8)))
+    await quota(
+        discord,
+        admin,
+        sub(
+            "allowance",
+            integer("amount", 30),
+            text("period", "weekly"),
+            opt("role", str(artists), 8),
+        ),
+    )
     member = discord.add_member("ana")
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("z"), member=member),
-                             "your video is ready")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("z"), member=member), "your video is ready"
+    )
     content = await quota(discord, admin, sub("show"))
     assert "Monthly cap: 500 a month, 5 used" in content
     assert f"30 weekly for <@&{artists}>" in content
@@ -193,31 +227,43 @@ async def test_allowance_by_role_reaches_the_member(running: RunningBot) -> None
     discord = running.discord
     admin = discord.add_member("admin", admin=True)
     patrons = await discord.add_role("patrons")
-    reply = await quota(discord, admin, sub("allowance", integer("amount", 60),
-                                            text("period", "monthly"),
-                                            opt("role", str(patrons), 8)))
+    reply = await quota(
+        discord,
+        admin,
+        sub(
+            "allowance",
+            integer("amount", 60),
+            text("period", "monthly"),
+            opt("role", str(patrons), 8),
+        ),
+    )
     assert "topped up to **60**" in reply
     member = discord.add_member("ana")
     member.roles.append(patrons)
-    shown = await discord.wait_reply(await discord.invoke("credits", member=member),
-                                     "credits in this server")
+    shown = await discord.wait_reply(
+        await discord.invoke("credits", member=member), "credits in this server"
+    )
     assert "You have **60** credits" in shown.content and "60 monthly" in shown.content
     plain = discord.add_member("bo")
-    shown = await discord.wait_reply(await discord.invoke("credits", member=plain),
-                                     "credits in this server")
+    shown = await discord.wait_reply(
+        await discord.invoke("credits", member=plain), "credits in this server"
+    )
     assert "You have **20** credits" in shown.content
 
 
-async def test_a_request_over_the_cap_says_when_it_resets(running: RunningBot,
-                                                          fake_apiframe: FakeApiframe) -> None:
+async def test_a_request_over_the_cap_says_when_it_resets(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     admin = discord.add_member("admin", admin=True)
     await quota(discord, admin, sub("cap", integer("amount", 7)))
     member = discord.add_member("ana")
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("a"), member=member),
-                             "your video is ready")
-    refused = await discord.wait_reply(await discord.invoke("hailuo", hailuo("b"), member=member),
-                                       "monthly cap")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("a"), member=member), "your video is ready"
+    )
+    refused = await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("b"), member=member), "monthly cap"
+    )
     assert refused.ephemeral and "resets on 1 " in refused.content
     assert len(fake_apiframe.jobs) == 1
 
@@ -233,8 +279,9 @@ ADMIN_ONLY = [
 
 
 @pytest.mark.parametrize("options", ADMIN_ONLY, ids=lambda o: o[0]["name"])
-async def test_every_admin_command_refuses_members(running: RunningBot,
-                                                   options: list[dict[str, Any]]) -> None:
+async def test_every_admin_command_refuses_members(
+    running: RunningBot, options: list[dict[str, Any]]
+) -> None:
     discord = running.discord
     member = discord.add_member("sneaky")
     interaction = await discord.invoke("quota", options, member=member)

@@ -24,10 +24,19 @@ NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens, connections
 async def start(workdir: Path, env: dict[str, str], within: float = 60) -> tuple[int, str]:
     """`python -m bot` with exactly `env`; its exit code and everything it printed."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=workdir,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "HOME": str(workdir),
-             **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=workdir,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+            "HOME": str(workdir),
+            **env,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(process.communicate(), within)
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace")
@@ -51,14 +60,22 @@ async def test_an_untouched_env_file_names_the_missing_token(tmp_path: Path) -> 
 
 
 async def test_unreachable_discord_is_one_line_after_retries(tmp_path: Path) -> None:
-    code, output = await start(tmp_path, {
-        "DISCORD_TOKEN": DISCORD_TOKEN, "APIFRAME_API_KEY": "not-an-apiframe-key",
-        "DISCORD_API_BASE_URL": f"{NOWHERE}/api/v10", "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/",
-        "APIFRAME_BASE_URL": NOWHERE, "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
-        "HTTP_PORT": "0"})
+    code, output = await start(
+        tmp_path,
+        {
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "APIFRAME_API_KEY": "not-an-apiframe-key",
+            "DISCORD_API_BASE_URL": f"{NOWHERE}/api/v10",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/",
+            "APIFRAME_BASE_URL": NOWHERE,
+            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+            "HTTP_PORT": "0",
+        },
+    )
     assert code == 1
-    assert_one_clear_line(output, "could not reach Discord at http://127.0.0.1:9/api/v10",
-                          "DISCORD_API_BASE_URL")
+    assert_one_clear_line(
+        output, "could not reach Discord at http://127.0.0.1:9/api/v10", "DISCORD_API_BASE_URL"
+    )
     assert "trying again" in output  # transient failures are retried, and it says so
     assert "does not look like an Apiframe API key" in output
     assert "PyNaCl" not in output and "davey" not in output
@@ -67,33 +84,48 @@ async def test_unreachable_discord_is_one_line_after_retries(tmp_path: Path) -> 
         assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] >= 4
 
 
-async def test_unreachable_apiframe_is_one_line(tmp_path: Path,
-                                                fake_discord: FakeDiscord) -> None:
-    code, output = await start(tmp_path, {
-        "DISCORD_TOKEN": DISCORD_TOKEN, "APIFRAME_API_KEY": API_KEY,
-        "DISCORD_API_BASE_URL": fake_discord.api_base,
-        "DISCORD_GATEWAY_URL": fake_discord.gateway_url, "APIFRAME_BASE_URL": NOWHERE,
-        "DATABASE_PATH": str(tmp_path / "db.sqlite3"), "HTTP_PORT": "0"})
+async def test_unreachable_apiframe_is_one_line(tmp_path: Path, fake_discord: FakeDiscord) -> None:
+    code, output = await start(
+        tmp_path,
+        {
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "APIFRAME_API_KEY": API_KEY,
+            "DISCORD_API_BASE_URL": fake_discord.api_base,
+            "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+            "APIFRAME_BASE_URL": NOWHERE,
+            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+            "HTTP_PORT": "0",
+        },
+    )
     assert code == 1
-    assert_one_clear_line(output, "could not reach Apiframe at http://127.0.0.1:9",
-                          "APIFRAME_BASE_URL")
+    assert_one_clear_line(
+        output, "could not reach Apiframe at http://127.0.0.1:9", "APIFRAME_BASE_URL"
+    )
 
 
-async def test_a_busy_http_port_is_one_line(tmp_path: Path, fake_discord: FakeDiscord,
-                                            fake_apiframe: FakeApiframe) -> None:
+async def test_a_busy_http_port_is_one_line(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     port = fake_apiframe.port  # already taken
-    code, output = await start(tmp_path, {
-        "DISCORD_TOKEN": DISCORD_TOKEN, "APIFRAME_API_KEY": API_KEY,
-        "DISCORD_API_BASE_URL": fake_discord.api_base,
-        "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
-        "APIFRAME_BASE_URL": fake_apiframe.base_url,
-        "DATABASE_PATH": str(tmp_path / "db.sqlite3"), "HTTP_PORT": str(port)})
+    code, output = await start(
+        tmp_path,
+        {
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "APIFRAME_API_KEY": API_KEY,
+            "DISCORD_API_BASE_URL": fake_discord.api_base,
+            "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+            "APIFRAME_BASE_URL": fake_apiframe.base_url,
+            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+            "HTTP_PORT": str(port),
+        },
+    )
     assert code == 1
     assert_one_clear_line(output, f"cannot listen on 127.0.0.1:{port}", "HTTP_PORT")
 
 
 async def test_a_normal_start_prints_the_invite_link_and_no_voice_warnings(
-        tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     bot = BotProcess(tmp_path, fake_discord, fake_apiframe)
     await bot.start()
     try:
@@ -101,8 +133,10 @@ async def test_a_normal_start_prints_the_invite_link_and_no_voice_warnings(
     finally:
         await bot.close()
     logs = bot.logs()
-    invite = (f"https://discord.com/oauth2/authorize?client_id={fake_discord.application_id}"
-              "&scope=bot+applications.commands&permissions=274878024704")
+    invite = (
+        f"https://discord.com/oauth2/authorize?client_id={fake_discord.application_id}"
+        "&scope=bot+applications.commands&permissions=274878024704"
+    )
     assert invite in logs
     assert "PyNaCl" not in logs and "davey" not in logs
 
@@ -122,9 +156,12 @@ def docker_environment(env_file: Path) -> dict[str, str]:
 
 def test_the_documented_docker_run_keeps_the_database_on_the_volume(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text((REPO / ".env.example").read_text()
-                        .replace("DISCORD_TOKEN=", f"DISCORD_TOKEN={DISCORD_TOKEN}")
-                        .replace("APIFRAME_API_KEY=", f"APIFRAME_API_KEY={API_KEY}"))
+    env_file.write_text(
+        (REPO / ".env.example")
+        .read_text()
+        .replace("DISCORD_TOKEN=", f"DISCORD_TOKEN={DISCORD_TOKEN}")
+        .replace("APIFRAME_API_KEY=", f"APIFRAME_API_KEY={API_KEY}")
+    )
     environment = docker_environment(env_file)
     assert 'VOLUME ["/data"]' in (REPO / "Dockerfile").read_text()
     names = {k.lower(): v for k, v in environment.items()}

@@ -17,24 +17,32 @@ from tests.fakes.discord_server import FakeDiscord
 
 async def test_missing_token_stops_with_a_message_naming_it(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
-             "APIFRAME_API_KEY": "afk_x"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+            "APIFRAME_API_KEY": "afk_x",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert b"DISCORD_TOKEN is not set" in stderr
     assert b"Traceback" not in stderr
 
 
-async def test_a_full_run_then_sigterm(tmp_path: Path, fake_discord: FakeDiscord,
-                                       fake_apiframe: FakeApiframe) -> None:
+async def test_a_full_run_then_sigterm(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     bot = BotProcess(tmp_path, fake_discord, fake_apiframe)
     await bot.start()
     try:
         member = fake_discord.add_member("ana")
-        interaction = await fake_discord.invoke("hailuo", hailuo("waves at dusk"),
-                                                member=member)
+        interaction = await fake_discord.invoke("hailuo", hailuo("waves at dusk"), member=member)
         await fake_discord.wait_reply(interaction, "your video is ready", within=30)
         started = time.monotonic()
         code = await bot.terminate()
@@ -50,14 +58,16 @@ async def test_a_full_run_then_sigterm(tmp_path: Path, fake_discord: FakeDiscord
     assert "submitted as Apiframe job" in logs
 
 
-async def test_a_wrong_token_stops_with_a_clear_message(tmp_path: Path, fake_discord: FakeDiscord,
-                                                        fake_apiframe: FakeApiframe) -> None:
+async def test_a_wrong_token_stops_with_a_clear_message(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     fake_discord.accepted_token = "some-other-token"
     bot = BotProcess(tmp_path, fake_discord, fake_apiframe)
     log = bot.log_path.open("wb")
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=bot.env, stdout=log, stderr=log)
+            sys.executable, "-m", "bot", cwd=tmp_path, env=bot.env, stdout=log, stderr=log
+        )
         code = await asyncio.wait_for(process.wait(), 30)
     finally:
         log.close()
@@ -68,7 +78,8 @@ async def test_a_wrong_token_stops_with_a_clear_message(tmp_path: Path, fake_dis
 
 
 async def test_a_refused_apiframe_key_is_reported_at_start(
-        tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     bot = BotProcess(tmp_path, fake_discord, fake_apiframe, APIFRAME_API_KEY="afk_revoked_key_1")
     await bot.start()
     try:

@@ -11,8 +11,9 @@ from tests.e2e.helpers import hailuo
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
 
 
-async def test_restart_while_polling_resumes_and_delivers(running: RunningBot,
-                                                          fake_apiframe: FakeApiframe) -> None:
+async def test_restart_while_polling_resumes_and_delivers(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     fake_apiframe.scripts.append(JobScript(polls_before_done=1_000_000))
     discord = running.discord
     member = discord.add_member("patient")
@@ -33,7 +34,8 @@ async def test_restart_while_polling_resumes_and_delivers(running: RunningBot,
 
 
 async def test_restart_before_submit_resubmits_with_the_same_key(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     member = discord.add_member("early")
     fake_apiframe.gate.clear()  # Apiframe hangs: the submit never gets its answer
@@ -45,15 +47,17 @@ async def test_restart_before_submit_resubmits_with_the_same_key(
 
     bot = await running.start()
     await discord.wait_reply(interaction, "your video is ready")
-    keys = {h["Idempotency-Key"] for m, p, h in fake_apiframe.requests
-            if p == "/v2/videos/generate"}
+    keys = {
+        h["Idempotency-Key"] for m, p, h in fake_apiframe.requests if p == "/v2/videos/generate"
+    }
     assert len(keys) == 1
     assert len(fake_apiframe.jobs) <= 1
     assert await bot.ledger.balance(discord.guild_id, member.id) == 15
 
 
 async def test_restart_after_outcome_delivers_once_without_new_charges(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     member = discord.add_member("done")
     interaction = await discord.invoke("hailuo", hailuo("done quickly"), member=member)
@@ -73,7 +77,8 @@ async def test_commands_are_synced_only_when_they_change(running: RunningBot) ->
 
 
 async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     member = discord.add_member("late")
     fake_apiframe.scripts.append(JobScript(polls_before_done=1_000_000))
@@ -84,15 +89,19 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
     # Fourteen and a half minutes later the token is all but spent.
     interaction.created_at -= 14.5 * 60
     async with Database(running.settings.database_path) as db:
-        await db.write(lambda tx: tx.execute(
-            "UPDATE jobs SET interaction_created_at = ?",
-            (to_db_time(utc_now() - timedelta(minutes=14.5)),)))
+        await db.write(
+            lambda tx: tx.execute(
+                "UPDATE jobs SET interaction_created_at = ?",
+                (to_db_time(utc_now() - timedelta(minutes=14.5)),),
+            )
+        )
     [remote] = fake_apiframe.jobs.values()
     remote.script.polls_before_done = remote.polls
 
     await running.start()
-    await discord.wait_for(lambda: any("your video is ready" in m.content
-                                       for m in discord.channel_messages()))
+    await discord.wait_for(
+        lambda: any("your video is ready" in m.content for m in discord.channel_messages())
+    )
     [message] = discord.channel_messages()
     assert message.content.startswith(f"✅ <@{member.id}>")
     assert list(message.files.values()) == [fake_apiframe.video_bytes]  # the channel post too
@@ -103,15 +112,17 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
 
 
 async def test_job_reserved_before_its_card_was_posted_still_reaches_the_member(
-        running: RunningBot, fake_apiframe: FakeApiframe) -> None:
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
     discord = running.discord
     member = discord.add_member("unlucky")
     # Discord refuses the public card: the bot has reserved and written the job, but has no
     # message to edit.
     discord.fail("POST", r"^/webhooks/", 400, times=10)
     interaction = await discord.invoke("hailuo", hailuo("no card"), member=member)
-    await discord.wait_for(lambda: any("your video is ready" in m.content
-                                       for m in discord.channel_messages()))
+    await discord.wait_for(
+        lambda: any("your video is ready" in m.content for m in discord.channel_messages())
+    )
     [message] = discord.channel_messages()
     assert message.content.startswith(f"✅ <@{member.id}>")
     assert all(m.ephemeral for m in discord.replies_to(interaction))

@@ -34,21 +34,26 @@ def captured() -> Iterator[Everything]:
     root.setLevel(previous)
 
 
-async def test_no_secret_in_a_full_run(captured: Everything, running: RunningBot,
-                                       fake_apiframe: FakeApiframe, error_log: ErrorLog) -> None:
+async def test_no_secret_in_a_full_run(
+    captured: Everything, running: RunningBot, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> None:
     discord = running.discord
     member = discord.add_member("ana")
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("ok"), member=member),
-                             "your video is ready")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("ok"), member=member), "your video is ready"
+    )
     fake_apiframe.scripts.append(JobScript(outcome="FAILED", error="boom"))
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("fails"), member=member),
-                             "could not be made")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("fails"), member=member), "could not be made"
+    )
     fake_apiframe.fail("POST", "/v2/videos/generate", 401, body={"error": "Invalid API key"})
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("auth"), member=member),
-                             "could not be made")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("auth"), member=member), "could not be made"
+    )
     fake_apiframe.fail("GET", "/v2/jobs/", 500, times=2)
-    await discord.wait_reply(await discord.invoke("hailuo", hailuo("flaky"), member=member),
-                             "your video is ready")
+    await discord.wait_reply(
+        await discord.invoke("hailuo", hailuo("flaky"), member=member), "your video is ready"
+    )
     await discord.wait_reply(await discord.invoke("credits", member=member), "credits")
     await running.restart()
 

@@ -25,10 +25,12 @@ METRICS_TOKEN = "scrape-token-for-tests"
 
 
 @pytest.fixture
-async def served(tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe,
-                 error_log: ErrorLog) -> AsyncIterator[RunningBot]:
-    settings = make_settings(tmp_path, fake_discord, fake_apiframe, http_port=free_port(),
-                             metrics_token=METRICS_TOKEN)
+async def served(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> AsyncIterator[RunningBot]:
+    settings = make_settings(
+        tmp_path, fake_discord, fake_apiframe, http_port=free_port(), metrics_token=METRICS_TOKEN
+    )
     harness = RunningBot(settings, fake_discord)
     await harness.start()
     yield harness
@@ -46,14 +48,16 @@ async def readiness(running: RunningBot) -> tuple[int, dict[str, str]]:
     return status, json.loads(body)["parts"]
 
 
-async def wait_readiness(running: RunningBot, expected: int, within: float = 10.0
-                         ) -> dict[str, str]:
+async def wait_readiness(
+    running: RunningBot, expected: int, within: float = 10.0
+) -> dict[str, str]:
     async def poll() -> dict[str, str]:
         while True:
             status, parts = await readiness(running)
             if status == expected:
                 return parts
             await asyncio.sleep(0.05)
+
     return await asyncio.wait_for(poll(), within)
 
 
@@ -105,8 +109,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
-async def test_metrics_count_what_happened(served: RunningBot,
-                                           fake_apiframe: FakeApiframe) -> None:
+async def test_metrics_count_what_happened(served: RunningBot, fake_apiframe: FakeApiframe) -> None:
     discord = served.discord
     member = discord.add_member("ana")
     fake_apiframe.scripts += [JobScript(), JobScript(outcome="FAILED")]
@@ -114,8 +117,9 @@ async def test_metrics_count_what_happened(served: RunningBot,
     await discord.wait_reply(done, "your video is ready")
     failed = await discord.invoke("hailuo", hailuo("a policy violation"), member=member)
     await discord.wait_reply(failed, "could not be made")
-    refused = await discord.invoke("hailuo", hailuo("too big", duration=10, resolution="1080p"),
-                                   member=member)
+    refused = await discord.invoke(
+        "hailuo", hailuo("too big", duration=10, resolution="1080p"), member=member
+    )
     await discord.wait_reply(refused, "Nothing was charged")
     assert served.bot is not None
     await discord.wait_for(lambda: not served.bot.runner.running)  # type: ignore[union-attr]
@@ -133,25 +137,26 @@ async def test_metrics_count_what_happened(served: RunningBot,
     assert found[("hailuo_jobs", (("state", "failed"),))] == 1
     assert found[("hailuo_jobs_finished_total", (("outcome", "completed"),))] == 1
     assert found[("hailuo_jobs_finished_total", (("outcome", "failed"),))] == 1
-    generate = found[("hailuo_apiframe_requests_total", (("route", "generate"),
-                                                          ("status", "202")))]
+    generate = found[("hailuo_apiframe_requests_total", (("route", "generate"), ("status", "202")))]
     assert generate == fake_apiframe.count("POST", "/v2/videos/generate") == 2
     checks = found[("hailuo_apiframe_requests_total", (("route", "jobs"), ("status", "200")))]
     assert checks == fake_apiframe.count("GET", "/v2/jobs/")
     assert found[("hailuo_acknowledgement_seconds_count", ())] >= 3
-    assert found[("hailuo_job_render_seconds_count", (("duration", "6"),
-                                                      ("resolution", "768p")))] == 1
+    assert (
+        found[("hailuo_job_render_seconds_count", (("duration", "6"), ("resolution", "768p")))] == 1
+    )
     assert found[("hailuo_delivery_lag_seconds_count", (("via", "interaction"),))] == 2
     assert found[("hailuo_database_write_seconds_count", ())] > 0
     # No member, server or job id is ever a label value.
-    for (_, labels) in found:
+    for _, labels in found:
         for _, value in labels:
             assert not value.isdigit() or len(value) < 4, value
     assert str(member.id) not in text and str(discord.guild_id) not in text
 
 
 async def test_json_logs_parse_carry_the_job_and_keep_secrets(
-        tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe) -> None:
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     bot = BotProcess(tmp_path, fake_discord, fake_apiframe, LOG_FORMAT="json")
     await bot.start()
     try:
@@ -172,8 +177,9 @@ async def test_json_logs_parse_carry_the_job_and_keep_secrets(
     assert DISCORD_TOKEN not in text and API_KEY not in text
 
 
-async def test_check_passes_against_good_services(tmp_path: Path, fake_discord: FakeDiscord,
-                                                  fake_apiframe: FakeApiframe) -> None:
+async def test_check_passes_against_good_services(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     out = io.StringIO()
     settings = make_settings(tmp_path, fake_discord, fake_apiframe)
     assert await run_check(offline=False, out=out, settings=settings) == 0
@@ -185,12 +191,14 @@ async def test_check_passes_against_good_services(tmp_path: Path, fake_discord: 
     assert DISCORD_TOKEN not in report and API_KEY not in report
 
 
-async def test_check_names_each_refused_secret(tmp_path: Path, fake_discord: FakeDiscord,
-                                               fake_apiframe: FakeApiframe) -> None:
+async def test_check_names_each_refused_secret(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     fake_discord.accepted_token = "another-token"
     out = io.StringIO()
-    settings = make_settings(tmp_path, fake_discord, fake_apiframe,
-                             apiframe_api_key="afk_revoked_key")
+    settings = make_settings(
+        tmp_path, fake_discord, fake_apiframe, apiframe_api_key="afk_revoked_key"
+    )
     assert await run_check(offline=False, out=out, settings=settings) == 1
     report = out.getvalue()
     assert "✖ Discord refused DISCORD_TOKEN" in report
@@ -205,11 +213,17 @@ async def test_check_offline_needs_no_network(tmp_path: Path) -> None:
     assert "balances and ledger agree" in out.getvalue()
 
 
-async def test_check_calls_the_webhook_url(tmp_path: Path, fake_discord: FakeDiscord,
-                                           fake_apiframe: FakeApiframe) -> None:
+async def test_check_calls_the_webhook_url(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
     port = free_port()
-    settings = make_settings(tmp_path, fake_discord, fake_apiframe, http_port=port,
-                             apiframe_webhook_url=f"http://127.0.0.1:{port}/apiframe/webhook")
+    settings = make_settings(
+        tmp_path,
+        fake_discord,
+        fake_apiframe,
+        http_port=port,
+        apiframe_webhook_url=f"http://127.0.0.1:{port}/apiframe/webhook",
+    )
     out = io.StringIO()
     assert await run_check(offline=False, out=out, settings=settings) == 1  # bot not running
     assert "is not reachable from here" in out.getvalue()
@@ -224,28 +238,39 @@ async def test_check_calls_the_webhook_url(tmp_path: Path, fake_discord: FakeDis
 
 
 async def test_the_simulator_delivers_a_real_mp4_without_apiframe(
-        tmp_path: Path, fake_discord: FakeDiscord, error_log: ErrorLog) -> None:
-    settings = make_settings(tmp_path, fake_discord, FakeApiframe(),  # a fake never started
-                             apiframe_simulate=True, apiframe_simulate_seconds=0.5,
-                             apiframe_api_key="", apiframe_base_url="http://127.0.0.1:9")
+    tmp_path: Path, fake_discord: FakeDiscord, error_log: ErrorLog
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        fake_discord,
+        FakeApiframe(),  # a fake never started
+        apiframe_simulate=True,
+        apiframe_simulate_seconds=0.5,
+        apiframe_api_key="",
+        apiframe_base_url="http://127.0.0.1:9",
+    )
     harness = RunningBot(settings, fake_discord)
     await harness.start()
     try:
         member = fake_discord.add_member("tester")
-        made = await fake_discord.invoke("hailuo", hailuo("a lighthouse at night"),
-                                         member=member)
+        made = await fake_discord.invoke("hailuo", hailuo("a lighthouse at night"), member=member)
         card = await fake_discord.wait_reply(made, "your video is ready", within=20)
         [(name, data)] = card.files.items()
         assert name.endswith(".mp4") and data[4:8] == b"ftyp" and len(data) > 1000
         assert "Simulated" in card.content
-        broken = await fake_discord.invoke("hailuo", hailuo("[simulate failure] a storm"),
-                                           member=member)
+        broken = await fake_discord.invoke(
+            "hailuo", hailuo("[simulate failure] a storm"), member=member
+        )
         await fake_discord.wait_reply(broken, "credits were refunded", within=20)
         assert harness.bot is not None
         await fake_discord.wait_for(lambda: not harness.bot.runner.running)  # type: ignore[union-attr]
         assert await harness.bot.ledger.balance(fake_discord.guild_id, member.id) == 15
-        reasons = [row[0] for row in await harness.bot.database.fetch_all(
-            "SELECT reason FROM ledger WHERE job_id IS NOT NULL")]
+        reasons = [
+            row[0]
+            for row in await harness.bot.database.fetch_all(
+                "SELECT reason FROM ledger WHERE job_id IS NOT NULL"
+            )
+        ]
         assert reasons and all(reason.endswith("(simulated)") for reason in reasons)
     finally:
         await harness.stop()

@@ -38,11 +38,13 @@ def load_schema_validator() -> Any | None:
     return jsonschema.Draft202012Validator(schema)
 
 
-def respond(payload: Any, status: int = 200, headers: dict[str, str] | None = None
-            ) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), status=status,
-                        content_type="application/json",
-                        headers={"x-request-id": uuid.uuid4().hex, **(headers or {})})
+def respond(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload).encode(),
+        status=status,
+        content_type="application/json",
+        headers={"x-request-id": uuid.uuid4().hex, **(headers or {})},
+    )
 
 
 @dataclass
@@ -146,15 +148,18 @@ class FakeApiframe:
         digest = hashlib.sha256((key or self.webhook_key).encode()).digest()
         return "sha256=" + hmac.new(digest, body, hashlib.sha256).hexdigest()
 
-    async def send_webhook(self, url: str, payload: dict[str, Any], *,
-                           signature: str | None = None) -> int:
+    async def send_webhook(
+        self, url: str, payload: dict[str, Any], *, signature: str | None = None
+    ) -> int:
         """POST one webhook as Apiframe does; returns the HTTP status the bot answered."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json",
-                   "X-Webhook-Event": str(payload.get("event")),
-                   "X-Webhook-Signature": signature or self.signature(body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Webhook-Event": str(payload.get("event")),
+            "X-Webhook-Signature": signature or self.signature(body),
+        }
         try:
             async with self._session.post(url, data=body, headers=headers) as response:
                 status = response.status
@@ -173,18 +178,32 @@ class FakeApiframe:
             await asyncio.sleep(render / 2)
             view = self._view(job)
             if view["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
-                await self.send_webhook(url, {"event": "progress", "jobId": job.id,
-                                              "status": "PROCESSING",
-                                              "progress": view["progress"],
-                                              "model": "hailuo-02"})
+                await self.send_webhook(
+                    url,
+                    {
+                        "event": "progress",
+                        "jobId": job.id,
+                        "status": "PROCESSING",
+                        "progress": view["progress"],
+                        "model": "hailuo-02",
+                    },
+                )
             await asyncio.sleep(max(0.0, job.created + render - time.monotonic()))
             view = self._view(job)
             event = "completed" if view["status"] == "COMPLETED" else "failed"
-            payload = {"event": event, "jobId": job.id, "status": view["status"],
-                       "model": "hailuo-02"}
+            payload = {
+                "event": event,
+                "jobId": job.id,
+                "status": view["status"],
+                "model": "hailuo-02",
+            }
             if event == "completed":
-                payload.update(progress=100, result=view.get("result"), creditCost=5,
-                               completedAt=view["completedAt"])
+                payload.update(
+                    progress=100,
+                    result=view.get("result"),
+                    creditCost=5,
+                    completedAt=view["completedAt"],
+                )
             else:
                 payload["error"] = view.get("error")
             for _ in range(self.webhook_copies):
@@ -217,14 +236,18 @@ class FakeApiframe:
         if not public and request.headers.get("X-API-Key") != API_KEY:
             return respond({"error": "Invalid API key"}, 401)
         for fault in self.faults:
-            if (fault.times > 0 and fault.method == request.method
-                    and request.path.startswith(fault.path_prefix)):
+            if (
+                fault.times > 0
+                and fault.method == request.method
+                and request.path.startswith(fault.path_prefix)
+            ):
                 fault.times -= 1
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
                 if fault.raw is not None:
-                    return web.Response(body=fault.raw, status=fault.status,
-                                        content_type="text/html")
+                    return web.Response(
+                        body=fault.raw, status=fault.status, content_type="text/html"
+                    )
                 if fault.status == 0:
                     # a dropped connection
                     assert request.transport is not None
@@ -246,11 +269,17 @@ class FakeApiframe:
         data = field_.file.read()
         upload_id = str(uuid.uuid4())
         self.uploads[upload_id] = (data, field_.content_type)
-        return respond({
-            "id": upload_id, "url": f"{self.base_url}/files/{upload_id}", "kind": "image",
-            "contentType": field_.content_type, "byteSize": len(data),
-            "expiresAt": "2026-11-24T12:00:00Z",
-        }, 201)
+        return respond(
+            {
+                "id": upload_id,
+                "url": f"{self.base_url}/files/{upload_id}",
+                "kind": "image",
+                "contentType": field_.content_type,
+                "byteSize": len(data),
+                "expiresAt": "2026-11-24T12:00:00Z",
+            },
+            201,
+        )
 
     def problems_with(self, body: Any) -> list[str]:
         problems: list[str] = []
@@ -318,8 +347,13 @@ class FakeApiframe:
             done = job.polls > script.polls_before_done
             fraction = min(1.0, job.polls / max(script.polls_before_done + 1, 1))
         view: dict[str, Any] = {
-            "id": job.id, "model": "hailuo-02", "progress": None, "error": None,
-            "creditCost": None, "webhookStatus": None, "createdAt": "2026-11-24T00:00:00Z",
+            "id": job.id,
+            "model": "hailuo-02",
+            "progress": None,
+            "error": None,
+            "creditCost": None,
+            "webhookStatus": None,
+            "createdAt": "2026-11-24T00:00:00Z",
             "completedAt": None,
         }
         if not done:
@@ -338,8 +372,11 @@ class FakeApiframe:
                 view["expired"] = True
             view["progress"] = 100
             view["creditCost"] = 5
-            view["result"] = {"videoUrl": url} if script.result_shape == "videoUrl" else (
-                url if script.result_shape == "string" else {"videos": [url]})
+            view["result"] = (
+                {"videoUrl": url}
+                if script.result_shape == "videoUrl"
+                else (url if script.result_shape == "string" else {"videos": [url]})
+            )
         else:
             view["error"] = script.error
             view["creditCost"] = 0
@@ -359,11 +396,19 @@ class FakeApiframe:
         return respond(self._view(job))
 
     async def _me(self, request: web.Request) -> web.Response:
-        return respond({"user": {"id": str(uuid.uuid4()), "email": "owner@example.com",
-                                 "role": "OWNER"},
-                        "team": {"id": str(uuid.uuid4()), "name": "t", "credits": 1000,
-                                 "plan": "pro", "customerId": None},
-                        "apiKey": None})
+        return respond(
+            {
+                "user": {"id": str(uuid.uuid4()), "email": "owner@example.com", "role": "OWNER"},
+                "team": {
+                    "id": str(uuid.uuid4()),
+                    "name": "t",
+                    "credits": 1000,
+                    "plan": "pro",
+                    "customerId": None,
+                },
+                "apiKey": None,
+            }
+        )
 
     async def _video(self, request: web.Request) -> web.StreamResponse:
         self.cdn_requests += 1
@@ -374,7 +419,7 @@ class FakeApiframe:
             stream.enable_chunked_encoding()
             await stream.prepare(request)
             for offset in range(0, len(self.video_bytes), 65536):
-                await stream.write(self.video_bytes[offset:offset + 65536])
+                await stream.write(self.video_bytes[offset : offset + 65536])
             await stream.write_eof()
             return stream
         if self.cdn_mode == "html":

@@ -26,10 +26,15 @@ MANAGE_GUILD = 1 << 5
 ALL_MEMBER_PERMISSIONS = (1 << 41) - 1 - (1 << 3) - MANAGE_GUILD  # everything but admin/manage
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), status=status,
-                        content_type="application/json", headers=headers)
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def discord_error(status: int, code: int, message: str) -> web.Response:
@@ -44,14 +49,27 @@ class FakeMember:
     roles: list[int] = field(default_factory=list)
 
     def user_json(self) -> dict[str, Any]:
-        return {"id": str(self.id), "username": self.name, "discriminator": "0",
-                "global_name": self.name.title(), "avatar": None}
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "discriminator": "0",
+            "global_name": self.name.title(),
+            "avatar": None,
+        }
 
     def member_json(self) -> dict[str, Any]:
-        return {"user": self.user_json(), "roles": [str(r) for r in self.roles],
-                "joined_at": "2026-01-01T00:00:00+00:00", "permissions": str(self.permissions),
-                "flags": 0, "deaf": False, "mute": False, "nick": None, "avatar": None,
-                "pending": False}
+        return {
+            "user": self.user_json(),
+            "roles": [str(r) for r in self.roles],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "permissions": str(self.permissions),
+            "flags": 0,
+            "deaf": False,
+            "mute": False,
+            "nick": None,
+            "avatar": None,
+            "pending": False,
+        }
 
 
 @dataclass
@@ -85,17 +103,33 @@ class FakeMessage:
         return bool(self.flags & EPHEMERAL)
 
     def to_json(self, author: dict[str, Any]) -> dict[str, Any]:
-        attachments = [{"id": str(1000 + index), "filename": name, "size": len(data),
-                        "url": f"https://cdn.discord.test/{self.id}/{name}",
-                        "proxy_url": f"https://media.discord.test/{self.id}/{name}"}
-                       for index, (name, data) in enumerate(self.files.items())]
+        attachments = [
+            {
+                "id": str(1000 + index),
+                "filename": name,
+                "size": len(data),
+                "url": f"https://cdn.discord.test/{self.id}/{name}",
+                "proxy_url": f"https://media.discord.test/{self.id}/{name}",
+            }
+            for index, (name, data) in enumerate(self.files.items())
+        ]
         return {
-            "id": str(self.id), "channel_id": str(self.channel_id), "type": 0,
-            "content": self.content, "author": author, "attachments": attachments,
+            "id": str(self.id),
+            "channel_id": str(self.channel_id),
+            "type": 0,
+            "content": self.content,
+            "author": author,
+            "attachments": attachments,
             "embeds": [],
-            "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False,
-            "tts": False, "timestamp": "2026-11-24T00:00:00+00:00", "edited_timestamp": None,
-            "flags": self.flags, "components": self.components,
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": "2026-11-24T00:00:00+00:00",
+            "edited_timestamp": None,
+            "flags": self.flags,
+            "components": self.components,
         }
 
 
@@ -194,10 +228,14 @@ class FakeDiscord:
 
     # -- test helpers ------------------------------------------------------------------------
 
-    def add_member(self, name: str, *, admin: bool = False, permissions: int | None = None
-                   ) -> FakeMember:
-        perms = permissions if permissions is not None else (
-            ALL_MEMBER_PERMISSIONS | MANAGE_GUILD if admin else ALL_MEMBER_PERMISSIONS)
+    def add_member(
+        self, name: str, *, admin: bool = False, permissions: int | None = None
+    ) -> FakeMember:
+        perms = (
+            permissions
+            if permissions is not None
+            else (ALL_MEMBER_PERMISSIONS | MANAGE_GUILD if admin else ALL_MEMBER_PERMISSIONS)
+        )
         member = FakeMember(snowflake(), name, perms)
         self.members[member.id] = member
         return member
@@ -205,13 +243,24 @@ class FakeDiscord:
     async def add_role(self, name: str) -> int:
         role_id = snowflake()
         self.roles[role_id] = name
-        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id),
-                                                  "role": self._role_json(role_id, name)})
+        await self.dispatch(
+            "GUILD_ROLE_CREATE",
+            {"guild_id": str(self.guild_id), "role": self._role_json(role_id, name)},
+        )
         return role_id
 
     def _role_json(self, role_id: int, name: str) -> dict[str, Any]:
-        return {"id": str(role_id), "name": name, "permissions": "0", "position": 1,
-                "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+        return {
+            "id": str(role_id),
+            "name": name,
+            "permissions": "0",
+            "position": 1,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
 
     async def add_channel(self, name: str) -> int:
         channel_id = snowflake()
@@ -220,19 +269,36 @@ class FakeDiscord:
         return channel_id
 
     def _channel_json(self, channel_id: int, name: str) -> dict[str, Any]:
-        return {"id": str(channel_id), "type": 0, "name": name, "position": 0,
-                "guild_id": str(self.guild_id), "permission_overwrites": [], "nsfw": False}
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "name": name,
+            "position": 0,
+            "guild_id": str(self.guild_id),
+            "permission_overwrites": [],
+            "nsfw": False,
+        }
 
-    def add_attachment(self, filename: str, data: bytes, *, content_type: str | None,
-                       width: int | None = None, height: int | None = None,
-                       size: int | None = None) -> dict[str, Any]:
+    def add_attachment(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        content_type: str | None,
+        width: int | None = None,
+        height: int | None = None,
+        size: int | None = None,
+    ) -> dict[str, Any]:
         attachment_id = snowflake()
         key = str(attachment_id)
         self.attachments[key] = (data, content_type or "application/octet-stream")
         url = f"http://127.0.0.1:{self.port}/cdn/{key}/{filename}?ex=1&is=1&hm=abc"
         payload: dict[str, Any] = {
-            "id": key, "filename": filename, "size": len(data) if size is None else size,
-            "url": url, "proxy_url": url,
+            "id": key,
+            "filename": filename,
+            "size": len(data) if size is None else size,
+            "url": url,
+            "proxy_url": url,
         }
         if content_type is not None:
             payload["content_type"] = content_type
@@ -241,15 +307,37 @@ class FakeDiscord:
             payload["height"] = height
         return payload
 
-    def fail(self, method: str, path: str, status: int, body: dict[str, Any] | None = None, *,
-             headers: dict[str, str] | None = None, times: int = 1) -> None:
-        self.faults.append(Fault(method, re.compile(path), status,
-                                 body or {"code": 0, "message": "scripted failure"},
-                                 headers or {}, times))
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        self.faults.append(
+            Fault(
+                method,
+                re.compile(path),
+                status,
+                body or {"code": 0, "message": "scripted failure"},
+                headers or {},
+                times,
+            )
+        )
 
-    async def invoke(self, name: str, options: list[dict[str, Any]] | None = None, *,
-                     member: FakeMember, attachments: list[dict[str, Any]] | None = None,
-                     in_dm: bool = False, age_seconds: float = 0.0) -> FakeInteraction:
+    async def invoke(
+        self,
+        name: str,
+        options: list[dict[str, Any]] | None = None,
+        *,
+        member: FakeMember,
+        attachments: list[dict[str, Any]] | None = None,
+        in_dm: bool = False,
+        age_seconds: float = 0.0,
+    ) -> FakeInteraction:
         """Send an INTERACTION_CREATE for a slash command, as a member typing it would."""
         created = time.time() - age_seconds
         interaction_id = snowflake(created)
@@ -257,30 +345,45 @@ class FakeDiscord:
         resolved: dict[str, Any] = {}
         if attachments:
             resolved["attachments"] = {a["id"]: a for a in attachments}
-        users = [m for m in self.members.values()
-                 if any(_mentions(opt, m.id) for opt in options or [])]
+        users = [
+            m for m in self.members.values() if any(_mentions(opt, m.id) for opt in options or [])
+        ]
         if users:
             resolved["users"] = {str(m.id): m.user_json() for m in users}
-            resolved["members"] = {str(m.id): {k: v for k, v in m.member_json().items()
-                                               if k != "user"} for m in users}
+            resolved["members"] = {
+                str(m.id): {k: v for k, v in m.member_json().items() if k != "user"} for m in users
+            }
         for option in _flatten(options or []):
             if option.get("type") == 8:
                 role_id = int(option["value"])
                 resolved.setdefault("roles", {})[str(role_id)] = self._role_json(
-                    role_id, self.roles.get(role_id, "role"))
+                    role_id, self.roles.get(role_id, "role")
+                )
             if option.get("type") == 7:
                 channel_id = int(option["value"])
                 channel = self._channel_json(channel_id, self.extra_channels.get(channel_id, "c"))
                 resolved.setdefault("channels", {})[str(channel_id)] = {
-                    **channel, "permissions": str(ALL_MEMBER_PERMISSIONS)}
+                    **channel,
+                    "permissions": str(ALL_MEMBER_PERMISSIONS),
+                }
         command_id = next((c["id"] for c in self.commands if c["name"] == name), str(snowflake()))
         payload: dict[str, Any] = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": 2,
-            "token": token, "version": 1, "locale": "en-US", "entitlements": [],
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": 2,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
             "attachment_size_limit": self.attachment_size_limit,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
-            "data": {"id": command_id, "name": name, "type": 1, "options": options or [],
-                     "resolved": resolved},
+            "data": {
+                "id": command_id,
+                "name": name,
+                "type": 1,
+                "options": options or [],
+                "resolved": resolved,
+            },
         }
         if in_dm:
             payload["channel_id"] = str(member.id + 1)
@@ -291,9 +394,13 @@ class FakeDiscord:
             payload["guild_id"] = str(self.guild_id)
             payload["guild_locale"] = "en-US"
             payload["channel_id"] = str(self.channel_id)
-            payload["channel"] = {"id": str(self.channel_id), "type": 0,
-                                  "guild_id": str(self.guild_id), "name": "videos",
-                                  "permissions": str(member.permissions)}
+            payload["channel"] = {
+                "id": str(self.channel_id),
+                "type": 0,
+                "guild_id": str(self.guild_id),
+                "name": "videos",
+                "permissions": str(member.permissions),
+            }
             payload["member"] = member.member_json()
             payload["context"] = 0
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
@@ -302,23 +409,36 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
-    async def click(self, message: FakeMessage, label: str, *,
-                    member: FakeMember) -> FakeInteraction:
+    async def click(
+        self, message: FakeMessage, label: str, *, member: FakeMember
+    ) -> FakeInteraction:
         """Press a button on a message, as a member would."""
         custom_id = message.buttons()[label]
         created = time.time()
         interaction_id = snowflake(created)
         token = f"itok-{interaction_id}"
         payload: dict[str, Any] = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": 3,
-            "token": token, "version": 1, "locale": "en-US", "entitlements": [],
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": 3,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
-            "guild_id": str(self.guild_id), "guild_locale": "en-US",
+            "guild_id": str(self.guild_id),
+            "guild_locale": "en-US",
             "channel_id": str(message.channel_id),
-            "channel": {"id": str(message.channel_id), "type": 0, "guild_id": str(self.guild_id),
-                        "name": "videos", "permissions": str(member.permissions)},
-            "member": member.member_json(), "context": 0,
+            "channel": {
+                "id": str(message.channel_id),
+                "type": 0,
+                "guild_id": str(self.guild_id),
+                "name": "videos",
+                "permissions": str(member.permissions),
+            },
+            "member": member.member_json(),
+            "context": 0,
             "message": message.to_json(self._author()),
             "data": {"custom_id": custom_id, "component_type": 2},
         }
@@ -332,11 +452,13 @@ class FakeDiscord:
     async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         """Wait until `predicate()` holds, re-checking on every request and every 20 ms (so
         it may also watch state outside this fake, such as the fake Apiframe's)."""
+
         async def _wait() -> None:
             async with self._changed:
                 while not predicate():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 0.02)
+
         await asyncio.wait_for(_wait(), within)
 
     def original(self, interaction: FakeInteraction) -> FakeMessage | None:
@@ -349,18 +471,24 @@ class FakeDiscord:
 
     def channel_messages(self, channel_id: int | None = None) -> list[FakeMessage]:
         target = channel_id or self.channel_id
-        return [m for m in self.messages.values()
-                if m.channel_id == target and m.interaction_token is None and not m.deleted]
+        return [
+            m
+            for m in self.messages.values()
+            if m.channel_id == target and m.interaction_token is None and not m.deleted
+        ]
 
     def replies_to(self, interaction: FakeInteraction) -> list[FakeMessage]:
         """Every message the bot made through this interaction, in order."""
         return [m for m in self.messages.values() if m.interaction_token == interaction.token]
 
-    async def wait_reply(self, interaction: FakeInteraction, text: str,
-                         within: float = 10.0) -> FakeMessage:
+    async def wait_reply(
+        self, interaction: FakeInteraction, text: str, within: float = 10.0
+    ) -> FakeMessage:
         """Wait until a reply to this interaction contains `text`; return that message."""
+
         def found() -> bool:
             return any(text in m.content for m in self.replies_to(interaction))
+
         try:
             await self.wait_for(found, within)
         except TimeoutError:
@@ -383,20 +511,55 @@ class FakeDiscord:
 
     def _guild_json(self) -> dict[str, Any]:
         return {
-            "id": str(self.guild_id), "name": "Video Club", "icon": None,
-            "owner_id": str(self.bot_user.id), "unavailable": False, "member_count": 3,
-            "large": False, "features": [], "emojis": [], "stickers": [], "members": [],
-            "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
-            "guild_scheduled_events": [], "mfa_level": 0, "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0,
-            "premium_tier": 0, "nsfw_level": 0, "preferred_locale": "en-US",
-            "system_channel_flags": 0, "afk_timeout": 300,
-            "roles": [{"id": str(self.guild_id), "name": "@everyone",
-                       "permissions": str(ALL_MEMBER_PERMISSIONS), "position": 0, "color": 0,
-                       "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-            "channels": [{"id": str(self.channel_id), "type": 0, "name": "videos",
-                          "position": 0, "guild_id": str(self.guild_id),
-                          "permission_overwrites": [], "nsfw": False}],
+            "id": str(self.guild_id),
+            "name": "Video Club",
+            "icon": None,
+            "owner_id": str(self.bot_user.id),
+            "unavailable": False,
+            "member_count": 3,
+            "large": False,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "members": [],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "mfa_level": 0,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "premium_tier": 0,
+            "nsfw_level": 0,
+            "preferred_locale": "en-US",
+            "system_channel_flags": 0,
+            "afk_timeout": 300,
+            "roles": [
+                {
+                    "id": str(self.guild_id),
+                    "name": "@everyone",
+                    "permissions": str(ALL_MEMBER_PERMISSIONS),
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "channels": [
+                {
+                    "id": str(self.channel_id),
+                    "type": 0,
+                    "name": "videos",
+                    "position": 0,
+                    "guild_id": str(self.guild_id),
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                }
+            ],
         }
 
     async def drop_gateway(self, *, refuse_reconnects: bool) -> None:
@@ -422,13 +585,17 @@ class FakeDiscord:
                     await socket.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies += 1
-                    await self.dispatch("READY", {
-                        "v": 10, "user": {**self.bot_user.user_json(), "bot": True},
-                        "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                        "session_id": f"session-{self.identifies}",
-                        "resume_gateway_url": self.gateway_url,
-                        "application": {"id": str(self.application_id), "flags": 0},
-                    })
+                    await self.dispatch(
+                        "READY",
+                        {
+                            "v": 10,
+                            "user": {**self.bot_user.user_json(), "bot": True},
+                            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                            "session_id": f"session-{self.identifies}",
+                            "resume_gateway_url": self.gateway_url,
+                            "application": {"id": str(self.application_id), "flags": 0},
+                        },
+                    )
                     await self.dispatch("GUILD_CREATE", self._guild_json())
                 elif op == 6:
                     await self.dispatch("RESUMED", {})
@@ -451,7 +618,7 @@ class FakeDiscord:
         try:
             if mode == "slow":
                 for offset in range(0, len(data), 64):
-                    await response.write(data[offset:offset + 64])
+                    await response.write(data[offset : offset + 64])
                     await asyncio.sleep(0.2)
             elif mode == "endless":
                 while True:
@@ -474,8 +641,10 @@ class FakeDiscord:
             if fault.method == request.method and fault.path.search(path) and fault.times > 0:
                 fault.times -= 1
                 return json_response(fault.body, fault.status, fault.headers)
-        if (request.content_type.startswith("multipart/")
-                and (request.content_length or 0) > self.upload_limit):
+        if (
+            request.content_type.startswith("multipart/")
+            and (request.content_length or 0) > self.upload_limit
+        ):
             return discord_error(413, 40005, "Request entity too large")
         body: dict[str, Any] = {}
         if self.before or self.after:
@@ -493,23 +662,41 @@ class FakeDiscord:
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         method = request.method
-        if (self.accepted_token is not None
-                and request.headers.get("Authorization") != f"Bot {self.accepted_token}"):
+        if (
+            self.accepted_token is not None
+            and request.headers.get("Authorization") != f"Bot {self.accepted_token}"
+        ):
             return discord_error(401, 0, "401: Unauthorized")
         if method == "GET" and path == "/users/@me":
             return json_response({**self.bot_user.user_json(), "bot": True})
         if method == "GET" and path == "/oauth2/applications/@me":
-            return json_response({
-                "id": str(self.application_id), "name": "hailuo-bot", "icon": None,
-                "description": "", "bot_public": True, "bot_require_code_grant": False,
-                "verify_key": "0" * 64, "flags": 0,
-                "owner": self.bot_user.user_json(), "team": None,
-            })
+            return json_response(
+                {
+                    "id": str(self.application_id),
+                    "name": "hailuo-bot",
+                    "icon": None,
+                    "description": "",
+                    "bot_public": True,
+                    "bot_require_code_grant": False,
+                    "verify_key": "0" * 64,
+                    "flags": 0,
+                    "owner": self.bot_user.user_json(),
+                    "team": None,
+                }
+            )
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
-            return json_response({"url": self.gateway_url, "shards": 1,
-                                  "session_start_limit": {"total": 1000, "remaining": 1000,
-                                                          "reset_after": 0,
-                                                          "max_concurrency": 1}})
+            return json_response(
+                {
+                    "url": self.gateway_url,
+                    "shards": 1,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 1000,
+                        "reset_after": 0,
+                        "max_concurrency": 1,
+                    },
+                }
+            )
         if match := re.fullmatch(r"/applications/(\d+)/commands", path):
             return await self._commands(request, method)
         if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
@@ -526,9 +713,14 @@ class FakeDiscord:
             if recipient in self.closed_dms:
                 return discord_error(403, 50007, "Cannot send messages to this user")
             recipient_member = self.members.get(recipient) or FakeMember(recipient, "someone")
-            return json_response({"id": str(recipient + 1), "type": 1,
-                                  "recipients": [recipient_member.user_json()],
-                                  "last_message_id": None})
+            return json_response(
+                {
+                    "id": str(recipient + 1),
+                    "type": 1,
+                    "recipients": [recipient_member.user_json()],
+                    "last_message_id": None,
+                }
+            )
         if match := re.fullmatch(r"/users/(\d+)", path):
             member = self.members.get(int(match.group(1)))
             if member is None:
@@ -540,9 +732,15 @@ class FakeDiscord:
         if method == "PUT":
             body = await request.json()
             self.command_syncs += 1
-            self.commands = [{**command, "id": str(snowflake()),
-                              "application_id": str(self.application_id),
-                              "version": str(snowflake())} for command in body]
+            self.commands = [
+                {
+                    **command,
+                    "id": str(snowflake()),
+                    "application_id": str(self.application_id),
+                    "version": str(snowflake()),
+                }
+                for command in body
+            ]
             return json_response(self.commands)
         if method == "GET":
             return json_response(self.commands)
@@ -561,8 +759,11 @@ class FakeDiscord:
             form = await request.post()
             raw = form.get("payload_json")
             payload: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else {}
-            payload["_files"] = {value.filename: value.file.read() for key, value in form.items()
-                                 if key.startswith("files[") and isinstance(value, web.FileField)}
+            payload["_files"] = {
+                value.filename: value.file.read()
+                for key, value in form.items()
+                if key.startswith("files[") and isinstance(value, web.FileField)
+            }
             if "data" in payload and isinstance(payload["data"], dict):
                 payload["data"]["_files"] = payload["_files"]
             return payload
@@ -591,23 +792,28 @@ class FakeDiscord:
             if "components" in data:
                 source.components = data["components"]
             source.edits += 1
-        answer: dict[str, Any] = {"id": str(interaction.id),
-                                  "type": interaction.payload["type"],
-                                  "response_message_loading": kind == 5,
-                                  "response_message_ephemeral": bool(
-                                      int(data.get("flags") or 0) & EPHEMERAL)}
+        answer: dict[str, Any] = {
+            "id": str(interaction.id),
+            "type": interaction.payload["type"],
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL),
+        }
         message_id = interaction.original_id if kind in (4, 5) else interaction.source_message_id
         if message_id is not None:
             answer["response_message_id"] = str(message_id)
         return json_response({"interaction": answer})
 
-    def _new_message(self, channel_id: int, data: dict[str, Any], token: str | None
-                     ) -> FakeMessage:
+    def _new_message(self, channel_id: int, data: dict[str, Any], token: str | None) -> FakeMessage:
         message = FakeMessage(
-            id=snowflake(), channel_id=channel_id, content=data.get("content") or "",
-            flags=int(data.get("flags") or 0), interaction_token=token,
-            nonce=data.get("nonce"), allowed_mentions=data.get("allowed_mentions"),
-            components=data.get("components") or [], files=data.get("_files", {}),
+            id=snowflake(),
+            channel_id=channel_id,
+            content=data.get("content") or "",
+            flags=int(data.get("flags") or 0),
+            interaction_token=token,
+            nonce=data.get("nonce"),
+            allowed_mentions=data.get("allowed_mentions"),
+            components=data.get("components") or [],
+            files=data.get("_files", {}),
         )
         self.messages[message.id] = message
         return message
@@ -639,8 +845,9 @@ class FakeDiscord:
         live.followup_ids.append(message.id)
         return json_response(message.to_json(self._author()))
 
-    async def _webhook_message(self, request: web.Request, token: str, message_ref: str
-                               ) -> web.Response:
+    async def _webhook_message(
+        self, request: web.Request, token: str, message_ref: str
+    ) -> web.Response:
         live = self._live(token)
         if isinstance(live, web.Response):
             return live
@@ -664,8 +871,11 @@ class FakeDiscord:
             if "attachments" in data:
                 # The new list replaces the old one: kept files are referenced by id.
                 kept = {str(1000 + i): name for i, name in enumerate(message.files)}
-                files = {kept[str(a["id"])]: message.files[kept[str(a["id"])]]
-                         for a in data["attachments"] if str(a.get("id")) in kept}
+                files = {
+                    kept[str(a["id"])]: message.files[kept[str(a["id"])]]
+                    for a in data["attachments"]
+                    if str(a.get("id")) in kept
+                }
                 files.update(data.get("_files", {}))
                 message.files = files
             message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
