@@ -43,7 +43,7 @@ from bot.web import WebServer, webhook_signing_key
 log = logging.getLogger(__name__)
 
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
-EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits")
+EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits", "cogs.actions")
 COMMAND_HASH_KEY: Final = "command_hash"
 
 

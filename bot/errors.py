@@ -59,6 +59,19 @@ class InsufficientCredits(UserFacingError):
         super().__init__(f"not enough credits: {balance}, {price} needed")
 
 
+class RepeatedRequest(UserFacingError):
+    """The same button on the same result was just pressed by the same member: one job."""
+
+    def __init__(self, existing_job_id: str) -> None:
+        self.existing_job_id = existing_job_id
+        super().__init__(f"already asked: job {existing_job_id}")
+
+
+class SourceUnavailable(UserFacingError):
+    """A result's button cannot be used: its video or its images are gone, or it does not
+    apply to this result."""
+
+
 class StartupFailed(HailuoBotError):
     """Something the bot needs could not be reached or opened at start-up. The message says
     what failed, where (never with a secret) and the likely fix."""

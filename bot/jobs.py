@@ -23,6 +23,8 @@ from typing import Final
 from bot.database import Database, from_db_time, to_db_time, utc_now
 from bot.rules import ImageRole, Resolution, VideoSpec
 
+SHORT_ID_LENGTH: Final = 8
+
 
 class JobState(StrEnum):
     RESERVED = "reserved"
@@ -76,6 +78,20 @@ class ImagePayload:
     data: bytes
 
 
+class SourceAction(StrEnum):
+    """How a job was made from an earlier one."""
+
+    AGAIN = "again"
+    HIGHER_RESOLUTION = "1080p"
+    EXTEND = "extend"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSource:
+    job_id: str
+    action: SourceAction
+
+
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A validated, priced request about to be reserved."""
@@ -85,6 +101,7 @@ class NewJob:
     spec: VideoSpec
     price: int
     images: tuple[ImagePayload, ...] = ()
+    source: JobSource | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -131,6 +148,14 @@ class Job:
     upload_limit: int | None = None
     video_channel_id: int | None = None
     video_message_id: int | None = None
+    source_job_id: str | None = None
+    source_action: SourceAction | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def short_id(self) -> str:
+        """What members see and type: the first eight characters of the job's id."""
+        return self.id[:SHORT_ID_LENGTH]
 
     @property
     def video_message_url(self) -> str | None:
@@ -206,6 +231,11 @@ class Job:
             upload_limit=row["upload_limit"],
             video_channel_id=row["video_channel_id"],
             video_message_id=row["video_message_id"],
+            source_job_id=row["source_job_id"],
+            source_action=None
+            if row["source_action"] is None
+            else SourceAction(row["source_action"]),
+            deleted_at=moment("deleted_at"),
         )
 
 
@@ -219,8 +249,8 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             id, guild_id, channel_id, member_id, application_id, interaction_token,
             interaction_created_at, prompt, duration, resolution, prompt_optimizer,
             has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at,
-            upload_limit
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            upload_limit, source_job_id, source_action
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
             job.id,
@@ -242,6 +272,8 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             stamp,
             stamp,
             origin.upload_limit,
+            None if job.source is None else job.source.job_id,
+            None if job.source is None else job.source.action.value,
         ),
     )
     tx.executemany(
@@ -269,6 +301,26 @@ class JobStore:
         if job is None:
             raise LookupError(f"no job {job_id}")
         return job
+
+    async def by_short_id(self, guild_id: int, short_id: str) -> Job | None:
+        """A job of this server by the short id shown on its card (None if none, or if the
+        short id is not unique here)."""
+        prefix = short_id.strip().lower()
+        if not prefix or len(prefix) > 36 or not all(c in "0123456789abcdef-" for c in prefix):
+            return None
+        rows = await self._db.fetch_all(
+            "SELECT * FROM jobs WHERE guild_id = ? AND id LIKE ? LIMIT 2", (guild_id, f"{prefix}%")
+        )
+        return Job.from_row(rows[0]) if len(rows) == 1 else None
+
+    async def mark_deleted(self, job_id: str, actor_id: int) -> None:
+        now = to_db_time(utc_now())
+        await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET deleted_at = ?, deleted_by = ?, updated_at = ? "
+            "WHERE id = ? AND deleted_at IS NULL",
+            (now, actor_id, now, job_id),
+        )
 
     async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
         row = await self._db.fetch_one(
@@ -327,7 +379,8 @@ class JobStore:
         ]
 
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
-        """Keep Apiframe's URLs and drop the local copies of the images."""
+        """Keep Apiframe's URLs. The images' bytes stay too: Apiframe's copies expire within
+        hours, and Again and 1080p send the same images again later."""
         await self._db.write(
             _record_uploads,
             job_id,
@@ -431,4 +484,3 @@ def _record_uploads(
         "end_image_url = COALESCE(?, end_image_url), updated_at = ? WHERE id = ?",
         (start_url, end_url, now, job_id),
     )
-    tx.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))

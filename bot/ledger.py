@@ -12,18 +12,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.allowances import Period as AllowancePeriod
 from bot.allowances import applicable, month_after, next_period_start, period_key, period_start
 from bot.database import Database, from_db_time, to_db_time, utc_now
-from bot.errors import CapReached, InsufficientCredits
+from bot.errors import CapReached, InsufficientCredits, RepeatedRequest
 from bot.guilds import GuildSettings, read_guild_settings
 from bot.jobs import JobState, NewJob, insert_job, sources_of
 from bot.metrics import Metrics
 
 Clock = Callable[[], datetime]
+# Within this time, a second job from the same result and button is a double click.
+REPEAT_WINDOW = timedelta(seconds=30)
 Row = sqlite3.Row
 
 
@@ -290,6 +292,8 @@ class Ledger:
                     price=job.price,
                     resets_at=month_after(now),
                 )
+        if job.source is not None:
+            _refuse_repeated_click(tx, job, now)
         balance = self._open_account(
             tx, origin.guild_id, origin.member_id, now, origin.role_ids, settings
         )
@@ -446,6 +450,20 @@ class Ledger:
                 reason=f"{allowance.period.value} allowance of {allowance.amount}",
             )
         return topped
+
+
+def _refuse_repeated_click(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
+    """A double click on a result's button must not make two jobs: refuse a second job from
+    the same source, by the same member, for the same action, within a few seconds."""
+    assert job.source is not None
+    since = to_db_time(now - REPEAT_WINDOW)
+    row = tx.execute(
+        "SELECT id FROM jobs WHERE source_job_id = ? AND source_action = ? AND member_id = ? "
+        "AND created_at >= ? LIMIT 1",
+        (job.source.job_id, job.source.action.value, job.origin.member_id, since),
+    ).fetchone()
+    if row is not None:
+        raise RepeatedRequest(existing_job_id=str(row[0]))
 
 
 def _month_spend(tx: sqlite3.Connection, guild_id: int, now: datetime) -> int:

@@ -15,6 +15,7 @@ from typing import Final
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.camera import bracket_problems, parse_moves, with_moves
 from bot.errors import RequestRejected
 
 PROMPT_MAX_LENGTH: Final = 2000
@@ -75,6 +76,7 @@ class GenerationRequest:
     prompt_optimizer: bool | None = None
     start_image: ImageFacts | None = None
     end_image: ImageFacts | None = None
+    camera: str = ""  # camera moves, comma-separated (the `camera` option)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,10 @@ def prompt_length(prompt: str) -> int:
 def validate_request(request: GenerationRequest) -> VideoSpec:
     """Apply every rule; raise `RequestRejected` listing all problems at once."""
     problems: list[str] = []
-    prompt = request.prompt.strip()
+    moves, camera_problems = parse_moves(request.camera)
+    problems.extend(camera_problems)
+    problems.extend(bracket_problems(request.prompt))
+    prompt = with_moves(request.prompt.strip(), moves) if request.prompt.strip() else ""
     length = prompt_length(prompt)
     if length == 0:
         problems.append("The prompt is empty: describe the video you want.")

@@ -18,6 +18,7 @@ from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.studio import Studio
+from bot.videos import VideoFetcher
 
 
 class Services(Protocol):
@@ -27,6 +28,7 @@ class Services(Protocol):
     jobs: JobStore
     guild_settings: GuildSettingsStore
     fetcher: AttachmentFetcher
+    videos: VideoFetcher
     metrics: Metrics
 
     @property

@@ -10,10 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.jobs import ImagePayload, Job, JobStore, NewJob, RequestOrigin
+from bot.errors import SourceUnavailable
+from bot.jobs import (
+    ImagePayload,
+    Job,
+    JobSource,
+    JobState,
+    JobStore,
+    NewJob,
+    RequestOrigin,
+    SourceAction,
+)
 from bot.ledger import Ledger
 from bot.pricing import price_of
-from bot.rules import GenerationRequest, validate_request
+from bot.rules import (
+    GenerationRequest,
+    ImageFacts,
+    ImageRole,
+    Resolution,
+    inspect_image,
+    validate_request,
+)
 from bot.runner import JobRunner
 
 CANCELLED_REASON = "Cancelled while waiting in the queue."
@@ -50,13 +67,19 @@ class Studio:
         request: GenerationRequest,
         origin: RequestOrigin,
         images: tuple[ImagePayload, ...] = (),
+        source: JobSource | None = None,
     ) -> Accepted:
         """Check the request against the model's rules, price it, and reserve the price with
         the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
         `CapReached`, having charged and recorded nothing. The job waits for `admit`."""
         spec = validate_request(request)
         job = NewJob(
-            id=NewJob.new_id(), origin=origin, spec=spec, price=price_of(spec), images=images
+            id=NewJob.new_id(),
+            origin=origin,
+            spec=spec,
+            price=price_of(spec),
+            images=images,
+            source=source,
         )
         balance_left = await self._ledger.reserve(job)
         return Accepted(job.id, job.price, balance_left)
@@ -91,6 +114,86 @@ class Studio:
         await self._runner.admit(guild_id)
         return Cancellation(CancelOutcome.CANCELLED, await self._jobs.require(job.id))
 
+    async def again(self, source_id: str, origin: RequestOrigin, action: SourceAction) -> Accepted:
+        """The same request as a finished video, for whoever asks (their credits, their
+        limits): the same prompt, options and images (`AGAIN`), or at 1080p
+        (`HIGHER_RESOLUTION`, for a 768p 6 s result)."""
+        source = await self._finished(source_id, origin.guild_id)
+        resolution = source.resolution.value
+        if action is SourceAction.HIGHER_RESOLUTION:
+            if source.resolution is not Resolution.P768 or source.duration != 6:
+                raise SourceUnavailable("1080p is offered for 768p, 6 s videos only.")
+            resolution = Resolution.P1080.value
+        images = tuple(await self._jobs.images(source.id))
+        kept = {image.role for image in images}
+        if (source.has_start_image and ImageRole.START not in kept) or (
+            source.has_end_image and ImageRole.END not in kept
+        ):
+            raise SourceUnavailable(
+                "The bot no longer has this video's images, so it cannot make it again: "
+                "use /hailuo with the images attached."
+            )
+        facts = {image.role: _facts(image) for image in images}
+        request = GenerationRequest(
+            prompt=source.prompt,
+            duration=source.duration,
+            resolution=resolution,
+            prompt_optimizer=source.prompt_optimizer,
+            start_image=facts.get(ImageRole.START),
+            end_image=facts.get(ImageRole.END),
+        )
+        return await self.accept(request, origin, images, JobSource(source.id, action))
+
+    async def extend(
+        self, source_id: str, origin: RequestOrigin, prompt: str, last_frame: bytes
+    ) -> Accepted:
+        """A new clip that starts where a finished one ends: its last frame is the start
+        image, checked like any other."""
+        source = await self._finished(source_id, origin.guild_id)
+        frame = ImagePayload(
+            ImageRole.START, f"{source.short_id}-last-frame.png", "image/png", last_frame
+        )
+        request = GenerationRequest(
+            prompt=prompt,
+            duration=source.duration,
+            resolution=source.resolution.value,
+            prompt_optimizer=source.prompt_optimizer,
+            start_image=_facts(frame),
+        )
+        return await self.accept(
+            request, origin, (frame,), JobSource(source.id, SourceAction.EXTEND)
+        )
+
+    async def _finished(self, job_id: str, guild_id: int) -> Job:
+        job = await self._jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise SourceUnavailable("That video no longer exists.")
+        if job.state is not JobState.COMPLETED:
+            raise SourceUnavailable("Only a finished video can be used this way.")
+        return job
+
+    async def delete(
+        self, job_id: str, guild_id: int, actor_id: int, *, manages_messages: bool
+    ) -> Job:
+        """Note that a finished video's message is being deleted (by its member, or by a
+        moderator); credits are not touched. Raises `SourceUnavailable` when not allowed."""
+        job = await self._jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise SourceUnavailable("That video no longer exists.")
+        if actor_id != job.member_id and not manages_messages:
+            raise SourceUnavailable(
+                "Only the member who made this video (or someone with Manage Messages) can "
+                "delete it."
+            )
+        await self._jobs.mark_deleted(job.id, actor_id)
+        return job
+
     async def limits_changed(self, guild_id: int) -> None:
         """A server's limits changed: jobs waiting in its queue may start now."""
         await self._runner.admit(guild_id)
+
+
+def _facts(image: ImagePayload) -> ImageFacts:
+    """An image's facts, read from its bytes (raises `RequestRejected` if they are no good)."""
+    declared = ImageFacts(image.filename, image.content_type, len(image.data), None, None)
+    return inspect_image(image.role, declared, image.data)

@@ -20,7 +20,7 @@ import io
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import discord
 from discord.ext import commands
@@ -28,7 +28,7 @@ from discord.ext import commands
 from bot.audit import AuditChannelGone
 from bot.database import utc_now
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Delivery, DeliveryFailed, Outcome, Progress, Receipt
-from bot.jobs import Job
+from bot.jobs import Job, JobState
 from bot.ledger import LedgerEntry
 from bot.videos import VideoFile
 from cogs._components import cancel_view
@@ -40,6 +40,7 @@ from cogs._messages import (
     outcome,
     simulated,
 )
+from cogs.actions import result_view
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class DiscordJobReporter:
             too_large = news.too_large or (news.video is not None and video is None)
             return self._words(outcome(job, with_file=video is not None, too_large=too_large))
 
+        # A finished video carries its next steps (Again, 1080p, Extend, Delete) in a server.
+        buttons = result_view(job) if text is None and job.state is JobState.COMPLETED else None
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.
         if self._card_usable(job):
@@ -146,7 +149,7 @@ class DiscordJobReporter:
             video = fitting(self._card_limit(job))
             try:
                 try:
-                    await self._edit_card(job, words(video), video, member_only)
+                    await self._edit_card(job, words(video), video, member_only, buttons)
                 except discord.HTTPException as exc:
                     if video is None or exc.status != PAYLOAD_TOO_LARGE:
                         raise
@@ -156,7 +159,7 @@ class DiscordJobReporter:
                         video.size,
                     )
                     video = None
-                    await self._edit_card(job, words(None), None, member_only)
+                    await self._edit_card(job, words(None), None, member_only, buttons)
             except discord.HTTPException as exc:
                 log.info(
                     "job %s: interaction reply failed (%s); posting in the channel",
@@ -176,6 +179,7 @@ class DiscordJobReporter:
                 fitting(self._channel_limit(job)),
                 nonce,
                 member_only,
+                buttons,
             )
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info(
@@ -206,14 +210,19 @@ class DiscordJobReporter:
             raise DeliveryFailed(f"Discord answered {exc.status}") from exc
 
     async def _edit_card(
-        self, job: Job, content: str, video: VideoFile | None, mentions: discord.AllowedMentions
+        self,
+        job: Job,
+        content: str,
+        video: VideoFile | None,
+        mentions: discord.AllowedMentions,
+        buttons: discord.ui.View | None = None,
     ) -> None:
         assert job.card_message_id is not None
         # `attachments` replaces what the card carries, so a repeat still shows one file.
         await self._webhook(job).edit_message(
             job.card_message_id,
             content=content,
-            view=None,
+            view=buttons,
             allowed_mentions=mentions,
             attachments=[as_file(video)] if video is not None else [],
         )
@@ -227,12 +236,18 @@ class DiscordJobReporter:
         video: VideoFile | None,
         nonce: str,
         mentions: discord.AllowedMentions,
+        buttons: discord.ui.View | None = None,
     ) -> Receipt:
         """Send with the file if given; on a 413 send the link instead."""
+        extra: dict[str, Any] = {} if buttons is None else {"view": buttons}
         if video is not None:
             try:
                 message = await target.send(
-                    words(video), file=as_file(video), nonce=nonce, allowed_mentions=mentions
+                    words(video),
+                    file=as_file(video),
+                    nonce=nonce,
+                    allowed_mentions=mentions,
+                    **extra,
                 )
             except discord.HTTPException as exc:
                 if exc.status != PAYLOAD_TOO_LARGE:
@@ -242,7 +257,7 @@ class DiscordJobReporter:
                 )
             else:
                 return Receipt(via, (message.channel.id, message.id))
-        await target.send(words(None), nonce=nonce, allowed_mentions=mentions)
+        await target.send(words(None), nonce=nonce, allowed_mentions=mentions, **extra)
         return Receipt(via)
 
 

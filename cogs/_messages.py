@@ -7,8 +7,8 @@ from typing import Final
 import discord
 
 from bot.delivery import Progress
-from bot.errors import CapReached, InsufficientCredits, UserFacingError
-from bot.jobs import Job, JobState
+from bot.errors import CapReached, InsufficientCredits, RepeatedRequest, UserFacingError
+from bot.jobs import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
 
 MESSAGE_LIMIT: Final = 2000
@@ -62,8 +62,22 @@ def job_card(job: Job, progress: Progress | None = None, *, queued: int | None =
         word = STATUS_WORDS.get(progress.status, f"⏳ {progress.status.title()}")
         percent = f" {progress.percent}%" if progress.percent is not None else ""
         state = f"{word}{percent} · {elapsed(progress.elapsed_seconds)} elapsed"
-    head = f"🎬 **{describe(job)}** for <@{job.member_id}>"
+    head = f"🎬 **{describe(job)}** for <@{job.member_id}> · `{job.short_id}`{lineage(job)}"
     return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
+
+
+SOURCE_WORDS: Final = {
+    SourceAction.AGAIN: "again from",
+    SourceAction.HIGHER_RESOLUTION: "1080p of",
+    SourceAction.EXTEND: "extends",
+}
+
+
+def lineage(job: Job) -> str:
+    """Where a job came from, when it came from an earlier video (`/video show` finds it)."""
+    if job.source_job_id is None or job.source_action is None:
+        return ""
+    return f" · {SOURCE_WORDS[job.source_action]} `{job.source_job_id[:SHORT_ID_LENGTH]}`"
 
 
 def refusal(error: UserFacingError) -> str:
@@ -83,6 +97,11 @@ def refusal(error: UserFacingError) -> str:
             f"This server has used {error.spent} of its {error.cap}-credit monthly cap, "
             f"and this video costs {error.price}. The cap resets on "
             f"{error.resets_at:%-d %B %Y} (UTC). Nothing was charged."
+        )
+    if isinstance(error, RepeatedRequest):
+        return (
+            f"You just asked for this (video `{error.existing_job_id[:SHORT_ID_LENGTH]}`), "
+            "so nothing more was charged: follow it on its card."
         )
     return fit(error.message)
 
@@ -115,7 +134,7 @@ def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> st
     if job.state is JobState.COMPLETED and job.video_url:
         head = (
             f"✅ <@{job.member_id}>, your video is ready · {job.resolution.value} · "
-            f"{job.duration} s · {job.price} credits"
+            f"{job.duration} s · {job.price} credits · `{job.short_id}`{lineage(job)}"
         )
         if with_file:
             return fit(f"{head}\n{quote_prompt(job.prompt)}")
@@ -135,7 +154,7 @@ def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> st
 def job_line(job: Job) -> str:
     """One line of a member's recent jobs."""
     when = discord.utils.format_dt(job.created_at, "R")
-    label = f"{job.resolution.value} {job.duration} s"
+    label = f"`{job.short_id}` · {job.resolution.value} {job.duration} s"
     if job.state is JobState.COMPLETED:
         # The message with the file outlives Apiframe's link, which expires.
         where = job.video_message_url or job.video_url

@@ -11,8 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.camera import suggestions
 from bot.errors import RequestRejected
-from bot.jobs import ImagePayload, RequestOrigin
+from bot.jobs import ImagePayload
 from bot.rules import (
     PROMPT_MAX_LENGTH,
     GenerationRequest,
@@ -23,9 +24,9 @@ from bot.rules import (
     validate_request,
 )
 from bot.services import Services, services_of
-from cogs._components import CancelJobButton, member_roles
+from cogs._accepting import announce, origin_of
+from cogs._components import CancelJobButton
 from cogs._errors import note_acknowledged, respond
-from cogs._messages import job_card, simulated
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Generate(commands.Cog):
         image="Start frame: JPEG, PNG or WebP, short side at least 300 px",
         end_image="End frame (needs a start frame): the video moves from one to the other",
         prompt_optimizer="Let the model rewrite the prompt for a better result",
+        camera="Camera moves, up to 3 combined: start typing, e.g. Pan left, Pedestal up",
     )
     @app_commands.choices(
         duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)]
@@ -88,6 +90,7 @@ class Generate(commands.Cog):
         image: discord.Attachment | None = None,
         end_image: discord.Attachment | None = None,
         prompt_optimizer: bool | None = None,
+        camera: app_commands.Range[str, 0, 200] = "",
     ) -> None:
         if interaction.guild_id is None:
             await respond(
@@ -115,6 +118,7 @@ class Generate(commands.Cog):
             prompt_optimizer=prompt_optimizer,
             start_image=facts_of(image),
             end_image=facts_of(end_image),
+            camera=camera,
         )
         # Rules that metadata can settle are answered at once, before anything else happens.
         validate_request(request)
@@ -150,40 +154,16 @@ class Generate(commands.Cog):
             request = dataclasses.replace(
                 request, start_image=read.get(ImageRole.START), end_image=read.get(ImageRole.END)
             )
-        origin = RequestOrigin(
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or 0,
-            member_id=interaction.user.id,
-            application_id=interaction.application_id,
-            interaction_token=interaction.token,
-            interaction_created_at=interaction.created_at,
-            role_ids=member_roles(interaction),
-            upload_limit=interaction.filesize_limit,
+        accepted = await self.services.studio.accept(
+            request, origin_of(interaction), tuple(payloads)
         )
-        studio = self.services.studio
-        accepted = await studio.accept(request, origin, tuple(payloads))
-        card_id: int | None = None
-        try:
-            await interaction.edit_original_response(
-                content=f"Accepted: **{accepted.price}** credits reserved, "
-                f"**{accepted.balance_left}** left. Follow your video below; if it "
-                "fails, the credits come back."
-            )
-            saved = await self.services.jobs.require(accepted.job_id)
-            card = await interaction.followup.send(
-                simulated(job_card(saved), self.services.settings.apiframe_simulate),
-                wait=True,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-            card_id = card.id
-        except discord.HTTPException:
-            log.warning(
-                "job %s: could not post its card; the outcome will still be delivered",
-                accepted.job_id,
-                exc_info=True,
-            )
-        finally:
-            await studio.admit(accepted.job_id, origin.guild_id, card_message_id=card_id)
+        await announce(interaction, self.services, accepted)
+
+    @hailuo.autocomplete("camera")
+    async def camera_moves(
+        self, interaction: discord.Interaction[commands.Bot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=text, value=text) for text in suggestions(current)]
 
     async def _fetch_image(
         self, role: ImageRole, attachment: discord.Attachment

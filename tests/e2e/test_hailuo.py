@@ -88,8 +88,9 @@ async def test_image_to_video_uploads_both_frames(
     assert fake_apiframe.uploads[params["end_image"].rsplit("/", 1)[-1]][1] == "image/jpeg"
     assert fake_apiframe.rejected_bodies == []
     assert await running.bot.ledger.balance(discord.guild_id, member.id) == 12  # type: ignore[union-attr]
-    # Images are not kept once Apiframe has them.
-    assert await running.bot.jobs.images(await _only_job_id(running)) == []  # type: ignore[union-attr]
+    # The images are kept once Apiframe has them: Again and 1080p send them again later.
+    kept = await running.bot.jobs.images(await _only_job_id(running))  # type: ignore[union-attr]
+    assert {image.filename for image in kept} == {"first.png", "last.jpg"}
     assert error_log.records == []
 
 

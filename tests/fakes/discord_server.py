@@ -102,14 +102,15 @@ class FakeMessage:
     def ephemeral(self) -> bool:
         return bool(self.flags & EPHEMERAL)
 
-    def to_json(self, author: dict[str, Any]) -> dict[str, Any]:
+    def to_json(self, author: dict[str, Any], files_base: str = "") -> dict[str, Any]:
+        base = files_base or "https://cdn.discord.test"
         attachments = [
             {
                 "id": str(1000 + index),
                 "filename": name,
                 "size": len(data),
-                "url": f"https://cdn.discord.test/{self.id}/{name}",
-                "proxy_url": f"https://media.discord.test/{self.id}/{name}",
+                "url": f"{base}/{self.id}/{name}",
+                "proxy_url": f"{base}/{self.id}/{name}",
             }
             for index, (name, data) in enumerate(self.files.items())
         ]
@@ -146,6 +147,7 @@ class FakeInteraction:
     original_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
     source_message_id: int | None = None
+    modal: dict[str, Any] | None = None  # the modal the bot answered with, if it did
 
 
 @dataclass
@@ -203,6 +205,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/cdn/{key}/{filename}", self._cdn)
+        app.router.add_get("/message-files/{message}/{filename}", self._message_file)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -439,7 +442,7 @@ class FakeDiscord:
             },
             "member": member.member_json(),
             "context": 0,
-            "message": message.to_json(self._author()),
+            "message": message.to_json(self._author(), self.files_base),
             "data": {"custom_id": custom_id, "component_type": 2},
         }
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
@@ -604,6 +607,55 @@ class FakeDiscord:
                 self._sockets.remove(socket)
         return socket
 
+    @property
+    def files_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/message-files"
+
+    async def _message_file(self, request: web.Request) -> web.Response:
+        message = self.messages.get(int(request.match_info["message"]))
+        data = None if message is None else message.files.get(request.match_info["filename"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="video/mp4")
+
+    async def submit_modal(
+        self, shown: FakeInteraction, values: dict[str, str], *, member: FakeMember
+    ) -> FakeInteraction:
+        """Submit the modal the bot showed in answer to `shown`: `values` by field label;
+        fields not given keep what the bot pre-filled."""
+        assert shown.modal is not None, "the bot answered with no modal"
+        created = time.time()
+        interaction_id = snowflake(created)
+        token = f"itok-{interaction_id}"
+        rows = [
+            {
+                "type": 1,
+                "components": [
+                    {
+                        "type": 4,
+                        "custom_id": field_["custom_id"],
+                        "value": values.get(field_.get("label", ""), field_.get("value", "")),
+                    }
+                    for field_ in row["components"]
+                ],
+            }
+            for row in shown.modal["components"]
+        ]
+        payload: dict[str, Any] = {
+            **{k: v for k, v in shown.payload.items() if k not in ("id", "token", "data")},
+            "id": str(interaction_id),
+            "type": 5,
+            "token": token,
+            "member": member.member_json(),
+            "data": {"custom_id": shown.modal["custom_id"], "components": rows},
+        }
+        interaction = FakeInteraction(interaction_id, token, created, member, payload)
+        interaction.source_message_id = shown.source_message_id
+        self.interactions[token] = interaction
+        interaction.sent_at = time.monotonic()
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
         found = self.attachments.get(key)
@@ -705,6 +757,15 @@ class FakeDiscord:
             return await self._followup(request, match.group(2))
         if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/([^/]+)", path):
             return await self._webhook_message(request, match.group(2), match.group(3))
+        if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path):
+            found = self.messages.get(int(match.group(2)))
+            if found is None or found.deleted or found.channel_id != int(match.group(1)):
+                return discord_error(404, 10008, "Unknown Message")
+            if method == "DELETE":
+                found.deleted = True
+                return web.Response(status=204)
+            if method == "GET":
+                return json_response(found.to_json(self._author(), self.files_base))
         if (match := re.fullmatch(r"/channels/(\d+)/messages", path)) and method == "POST":
             return await self._channel_message(request, int(match.group(1)))
         if method == "POST" and path == "/users/@me/channels":
@@ -785,6 +846,8 @@ class FakeDiscord:
             message = self._new_message(self.channel_id, data, token)
             message.loading = kind == 5
             interaction.original_id = message.id
+        elif kind == 9:
+            interaction.modal = data
         elif kind == 7 and interaction.source_message_id is not None:
             source = self.messages[interaction.source_message_id]
             if "content" in data:

@@ -1,0 +1,62 @@
+"""What every way of asking for a video shares on Discord: who and where it came from, and how
+an accepted job is announced (the private acknowledgement, then the public card)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from bot.jobs import RequestOrigin
+from bot.services import Services
+from bot.studio import Accepted
+from cogs._components import member_roles
+from cogs._messages import job_card, simulated
+
+log = logging.getLogger(__name__)
+
+
+def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:
+    """Who asked, where, and the token to answer them with."""
+    assert interaction.guild_id is not None
+    return RequestOrigin(
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id or 0,
+        member_id=interaction.user.id,
+        application_id=interaction.application_id,
+        interaction_token=interaction.token,
+        interaction_created_at=interaction.created_at,
+        role_ids=member_roles(interaction),
+        upload_limit=interaction.filesize_limit,
+    )
+
+
+async def announce(
+    interaction: discord.Interaction[Any], services: Services, accepted: Accepted
+) -> None:
+    """Tell the member privately what was reserved, post the job's public card, and let the
+    job into its server's queue (the card or not: the outcome is delivered either way)."""
+    card_id: int | None = None
+    try:
+        await interaction.edit_original_response(
+            content=f"Accepted: **{accepted.price}** credits reserved, "
+            f"**{accepted.balance_left}** left. Follow your video below; if it fails, the "
+            "credits come back."
+        )
+        saved = await services.jobs.require(accepted.job_id)
+        card = await interaction.followup.send(
+            simulated(job_card(saved), services.settings.apiframe_simulate),
+            wait=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        card_id = card.id
+    except discord.HTTPException:
+        log.warning(
+            "job %s: could not post its card; the outcome will still be delivered",
+            accepted.job_id,
+            exc_info=True,
+        )
+    finally:
+        assert interaction.guild_id is not None
+        await services.studio.admit(accepted.job_id, interaction.guild_id, card_message_id=card_id)

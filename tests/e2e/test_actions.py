@@ -1,0 +1,308 @@
+"""What a member does next: the buttons on a finished video, camera moves, and `/video show`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.conftest import RunningBot, image_bytes
+from tests.e2e.helpers import boolean, hailuo, integer, sub, text, user
+from tests.fakes.apiframe_server import FakeApiframe, JobScript
+from tests.fakes.discord_server import (
+    ALL_MEMBER_PERMISSIONS,
+    FakeDiscord,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+)
+from tests.fakes.media import small_mp4
+
+READY = "your video is ready"
+MANAGE_MESSAGES = 1 << 13
+
+
+async def finished_card(
+    running: RunningBot,
+    member: FakeMember,
+    prompt: str = "a red kite over hills",
+    *,
+    duration: int | None = None,
+    image: dict[str, Any] | None = None,
+) -> FakeMessage:
+    discord = running.discord
+    interaction = await discord.invoke(
+        "hailuo",
+        hailuo(prompt, duration=duration, image=image),
+        member=member,
+        attachments=[image] if image else None,
+    )
+    return await discord.wait_reply(interaction, READY, within=20)
+
+
+async def answered(discord: FakeDiscord, click: FakeInteraction, fragment: str) -> FakeMessage:
+    return await discord.wait_reply(click, fragment, within=20)
+
+
+async def idle(running: RunningBot) -> None:
+    assert running.bot is not None
+    await running.discord.wait_for(lambda: not running.bot.runner.running, within=20)  # type: ignore[union-attr]
+
+
+async def test_again_makes_the_same_video_for_whoever_clicks(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana, bo = discord.add_member("ana"), discord.add_member("bo")
+    start = discord.add_attachment(
+        "first.png", image_bytes(800, 600), content_type="image/png", width=800, height=600
+    )
+    card = await finished_card(running, ana, image=start)
+    assert set(card.buttons()) == {"Again", "1080p", "Extend", "Delete"}
+
+    click = await discord.click(card, "Again", member=bo)
+    ack = await answered(discord, click, "credits reserved")
+    assert ack.ephemeral and "**5** credits reserved, **15** left" in ack.content
+    again = await answered(discord, click, READY)
+    original = await _short_id(running, card)
+    assert f"again from `{original}`" in again.content
+    first, second = list(fake_apiframe.jobs.values())
+    assert second.body["prompt"] == first.body["prompt"]
+    assert {k: v for k, v in second.body["hailuoParams"].items() if k != "image"} == {
+        k: v for k, v in first.body["hailuoParams"].items() if k != "image"
+    }
+    uploaded = [data for data, _ in fake_apiframe.uploads.values()]
+    assert len(uploaded) == 2 and uploaded[0] == uploaded[1]  # the same image, sent again
+    await idle(running)
+    assert running.bot is not None
+    assert await running.bot.ledger.balance(discord.guild_id, bo.id) == 15  # bo pays
+    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
+
+
+async def _short_id(running: RunningBot, card: FakeMessage) -> str:
+    assert running.bot is not None
+    row = await running.bot.database.fetch_one(
+        "SELECT id FROM jobs WHERE card_message_id = ?", (card.id,)
+    )
+    assert row is not None
+    return str(row[0])[:8]
+
+
+async def test_1080p_remakes_a_768p_6s_video_and_is_not_offered_elsewhere(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    click = await discord.click(card, "1080p", member=ana)
+    assert "**10** credits reserved" in (await answered(discord, click, "reserved")).content
+    await answered(discord, click, READY)
+    assert list(fake_apiframe.jobs.values())[-1].body["hailuoParams"]["resolution"] == "1080p"
+    longer = await finished_card(running, discord.add_member("cy"), "a long one", duration=10)
+    assert "1080p" not in longer.buttons() and "Again" in longer.buttons()
+
+
+async def test_extend_starts_from_the_last_frame(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    fake_apiframe.video_bytes = small_mp4(width=480, height=320)  # ends on solid blue
+    discord = running.discord
+    ana, bo = discord.add_member("ana"), discord.add_member("bo")
+    card = await finished_card(running, ana, "a boat leaves the harbour")
+    click = await discord.click(card, "Extend", member=bo)
+    await discord.wait_for(lambda: click.modal is not None)
+    assert click.modal is not None
+    [[field]] = [row["components"] for row in click.modal["components"]]
+    assert field["value"] == "a boat leaves the harbour"  # pre-filled with the old prompt
+    submitted = await discord.submit_modal(
+        click, {"What happens next": "the boat sails into the storm"}, member=bo
+    )
+    extended = await answered(discord, submitted, READY)
+    assert f"extends `{await _short_id(running, card)}`" in extended.content
+    remote = list(fake_apiframe.jobs.values())[-1]
+    assert remote.body["prompt"] == "the boat sails into the storm"
+    upload_id = remote.body["hailuoParams"]["image"].rsplit("/", 1)[-1]
+    data, content_type = fake_apiframe.uploads[upload_id]
+    assert content_type == "image/png"
+    with Image.open(io.BytesIO(data)) as frame:
+        assert frame.size == (480, 320)
+        red, _, blue = frame.convert("RGB").getpixel((240, 160))  # type: ignore[misc]
+        assert blue > 200 and red < 60
+
+
+async def test_extend_refuses_a_frame_too_small_for_the_model(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)  # the fake's default clip is 64 by 48 px
+    click = await discord.click(card, "Extend", member=ana)
+    await discord.wait_for(lambda: click.modal is not None)
+    submitted = await discord.submit_modal(click, {}, member=ana)
+    refusal = await answered(discord, submitted, "short side must be at least")
+    assert refusal.ephemeral and "Nothing was charged" in refusal.content
+    assert len(fake_apiframe.jobs) == 1
+
+
+async def test_delete_is_for_the_author_or_a_moderator_and_touches_no_credits(
+    running: RunningBot,
+) -> None:
+    discord = running.discord
+    plain = ALL_MEMBER_PERMISSIONS & ~MANAGE_MESSAGES
+    ana = discord.add_member("ana", permissions=plain)
+    bo = discord.add_member("bo", permissions=plain)
+    moderator = discord.add_member("mod")  # has Manage Messages
+    card = await finished_card(running, ana)
+    refused = await discord.click(card, "Delete", member=bo)
+    assert "Manage Messages" in (await answered(discord, refused, "can delete it")).content
+    assert not card.deleted
+    deleted = await discord.click(card, "Delete", member=ana)
+    await answered(discord, deleted, "Deleted")
+    assert card.deleted
+    assert running.bot is not None
+    row = await running.bot.database.fetch_one("SELECT deleted_at, deleted_by FROM jobs")
+    assert row is not None and row[0] is not None and row[1] == ana.id
+    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
+    other = await finished_card(running, ana, "another one")
+    await answered(discord, await discord.click(other, "Delete", member=moderator), "Deleted")
+    assert other.deleted
+
+
+async def test_buttons_work_after_a_restart(running: RunningBot) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    await running.restart()
+    click = await discord.click(card, "Again", member=ana)
+    await answered(discord, click, READY)
+
+
+async def test_a_double_click_makes_one_job(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    first, second = await asyncio.gather(
+        discord.click(card, "Again", member=ana), discord.click(card, "Again", member=ana)
+    )
+
+    def said(fragment: str) -> int:
+        return sum(
+            any(fragment in m.content for m in discord.replies_to(click))
+            for click in (first, second)
+        )
+
+    await discord.wait_for(lambda: said("reserved") + said("You just asked") == 2, within=20)
+    assert said("reserved") == 1 and said("You just asked") == 1
+    await discord.wait_for(lambda: said(READY) == 1, within=20)
+    await idle(running)
+    assert len(fake_apiframe.jobs) == 2
+    assert running.bot is not None
+    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 10
+
+
+async def test_again_at_the_member_limit_waits_in_the_queue_with_cancel(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    admin, ana = discord.add_member("admin", admin=True), discord.add_member("ana")
+    card = await finished_card(running, ana)
+    limits = await discord.invoke(
+        "quota", [sub("limits", integer("per_member", 1), integer("per_server", 5))], member=admin
+    )
+    await discord.wait_reply(limits, "Up to")
+    fake_apiframe.default_script = JobScript(polls_before_done=10**6)
+    await discord.invoke("hailuo", hailuo("a slow one"), member=ana)
+    await discord.wait_for(lambda: len(fake_apiframe.jobs) == 2)
+    click = await discord.click(card, "Again", member=ana)
+    waiting = await answered(discord, click, "position 1")
+    assert "Cancel" in waiting.buttons()
+
+
+async def test_a_button_refusal_is_the_same_clear_reply(running: RunningBot) -> None:
+    discord = running.discord
+    ana, broke = discord.add_member("ana"), discord.add_member("broke")
+    admin = discord.add_member("admin", admin=True)
+    card = await finished_card(running, ana)
+    await discord.wait_reply(
+        await discord.invoke(
+            "quota",
+            [sub("set", user("member", broke.id), integer("amount", 2))],
+            member=admin,
+        ),
+        "now has",
+    )
+    click = await discord.click(card, "Again", member=broke)
+    reply = await answered(discord, click, "costs 5 credits and you have 2")
+    assert reply.ephemeral and "Nothing was charged" in reply.content
+
+
+async def test_camera_moves_join_the_prompt_and_typos_get_a_hint(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    options = [*hailuo("a fox in snow"), text("camera", "pan left, Pedestal up")]
+    await discord.wait_reply(await discord.invoke("hailuo", options, member=ana), READY)
+    assert fake_apiframe.jobs and next(iter(fake_apiframe.jobs.values())).body["prompt"] == (
+        "a fox in snow [Pan left,Pedestal up]"
+    )
+    typo = [*hailuo("a fox [Pan lft]"), boolean("prompt_optimizer", True)]
+    reply = await discord.wait_reply(
+        await discord.invoke("hailuo", typo, member=ana), "did you mean `[Pan left]`"
+    )
+    assert "Nothing was charged" in reply.content
+    bad = [*hailuo("a fox"), text("camera", "Zoom in, Spin")]
+    await discord.wait_reply(await discord.invoke("hailuo", bad, member=ana), "not a camera move")
+    assert len(fake_apiframe.jobs) == 1
+
+
+@pytest.mark.parametrize("state", ["running", "finished", "failed", "unknown"])
+async def test_video_show_finds_a_video_by_its_short_id(
+    running: RunningBot, fake_apiframe: FakeApiframe, state: str
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    if state == "running":
+        fake_apiframe.scripts.append(JobScript(polls_before_done=10**6))
+    if state == "failed":
+        fake_apiframe.scripts.append(JobScript(outcome="FAILED"))
+    made = await discord.invoke("hailuo", hailuo("a lighthouse"), member=ana)
+    await discord.wait_reply(made, "credits reserved")
+    await discord.wait_for(lambda: bool(fake_apiframe.jobs))
+    if state in ("finished", "failed"):
+        await discord.wait_reply(made, READY if state == "finished" else "could not be made")
+    assert running.bot is not None
+    row = await running.bot.database.fetch_one("SELECT id, card_message_id FROM jobs")
+    assert row is not None
+    short = "0badc0de" if state == "unknown" else str(row[0])[:8]
+    shown = await discord.invoke("video", [sub("show", text("id", short))], member=ana)
+    expected = {
+        "running": "Still being made",
+        "finished": f"/{discord.channel_id}/{row[1]}",
+        "failed": "Could not be made",
+        "unknown": "No video with the id",
+    }[state]
+    reply = await discord.wait_reply(shown, expected)
+    assert reply.ephemeral
+
+
+async def test_video_show_reposts_the_file_when_its_message_is_gone(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    card.deleted = True  # someone deleted it by hand
+    shown = await discord.invoke(
+        "video",
+        [sub("show", text("id", await _short_id(running, card)), boolean("public", True))],
+        member=ana,
+    )
+    reply = await discord.wait_reply(shown, "here is the video again")
+    assert not reply.ephemeral
+    assert list(reply.files.values()) == [fake_apiframe.video_bytes]
