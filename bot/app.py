@@ -23,6 +23,7 @@ from discord.ext import commands
 from bot.apiframe import ApiframeClient
 from bot.audit import AuditSink, AuditTrail
 from bot.database import Database
+from bot.defaults import DefaultsStore
 from bot.delivery import Deliverer, JobReporter
 from bot.downloads import AttachmentFetcher
 from bot.guilds import GuildSettingsStore
@@ -32,6 +33,7 @@ from bot.metrics import Metrics
 from bot.polling import PollShape, RenderTimes
 from bot.rules import IMAGE_MAX_BYTES
 from bot.runner import JobRunner
+from bot.server_rules import ServerRules
 from bot.settings import Settings
 from bot.simulator import ApiframeSimulator
 from bot.studio import Studio
@@ -92,6 +94,8 @@ class HailuoBot(commands.Bot):
         )
         self.guild_settings = GuildSettingsStore(self.database, settings.default_credits)
         self.jobs = JobStore(self.database)
+        self.rules = ServerRules(self.database)
+        self.option_defaults = DefaultsStore(self.database)
         self.simulator = (
             ApiframeSimulator(settings.apiframe_api_key, settings.apiframe_simulate_seconds)
             if settings.apiframe_simulate
@@ -154,8 +158,8 @@ class HailuoBot(commands.Bot):
             raise RuntimeError("no front end registered a job reporter")
         reporter, audit_sink = self._front_end
         self._runner = self._build_runner(reporter)
-        self._studio = Studio(self.ledger, self.jobs, self._runner)
         self._audit = AuditTrail(self.database, self.guild_settings, audit_sink)
+        self._studio = Studio(self.ledger, self.jobs, self._runner, self.rules, self._audit)
         self.ledger.on_change(self._audit.wake)
         await self.sync_commands_if_changed()
         if self.settings.http_port:

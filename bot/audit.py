@@ -34,6 +34,12 @@ class AuditSink(Protocol):
         """Post the entries; raise `AuditChannelGone` to drop them, anything else to retry."""
         ...
 
+    async def refused_prompt(
+        self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
+    ) -> None:
+        """Say that a member's prompt was refused by the server's rules (no credits moved)."""
+        ...
+
 
 class AuditTrail:
     def __init__(self, database: Database, guilds: GuildSettingsStore, sink: AuditSink) -> None:
@@ -73,6 +79,21 @@ class AuditTrail:
                 log.warning("audit channel posting failed; retrying in %.0fs", delay, exc_info=True)
                 await asyncio.sleep(delay)
                 self._wake.set()
+
+    async def refused_prompt(self, guild_id: int, member_id: int, reasons: tuple[str, ...]) -> None:
+        """A line for the audit channel, outside the ledger: a prompt the server's rules
+        refused. Best effort: a failure is logged, never raised."""
+        channel_id = (await self._guilds.log_channels()).get(guild_id)
+        if channel_id is None:
+            return
+        try:
+            await self._sink.refused_prompt(guild_id, channel_id, member_id, reasons)
+        except Exception:
+            log.warning(
+                "guild %s: could not post a refused prompt to the audit channel",
+                guild_id,
+                exc_info=True,
+            )
 
     async def flush(self) -> int:
         """Post the rows after the cursor; returns how many rows it went through."""

@@ -68,6 +68,7 @@ class RequestOrigin:
     interaction_created_at: datetime
     role_ids: tuple[int, ...] = ()
     upload_limit: int | None = None  # bytes a reply through this interaction may attach
+    age_restricted: bool = False  # the channel is marked for adults
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,14 @@ from typing import Protocol, cast
 
 from bot.audit import AuditSink, AuditTrail
 from bot.database import Database
+from bot.defaults import DefaultsStore
 from bot.delivery import JobReporter
 from bot.downloads import AttachmentFetcher
 from bot.guilds import GuildSettingsStore
 from bot.jobs import JobStore
 from bot.ledger import Ledger
 from bot.metrics import Metrics
+from bot.server_rules import ServerRules
 from bot.settings import Settings
 from bot.studio import Studio
 from bot.videos import VideoFetcher
@@ -27,6 +29,8 @@ class Services(Protocol):
     ledger: Ledger
     jobs: JobStore
     guild_settings: GuildSettingsStore
+    rules: ServerRules
+    option_defaults: DefaultsStore
     fetcher: AttachmentFetcher
     videos: VideoFetcher
     metrics: Metrics

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.errors import SourceUnavailable
+from bot.audit import AuditTrail
+from bot.errors import RequestRejected, SourceUnavailable
 from bot.jobs import (
     ImagePayload,
     Job,
@@ -32,6 +33,7 @@ from bot.rules import (
     validate_request,
 )
 from bot.runner import JobRunner
+from bot.server_rules import ServerRules
 
 CANCELLED_REASON = "Cancelled while waiting in the queue."
 
@@ -57,10 +59,19 @@ class Cancellation:
 
 
 class Studio:
-    def __init__(self, ledger: Ledger, jobs: JobStore, runner: JobRunner) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        jobs: JobStore,
+        runner: JobRunner,
+        rules: ServerRules,
+        audit: AuditTrail,
+    ) -> None:
         self._ledger = ledger
         self._jobs = jobs
         self._runner = runner
+        self._rules = rules
+        self._audit = audit
 
     async def accept(
         self,
@@ -72,7 +83,24 @@ class Studio:
         """Check the request against the model's rules, price it, and reserve the price with
         the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
         `CapReached`, having charged and recorded nothing. The job waits for `admit`."""
-        spec = validate_request(request)
+        verdict = await self._rules.judge(
+            origin.guild_id, request.prompt, age_restricted=origin.age_restricted
+        )
+        problems = [
+            f"“{word}” is blocked in this server: rephrase the prompt without it."
+            for word in verdict.blocked
+        ]
+        if verdict.sexual:
+            problems.append(await self._sexual_problem(origin, verdict.sexual))
+        try:
+            spec = validate_request(request)
+        except RequestRejected as rejected:
+            raise RequestRejected([*problems, *rejected.problems]) from None
+        if problems:
+            await self._audit.refused_prompt(
+                origin.guild_id, origin.member_id, (*verdict.blocked, *verdict.sexual)
+            )
+            raise RequestRejected(problems)
         job = NewJob(
             id=NewJob.new_id(),
             origin=origin,
@@ -113,6 +141,17 @@ class Studio:
         await self._jobs.mark_delivered(job.id, "interaction")
         await self._runner.admit(guild_id)
         return Cancellation(CancelOutcome.CANCELLED, await self._jobs.require(job.id))
+
+    async def _sexual_problem(self, origin: RequestOrigin, terms: tuple[str, ...]) -> str:
+        where = (
+            "in its age-restricted channels only: use one of those"
+            if await self._rules.nsfw_allowed(origin.guild_id)
+            else "nowhere"
+        )
+        return (
+            f"This prompt reads as sexual (“{terms[0]}”), which this server allows "
+            f"{where}, or rephrase it."
+        )
 
     async def again(self, source_id: str, origin: RequestOrigin, action: SourceAction) -> Accepted:
         """The same request as a finished video, for whoever asks (their credits, their

@@ -29,11 +29,12 @@ def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:
         interaction_created_at=interaction.created_at,
         role_ids=member_roles(interaction),
         upload_limit=interaction.filesize_limit,
+        age_restricted=bool(getattr(interaction.channel, "nsfw", False)),
     )
 
 
 async def announce(
-    interaction: discord.Interaction[Any], services: Services, accepted: Accepted
+    interaction: discord.Interaction[Any], services: Services, accepted: Accepted, note: str = ""
 ) -> None:
     """Tell the member privately what was reserved, post the job's public card, and let the
     job into its server's queue (the card or not: the outcome is delivered either way)."""
@@ -42,7 +43,7 @@ async def announce(
         await interaction.edit_original_response(
             content=f"Accepted: **{accepted.price}** credits reserved, "
             f"**{accepted.balance_left}** left. Follow your video below; if it fails, the "
-            "credits come back."
+            f"credits come back.{note}"
         )
         saved = await services.jobs.require(accepted.job_id)
         card = await interaction.followup.send(

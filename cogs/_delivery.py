@@ -38,6 +38,7 @@ from cogs._messages import (
     job_card,
     late_notice,
     outcome,
+    refused_prompt_line,
     simulated,
 )
 from cogs.actions import result_view
@@ -266,6 +267,15 @@ class DiscordAuditSink:
 
     def __init__(self, bot: commands.Bot) -> None:
         self._bot = bot
+
+    async def refused_prompt(
+        self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
+    ) -> None:
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)
+        await channel.send(
+            refused_prompt_line(member_id, reasons),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
         channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)

@@ -6,6 +6,7 @@ from typing import Final
 
 import discord
 
+from bot.defaults import AppliedDefault, OptionDefaults, conflicts
 from bot.delivery import Progress
 from bot.errors import CapReached, InsufficientCredits, RepeatedRequest, UserFacingError
 from bot.jobs import SHORT_ID_LENGTH, Job, JobState, SourceAction
@@ -211,6 +212,58 @@ def history_page(
     if not entries:
         lines.append("Nothing yet.")
     return fit("\n".join(lines))
+
+
+OPTION_WORDS: Final = {
+    "duration": "duration",
+    "resolution": "resolution",
+    "prompt_optimizer": "prompt optimizer",
+    "camera": "camera",
+}
+
+
+def _shown(default: AppliedDefault) -> str:
+    value = default.value
+    if default.option == "duration":
+        value = f"{value} s"
+    elif isinstance(value, bool):
+        value = "on" if value else "off"
+    return f"{OPTION_WORDS[default.option]} {value} ({default.source.value})"
+
+
+def defaults_used(applied: tuple[AppliedDefault, ...]) -> str:
+    """For the acknowledgement: which saved defaults filled the options not typed."""
+    if not applied:
+        return ""
+    return "\nSaved defaults used: " + ", ".join(_shown(d) for d in applied) + "."
+
+
+def defaults_fix(applied: tuple[AppliedDefault, ...]) -> str:
+    """For a refusal: saved defaults were part of the request, and how to change them."""
+    return (
+        "Saved defaults were used for: "
+        + ", ".join(_shown(d) for d in applied)
+        + ". Change yours with `/hailuo-defaults` (the server's with `/quota defaults`), "
+        "or type the option to override them."
+    )
+
+
+def defaults_saved(whose: str, saved: OptionDefaults) -> str:
+    lines = [
+        f"{whose} saved /hailuo defaults in this server: {saved.describe()}.",
+        "Options typed in /hailuo always win; then yours; then the server's.",
+    ]
+    lines.extend(f"⚠️ {problem}" for problem in conflicts(saved))
+    return "\n".join(lines)
+
+
+def refused_prompt_line(member_id: int, reasons: tuple[str, ...]) -> str:
+    """An audit-channel line outside the ledger: the server's rules refused a prompt."""
+    shown = ", ".join(f"“{discord.utils.escape_markdown(reason)}”" for reason in reasons[:5])
+    return fit(
+        f"🚫 <@{member_id}>'s prompt was refused by this server's rules ({shown}); "
+        "no credits moved."
+    )
 
 
 def audit_line(entry: LedgerEntry) -> str:

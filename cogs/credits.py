@@ -11,11 +11,13 @@ from discord.ext import commands
 
 from bot.allowances import EVERYONE, Period, month_after
 from bot.database import utc_now
+from bot.defaults import SERVER, OptionDefaults
 from bot.reports import ledger_csv
 from bot.services import Services, services_of
+from bot.wordfilter import MAX_ENTRIES
 from cogs._components import HistoryButton, history_view
 from cogs._errors import note_acknowledged, respond
-from cogs._messages import fit, job_line, signed
+from cogs._messages import defaults_saved, fit, job_line, signed
 
 RECENT_JOBS: Final = 5
 TOP_SPENDERS: Final = 5
@@ -23,6 +25,14 @@ MAX_AMOUNT: Final = 1_000_000
 
 Choice = app_commands.Choice
 manage_server = app_commands.checks.has_permissions(manage_guild=True)
+
+
+def split_entries(words: str) -> list[str]:
+    return [part.strip() for part in words.split(",") if part.strip()]
+
+
+def listed(entries: tuple[str, ...]) -> str:
+    return ", ".join(f"“{discord.utils.escape_markdown(entry)}”" for entry in entries)
 
 
 def guild_of(interaction: discord.Interaction[commands.Bot]) -> int:
@@ -245,6 +255,133 @@ class Credits(commands.Cog):
                 interaction,
                 f"Every credit change and video from now on is posted to {channel.mention}.",
             )
+
+    block = app_commands.Group(
+        name="block",
+        description="Words and phrases this server does not want in prompts",
+        parent=quota,
+    )
+
+    @block.command(name="add", description="Block words or phrases (separate them with commas)")
+    @app_commands.describe(words="Whole words or phrases, comma-separated")
+    @manage_server
+    async def block_add(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        words: app_commands.Range[str, 1, 1000],
+    ) -> None:
+        change = await self.services.rules.block(
+            guild_of(interaction), split_entries(words), interaction.user.id
+        )
+        lines = []
+        if change.changed:
+            lines.append(
+                f"Blocked: {listed(change.changed)}. Prompts with them are refused, "
+                "whatever the case, accents, look-alike letters or spacing."
+            )
+        if change.unchanged:
+            lines.append(f"Already blocked: {listed(change.unchanged)}.")
+        if change.over_limit:
+            lines.append(
+                f"Not added, the list is full ({MAX_ENTRIES} entries): {listed(change.over_limit)}."
+            )
+        await respond(interaction, fit("\n".join(lines) or "Nothing to block."))
+
+    @block.command(name="remove", description="Unblock words or phrases (comma-separated)")
+    @app_commands.describe(words="Entries to remove, comma-separated")
+    @manage_server
+    async def block_remove(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        words: app_commands.Range[str, 1, 1000],
+    ) -> None:
+        change = await self.services.rules.unblock(guild_of(interaction), split_entries(words))
+        lines = []
+        if change.changed:
+            lines.append(f"No longer blocked: {listed(change.changed)}.")
+        if change.unchanged:
+            lines.append(f"Were not blocked: {listed(change.unchanged)}.")
+        await respond(interaction, fit("\n".join(lines) or "Nothing to remove."))
+
+    @block.command(name="list", description="The words and phrases this server blocks")
+    @manage_server
+    async def block_list(self, interaction: discord.Interaction[commands.Bot]) -> None:
+        entries = (await self.services.rules.blocked_words(guild_of(interaction))).entries
+        if not entries:
+            await respond(
+                interaction, "This server blocks no words. Add some with `/quota block add`."
+            )
+            return
+        await respond(
+            interaction,
+            fit(f"**Blocked in this server** ({len(entries)} of {MAX_ENTRIES}): {listed(entries)}"),
+        )
+
+    @quota.command(name="nsfw", description="Allow sexual prompts in age-restricted channels")
+    @app_commands.describe(
+        setting="allowed: in age-restricted channels only; blocked: nowhere (the default)"
+    )
+    @app_commands.choices(
+        setting=[
+            app_commands.Choice(name="allowed", value="allowed"),
+            app_commands.Choice(name="blocked", value="blocked"),
+        ]
+    )
+    @manage_server
+    async def quota_nsfw(
+        self, interaction: discord.Interaction[commands.Bot], setting: str
+    ) -> None:
+        allowed = setting == "allowed"
+        await self.services.rules.set_nsfw_allowed(
+            guild_of(interaction), allowed, interaction.user.id
+        )
+        await respond(
+            interaction,
+            (
+                "Prompts that read as sexual are now accepted in this server's age-restricted "
+                "channels, and refused everywhere else."
+                if allowed
+                else "Prompts that read as sexual are now refused in every channel of this server."
+            ),
+        )
+
+    @quota.command(name="defaults", description="Save this server's usual /hailuo options")
+    @app_commands.describe(
+        duration="The server's usual length",
+        resolution="The server's usual resolution",
+        prompt_optimizer="Whether the model should rewrite prompts",
+        camera="Usual camera moves, e.g. Static shot",
+        clear="Forget the server's saved defaults first",
+    )
+    @app_commands.choices(
+        duration=[
+            app_commands.Choice(name="6 seconds", value=6),
+            app_commands.Choice(name="10 seconds", value=10),
+        ]
+    )
+    @app_commands.choices(
+        resolution=[
+            app_commands.Choice(name="768p", value="768p"),
+            app_commands.Choice(name="1080p", value="1080p"),
+        ]
+    )
+    @manage_server
+    async def quota_defaults(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        duration: int | None = None,
+        resolution: str | None = None,
+        prompt_optimizer: bool | None = None,
+        camera: app_commands.Range[str, 0, 200] | None = None,
+        clear: bool = False,
+    ) -> None:
+        saved = await self.services.option_defaults.update(
+            guild_of(interaction),
+            SERVER,
+            OptionDefaults(duration, resolution, prompt_optimizer, camera),
+            clear=clear,
+        )
+        await respond(interaction, defaults_saved("This server's", saved))
 
     @quota.command(name="show", description="This server's credit settings at a glance")
     @manage_server

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.camera import suggestions
+from bot.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.errors import RequestRejected
 from bot.jobs import ImagePayload
 from bot.rules import (
@@ -27,6 +28,7 @@ from bot.services import Services, services_of
 from cogs._accepting import announce, origin_of
 from cogs._components import CancelJobButton
 from cogs._errors import note_acknowledged, respond
+from cogs._messages import defaults_fix, defaults_saved, defaults_used
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +87,12 @@ class Generate(commands.Cog):
         self,
         interaction: discord.Interaction[commands.Bot],
         prompt: app_commands.Range[str, 1, PROMPT_MAX_LENGTH],
-        duration: int = 6,
-        resolution: str = Resolution.P768.value,
+        duration: int | None = None,
+        resolution: str | None = None,
         image: discord.Attachment | None = None,
         end_image: discord.Attachment | None = None,
         prompt_optimizer: bool | None = None,
-        camera: app_commands.Range[str, 0, 200] = "",
+        camera: app_commands.Range[str, 0, 200] | None = None,
     ) -> None:
         if interaction.guild_id is None:
             await respond(
@@ -111,21 +113,34 @@ class Generate(commands.Cog):
                     for name in lost
                 ]
             )
-        request = GenerationRequest(
-            prompt=prompt,
-            duration=duration,
-            resolution=resolution,
-            prompt_optimizer=prompt_optimizer,
-            start_image=facts_of(image),
-            end_image=facts_of(end_image),
-            camera=camera,
-        )
-        # Rules that metadata can settle are answered at once, before anything else happens.
-        validate_request(request)
+        # Answer within Discord's 3 s first; everything after waits its turn below.
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
+        typed = OptionDefaults(duration, resolution, prompt_optimizer, camera)
+        store = self.services.option_defaults
+        chosen, applied = apply_defaults(
+            typed,
+            await store.get(interaction.guild_id, interaction.user.id),
+            await store.get(interaction.guild_id, SERVER),
+        )
+        request = GenerationRequest(
+            prompt=prompt,
+            duration=6 if chosen.duration is None else chosen.duration,
+            resolution=Resolution.P768.value if chosen.resolution is None else chosen.resolution,
+            prompt_optimizer=chosen.prompt_optimizer,
+            start_image=facts_of(image),
+            end_image=facts_of(end_image),
+            camera=chosen.camera or "",
+        )
+        # Rules that metadata can settle are answered before any download.
+        try:
+            validate_request(request)
+        except RequestRejected as rejected:
+            if not applied:
+                raise
+            raise RequestRejected([*rejected.problems, defaults_fix(applied)]) from None
         async with self.intake:
-            await self._accept(interaction, request, image, end_image)
+            await self._accept(interaction, request, image, end_image, applied)
 
     async def _accept(
         self,
@@ -133,6 +148,7 @@ class Generate(commands.Cog):
         request: GenerationRequest,
         image: discord.Attachment | None,
         end_image: discord.Attachment | None,
+        applied: tuple[AppliedDefault, ...] = (),
     ) -> None:
         """Check the bytes, have the studio accept the request, post the job card, and let
         the job into its server's queue."""
@@ -157,7 +173,45 @@ class Generate(commands.Cog):
         accepted = await self.services.studio.accept(
             request, origin_of(interaction), tuple(payloads)
         )
-        await announce(interaction, self.services, accepted)
+        await announce(interaction, self.services, accepted, defaults_used(applied))
+
+    @app_commands.command(
+        name="hailuo-defaults", description="Save your usual /hailuo options in this server"
+    )
+    @app_commands.describe(
+        duration="Your usual length",
+        resolution="Your usual resolution",
+        prompt_optimizer="Whether the model should rewrite your prompts",
+        camera="Your usual camera moves, e.g. Push in",
+        clear="Forget all your saved defaults first",
+    )
+    @app_commands.choices(
+        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)]
+    )
+    @app_commands.choices(
+        resolution=[
+            Choice(name="768p", value=Resolution.P768.value),
+            Choice(name="1080p", value=Resolution.P1080.value),
+        ]
+    )
+    @app_commands.guild_only()
+    async def hailuo_defaults(
+        self,
+        interaction: discord.Interaction[commands.Bot],
+        duration: int | None = None,
+        resolution: str | None = None,
+        prompt_optimizer: bool | None = None,
+        camera: app_commands.Range[str, 0, 200] | None = None,
+        clear: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        saved = await self.services.option_defaults.update(
+            interaction.guild_id,
+            interaction.user.id,
+            OptionDefaults(duration, resolution, prompt_optimizer, camera),
+            clear=clear,
+        )
+        await respond(interaction, defaults_saved("Your", saved))
 
     @hailuo.autocomplete("camera")
     async def camera_moves(

@@ -25,6 +25,7 @@ async def test_the_benchmark_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> No
         "/credits answer",
         "busiest second",
         "cold start",
+        "blocked words",
     ):
         assert any(fragment in measure for measure in measures), fragment
     integrity = next(row for row in rows if "double spends" in row.measure)

@@ -18,6 +18,11 @@ class RecordingSink:
         self.posts: list[tuple[int, int, list[LedgerEntry]]] = []
         self.gone = False
 
+    async def refused_prompt(
+        self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
+    ) -> None:
+        self.posts.append((guild_id, channel_id, []))
+
     async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
         if self.gone:
             raise AuditChannelGone("the channel was deleted")

@@ -10,15 +10,17 @@ import pytest
 from pydantic import SecretStr
 
 from bot.apiframe import ApiframeClient
+from bot.audit import AuditTrail
 from bot.database import Database
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected
 from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobStore, RequestOrigin
-from bot.ledger import Ledger
+from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
 from bot.rules import GenerationRequest
 from bot.runner import JobRunner
+from bot.server_rules import ServerRules
 from bot.studio import CancelOutcome, Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
@@ -48,6 +50,16 @@ class Members:
 
     async def deliver(self, outcome: Outcome) -> Receipt:
         raise AssertionError("no job finishes in these tests")
+
+
+class NoAuditChannel:
+    async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
+        raise AssertionError("no audit channel is set in these tests")
+
+    async def refused_prompt(
+        self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
+    ) -> None:
+        raise AssertionError("no audit channel is set in these tests")
 
 
 @dataclasses.dataclass
@@ -87,7 +99,9 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
             members,
             times,
         )
-        yield Bench(Studio(ledger, jobs, runner), ledger, jobs, guilds, members, runner)
+        audit = AuditTrail(database, guilds, NoAuditChannel())
+        studio = Studio(ledger, jobs, runner, ServerRules(database), audit)
+        yield Bench(studio, ledger, jobs, guilds, members, runner)
         await runner.close()
         await videos.close()
 

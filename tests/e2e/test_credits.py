@@ -109,4 +109,7 @@ async def test_quota_group_is_registered_for_manage_server_only(running: Running
         "log",
         "show",
         "export",
+        "block",
+        "nsfw",
+        "defaults",
     }

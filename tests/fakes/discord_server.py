@@ -171,6 +171,7 @@ class FakeDiscord:
         self.forbidden_channels: set[int] = set()
         self.roles: dict[int, str] = {}
         self.extra_channels: dict[int, str] = {}
+        self.age_restricted: set[int] = set()
         self.closed_dms: set[int] = set()
         self.members: dict[int, FakeMember] = {}
         self.messages: dict[int, FakeMessage] = {}
@@ -265,9 +266,11 @@ class FakeDiscord:
             "flags": 0,
         }
 
-    async def add_channel(self, name: str) -> int:
+    async def add_channel(self, name: str, *, age_restricted: bool = False) -> int:
         channel_id = snowflake()
         self.extra_channels[channel_id] = name
+        if age_restricted:
+            self.age_restricted.add(channel_id)
         await self.dispatch("CHANNEL_CREATE", self._channel_json(channel_id, name))
         return channel_id
 
@@ -279,7 +282,7 @@ class FakeDiscord:
             "position": 0,
             "guild_id": str(self.guild_id),
             "permission_overwrites": [],
-            "nsfw": False,
+            "nsfw": channel_id in self.age_restricted,
         }
 
     def add_attachment(
@@ -340,8 +343,10 @@ class FakeDiscord:
         attachments: list[dict[str, Any]] | None = None,
         in_dm: bool = False,
         age_seconds: float = 0.0,
+        channel_id: int | None = None,
     ) -> FakeInteraction:
-        """Send an INTERACTION_CREATE for a slash command, as a member typing it would."""
+        """Send an INTERACTION_CREATE for a slash command, as a member typing it would (in the
+        main channel, or in `channel_id`)."""
         created = time.time() - age_seconds
         interaction_id = snowflake(created)
         token = f"itok-{interaction_id}"
@@ -396,12 +401,10 @@ class FakeDiscord:
         else:
             payload["guild_id"] = str(self.guild_id)
             payload["guild_locale"] = "en-US"
-            payload["channel_id"] = str(self.channel_id)
+            where = channel_id or self.channel_id
+            payload["channel_id"] = str(where)
             payload["channel"] = {
-                "id": str(self.channel_id),
-                "type": 0,
-                "guild_id": str(self.guild_id),
-                "name": "videos",
+                **self._channel_json(where, self.extra_channels.get(where, "videos")),
                 "permissions": str(member.permissions),
             }
             payload["member"] = member.member_json()

@@ -1,0 +1,163 @@
+"""A server's own rules for what gets made, decided before any credit is reserved: words and
+phrases it blocks, and whether sexual prompts are allowed in its age-restricted channels.
+
+Each server's blocked words are compiled once and kept until the list changes. The list of
+terms that mark a prompt as sexual ships inside the package (`bot/wordlists/`), matched through
+the same disguise folding; it is a first line, and Apiframe and MiniMax apply their own policy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Final
+
+from bot.database import Database, to_db_time, utc_now
+from bot.wordfilter import MAX_ENTRIES, BlockedWords, clean_entry
+
+SEXUAL_TERMS: Final = "sexual_terms.txt"
+
+
+@cache
+def sexual_terms() -> BlockedWords:
+    text = resources.files("bot.wordlists").joinpath(SEXUAL_TERMS).read_text(encoding="utf-8")
+    return BlockedWords(
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ListChange:
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    over_limit: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PromptVerdict:
+    blocked: tuple[str, ...]  # the server's own entries the prompt contains
+    sexual: tuple[str, ...]  # terms of the shipped list, where adult content is not allowed
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocked and not self.sexual
+
+
+class ServerRules:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._compiled: dict[int, BlockedWords] = {}
+
+    async def blocked_words(self, guild_id: int) -> BlockedWords:
+        compiled = self._compiled.get(guild_id)
+        if compiled is None:
+            rows = await self._db.fetch_all(
+                "SELECT entry FROM blocked_words WHERE guild_id = ? ORDER BY entry", (guild_id,)
+            )
+            compiled = BlockedWords(str(row[0]) for row in rows)
+            self._compiled[guild_id] = compiled
+        return compiled
+
+    async def block(self, guild_id: int, entries: list[str], actor_id: int) -> ListChange:
+        change = await self._db.write(
+            _block, guild_id, _cleaned(entries), actor_id, to_db_time(utc_now())
+        )
+        self._compiled.pop(guild_id, None)
+        return change
+
+    async def unblock(self, guild_id: int, entries: list[str]) -> ListChange:
+        change = await self._db.write(_unblock, guild_id, _cleaned(entries))
+        self._compiled.pop(guild_id, None)
+        return change
+
+    async def nsfw_allowed(self, guild_id: int) -> bool:
+        row = await self._db.fetch_one(
+            "SELECT nsfw_allowed FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return bool(row is not None and row[0])
+
+    async def set_nsfw_allowed(self, guild_id: int, allowed: bool, actor_id: int) -> None:
+        await self._db.write(_set_nsfw, guild_id, allowed, actor_id, to_db_time(utc_now()))
+
+    async def judge(self, guild_id: int, prompt: str, *, age_restricted: bool) -> PromptVerdict:
+        """What in the prompt this server does not allow here."""
+        blocked = (await self.blocked_words(guild_id)).found_in(prompt)
+        adult_ok = age_restricted and await self.nsfw_allowed(guild_id)
+        sexual = [] if adult_ok else sexual_terms().found_in(prompt)
+        return PromptVerdict(tuple(blocked), tuple(sexual))
+
+
+def _cleaned(entries: list[str]) -> list[str]:
+    seen: list[str] = []
+    for entry in entries:
+        cleaned = clean_entry(entry).lower()
+        if cleaned and cleaned not in seen:
+            seen.append(cleaned)
+    return seen
+
+
+def _block(
+    tx: sqlite3.Connection, guild_id: int, entries: list[str], actor_id: int, now: str
+) -> ListChange:
+    count = int(
+        tx.execute("SELECT COUNT(*) FROM blocked_words WHERE guild_id = ?", (guild_id,)).fetchone()[
+            0
+        ]
+    )
+    added: list[str] = []
+    present: list[str] = []
+    over: list[str] = []
+    for entry in entries:
+        if tx.execute(
+            "SELECT 1 FROM blocked_words WHERE guild_id = ? AND entry = ?", (guild_id, entry)
+        ).fetchone():
+            present.append(entry)
+        elif count >= MAX_ENTRIES:
+            over.append(entry)
+        else:
+            tx.execute(
+                "INSERT INTO blocked_words (guild_id, entry, added_by, added_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, entry, actor_id, now),
+            )
+            added.append(entry)
+            count += 1
+    if added:
+        tx.execute(
+            "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, "
+            "actor_id, created_at) VALUES (?, 'blocked_words', NULL, ?, ?, ?)",
+            (guild_id, ", ".join(added), actor_id, now),
+        )
+    return ListChange(tuple(added), tuple(present), tuple(over))
+
+
+def _unblock(tx: sqlite3.Connection, guild_id: int, entries: list[str]) -> ListChange:
+    removed: list[str] = []
+    absent: list[str] = []
+    for entry in entries:
+        cursor = tx.execute(
+            "DELETE FROM blocked_words WHERE guild_id = ? AND entry = ?", (guild_id, entry)
+        )
+        (removed if cursor.rowcount else absent).append(entry)
+    return ListChange(tuple(removed), tuple(absent))
+
+
+def _set_nsfw(
+    tx: sqlite3.Connection, guild_id: int, allowed: bool, actor_id: int, now: str
+) -> None:
+    tx.execute(
+        "INSERT INTO guild_settings (guild_id, nsfw_allowed, updated_at, updated_by) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+        "nsfw_allowed = excluded.nsfw_allowed, updated_at = excluded.updated_at, "
+        "updated_by = excluded.updated_by",
+        (guild_id, int(allowed), now, actor_id),
+    )
+    tx.execute(
+        "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, "
+        "actor_id, created_at) VALUES (?, 'nsfw_allowed', NULL, ?, ?, ?)",
+        (guild_id, "allowed" if allowed else "blocked", actor_id, now),
+    )

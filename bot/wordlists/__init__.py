@@ -1,0 +1,1 @@
+"""Word lists the bot ships with its code (read with importlib.resources)."""
