@@ -1,4 +1,5 @@
-"""The last frame of a finished video, as a PNG start image for the next clip (Extend).
+"""Video frames with PyAV: the last frame of a finished video, as a PNG start image for the next
+clip (Extend), and short clips made from pictures (the Apiframe simulator's videos).
 
 PyAV decodes the MP4 in-process (FFmpeg's libraries, bundled in its wheel): nothing is shelled
 out to a binary that might not be installed.
@@ -7,6 +8,8 @@ out to a binary that might not be installed.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from fractions import Fraction
 
 import av
 from PIL import Image
@@ -33,4 +36,22 @@ def last_frame(video: bytes) -> bytes:
         raise FrameUnavailable("the video has no frames")
     buffer = io.BytesIO()
     last.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_clip(pictures: Sequence[Image.Image], rate: int) -> bytes:
+    """An H.264 MP4 of the pictures, `rate` a second (all of the first one's size)."""
+    width, height = pictures[0].size
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = Fraction(1, rate)
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     return buffer.getvalue()

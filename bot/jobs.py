@@ -152,6 +152,7 @@ class Job:
     source_job_id: str | None = None
     source_action: SourceAction | None = None
     deleted_at: datetime | None = None
+    age_restricted: bool = False  # asked for in a channel marked for adults
 
     @property
     def short_id(self) -> str:
@@ -237,6 +238,7 @@ class Job:
             if row["source_action"] is None
             else SourceAction(row["source_action"]),
             deleted_at=moment("deleted_at"),
+            age_restricted=bool(row["age_restricted"]),
         )
 
 
@@ -250,8 +252,8 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             id, guild_id, channel_id, member_id, application_id, interaction_token,
             interaction_created_at, prompt, duration, resolution, prompt_optimizer,
             has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at,
-            upload_limit, source_job_id, source_action
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            upload_limit, source_job_id, source_action, age_restricted
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
             job.id,
@@ -275,6 +277,7 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             origin.upload_limit,
             None if job.source is None else job.source.job_id,
             None if job.source is None else job.source.action.value,
+            int(origin.age_restricted),
         ),
     )
     tx.executemany(

@@ -17,6 +17,7 @@ import time
 from typing import Final
 
 from bot.apiframe import RemoteJob
+from bot.backoff import Backoff
 from bot.delivery import Deliverer, JobReporter
 from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobState, JobStore
@@ -33,7 +34,8 @@ GAVE_UP: Final = (
     "Apiframe did not finish this video within a day of the usual time, so the "
     "bot stopped waiting for it."
 )
-RETRY_STEP_AFTER_ERROR: Final = 30.0
+# An unexpected error in a job's step: try the step again, slower each time.
+RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
 
 
 class JobRunner:
@@ -209,7 +211,7 @@ class JobRunner:
                 raise
             except Exception:
                 attempt += 1
-                delay = min(RETRY_STEP_AFTER_ERROR * attempt, 600.0)
+                delay = RETRY_AFTER_ERROR.delay(attempt)
                 log.exception("job %s hit an unexpected error; retrying in %.0fs", job_id, delay)
                 await asyncio.sleep(delay)
 

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import io
 import json
 import logging
 import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Final
 
 import aiohttp
-import av
 from aiohttp import web
 from PIL import Image, ImageDraw
 from pydantic import SecretStr
 
+from bot.frames import encode_clip
 from bot.web import sign, webhook_signing_key
 
 log = logging.getLogger(__name__)
@@ -39,31 +37,20 @@ VIDEO_FRAMES: Final = 24
 
 @functools.cache
 def sample_video(resolution: str, duration: int) -> bytes:
-    """A one-second H.264 clip that says what it stands for, made with PyAV."""
+    """A one-second clip that says what it stands for."""
     width, height = VIDEO_SIZE
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=VIDEO_FRAMES)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = Fraction(1, VIDEO_FRAMES)
-        for index in range(VIDEO_FRAMES):
-            share = index / (VIDEO_FRAMES - 1)
-            picture = Image.new(
-                "RGB", VIDEO_SIZE, (int(40 + 180 * share), 60, int(220 - 180 * share))
-            )
-            draw = ImageDraw.Draw(picture)
-            draw.text((12, 12), "hailuo-bot simulator", fill=(255, 255, 255))
-            draw.text((12, 32), f"{resolution} · {duration} s (simulated)", fill=(255, 255, 255))
-            draw.rectangle(
-                (12, height - 24, 12 + int((width - 24) * share), height - 12), fill=(255, 255, 255)
-            )
-            frame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
-            frame.pts = index
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
+    pictures = []
+    for index in range(VIDEO_FRAMES):
+        share = index / (VIDEO_FRAMES - 1)
+        picture = Image.new("RGB", VIDEO_SIZE, (int(40 + 180 * share), 60, int(220 - 180 * share)))
+        draw = ImageDraw.Draw(picture)
+        draw.text((12, 12), "hailuo-bot simulator", fill=(255, 255, 255))
+        draw.text((12, 32), f"{resolution} · {duration} s (simulated)", fill=(255, 255, 255))
+        draw.rectangle(
+            (12, height - 24, 12 + int((width - 24) * share), height - 12), fill=(255, 255, 255)
+        )
+        pictures.append(picture)
+    return encode_clip(pictures, VIDEO_FRAMES)
 
 
 @dataclass

@@ -4,17 +4,28 @@ an accepted job is announced (the private acknowledgement, then the public card)
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 import discord
+from discord import app_commands
 
 from bot.jobs import RequestOrigin
+from bot.rules import Resolution
 from bot.services import Services
 from bot.studio import Accepted
 from cogs._components import member_roles
 from cogs._messages import job_card, simulated
 
 log = logging.getLogger(__name__)
+
+# The options every way of choosing a video's length and resolution offers.
+DURATION_CHOICES: Final = [
+    app_commands.Choice(name="6 seconds", value=6),
+    app_commands.Choice(name="10 seconds", value=10),
+]
+RESOLUTION_CHOICES: Final = [
+    app_commands.Choice(name=resolution.value, value=resolution.value) for resolution in Resolution
+]
 
 
 def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:

@@ -152,13 +152,18 @@ def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> st
     )
 
 
+def spoiler(text: str, hidden: bool) -> str:
+    return f"||{text}||" if hidden and text else text
+
+
 def job_line(job: Job) -> str:
     """One line of a member's recent jobs."""
     when = discord.utils.format_dt(job.created_at, "R")
     label = f"`{job.short_id}` · {job.resolution.value} {job.duration} s"
     if job.state is JobState.COMPLETED:
-        # The message with the file outlives Apiframe's link, which expires.
-        where = job.video_message_url or job.video_url
+        # The message with the file outlives Apiframe's link, which expires. A video made in
+        # an age-restricted channel is a spoiler anywhere else.
+        where = spoiler(job.video_message_url or job.video_url or "", job.age_restricted)
         return f"✅ {when} · {label} · {job.price} credits · {where}"
     if job.state is JobState.FAILED:
         reason = (job.failure_reason or "failed")[:80]

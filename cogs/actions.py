@@ -28,7 +28,7 @@ from bot.services import Services, services_of
 from bot.videos import VideoUnavailable
 from cogs._accepting import announce, origin_of
 from cogs._errors import note_acknowledged, note_outcome, respond
-from cogs._messages import describe, fit, quote_prompt, refusal
+from cogs._messages import describe, fit, quote_prompt, refusal, spoiler
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,8 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             return
         await interaction.response.defer(ephemeral=not public, thinking=True)
         note_acknowledged(interaction)
-        text, file = await self._describe(job)
+        here_for_adults = bool(getattr(interaction.channel, "nsfw", False))
+        text, file = await self._describe(job, hidden=job.age_restricted and not here_for_adults)
         await interaction.followup.send(
             fit(text),
             file=file or discord.utils.MISSING,
@@ -238,7 +239,9 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def _describe(self, job: Job) -> tuple[str, discord.File | None]:
+    async def _describe(self, job: Job, *, hidden: bool) -> tuple[str, discord.File | None]:
+        """The video's details; `hidden`: it was made for adults and is shown elsewhere, so
+        its link and file are spoilers."""
         head = f"🎬 **{describe(job)}** · `{job.short_id}` · by <@{job.member_id}>"
         lines = [head, quote_prompt(job.prompt, 300)]
         if job.state is JobState.FAILED:
@@ -253,7 +256,7 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             lines.append("🗑️ Its message was deleted.")
             return "\n".join(lines), None
         if job.video_message_url and await self._message_exists(job):
-            lines.append(f"▶️ {job.video_message_url}")
+            lines.append(f"▶️ {spoiler(job.video_message_url, hidden)}")
             return "\n".join(lines), None
         video = archived_video(self.services, job)
         if video is None and job.video_url:
@@ -272,7 +275,7 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             return "\n".join(lines), None
         lines.append("Its message is gone; here is the video again.")
         return "\n".join(lines), discord.File(
-            io.BytesIO(video), filename=f"hailuo-{job.short_id}.mp4"
+            io.BytesIO(video), filename=f"hailuo-{job.short_id}.mp4", spoiler=hidden
         )
 
     async def _message_exists(self, job: Job) -> bool:

@@ -15,6 +15,7 @@ from bot.defaults import SERVER, OptionDefaults
 from bot.reports import ledger_csv
 from bot.services import Services, services_of
 from bot.wordfilter import MAX_ENTRIES
+from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES
 from cogs._components import HistoryButton, history_view
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import defaults_saved, fit, job_line, signed
@@ -353,18 +354,8 @@ class Credits(commands.Cog):
         camera="Usual camera moves, e.g. Static shot",
         clear="Forget the server's saved defaults first",
     )
-    @app_commands.choices(
-        duration=[
-            app_commands.Choice(name="6 seconds", value=6),
-            app_commands.Choice(name="10 seconds", value=10),
-        ]
-    )
-    @app_commands.choices(
-        resolution=[
-            app_commands.Choice(name="768p", value="768p"),
-            app_commands.Choice(name="1080p", value="1080p"),
-        ]
-    )
+    @app_commands.choices(duration=DURATION_CHOICES)
+    @app_commands.choices(resolution=RESOLUTION_CHOICES)
     @manage_server
     async def quota_defaults(
         self,

@@ -25,7 +25,7 @@ from bot.rules import (
     validate_request,
 )
 from bot.services import Services, services_of
-from cogs._accepting import announce, origin_of
+from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, announce, origin_of
 from cogs._components import CancelJobButton
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import defaults_fix, defaults_saved, defaults_used
@@ -74,15 +74,8 @@ class Generate(commands.Cog):
         prompt_optimizer="Let the model rewrite the prompt for a better result",
         camera="Camera moves, up to 3 combined: start typing, e.g. Pan left, Pedestal up",
     )
-    @app_commands.choices(
-        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)]
-    )
-    @app_commands.choices(
-        resolution=[
-            Choice(name="768p", value=Resolution.P768.value),
-            Choice(name="1080p", value=Resolution.P1080.value),
-        ]
-    )
+    @app_commands.choices(duration=DURATION_CHOICES)
+    @app_commands.choices(resolution=RESOLUTION_CHOICES)
     async def hailuo(
         self,
         interaction: discord.Interaction[commands.Bot],
@@ -185,15 +178,8 @@ class Generate(commands.Cog):
         camera="Your usual camera moves, e.g. Push in",
         clear="Forget all your saved defaults first",
     )
-    @app_commands.choices(
-        duration=[Choice(name="6 seconds", value=6), Choice(name="10 seconds", value=10)]
-    )
-    @app_commands.choices(
-        resolution=[
-            Choice(name="768p", value=Resolution.P768.value),
-            Choice(name="1080p", value=Resolution.P1080.value),
-        ]
-    )
+    @app_commands.choices(duration=DURATION_CHOICES)
+    @app_commands.choices(resolution=RESOLUTION_CHOICES)
     @app_commands.guild_only()
     async def hailuo_defaults(
         self,

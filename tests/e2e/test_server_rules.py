@@ -113,3 +113,34 @@ async def test_saved_defaults_apply_by_precedence_and_are_reported(
     reply = await discord.wait_reply(forbidden, "1080p is 6 s only")
     assert "Saved defaults were used for: duration 10 s (the server's)" in reply.content
     assert "`/hailuo-defaults`" in reply.content and "Nothing was charged" in reply.content
+
+
+async def test_a_video_made_for_adults_is_a_spoiler_anywhere_else(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    adults = await discord.add_channel("after-dark", age_restricted=True)
+    made = await discord.invoke(
+        "hailuo", hailuo("a moody nightclub"), member=ana, channel_id=adults
+    )
+    card = await discord.wait_reply(made, READY)
+    assert card.channel_id == adults
+    assert running.bot is not None
+    await discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
+    short = (await running.bot.jobs.recent_for_member(discord.guild_id, ana.id, 1))[0].short_id
+
+    elsewhere = await discord.invoke("video", [sub("show", text("id", short))], member=ana)
+    shown = await discord.wait_reply(elsewhere, "▶️")
+    assert f"||https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}||" in (
+        shown.content
+    )
+    inside = await discord.invoke(
+        "video", [sub("show", text("id", short))], member=ana, channel_id=adults
+    )
+    assert "||" not in (await discord.wait_reply(inside, "▶️")).content
+    listing = await discord.invoke("credits", member=ana)
+    assert (
+        f"||https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}||"
+        in (await discord.wait_reply(listing, "Recent videos")).content
+    )

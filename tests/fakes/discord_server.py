@@ -846,7 +846,7 @@ class FakeDiscord:
         interaction.callback_type = kind
         interaction.callback_at = time.monotonic()
         if kind in (4, 5):
-            message = self._new_message(self.channel_id, data, token)
+            message = self._new_message(self._channel_of(interaction), data, token)
             message.loading = kind == 5
             interaction.original_id = message.id
         elif kind == 9:
@@ -884,6 +884,9 @@ class FakeDiscord:
         self.messages[message.id] = message
         return message
 
+    def _channel_of(self, interaction: FakeInteraction) -> int:
+        return int(interaction.payload.get("channel_id") or self.channel_id)
+
     def _author(self) -> dict[str, Any]:
         return {**self.bot_user.user_json(), "bot": True}
 
@@ -907,7 +910,7 @@ class FakeDiscord:
             original.files = data.get("_files", {})
             message = original
         else:
-            message = self._new_message(self.channel_id, data, token)
+            message = self._new_message(self._channel_of(live), data, token)
         live.followup_ids.append(message.id)
         return json_response(message.to_json(self._author()))
 
