@@ -90,38 +90,40 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
             "check DATABASE_PATH and that its folder is writable"
         ) from None
 
-    async def login() -> None:
-        try:
-            await bot.login(settings.discord_token.get_secret_value())
-        except discord.LoginFailure:
-            raise ConfigurationError(
-                "Discord refused DISCORD_TOKEN: reset the bot's token in "
-                "the Developer Portal (Bot tab) and set it again"
-            ) from None
-        except discord.HTTPException as exc:
-            if bot.set_up or exc.status >= 500:
-                raise
-            raise StartupFailed(
-                f"Discord answered HTTP {exc.status} at {settings.discord_api_base_url}: "
-                "check DISCORD_API_BASE_URL"
-            ) from None
+    unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError)
+    base = settings.discord_api_base_url.rstrip("/")
 
-    discord_unreachable = (
-        aiohttp.ClientConnectionError,
-        OSError,
-        TimeoutError,
-        discord.DiscordServerError,
-    )
+    async def reach_discord() -> None:
+        # A plain request first: discord.py's login opens an HTTP session for good, so it is
+        # tried once, when Discord is known to answer. Any HTTP answer means it is reachable.
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{base}/gateway") as response,
+        ):
+            await response.read()
+
+    await with_retries("Discord", base, "DISCORD_API_BASE_URL", reach_discord, unreachable)
     try:
-        await with_retries(
-            "Discord",
-            settings.discord_api_base_url,
-            "DISCORD_API_BASE_URL",
-            login,
-            discord_unreachable,
-        )
-    except discord_unreachable as exc:  # raised by the set-up after login, not by the login
-        raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
+        await bot.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        raise ConfigurationError(
+            "Discord refused DISCORD_TOKEN: reset the bot's token in the Developer Portal (Bot "
+            "tab) and set it again"
+        ) from None
+    except discord.HTTPException as exc:
+        if bot.set_up:
+            raise
+        raise StartupFailed(
+            f"Discord answered HTTP {exc.status} at {base}: check DISCORD_API_BASE_URL, or "
+            "try again later"
+        ) from None
+    except unreachable as exc:
+        if bot.set_up:  # raised by the set-up after login, not by the login
+            raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
+        raise StartupFailed(
+            f"could not reach Discord at {base} ({exc}): {NETWORK_FIX}, or DISCORD_API_BASE_URL"
+        ) from None
     log.info("logged in to Discord; invite the bot with %s", invite_url(bot.application_id))
 
     apiframe_url = bot.apiframe.base_url

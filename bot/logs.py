@@ -90,5 +90,6 @@ def configure_logging(level: str, secrets: Iterable[str], style: LogFormat = "te
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # discord.py's gateway chatter is noise at INFO.
-    logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, root.level))
+    # discord.py's gateway and login chatter is noise at INFO.
+    for chatty in ("discord.gateway", "discord.client"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -77,6 +77,8 @@ async def test_unreachable_discord_is_one_line_after_retries(tmp_path: Path) -> 
         output, "could not reach Discord at http://127.0.0.1:9/api/v10", "DISCORD_API_BASE_URL"
     )
     assert "trying again" in output  # transient failures are retried, and it says so
+    assert "ERROR" not in output.replace("ERROR    bot: hailuo-bot cannot start", "")
+    assert "logging in using static token" not in output  # discord.py's chatter stays quiet
     assert "does not look like an Apiframe API key" in output
     assert "PyNaCl" not in output and "davey" not in output
     # The database was made and migrated before connecting: the shell works already.
