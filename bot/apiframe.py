@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from bot.backoff import Backoff
 from bot.errors import HailuoBotError
+from bot.logs import log_context
 from bot.metrics import Metrics, apiframe_route
 from bot.polling import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
 
@@ -321,6 +322,9 @@ class ApiframeClient:
                     text = await response.text()
                     status = response.status
                     request_id = response.headers.get("x-request-id")
+                    if request_id:
+                        # Every line the calling task logs from now on names this request.
+                        log_context(apiframe_request_id=request_id)
                     self._count(path, str(status))
                     if status == 429:
                         if self._metrics is not None:

@@ -3,7 +3,7 @@
 Two formats: readable text (the default) and, with `LOG_FORMAT=json`, one JSON object per line
 (timestamp, level, logger, message, and the job id, server id and Apiframe request id where
 known). The job and server come from the context of the task that logs: each job's task sets
-them once with `job_context`, and every line it logs, wherever the code is, carries them.
+them once with `log_context`, and every line it logs, wherever the code is, carries them.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ _context: contextvars.ContextVar[dict[str, object] | None] = contextvars.Context
 )
 
 
-def job_context(**fields: object) -> None:
-    """Attach fields (job_id, guild_id) to every log line of the current task from now on."""
+def log_context(**fields: object) -> None:
+    """Attach fields (job_id, guild_id, apiframe_request_id) to every log line of the current
+    task from now on."""
     _context.set({**(_context.get() or {}), **fields})
 
 

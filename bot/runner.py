@@ -22,7 +22,7 @@ from bot.delivery import Deliverer, JobReporter
 from bot.guilds import GuildSettingsStore
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
-from bot.logs import job_context
+from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.polling import SAMPLES_KEPT, RenderTimes
 from bot.submission import SubmitRefused, Submitter
@@ -200,7 +200,7 @@ class JobRunner:
     # -- one job ----------------------------------------------------------------------------
 
     async def _drive(self, job_id: str, guild_id: int) -> None:
-        job_context(job_id=job_id, guild_id=guild_id)
+        log_context(job_id=job_id, guild_id=guild_id)
         attempt = 0
         while not self._closing:
             try:

@@ -173,6 +173,7 @@ async def test_json_logs_parse_carry_the_job_and_keep_secrets(
     submitted = [line for line in lines if "submitted as Apiframe job" in line["message"]]
     assert submitted and submitted[0]["guild_id"] == fake_discord.guild_id
     assert len(submitted[0]["job_id"]) == 36
+    assert len(submitted[0]["apiframe_request_id"]) == 32  # the fake's x-request-id
     text = bot.logs()
     assert DISCORD_TOKEN not in text and API_KEY not in text
 
