@@ -112,10 +112,13 @@ def _tokens(entry: str) -> tuple[Token, ...]:
 
 
 def _token_pattern(token: Token) -> str:
+    # Possessive quantifiers (`++`, `*+`): what a token took is never given back, so a prompt
+    # can never make the pattern backtrack through every way of splitting a run of letters
+    # between neighbouring tokens; matching stays linear in the prompt's length.
     letter, times = token
     if not letter:
-        return r"[\W_]*"  # words of a phrase: split by anything, or nothing
-    return f"{re.escape(letter)}+" if times == 1 else f"{re.escape(letter)}{{{times},}}"
+        return r"[\W_]*+"  # words of a phrase: split by anything, or nothing
+    return f"{re.escape(letter)}++" if times == 1 else f"{re.escape(letter)}{{{times},}}+"
 
 
 class _Trie:

@@ -67,3 +67,11 @@ def test_the_shipped_list_marks_sexual_prompts_and_spares_ordinary_ones() -> Non
     assert sexual_terms().found_in("a n.u.d.e figure on the beach") == ["nude"]
     assert sexual_terms().found_in("S3XY dancer") == ["sexy"]
     assert sexual_terms().found_in("Essex countryside, Middlesex, a nudging cat") == []
+
+
+def test_an_entry_cannot_make_matching_blow_up_on_a_long_prompt() -> None:
+    """Neighbouring runs of one letter could be split in polynomially many ways; the pattern
+    gives none of them back. Without that this would not finish in any reasonable time."""
+    hostile = BlockedWords(["xa aa aa aa aa aa aa"])
+    assert hostile.found_in("x" + "a" * 1990 + "b") == []
+    assert hostile.found_in("xa aa aa aa aa aa aa") == ["xa aa aa aa aa aa aa"]
