@@ -153,6 +153,8 @@ class Job:
     source_action: SourceAction | None = None
     deleted_at: datetime | None = None
     age_restricted: bool = False  # asked for in a channel marked for adults
+    # The message that carries the video this job was made from, when it has one.
+    source_message_url: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -239,7 +241,18 @@ class Job:
             else SourceAction(row["source_action"]),
             deleted_at=moment("deleted_at"),
             age_restricted=bool(row["age_restricted"]),
+            source_message_url=_source_message_url(row),
         )
+
+
+def _source_message_url(row: sqlite3.Row) -> str | None:
+    # sqlite3.Row: `in` looks at the values, `keys()` at the column names.
+    if "source_message_id" not in row.keys() or row["source_message_id"] is None:  # noqa: SIM118
+        return None
+    return (
+        f"https://discord.com/channels/{row['guild_id']}/{row['source_channel_id']}/"
+        f"{row['source_message_id']}"
+    )
 
 
 def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
@@ -297,7 +310,13 @@ class JobStore:
         self._db = database
 
     async def get(self, job_id: str) -> Job | None:
-        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        """The job, with where the video it was made from lives (for its card's link)."""
+        row = await self._db.fetch_one(
+            "SELECT j.*, s.video_channel_id AS source_channel_id, "
+            "s.video_message_id AS source_message_id FROM jobs j "
+            "LEFT JOIN jobs s ON s.id = j.source_job_id WHERE j.id = ?",
+            (job_id,),
+        )
         return None if row is None else Job.from_row(row)
 
     async def require(self, job_id: str) -> Job:

@@ -78,7 +78,9 @@ def lineage(job: Job) -> str:
     """Where a job came from, when it came from an earlier video (`/video show` finds it)."""
     if job.source_job_id is None or job.source_action is None:
         return ""
-    return f" · {SOURCE_WORDS[job.source_action]} `{job.source_job_id[:SHORT_ID_LENGTH]}`"
+    short = f"`{job.source_job_id[:SHORT_ID_LENGTH]}`"
+    source = f"[{short}](<{job.source_message_url}>)" if job.source_message_url else short
+    return f" · {SOURCE_WORDS[job.source_action]} {source}"
 
 
 def refusal(error: UserFacingError) -> str:

@@ -68,7 +68,7 @@ async def test_again_makes_the_same_video_for_whoever_clicks(
     assert ack.ephemeral and "**5** credits reserved, **15** left" in ack.content
     again = await answered(discord, click, READY)
     original = await _short_id(running, card)
-    assert f"again from `{original}`" in again.content
+    assert f"again from [`{original}`](<https://discord.com/channels/" in again.content
     first, second = list(fake_apiframe.jobs.values())
     assert second.body["prompt"] == first.body["prompt"]
     assert {k: v for k, v in second.body["hailuoParams"].items() if k != "image"} == {
@@ -121,7 +121,8 @@ async def test_extend_starts_from_the_last_frame(
         click, {"What happens next": "the boat sails into the storm"}, member=bo
     )
     extended = await answered(discord, submitted, READY)
-    assert f"extends `{await _short_id(running, card)}`" in extended.content
+    source_link = f"https://discord.com/channels/{discord.guild_id}/{card.channel_id}/{card.id}"
+    assert f"extends [`{await _short_id(running, card)}`](<{source_link}>)" in extended.content
     remote = list(fake_apiframe.jobs.values())[-1]
     assert remote.body["prompt"] == "the boat sails into the storm"
     upload_id = remote.body["hailuoParams"]["image"].rsplit("/", 1)[-1]
