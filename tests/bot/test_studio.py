@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -13,12 +15,12 @@ from bot.apiframe import ApiframeClient
 from bot.audit import AuditTrail
 from bot.database import Database
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
-from bot.errors import InsufficientCredits, RequestRejected
+from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
 from bot.guilds import GuildSettingsStore
-from bot.jobs import Job, JobStore, RequestOrigin
+from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction
 from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
-from bot.rules import GenerationRequest
+from bot.rules import GenerationRequest, ImageFacts, ImageRole
 from bot.runner import JobRunner
 from bot.server_rules import ServerRules
 from bot.studio import CancelOutcome, Studio
@@ -26,6 +28,7 @@ from bot.submission import Submitter
 from bot.videos import VideoFetcher
 from bot.watching import Watcher, WatchPolicy
 from tests.bot.factories import APP, CHANNEL, GUILD
+from tests.conftest import image_bytes
 from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
 
 
@@ -173,3 +176,46 @@ async def test_cancel_refunds_a_waiting_job_once_and_only_for_its_member_or_a_ma
         await bench.studio.cancel(first.job_id, GUILD, 1, manages_server=False)
     ).outcome is CancelOutcome.ALREADY_STARTED  # running: only Apiframe ends it
     assert await bench.ledger.balance(GUILD, 1) == 15
+
+
+async def test_the_supervisor_drives_again_a_job_whose_task_died(
+    bench: Bench, fake_apiframe: FakeApiframe
+) -> None:
+    accepted = await bench.studio.accept(GenerationRequest("steady"), origin(1))
+    await bench.studio.admit(accepted.job_id, GUILD, card_message_id=None)
+    runner = bench.runner
+    assert runner.running == 1
+    task = runner._tasks[accepted.job_id]
+    task.cancel()  # as if the task had died without finishing its job
+    await asyncio.gather(task, return_exceptions=True)
+    assert runner.running == 0
+    runner.heartbeat = 0.05
+    runner.supervise()
+    for _ in range(100):
+        if runner.running == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.running == 1
+    assert runner.beat_age < 1.0
+
+
+async def test_again_without_the_kept_images_is_a_clear_refusal(
+    bench: Bench, database: Database
+) -> None:
+    picture = ImagePayload(ImageRole.START, "first.png", "image/png", image_bytes(800, 600))
+    facts = ImageFacts("first.png", "image/png", len(picture.data), 800, 600)
+    accepted = await bench.studio.accept(
+        GenerationRequest("from a picture", start_image=facts), origin(1), (picture,)
+    )
+    await bench.jobs.record_submitted(accepted.job_id, "remote-1", "QUEUED")
+    await bench.ledger.commit_charge(accepted.job_id, "https://cdn.example/v.mp4")
+    again = await bench.studio.again(accepted.job_id, origin(2), SourceAction.AGAIN)
+    assert again.price == 5  # with the kept image, Again works
+
+    def forget_images(tx: sqlite3.Connection) -> None:
+        tx.execute("DELETE FROM job_images WHERE job_id = ?", (accepted.job_id,))
+
+    await database.write(forget_images)
+    with pytest.raises(SourceUnavailable, match="no longer has this video's images"):
+        await bench.studio.again(accepted.job_id, origin(3), SourceAction.AGAIN)
+    assert await bench.ledger.balance(GUILD, 3) == 20  # nothing charged
