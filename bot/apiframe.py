@@ -30,6 +30,7 @@ from bot.errors import HailuoBotError
 from bot.logs import log_context
 from bot.metrics import Metrics, apiframe_route
 from bot.polling import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
+from bot.sessions import USER_AGENT, LazySession
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,13 @@ class ApiframeClient:
         )
         self._sleep = sleep
         self._metrics = metrics
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(
+            lambda: aiohttp.ClientSession(
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(limit=50),
+            )
+        )
 
     @property
     def base_url(self) -> str:
@@ -224,18 +231,7 @@ class ApiframeClient:
     async def close(self) -> None:
         if self.budget is not None:
             self.budget.close()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                headers={"User-Agent": "hailuo-bot/0.1"},
-                connector=aiohttp.TCPConnector(limit=50),
-            )
-        return self._session
+        await self._session.close()
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -312,7 +308,7 @@ class ApiframeClient:
                 await self.budget.acquire(priority)
             await self.gate.wait()
             try:
-                async with self._client_session().request(
+                async with self._session.get().request(
                     method,
                     url,
                     json=json_body,

@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 
 from bot.errors import RequestRejected
+from bot.sessions import LazySession
 
 
 class AttachmentFetcher:
@@ -15,20 +16,15 @@ class AttachmentFetcher:
     def __init__(self, *, max_bytes: int, timeout: float) -> None:
         self._max_bytes = max_bytes
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
+        self._session = LazySession(
+            lambda: aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=10),
                 connector=aiohttp.TCPConnector(limit=20),
             )
-        return self._session
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
 
     async def fetch(self, url: str, label: str) -> bytes:
         try:
@@ -50,7 +46,7 @@ class AttachmentFetcher:
         too_big = RequestRejected(
             [f"{label} is larger than {self._max_bytes // 1_000_000} MB: compress or resize it."]
         )
-        async with self._client_session().get(url) as response:
+        async with self._session.get().get(url) as response:
             if response.status != 200:
                 raise RequestRejected(
                     [

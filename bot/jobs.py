@@ -374,6 +374,14 @@ class JobStore:
         )
         return {str(row[0]): int(row[1]) for row in rows}
 
+    async def admitted_undelivered(self) -> list[tuple[str, int]]:
+        """(job id, server) of every admitted job whose member has not been told the outcome:
+        what the supervisor keeps driving. Ids only: it runs every few seconds."""
+        rows = await self._db.fetch_all(
+            "SELECT id, guild_id FROM jobs WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
+        )
+        return [(str(row[0]), int(row[1])) for row in rows]
+
     async def undelivered(self) -> list[Job]:
         """Every job whose member has not yet been told the outcome, oldest first."""
         rows = await self._db.fetch_all(

@@ -167,10 +167,9 @@ class JobRunner:
     async def _supervise(self) -> None:
         while not self._closing:
             try:
-                for job in await self._jobs.undelivered():
-                    # Only jobs that were admitted: a Cancel settles its job itself.
-                    if job.admitted_at is not None:
-                        self.start(job.id, job.guild_id)
+                # Only jobs that were admitted: a Cancel settles its job itself.
+                for job_id, guild_id in await self._jobs.admitted_undelivered():
+                    self.start(job_id, guild_id)
                 self.last_beat = time.monotonic()
             except Exception:
                 log.exception("the job supervisor failed; trying again")

@@ -17,6 +17,7 @@ from typing import Final
 import aiohttp
 
 from bot.errors import HailuoBotError
+from bot.sessions import USER_AGENT, LazySession
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +58,24 @@ class VideoFetcher:
     def __init__(self, *, timeout: float, archive_dir: Path | None = None) -> None:
         self._timeout = timeout
         self._archive_dir = archive_dir
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(
+            lambda: aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30),
+                headers={"User-Agent": USER_AGENT},
+            )
+        )
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._session.close()
 
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30),
-                headers={"User-Agent": "hailuo-bot/0.1"},
-            )
-        return self._session
+    async def archived(self, job_id: str) -> bytes | None:
+        """The owner's copy of a job's video (`VIDEO_ARCHIVE_DIR`), if there is one."""
+        if self._archive_dir is None:
+            return None
+        try:
+            return await asyncio.to_thread((self._archive_dir / f"{job_id}.mp4").read_bytes)
+        except OSError:
+            return None
 
     async def fetch(self, url: str, filename: str, max_bytes: int) -> VideoFile:
         """The video's bytes, at most `max_bytes` of them; raises `VideoUnavailable`."""
@@ -84,7 +89,7 @@ class VideoFetcher:
         return VideoFile(filename, data)
 
     async def _read(self, url: str, max_bytes: int) -> bytes:
-        async with self._client_session().get(url) as response:
+        async with self._session.get().get(url) as response:
             if response.status != 200:
                 raise VideoUnavailable(f"the CDN answered HTTP {response.status}")
             kind = response.content_type.lower()

@@ -9,6 +9,7 @@ from typing import Any, Final
 import discord
 from discord import app_commands
 
+from bot.camera import suggestions
 from bot.jobs import RequestOrigin
 from bot.rules import Resolution
 from bot.services import Services
@@ -26,6 +27,13 @@ DURATION_CHOICES: Final = [
 RESOLUTION_CHOICES: Final = [
     app_commands.Choice(name=resolution.value, value=resolution.value) for resolution in Resolution
 ]
+
+
+async def camera_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for every `camera` option: the moves that complete what was typed."""
+    return [app_commands.Choice(name=text, value=text) for text in suggestions(current)]
 
 
 def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:

@@ -13,7 +13,6 @@ import contextlib
 import io
 import logging
 import re
-from pathlib import Path
 from typing import Any, Final
 
 import discord
@@ -153,8 +152,8 @@ class ExtendModal(discord.ui.Modal, title="Extend this video"):
 
 
 async def source_video(services: Services, job: Job, message: discord.Message | None) -> bytes:
-    """The finished video's bytes: from its Discord message, the owner's archive, or
-    Apiframe while it still keeps it. Raises `SourceUnavailable` when none has it."""
+    """The finished video's bytes: from the owner's archive, its Discord message, or Apiframe
+    while it still keeps it. Raises `SourceUnavailable` when none has it."""
     urls = [
         a.url
         for a in (message.attachments if message else [])
@@ -162,7 +161,7 @@ async def source_video(services: Services, job: Job, message: discord.Message | 
     ]
     if job.video_url:
         urls.append(job.video_url)
-    archived = archived_video(services, job)
+    archived = await services.videos.archived(job.id)
     if archived is not None:
         return archived
     for url in urls:
@@ -174,17 +173,6 @@ async def source_video(services: Services, job: Job, message: discord.Message | 
         "The bot can no longer fetch this video (Apiframe keeps it for about a day, and its "
         "message has no file), so it cannot be extended."
     )
-
-
-def archived_video(services: Services, job: Job) -> bytes | None:
-    folder = services.settings.video_archive_dir
-    if folder is None:
-        return None
-    path = Path(folder) / f"{job.id}.mp4"
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 async def frame_or_refusal(video: bytes) -> bytes:
@@ -258,7 +246,7 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
         if job.video_message_url and await self._message_exists(job):
             lines.append(f"▶️ {spoiler(job.video_message_url, hidden)}")
             return "\n".join(lines), None
-        video = archived_video(self.services, job)
+        video = await self.services.videos.archived(job.id)
         if video is None and job.video_url:
             try:
                 fetched = await self.services.videos.fetch(

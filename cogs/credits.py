@@ -15,7 +15,7 @@ from bot.defaults import SERVER, OptionDefaults
 from bot.reports import ledger_csv
 from bot.services import Services, services_of
 from bot.wordfilter import MAX_ENTRIES
-from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES
+from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, camera_choices
 from cogs._components import HistoryButton, history_view
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import defaults_saved, fit, job_line, signed
@@ -356,6 +356,7 @@ class Credits(commands.Cog):
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.autocomplete(camera=camera_choices)
     @manage_server
     async def quota_defaults(
         self,

@@ -11,7 +11,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.camera import suggestions
 from bot.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.errors import RequestRejected
 from bot.jobs import ImagePayload
@@ -25,7 +24,13 @@ from bot.rules import (
     validate_request,
 )
 from bot.services import Services, services_of
-from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, announce, origin_of
+from cogs._accepting import (
+    DURATION_CHOICES,
+    RESOLUTION_CHOICES,
+    announce,
+    camera_choices,
+    origin_of,
+)
 from cogs._components import CancelJobButton
 from cogs._errors import note_acknowledged, respond
 from cogs._messages import defaults_fix, defaults_saved, defaults_used
@@ -76,6 +81,7 @@ class Generate(commands.Cog):
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.autocomplete(camera=camera_choices)
     async def hailuo(
         self,
         interaction: discord.Interaction[commands.Bot],
@@ -180,6 +186,7 @@ class Generate(commands.Cog):
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.autocomplete(camera=camera_choices)
     @app_commands.guild_only()
     async def hailuo_defaults(
         self,
@@ -198,12 +205,6 @@ class Generate(commands.Cog):
             clear=clear,
         )
         await respond(interaction, defaults_saved("Your", saved))
-
-    @hailuo.autocomplete("camera")
-    async def camera_moves(
-        self, interaction: discord.Interaction[commands.Bot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=text, value=text) for text in suggestions(current)]
 
     async def _fetch_image(
         self, role: ImageRole, attachment: discord.Attachment

@@ -105,6 +105,9 @@ async def test_the_archive_keeps_a_copy_and_never_fails_the_delivery(
     kept = VideoFetcher(timeout=5, archive_dir=tmp_path / "videos")
     await kept.archive("job-1", VideoFile("a.mp4", b"data"))
     assert (tmp_path / "videos" / "job-1.mp4").read_bytes() == b"data"
+    assert await kept.archived("job-1") == b"data"  # Extend and /video show read it back
+    assert await kept.archived("job-0") is None
+    assert await VideoFetcher(timeout=5).archived("job-1") is None  # no archive set
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the folder should be")
     broken = VideoFetcher(timeout=5, archive_dir=blocked)

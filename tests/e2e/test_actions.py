@@ -307,3 +307,30 @@ async def test_video_show_reposts_the_file_when_its_message_is_gone(
     reply = await discord.wait_reply(shown, "here is the video again")
     assert not reply.ephemeral
     assert list(reply.files.values()) == [fake_apiframe.video_bytes]
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("hailuo", [text("prompt", "a fox")]),
+        ("hailuo-defaults", []),
+        ("quota", None),
+    ],
+)
+async def test_camera_moves_are_suggested_as_they_are_typed(
+    running: RunningBot, command: str, options: list[dict[str, Any]] | None
+) -> None:
+    discord = running.discord
+    typing = {"name": "camera", "type": 3, "value": "Pan left, ped", "focused": True}
+    if options is None:  # /quota defaults
+        payload = [{"name": "defaults", "type": 1, "options": [typing]}]
+        member = discord.add_member("admin", admin=True)
+    else:
+        payload = [*options, typing]
+        member = discord.add_member("ana")
+    asked = await discord.invoke(command, payload, member=member, typing=True)
+    await discord.wait_for(lambda: asked.choices is not None)
+    assert [c["value"] for c in asked.choices or []] == [
+        "Pan left, Pedestal up",
+        "Pan left, Pedestal down",
+    ]

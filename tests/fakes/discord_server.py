@@ -148,6 +148,7 @@ class FakeInteraction:
     followup_ids: list[int] = field(default_factory=list)
     source_message_id: int | None = None
     modal: dict[str, Any] | None = None  # the modal the bot answered with, if it did
+    choices: list[dict[str, Any]] | None = None  # the autocomplete choices it answered with
 
 
 @dataclass
@@ -344,9 +345,11 @@ class FakeDiscord:
         in_dm: bool = False,
         age_seconds: float = 0.0,
         channel_id: int | None = None,
+        typing: bool = False,
     ) -> FakeInteraction:
         """Send an INTERACTION_CREATE for a slash command, as a member typing it would (in the
-        main channel, or in `channel_id`)."""
+        main channel, or in `channel_id`). With `typing`, an autocomplete request instead: the
+        option marked `focused` is the one being typed."""
         created = time.time() - age_seconds
         interaction_id = snowflake(created)
         token = f"itok-{interaction_id}"
@@ -378,7 +381,7 @@ class FakeDiscord:
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": 4 if typing else 2,
             "token": token,
             "version": 1,
             "locale": "en-US",
@@ -851,6 +854,8 @@ class FakeDiscord:
             interaction.original_id = message.id
         elif kind == 9:
             interaction.modal = data
+        elif kind == 8:
+            interaction.choices = data.get("choices", [])
         elif kind == 7 and interaction.source_message_id is not None:
             source = self.messages[interaction.source_message_id]
             if "content" in data:
