@@ -257,7 +257,7 @@ class HailuoBot(commands.Bot):
 
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""
-        definition = command_definition(self.tree)
+        definition = await command_definition(self.tree)
         key = f"{COMMAND_HASH_KEY}:{self.application_id}"
         digest = hashlib.sha256(definition.encode()).hexdigest()
         if await self.database.get_state(key) == digest:
@@ -283,6 +283,14 @@ class HailuoBot(commands.Bot):
         await self.database.close()
 
 
-def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:
-    payload = [command.to_dict(tree) for command in tree.get_commands()]
+async def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:
+    """The commands as Discord would receive them, translations included (a new translation
+    is a change worth syncing)."""
+    translator = tree.translator
+    payload = [
+        await command.get_translated_payload(tree, translator)
+        if translator is not None
+        else command.to_dict(tree)
+        for command in tree.get_commands()
+    ]
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))

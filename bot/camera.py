@@ -10,6 +10,8 @@ import difflib
 import re
 from typing import Final
 
+from bot.i18n import Text, msg
+
 MOVES: Final = (
     "Truck left",
     "Truck right",
@@ -41,32 +43,41 @@ def closest(text: str) -> str | None:
     return _BY_KEY[found[0]] if found else None
 
 
-def parse_moves(option: str) -> tuple[tuple[str, ...], list[str]]:
+def parse_moves(option: str) -> tuple[tuple[str, ...], list[Text]]:
     """The moves named in the `camera` option (comma-separated), and a problem for each name
     that is not a move (with the closest one) or for more than three."""
     moves: list[str] = []
-    problems: list[str] = []
+    problems: list[Text] = []
     for part in (piece for piece in option.split(",") if piece.strip()):
         move = _BY_KEY.get(_key(part))
         if move is None:
             hint = closest(part)
+            name = part.strip()[:40]
             problems.append(
-                f"`{part.strip()[:40]}` is not a camera move"
-                + (f": did you mean `{hint}`?" if hint else ": pick one from the list as you type.")
+                msg("`{name}` is not a camera move: did you mean `{hint}`?", name=name, hint=hint)
+                if hint
+                else msg(
+                    "`{name}` is not a camera move: pick one from the list as you type.",
+                    name=name,
+                )
             )
         elif move not in moves:
             moves.append(move)
     if len(moves) > MAX_COMBINED:
         problems.append(
-            f"At most {MAX_COMBINED} camera moves can be combined; you gave {len(moves)}."
+            msg(
+                "At most {most} camera moves can be combined; you gave {given}.",
+                most=MAX_COMBINED,
+                given=len(moves),
+            )
         )
     return tuple(moves), problems
 
 
-def bracket_problems(prompt: str) -> list[str]:
+def bracket_problems(prompt: str) -> list[Text]:
     """Hand-written moves that are almost, but not quite, a move the model knows (a typo the
     model would silently ignore). Brackets far from any move are left alone."""
-    problems: list[str] = []
+    problems: list[Text] = []
     for group in _BRACKETS.findall(prompt):
         for part in group.split(","):
             if _key(part) in _BY_KEY or not part.strip():
@@ -74,8 +85,12 @@ def bracket_problems(prompt: str) -> list[str]:
             hint = closest(part)
             if hint is not None:
                 problems.append(
-                    f"`[{part.strip()}]` in the prompt is not a camera move the "
-                    f"model knows: did you mean `[{hint}]`?"
+                    msg(
+                        "`[{name}]` in the prompt is not a camera move the model knows: "
+                        "did you mean `[{hint}]`?",
+                        name=part.strip(),
+                        hint=hint,
+                    )
                 )
     return problems
 

@@ -1,7 +1,8 @@
 """`python -m bot check`: the set-up checked piece by piece, without starting the bot.
 
 One line per check, ✔ or ✖, and the exit code is 0 only when all pass. `--offline` checks only
-what needs no network: the settings and the database. No secret is ever printed.
+what needs no network: the settings, the database and the message catalogues. No secret is ever
+printed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import aiohttp
 from bot.apiframe import ApiframeAuthError, ApiframeClient, ApiframeError, RetryPolicy
 from bot.database import Database
 from bot.errors import ConfigurationError
+from bot.i18n import ENGLISH, catalogues
 from bot.integrity import verify
 from bot.invite import invite_url
 from bot.settings import Settings, load_settings, setup_warnings
@@ -53,6 +55,19 @@ async def check_database(settings: Settings) -> list[Outcome]:
             )
         ]
     return [Outcome(True, f"database at {path}: opened, migrated, balances and ledger agree")]
+
+
+async def check_languages(settings: Settings) -> list[Outcome]:
+    """The message catalogues shipped with the bot are there and readable."""
+    try:
+        books = catalogues()
+    except (OSError, ValueError) as exc:
+        return [Outcome(False, f"languages: the message catalogues cannot be read ({exc})")]
+    others = [code for code in books.codes if code != ENGLISH]
+    if not others:
+        return [Outcome(False, "languages: no message catalogue found besides English")]
+    sizes = ", ".join(f"{code} ({len(books[code].keys)} messages)" for code in others)
+    return [Outcome(True, f"languages: English, {sizes}")]
 
 
 async def check_discord(settings: Settings) -> list[Outcome]:
@@ -177,7 +192,7 @@ async def run_check(
     print(f"{PASSED} settings: read", file=out)
     for warning in setup_warnings(settings):
         print(f"  warning: {warning}", file=out)
-    checks: list[Check] = [check_database]
+    checks: list[Check] = [check_database, check_languages]
     if not offline:
         checks += [check_discord, check_apiframe, check_webhook]
     passed = True

@@ -16,6 +16,7 @@ from typing import Final
 from bot.camera import parse_moves
 from bot.database import Database, to_db_time, utc_now
 from bot.errors import RequestRejected
+from bot.i18n import Text, msg
 
 SERVER: Final = 0  # the member id under which a server's own defaults are kept
 
@@ -115,12 +116,14 @@ class DefaultsStore:
         return merged
 
 
-def conflicts(defaults: OptionDefaults) -> list[str]:
+def conflicts(defaults: OptionDefaults) -> list[Text]:
     """What the model's rules will refuse in these defaults, with the fix."""
     if defaults.resolution == "1080p" and defaults.duration == 10:
         return [
-            "1080p is 6 s only, so these defaults will be refused together: save 6 s or "
-            "768p instead."
+            msg(
+                "1080p is 6 s only, so these defaults will be refused together: save 6 s or "
+                "768p instead."
+            )
         ]
     return []
 

@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 
 from bot.errors import RequestRejected
+from bot.i18n import Text, msg
 from bot.sessions import LazySession
 
 
@@ -26,32 +27,46 @@ class AttachmentFetcher:
     async def close(self) -> None:
         await self._session.close()
 
-    async def fetch(self, url: str, label: str) -> bytes:
+    async def fetch(self, url: str, label: Text) -> bytes:
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._read(url, label)
         except TimeoutError:
             raise RequestRejected(
                 [
-                    f"{label} took longer than {self._timeout:.0f} s to download: try again, "
-                    "or attach a smaller file."
+                    msg(
+                        "{image} took longer than {seconds:.0f} s to download: try again, "
+                        "or attach a smaller file.",
+                        image=label,
+                        seconds=self._timeout,
+                    )
                 ]
             ) from None
         except aiohttp.ClientError:
             raise RequestRejected(
-                [f"{label} could not be downloaded from Discord: attach it again."]
+                [msg("{image} could not be downloaded from Discord: attach it again.", image=label)]
             ) from None
 
-    async def _read(self, url: str, label: str) -> bytes:
+    async def _read(self, url: str, label: Text) -> bytes:
         too_big = RequestRejected(
-            [f"{label} is larger than {self._max_bytes // 1_000_000} MB: compress or resize it."]
+            [
+                msg(
+                    "{image} is larger than {limit} MB: compress or resize it.",
+                    image=label,
+                    limit=self._max_bytes // 1_000_000,
+                )
+            ]
         )
         async with self._session.get().get(url) as response:
             if response.status != 200:
                 raise RequestRejected(
                     [
-                        f"{label} could not be downloaded from Discord "
-                        f"(HTTP {response.status}): attach it again."
+                        msg(
+                            "{image} could not be downloaded from Discord (HTTP {status}): "
+                            "attach it again.",
+                            image=label,
+                            status=response.status,
+                        )
                     ]
                 )
             if (response.content_length or 0) > self._max_bytes:

@@ -1,14 +1,17 @@
 """The project's error hierarchy.
 
 An error meant for a member (`UserFacingError`) carries the facts of the refusal: what the
-front end needs to explain it in its own words (`cogs/_messages.py` renders them for Discord),
-and a plain message for logs and other front ends. Anything else is a bug or an outage: it is
-logged with a traceback and the member gets a short reply with an id to quote.
+front end needs to explain it in the member's language (`cogs/_messages.py` renders them for
+Discord), as a `Text` from the message catalogues, and in English for logs. Anything else is a
+bug or an outage: it is logged with a traceback and the member gets a short reply with an id to
+quote.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from bot.i18n import Text, msg
 
 
 class HailuoBotError(Exception):
@@ -22,18 +25,20 @@ class ConfigurationError(HailuoBotError):
 class UserFacingError(HailuoBotError):
     """An error whose message is written for the member who caused it."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, text: Text) -> None:
+        super().__init__(str(text))
+        self.text = text
 
 
 class RequestRejected(UserFacingError):
     """A generation request broke one or more of the model's rules."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[Text]) -> None:
         self.problems = problems
         lines = "\n".join(f"• {problem}" for problem in problems)
-        super().__init__(f"This request can't be made:\n{lines}\nNothing was charged.")
+        super().__init__(
+            msg("This request can't be made:\n{problems}\nNothing was charged.", problems=lines)
+        )
 
 
 class CapReached(UserFacingError):
@@ -44,7 +49,7 @@ class CapReached(UserFacingError):
         self.spent = spent
         self.price = price
         self.resets_at = resets_at
-        super().__init__(f"monthly cap {cap} reached: {spent} spent, {price} asked")
+        super().__init__(Text(f"monthly cap {cap} reached: {spent} spent, {price} asked"))
 
 
 class InsufficientCredits(UserFacingError):
@@ -56,7 +61,7 @@ class InsufficientCredits(UserFacingError):
         self.balance = balance
         self.price = price
         self.refill = refill
-        super().__init__(f"not enough credits: {balance}, {price} needed")
+        super().__init__(Text(f"not enough credits: {balance}, {price} needed"))
 
 
 class RepeatedRequest(UserFacingError):
@@ -64,7 +69,7 @@ class RepeatedRequest(UserFacingError):
 
     def __init__(self, existing_job_id: str) -> None:
         self.existing_job_id = existing_job_id
-        super().__init__(f"already asked: job {existing_job_id}")
+        super().__init__(Text(f"already asked: job {existing_job_id}"))
 
 
 class SourceUnavailable(UserFacingError):

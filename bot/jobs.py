@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Final
 
 from bot.database import Database, from_db_time, to_db_time, utc_now
+from bot.i18n import ENGLISH
 from bot.rules import ImageRole, Resolution, VideoSpec
 
 SHORT_ID_LENGTH: Final = 8
@@ -69,6 +70,7 @@ class RequestOrigin:
     role_ids: tuple[int, ...] = ()
     upload_limit: int | None = None  # bytes a reply through this interaction may attach
     age_restricted: bool = False  # the channel is marked for adults
+    language: str = ENGLISH  # the catalogue the member is answered from (bot/i18n.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,7 @@ class Job:
     source_action: SourceAction | None = None
     deleted_at: datetime | None = None
     age_restricted: bool = False  # asked for in a channel marked for adults
+    language: str = ENGLISH  # the catalogue its card and outcome are written from
     # The message that carries the video this job was made from, when it has one.
     source_message_url: str | None = None
 
@@ -241,6 +244,7 @@ class Job:
             else SourceAction(row["source_action"]),
             deleted_at=moment("deleted_at"),
             age_restricted=bool(row["age_restricted"]),
+            language=row["language"],
             source_message_url=_source_message_url(row),
         )
 
@@ -265,8 +269,8 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             id, guild_id, channel_id, member_id, application_id, interaction_token,
             interaction_created_at, prompt, duration, resolution, prompt_optimizer,
             has_start_image, has_end_image, price, idempotency_key, state, created_at, updated_at,
-            upload_limit, source_job_id, source_action, age_restricted
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            upload_limit, source_job_id, source_action, age_restricted, language
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (
             job.id,
@@ -291,6 +295,7 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
             None if job.source is None else job.source.job_id,
             None if job.source is None else job.source.action.value,
             int(origin.age_restricted),
+            origin.language,
         ),
     )
     tx.executemany(

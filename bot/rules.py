@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bot.camera import bracket_problems, parse_moves, with_moves
 from bot.errors import RequestRejected
+from bot.i18n import Text, msg
 
 PROMPT_MAX_LENGTH: Final = 2000
 IMAGE_MAX_BYTES: Final = 20_000_000
@@ -50,9 +51,11 @@ class ImageRole(StrEnum):
     START = "start"
     END = "end"
 
-    @property
-    def label(self) -> str:
-        return "start image" if self is ImageRole.START else "end image"
+    def label(self, filename: str) -> Text:
+        """How a problem names the image: by its role and its file name."""
+        if self is ImageRole.START:
+            return msg("The start image `{filename}`", filename=filename)
+        return msg("The end image `{filename}`", filename=filename)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,34 +101,41 @@ def prompt_length(prompt: str) -> int:
 
 def validate_request(request: GenerationRequest) -> VideoSpec:
     """Apply every rule; raise `RequestRejected` listing all problems at once."""
-    problems: list[str] = []
+    problems: list[Text] = []
     moves, camera_problems = parse_moves(request.camera)
     problems.extend(camera_problems)
     problems.extend(bracket_problems(request.prompt))
     prompt = with_moves(request.prompt.strip(), moves) if request.prompt.strip() else ""
     length = prompt_length(prompt)
     if length == 0:
-        problems.append("The prompt is empty: describe the video you want.")
+        problems.append(msg("The prompt is empty: describe the video you want."))
     elif length > PROMPT_MAX_LENGTH:
         problems.append(
-            f"The prompt is {length:,} characters long; the limit is {PROMPT_MAX_LENGTH:,}. "
-            f"Shorten it by {length - PROMPT_MAX_LENGTH:,}."
+            msg(
+                "The prompt is {length:,} characters long; the limit is {limit:,}. "
+                "Shorten it by {over:,}.",
+                length=length,
+                limit=PROMPT_MAX_LENGTH,
+                over=length - PROMPT_MAX_LENGTH,
+            )
         )
 
     resolution: Resolution | None = None
     try:
         resolution = Resolution(request.resolution)
     except ValueError:
-        problems.append("Resolution must be 768p or 1080p.")
+        problems.append(msg("Resolution must be 768p or 1080p."))
     if request.duration not in DURATIONS:
-        problems.append("Duration must be 6 or 10 seconds.")
+        problems.append(msg("Duration must be 6 or 10 seconds."))
     if resolution is Resolution.P1080 and request.duration == 10:
-        problems.append("1080p is 6 s only: pick 768p for 10 s, or 6 s for 1080p.")
+        problems.append(msg("1080p is 6 s only: pick 768p for 10 s, or 6 s for 1080p."))
 
     if request.end_image is not None and request.start_image is None:
         problems.append(
-            "An end image needs a start image: attach the first frame as `image`, "
-            "or send this picture as `image` on its own."
+            msg(
+                "An end image needs a start image: attach the first frame as `image`, "
+                "or send this picture as `image` on its own."
+            )
         )
     for role, facts in ((ImageRole.START, request.start_image), (ImageRole.END, request.end_image)):
         if facts is not None:
@@ -151,32 +161,60 @@ def declared_type(facts: ImageFacts) -> str | None:
     return _EXTENSIONS.get(extension)
 
 
-def image_problems(role: ImageRole, facts: ImageFacts) -> list[str]:
+def image_problems(role: ImageRole, facts: ImageFacts) -> list[Text]:
     """Every rule one image breaks, judged from the facts known so far."""
-    label = f"The {role.label} `{facts.filename}`"
-    problems: list[str] = []
+    label = role.label(facts.filename)
+    problems: list[Text] = []
     mime = declared_type(facts)
-    if mime not in ACCEPTED_FORMATS.values():
-        shown = mime or "a file of unknown type"
-        problems.append(f"{label} is {shown}: use a JPEG, PNG or WebP image.")
+    if mime is None:
+        problems.append(
+            msg("{image} is a file of unknown type: use a JPEG, PNG or WebP image.", image=label)
+        )
+    elif mime not in ACCEPTED_FORMATS.values():
+        problems.append(
+            msg("{image} is {type}: use a JPEG, PNG or WebP image.", image=label, type=mime)
+        )
     if facts.size_bytes <= 0:
-        problems.append(f"{label} is empty: attach the picture again.")
+        problems.append(msg("{image} is empty: attach the picture again.", image=label))
     elif facts.size_bytes > IMAGE_MAX_BYTES:
         problems.append(
-            f"{label} is {facts.size_bytes / 1_000_000:.1f} MB; the limit is "
-            f"{IMAGE_MAX_BYTES // 1_000_000} MB: compress or resize it."
+            msg(
+                "{image} is {size:.1f} MB; the limit is {limit} MB: compress or resize it.",
+                image=label,
+                size=facts.size_bytes / 1_000_000,
+                limit=IMAGE_MAX_BYTES // 1_000_000,
+            )
         )
     if facts.width is not None and facts.height is not None:
         width, height = facts.width, facts.height
         if min(width, height) < IMAGE_MIN_SHORT_SIDE:
             problems.append(
-                f"{label} is {width}×{height} px; its short side must be at least "
-                f"{IMAGE_MIN_SHORT_SIDE} px: use a larger picture."
+                msg(
+                    "{image} is {width}×{height} px; its short side must be at least "
+                    "{minimum} px: use a larger picture.",
+                    image=label,
+                    width=width,
+                    height=height,
+                    minimum=IMAGE_MIN_SHORT_SIDE,
+                )
             )
         elif not aspect_ratio_allowed(width, height):
             problems.append(
-                f"{label} is {width}×{height} px, too {'wide' if width > height else 'tall'}: "
-                "the aspect ratio must be between 2:5 and 5:2, so crop it."
+                msg(
+                    "{image} is {width}×{height} px, too wide: "
+                    "the aspect ratio must be between 2:5 and 5:2, so crop it.",
+                    image=label,
+                    width=width,
+                    height=height,
+                )
+                if width > height
+                else msg(
+                    "{image} is {width}×{height} px, too tall: "
+                    "the aspect ratio must be between 2:5 and 5:2, so crop it.",
+                    image=label,
+                    width=width,
+                    height=height,
+                )
             )
     return problems
 
@@ -194,9 +232,9 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
     Raises `RequestRejected` when the bytes are no image, a truncated or hostile one, or a
     different type from the one declared. The returned facts still go through `image_problems`.
     """
-    label = f"The {role.label} `{declared.filename}`"
+    label = role.label(declared.filename)
     if not data:
-        raise RequestRejected([f"{label} is empty: attach the picture again."])
+        raise RequestRejected([msg("{image} is empty: attach the picture again.", image=label)])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -206,31 +244,50 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
                 image.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RequestRejected(
-            [f"{label} claims to be far too many pixels to be a real picture: use another file."]
+            [
+                msg(
+                    "{image} claims to be far too many pixels to be a real picture: "
+                    "use another file.",
+                    image=label,
+                )
+            ]
         ) from None
     except UnidentifiedImageError:
         raise RequestRejected(
-            [f"{label} is not a picture Pillow can read: use a JPEG, PNG or WebP image."]
+            [
+                msg(
+                    "{image} is not a picture the bot can read: use a JPEG, PNG or WebP image.",
+                    image=label,
+                )
+            ]
         ) from None
     except (OSError, SyntaxError, ValueError):
         raise RequestRejected(
-            [f"{label} is damaged or cut short: export it again and re-attach it."]
+            [msg("{image} is damaged or cut short: export it again and re-attach it.", image=label)]
         ) from None
 
     actual = ACCEPTED_FORMATS.get(image_format)
     if actual is None:
         raise RequestRejected(
             [
-                f"{label} is really a {image_format or 'unknown'} file: "
-                "use a JPEG, PNG or WebP image."
+                msg(
+                    "{image} is really a {format} file: use a JPEG, PNG or WebP image.",
+                    image=label,
+                    format=image_format or "?",
+                )
             ]
         )
     claimed = declared_type(declared)
     if claimed is not None and claimed != actual:
         raise RequestRejected(
             [
-                f"{label} says it is {claimed} but its contents are {actual}: "
-                "save it in the format its name says, and attach it again."
+                msg(
+                    "{image} says it is {claimed} but its contents are {actual}: "
+                    "save it in the format its name says, and attach it again.",
+                    image=label,
+                    claimed=claimed,
+                    actual=actual,
+                )
             ]
         )
     return ImageFacts(

@@ -20,6 +20,7 @@ from bot.apiframe import RemoteJob
 from bot.backoff import Backoff
 from bot.delivery import Deliverer, JobReporter
 from bot.guilds import GuildSettingsStore
+from bot.i18n import msg
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
 from bot.logs import log_context
@@ -30,9 +31,11 @@ from bot.watching import Watcher
 
 log = logging.getLogger(__name__)
 
-GAVE_UP: Final = (
-    "Apiframe did not finish this video within a day of the usual time, so the "
-    "bot stopped waiting for it."
+GAVE_UP: Final = str(
+    msg(
+        "Apiframe did not finish this video within a day of the usual time, so the "
+        "bot stopped waiting for it."
+    )
 )
 # An unexpected error in a job's step: try the step again, slower each time.
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
@@ -255,10 +258,10 @@ class JobRunner:
                         settled.resolution.value, str(settled.duration)
                     ).observe(settled.render_seconds)
             return settled
-        reason = remote.error or (
-            "The job was cancelled."
+        reason = remote.error or str(
+            msg("The job was cancelled.")
             if remote.status == "CANCELLED"
-            else "The video could not be made."
+            else msg("The video could not be made.")
         )
         return await self._refund(job, reason)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from bot.audit import AuditTrail
 from bot.errors import RequestRejected, SourceUnavailable
+from bot.i18n import Text, msg
 from bot.jobs import (
     ImagePayload,
     Job,
@@ -35,7 +37,8 @@ from bot.rules import (
 from bot.runner import JobRunner
 from bot.server_rules import ServerRules
 
-CANCELLED_REASON = "Cancelled while waiting in the queue."
+CANCELLED_REASON = str(msg("Cancelled while waiting in the queue."))
+GONE: Final = msg("That video no longer exists.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class Studio:
             origin.guild_id, request.prompt, age_restricted=origin.age_restricted
         )
         problems = [
-            f"“{word}” is blocked in this server: rephrase the prompt without it."
+            msg("“{word}” is blocked in this server: rephrase the prompt without it.", word=word)
             for word in verdict.blocked
         ]
         if verdict.sexual:
@@ -142,15 +145,17 @@ class Studio:
         await self._runner.admit(guild_id)
         return Cancellation(CancelOutcome.CANCELLED, await self._jobs.require(job.id))
 
-    async def _sexual_problem(self, origin: RequestOrigin, terms: tuple[str, ...]) -> str:
-        where = (
-            "in its age-restricted channels only: use one of those"
-            if await self._rules.nsfw_allowed(origin.guild_id)
-            else "nowhere"
-        )
-        return (
-            f"This prompt reads as sexual (“{terms[0]}”), which this server allows "
-            f"{where}, or rephrase it."
+    async def _sexual_problem(self, origin: RequestOrigin, terms: tuple[str, ...]) -> Text:
+        if await self._rules.nsfw_allowed(origin.guild_id):
+            return msg(
+                "This prompt reads as sexual (“{term}”), which this server allows in its "
+                "age-restricted channels only: use one of those, or rephrase it.",
+                term=terms[0],
+            )
+        return msg(
+            "This prompt reads as sexual (“{term}”), which this server allows nowhere: "
+            "rephrase it.",
+            term=terms[0],
         )
 
     async def again(self, source_id: str, origin: RequestOrigin, action: SourceAction) -> Accepted:
@@ -161,7 +166,7 @@ class Studio:
         resolution = source.resolution.value
         if action is SourceAction.HIGHER_RESOLUTION:
             if source.resolution is not Resolution.P768 or source.duration != 6:
-                raise SourceUnavailable("1080p is offered for 768p, 6 s videos only.")
+                raise SourceUnavailable(msg("1080p is offered for 768p, 6 s videos only."))
             resolution = Resolution.P1080.value
         images = tuple(await self._jobs.images(source.id))
         kept = {image.role for image in images}
@@ -169,8 +174,10 @@ class Studio:
             source.has_end_image and ImageRole.END not in kept
         ):
             raise SourceUnavailable(
-                "The bot no longer has this video's images, so it cannot make it again: "
-                "use /hailuo with the images attached."
+                msg(
+                    "The bot no longer has this video's images, so it cannot make it again: "
+                    "use /hailuo with the images attached."
+                )
             )
         facts = {image.role: _facts(image) for image in images}
         request = GenerationRequest(
@@ -206,9 +213,9 @@ class Studio:
     async def _finished(self, job_id: str, guild_id: int) -> Job:
         job = await self._jobs.get(job_id)
         if job is None or job.guild_id != guild_id:
-            raise SourceUnavailable("That video no longer exists.")
+            raise SourceUnavailable(GONE)
         if job.state is not JobState.COMPLETED:
-            raise SourceUnavailable("Only a finished video can be used this way.")
+            raise SourceUnavailable(msg("Only a finished video can be used this way."))
         return job
 
     async def delete(
@@ -218,11 +225,13 @@ class Studio:
         moderator); credits are not touched. Raises `SourceUnavailable` when not allowed."""
         job = await self._jobs.get(job_id)
         if job is None or job.guild_id != guild_id:
-            raise SourceUnavailable("That video no longer exists.")
+            raise SourceUnavailable(GONE)
         if actor_id != job.member_id and not manages_messages:
             raise SourceUnavailable(
-                "Only the member who made this video (or someone with Manage Messages) can "
-                "delete it."
+                msg(
+                    "Only the member who made this video (or someone with Manage Messages) "
+                    "can delete it."
+                )
             )
         await self._jobs.mark_deleted(job.id, actor_id)
         return job

@@ -21,14 +21,19 @@ from bot.apiframe import (
     build_generate_body,
 )
 from bot.backoff import Backoff
+from bot.i18n import msg
 from bot.jobs import Job, JobStore
 from bot.rules import ImageRole
 
 log = logging.getLogger(__name__)
 
-OWNER_PROBLEM: Final = (
-    "The video service is not available right now because of a problem with this bot's "
-    "Apiframe account (not anything you did). The bot's owner has been told."
+# Stored as the job's failure reason in English; the front end shows it in the member's
+# language (`Language.known`).
+OWNER_PROBLEM: Final = str(
+    msg(
+        "The video service is not available right now because of a problem with this bot's "
+        "Apiframe account (not anything you did). The bot's owner has been told."
+    )
 )
 
 

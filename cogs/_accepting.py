@@ -15,6 +15,7 @@ from bot.rules import Resolution
 from bot.services import Services
 from bot.studio import Accepted
 from cogs._components import member_roles
+from cogs._language import language_of
 from cogs._messages import job_card, simulated
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:
         role_ids=member_roles(interaction),
         upload_limit=interaction.filesize_limit,
         age_restricted=bool(getattr(interaction.channel, "nsfw", False)),
+        language=language_of(interaction).code,
     )
 
 
@@ -58,15 +60,20 @@ async def announce(
     """Tell the member privately what was reserved, post the job's public card, and let the
     job into its server's queue (the card or not: the outcome is delivered either way)."""
     card_id: int | None = None
+    lang = language_of(interaction)
     try:
         await interaction.edit_original_response(
-            content=f"Accepted: **{accepted.price}** credits reserved, "
-            f"**{accepted.balance_left}** left. Follow your video below; if it fails, the "
-            f"credits come back.{note}"
+            content=lang.tr(
+                "Accepted: **{price}** credits reserved, **{left}** left. Follow your video "
+                "below; if it fails, the credits come back.",
+                price=accepted.price,
+                left=accepted.balance_left,
+            )
+            + note
         )
         saved = await services.jobs.require(accepted.job_id)
         card = await interaction.followup.send(
-            simulated(job_card(saved), services.settings.apiframe_simulate),
+            simulated(lang, job_card(lang, saved), services.settings.apiframe_simulate),
             wait=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -7,19 +7,27 @@ from typing import Any, Final
 
 import discord
 
+from bot.i18n import Language, msg
 from bot.services import services_of
 from bot.studio import CancelOutcome
 from cogs._errors import note_acknowledged, note_outcome, respond
+from cogs._language import language_of
 from cogs._messages import history_page, outcome
 
 HISTORY_PAGE_SIZE: Final = 10
 CANCEL_REFUSALS: Final = {
-    CancelOutcome.UNKNOWN: "That video request no longer exists.",
-    CancelOutcome.NOT_ALLOWED: "Only the member who asked for this video (or someone with "
-    "Manage Server) can cancel it.",
-    CancelOutcome.ALREADY_STARTED: "This video has already started (or ended), so it can no "
-    "longer be cancelled.",
+    CancelOutcome.UNKNOWN: msg("That video request no longer exists."),
+    CancelOutcome.NOT_ALLOWED: msg(
+        "Only the member who asked for this video (or someone with Manage Server) can cancel it."
+    ),
+    CancelOutcome.ALREADY_STARTED: msg(
+        "This video has already started (or ended), so it can no longer be cancelled."
+    ),
 }
+CANCEL: Final = msg("Cancel")
+HISTORY: Final = msg("History")
+NEWER: Final = msg("◀ Newer")
+OLDER: Final = msg("Older ▶")
 
 
 class CancelJobButton(
@@ -27,10 +35,10 @@ class CancelJobButton(
 ):
     """Refunds a job still waiting in its server's queue."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, label: str = "") -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel",
+                label=label or str(CANCEL),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"hailuo:cancel:{job_id}",
             )
@@ -50,9 +58,10 @@ class CancelJobButton(
             interaction.user.id,
             manages_server=interaction.permissions.manage_guild,
         )
+        lang = language_of(interaction)
         if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
             await interaction.response.edit_message(
-                content=outcome(result.job),
+                content=outcome(lang, result.job),
                 view=None,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
@@ -60,12 +69,12 @@ class CancelJobButton(
             note_outcome(interaction, "ok")
             return
         note_outcome(interaction, "refused")
-        await respond(interaction, CANCEL_REFUSALS[result.outcome])
+        await respond(interaction, lang.render(CANCEL_REFUSALS[result.outcome]))
 
 
-def cancel_view(job_id: str) -> discord.ui.View:
+def cancel_view(job_id: str, lang: Language) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelJobButton(job_id))
+    view.add_item(CancelJobButton(job_id, lang.render(CANCEL)))
     return view
 
 
@@ -75,10 +84,10 @@ class HistoryButton(
 ):
     """Pages through a member's ledger, newest first."""
 
-    def __init__(self, member_id: int, page: int, label: str = "History") -> None:
+    def __init__(self, member_id: int, page: int, label: str = "") -> None:
         super().__init__(
             discord.ui.Button(
-                label=label,
+                label=label or str(HISTORY),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"hailuo:history:{member_id}:{page}",
             )
@@ -96,11 +105,14 @@ class HistoryButton(
         guild_id = interaction.guild_id
         if guild_id is None:
             return
+        lang = language_of(interaction)
         if interaction.user.id != self.member_id and not interaction.permissions.manage_guild:
             await respond(
                 interaction,
-                "Only members with the **Manage Server** permission can "
-                "see someone else's history.",
+                lang.tr(
+                    "Only members with the **Manage Server** permission can see someone "
+                    "else's history."
+                ),
             )
             return
         ledger = services_of(interaction.client).ledger
@@ -112,10 +124,10 @@ class HistoryButton(
             guild_id, self.member_id, HISTORY_PAGE_SIZE, page * HISTORY_PAGE_SIZE
         )
         allowance = await ledger.allowance_status(guild_id, roles)
-        content = history_page(self.member_id, entries, page, pages, allowance)
+        content = history_page(lang, self.member_id, entries, page, pages, allowance)
         await interaction.response.edit_message(
             content=content,
-            view=history_view(self.member_id, page, pages),
+            view=history_view(lang, self.member_id, page, pages),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         note_acknowledged(interaction)
@@ -128,13 +140,15 @@ def member_roles(interaction: discord.Interaction[Any]) -> tuple[int, ...]:
     return tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
 
 
-def history_view(member_id: int, page: int | None = None, pages: int = 1) -> discord.ui.View:
+def history_view(
+    lang: Language, member_id: int, page: int | None = None, pages: int = 1
+) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     if page is None:
-        view.add_item(HistoryButton(member_id, 0))
+        view.add_item(HistoryButton(member_id, 0, lang.render(HISTORY)))
         return view
     if page > 0:
-        view.add_item(HistoryButton(member_id, page - 1, "◀ Newer"))
+        view.add_item(HistoryButton(member_id, page - 1, lang.render(NEWER)))
     if page + 1 < pages:
-        view.add_item(HistoryButton(member_id, page + 1, "Older ▶"))
+        view.add_item(HistoryButton(member_id, page + 1, lang.render(OLDER)))
     return view

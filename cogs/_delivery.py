@@ -28,10 +28,12 @@ from discord.ext import commands
 from bot.audit import AuditChannelGone
 from bot.database import utc_now
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Delivery, DeliveryFailed, Outcome, Progress, Receipt
+from bot.i18n import Language, catalogues
 from bot.jobs import Job, JobState
 from bot.ledger import LedgerEntry
 from bot.videos import VideoFile
 from cogs._components import cancel_view
+from cogs._language import server_language
 from cogs._messages import (
     MESSAGE_LIMIT,
     audit_line,
@@ -61,6 +63,11 @@ def delivery_nonce(job: Job) -> str:
     return job.id.replace("-", "")[:25]
 
 
+def language(job: Job) -> Language:
+    """The language the job was asked in."""
+    return catalogues().choose(job.language)
+
+
 def as_file(video: VideoFile) -> discord.File:
     """A fresh `discord.File` each time: one can be sent only once."""
     return discord.File(io.BytesIO(video.data), filename=video.filename)
@@ -71,8 +78,8 @@ class DiscordJobReporter:
         self._bot = bot
         self._simulated = simulated
 
-    def _words(self, text: str) -> str:
-        return simulated(text, self._simulated)
+    def _words(self, job: Job, text: str) -> str:
+        return simulated(language(job), text, self._simulated)
 
     def _webhook(self, job: Job) -> discord.Webhook:
         return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._bot)
@@ -99,7 +106,7 @@ class DiscordJobReporter:
             return
         await self._webhook(job).edit_message(
             job.card_message_id,
-            content=self._words(job_card(job, progress)),
+            content=self._words(job, job_card(language(job), job, progress)),
             view=None,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -109,15 +116,17 @@ class DiscordJobReporter:
             return False
         await self._webhook(job).edit_message(
             job.card_message_id,
-            content=self._words(job_card(job, queued=position)),
-            view=cancel_view(job.id),
+            content=self._words(job, job_card(language(job), job, queued=position)),
+            view=cancel_view(job.id, language(job)),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         return True
 
     async def tell_late(self, job: Job) -> bool:
         via = await self._post(
-            Outcome(job), text=late_notice(job), nonce=f"late{delivery_nonce(job)}"[:25]
+            Outcome(job),
+            text=late_notice(language(job), job),
+            nonce=f"late{delivery_nonce(job)}"[:25],
         )
         return via.via is not Delivery.KEPT
 
@@ -139,10 +148,17 @@ class DiscordJobReporter:
             if text is not None:
                 return text
             too_large = news.too_large or (news.video is not None and video is None)
-            return self._words(outcome(job, with_file=video is not None, too_large=too_large))
+            return self._words(
+                job,
+                outcome(language(job), job, with_file=video is not None, too_large=too_large),
+            )
 
         # A finished video carries its next steps (Again, 1080p, Extend, Delete) in a server.
-        buttons = result_view(job) if text is None and job.state is JobState.COMPLETED else None
+        buttons = (
+            result_view(job, language(job))
+            if text is None and job.state is JobState.COMPLETED
+            else None
+        )
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.
         if self._card_usable(job):
@@ -273,7 +289,7 @@ class DiscordAuditSink:
     ) -> None:
         channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)
         await channel.send(
-            refused_prompt_line(member_id, reasons),
+            refused_prompt_line(server_language(self._bot.get_guild(guild_id)), member_id, reasons),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -281,8 +297,9 @@ class DiscordAuditSink:
         channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)
         chunk: list[str] = []
         first = entries[0].id
+        lang = server_language(self._bot.get_guild(guild_id))
         for entry in entries:
-            line = audit_line(entry)
+            line = audit_line(lang, entry)
             if chunk and sum(len(x) + 1 for x in chunk) + len(line) > MESSAGE_LIMIT:
                 await self._send(channel, chunk, first)
                 chunk, first = [], entry.id

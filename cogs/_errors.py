@@ -11,6 +11,7 @@ from discord import app_commands
 
 from bot.errors import UserFacingError
 from bot.metrics import Metrics
+from cogs._language import language_of
 from cogs._messages import refusal
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
         interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        lang = language_of(interaction)
         note_outcome(
             interaction,
             "refused"
@@ -77,10 +79,11 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
             else "error",
         )
         if isinstance(original, UserFacingError):
-            await respond(interaction, refusal(original))
+            await respond(interaction, refusal(lang, original))
         elif isinstance(original, app_commands.MissingPermissions):
             await respond(
-                interaction, "Only members with the **Manage Server** permission can do that."
+                interaction,
+                lang.tr("Only members with the **Manage Server** permission can do that."),
             )
         elif isinstance(original, app_commands.CommandSignatureMismatch):
             # The options Discord sent do not match the command (an old or edited definition,
@@ -92,20 +95,23 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
             )
             await respond(
                 interaction,
-                "This command's options did not come through as "
-                "expected, so nothing was done. If Discord just updated "
-                "the command, try again in a minute.",
+                lang.tr(
+                    "This command's options did not come through as expected, so nothing was "
+                    "done. If Discord just updated the command, try again in a minute."
+                ),
             )
         elif isinstance(original, app_commands.TransformerError):
             await respond(
                 interaction,
-                f"The value `{str(original.value)[:50]}` can't be used "
-                "for that option, so nothing was done.",
+                lang.tr(
+                    "The value `{value}` can't be used for that option, so nothing was done.",
+                    value=discord.utils.escape_markdown(str(original.value)[:50]),
+                ),
             )
         elif isinstance(original, app_commands.NoPrivateMessage):
-            await respond(interaction, "This command works in servers only.")
+            await respond(interaction, lang.tr("This command works in servers only."))
         elif isinstance(original, app_commands.CheckFailure):
-            await respond(interaction, "You can't use this command here.")
+            await respond(interaction, lang.tr("You can't use this command here."))
         else:
             error_id = uuid.uuid4().hex[:8]
             log.error(
@@ -116,6 +122,9 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
             )
             await respond(
                 interaction,
-                f"Something went wrong on the bot's side. If it happens "
-                f"again, give the bot's owner this id: `{error_id}`.",
+                lang.tr(
+                    "Something went wrong on the bot's side. If it happens again, give the "
+                    "bot's owner this id: `{id}`.",
+                    id=error_id,
+                ),
             )

@@ -1,4 +1,6 @@
-"""The words members read: job cards, outcomes and balances, always within Discord's limits."""
+"""The words members read: job cards, outcomes and balances, in the member's language (from
+the catalogues in `bot/locales`), always within Discord's limits. Every function takes the
+`Language` to write in; English texts here are the catalogues' message ids."""
 
 from __future__ import annotations
 
@@ -6,19 +8,21 @@ from typing import Final
 
 import discord
 
-from bot.defaults import AppliedDefault, OptionDefaults, conflicts
+from bot.defaults import AppliedDefault, DefaultSource, OptionDefaults, conflicts
 from bot.delivery import Progress
-from bot.errors import CapReached, InsufficientCredits, RepeatedRequest, UserFacingError
+from bot.errors import (
+    CapReached,
+    InsufficientCredits,
+    RepeatedRequest,
+    RequestRejected,
+    UserFacingError,
+)
+from bot.i18n import Language, Text, Words, msg
 from bot.jobs import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
 
 MESSAGE_LIMIT: Final = 2000
 PROMPT_PREVIEW: Final = 300
-
-STATUS_WORDS: Final = {
-    "QUEUED": "⏳ Queued",
-    "PROCESSING": "🎞️ Rendering",
-}
 
 
 def elapsed(seconds: float) -> str:
@@ -42,92 +46,139 @@ def fit(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-SIMULATED_NOTE: Final = "-# 🧪 Simulated: Apiframe was not asked and nothing was billed."
+SIMULATED_NOTE: Final = msg("-# 🧪 Simulated: Apiframe was not asked and nothing was billed.")
 
 
-def simulated(text: str, on: bool) -> str:
+def simulated(lang: Language, text: str, on: bool) -> str:
     """Every card says so while the bot runs against its Apiframe simulator."""
-    return fit(f"{SIMULATED_NOTE}\n{text}") if on else text
+    return fit(f"{lang.render(SIMULATED_NOTE)}\n{text}") if on else text
 
 
-def job_card(job: Job, progress: Progress | None = None, *, queued: int | None = None) -> str:
+def progress_words(lang: Language, progress: Progress) -> str:
+    percent = f" {progress.percent}%" if progress.percent is not None else ""
+    when = elapsed(progress.elapsed_seconds)
+    if progress.status == "QUEUED":
+        return lang.tr("⏳ Queued{percent} · {elapsed} elapsed", percent=percent, elapsed=when)
+    if progress.status == "PROCESSING":
+        return lang.tr("🎞️ Rendering{percent} · {elapsed} elapsed", percent=percent, elapsed=when)
+    return lang.tr(
+        "⏳ {status}{percent} · {elapsed} elapsed",
+        status=progress.status.title(),
+        percent=percent,
+        elapsed=when,
+    )
+
+
+def job_card(
+    lang: Language, job: Job, progress: Progress | None = None, *, queued: int | None = None
+) -> str:
     """The public message that follows a job while it runs."""
     if queued is not None:
-        state = (
-            f"🕒 Waiting in this server's queue: position {queued}. "
-            f"{job.price} credits reserved; Cancel refunds them."
+        state = lang.tr(
+            "🕒 Waiting in this server's queue: position {position}. "
+            "{price} credits reserved; Cancel refunds them.",
+            position=queued,
+            price=job.price,
         )
     elif progress is None:
-        state = "⏳ Sending to Apiframe…"
+        state = lang.tr("⏳ Sending to Apiframe…")
     else:
-        word = STATUS_WORDS.get(progress.status, f"⏳ {progress.status.title()}")
-        percent = f" {progress.percent}%" if progress.percent is not None else ""
-        state = f"{word}{percent} · {elapsed(progress.elapsed_seconds)} elapsed"
-    head = f"🎬 **{describe(job)}** for <@{job.member_id}> · `{job.short_id}`{lineage(job)}"
+        state = progress_words(lang, progress)
+    head = lang.tr(
+        "🎬 **{video}** for <@{member}> · `{id}`{lineage}",
+        video=describe(job),
+        member=job.member_id,
+        id=job.short_id,
+        lineage=lineage(lang, job),
+    )
     return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
 
 
 SOURCE_WORDS: Final = {
-    SourceAction.AGAIN: "again from",
-    SourceAction.HIGHER_RESOLUTION: "1080p of",
-    SourceAction.EXTEND: "extends",
+    SourceAction.AGAIN: msg(" · again from {source}"),
+    SourceAction.HIGHER_RESOLUTION: msg(" · 1080p of {source}"),
+    SourceAction.EXTEND: msg(" · extends {source}"),
 }
 
 
-def lineage(job: Job) -> str:
+def lineage(lang: Language, job: Job) -> str:
     """Where a job came from, when it came from an earlier video (`/video show` finds it)."""
     if job.source_job_id is None or job.source_action is None:
         return ""
     short = f"`{job.source_job_id[:SHORT_ID_LENGTH]}`"
     source = f"[{short}](<{job.source_message_url}>)" if job.source_message_url else short
-    return f" · {SOURCE_WORDS[job.source_action]} {source}"
+    return lang.tr(SOURCE_WORDS[job.source_action].msgid, source=source)
 
 
-def refusal(error: UserFacingError) -> str:
+def refusal(lang: Language, error: UserFacingError) -> str:
     """The private reply that explains a refusal, with its fix; nothing was charged."""
     if isinstance(error, InsufficientCredits):
         when = ""
         if error.refill is not None:
             amount, at = error.refill
-            when = f"Your allowance tops you up to {amount} on {at:%-d %B %Y at %H:%M} UTC. "
-        return (
-            f"This video costs {error.price} credits and you have {error.balance}. {when}"
+            when = lang.tr(
+                "Your allowance tops you up to {amount} {when}. ",
+                amount=amount,
+                when=discord.utils.format_dt(at, "R"),
+            )
+        return lang.tr(
+            "This video costs {price} credits and you have {balance}. {refill}"
             "Ask someone with the Manage Server permission to grant you credits "
-            "(`/quota add`). Nothing was charged."
+            "(`/quota add`). Nothing was charged.",
+            price=error.price,
+            balance=error.balance,
+            refill=when,
         )
     if isinstance(error, CapReached):
-        return (
-            f"This server has used {error.spent} of its {error.cap}-credit monthly cap, "
-            f"and this video costs {error.price}. The cap resets on "
-            f"{error.resets_at:%-d %B %Y} (UTC). Nothing was charged."
+        return lang.tr(
+            "This server has used {spent} of its {cap}-credit monthly cap, and this video "
+            "costs {price}. The cap resets {when}. Nothing was charged.",
+            spent=error.spent,
+            cap=error.cap,
+            price=error.price,
+            when=discord.utils.format_dt(error.resets_at, "D"),
         )
     if isinstance(error, RepeatedRequest):
-        return (
-            f"You just asked for this (video `{error.existing_job_id[:SHORT_ID_LENGTH]}`), "
-            "so nothing more was charged: follow it on its card."
+        return lang.tr(
+            "You just asked for this (video `{id}`), so nothing more was charged: "
+            "follow it on its card.",
+            id=error.existing_job_id[:SHORT_ID_LENGTH],
         )
-    return fit(error.message)
+    if isinstance(error, RequestRejected):
+        lines = "\n".join(f"• {lang.render(problem)}" for problem in error.problems)
+        return fit(lang.render(Text(error.text.msgid, (("problems", lines),))))
+    return fit(lang.render(error.text))
 
 
-def late_notice(job: Job) -> str:
+def late_notice(lang: Language, job: Job) -> str:
     return fit(
-        f"🐢 <@{job.member_id}>, your video ({describe(job)}) is taking much longer than usual "
-        "at Apiframe. The bot keeps checking for up to a day and will post it here; if it never "
-        f"comes, your {job.price} credits come back.\n{quote_prompt(job.prompt, 120)}"
+        lang.tr(
+            "🐢 <@{member}>, your video ({video}) is taking much longer than usual at Apiframe. "
+            "The bot keeps checking for up to a day and will post it here; if it never comes, "
+            "your {price} credits come back.",
+            member=job.member_id,
+            video=describe(job),
+            price=job.price,
+        )
+        + f"\n{quote_prompt(job.prompt, 120)}"
     )
 
 
-LINK_ONLY_NOTE: Final = (
+LINK_ONLY_NOTE: Final = msg(
     "-# Apiframe keeps this link for about a day: download the video to keep it."
 )
-TOO_LARGE_NOTE: Final = (
-    "-# The file is larger than Discord lets the bot upload here, so "
-    "this is Apiframe's link, which it keeps for about a day: download "
-    "the video to keep it."
+TOO_LARGE_NOTE: Final = msg(
+    "-# The file is larger than Discord lets the bot upload here, so this is Apiframe's link, "
+    "which it keeps for about a day: download the video to keep it."
 )
 
 
-def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> str:
+def failure_reason(lang: Language, job: Job, limit: int) -> str:
+    reason = lang.known(job.failure_reason) if job.failure_reason else ""
+    return discord.utils.escape_markdown(reason[:limit])
+
+
+def outcome(lang: Language, job: Job, *, with_file: bool = False, too_large: bool = False) -> str:
     """The final word on a job: the video, or what went wrong and that nothing was charged.
 
     With the video attached as a file the message needs no link: Discord plays the file and
@@ -135,22 +186,35 @@ def outcome(job: Job, *, with_file: bool = False, too_large: bool = False) -> st
     Discord embeds its player, with a note that the link does not last.
     """
     if job.state is JobState.COMPLETED and job.video_url:
-        head = (
-            f"✅ <@{job.member_id}>, your video is ready · {job.resolution.value} · "
-            f"{job.duration} s · {job.price} credits · `{job.short_id}`{lineage(job)}"
+        head = lang.tr(
+            "✅ <@{member}>, your video is ready · {resolution} · {duration} s · "
+            "{price} credits · `{id}`{lineage}",
+            member=job.member_id,
+            resolution=job.resolution.value,
+            duration=job.duration,
+            price=job.price,
+            id=job.short_id,
+            lineage=lineage(lang, job),
         )
         if with_file:
             return fit(f"{head}\n{quote_prompt(job.prompt)}")
-        note = TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE
+        note = lang.render(TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE)
         room = MESSAGE_LIMIT - len(head) - len(note) - len(job.video_url) - 6
         prompt = quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))
         return f"{head}\n{prompt}\n{note}\n{job.video_url}"
-    reason = job.failure_reason or "The video could not be made."
+    reason = failure_reason(lang, job, 500) or lang.tr("The video could not be made.")
     return fit(
-        f"❌ <@{job.member_id}>, your video could not be made ({describe(job)}).\n"
-        f"{quote_prompt(job.prompt)}\n"
-        f"Reason: {discord.utils.escape_markdown(reason[:500])}\n"
-        f"The {job.price} credits were refunded: nothing was charged."
+        lang.tr(
+            "❌ <@{member}>, your video could not be made ({video}).",
+            member=job.member_id,
+            video=describe(job),
+        )
+        + f"\n{quote_prompt(job.prompt)}\n"
+        + lang.tr(
+            "Reason: {reason}\nThe {price} credits were refunded: nothing was charged.",
+            reason=reason,
+            price=job.price,
+        )
     )
 
 
@@ -158,7 +222,7 @@ def spoiler(text: str, hidden: bool) -> str:
     return f"||{text}||" if hidden and text else text
 
 
-def job_line(job: Job) -> str:
+def job_line(lang: Language, job: Job) -> str:
     """One line of a member's recent jobs."""
     when = discord.utils.format_dt(job.created_at, "R")
     label = f"`{job.short_id}` · {job.resolution.value} {job.duration} s"
@@ -166,22 +230,38 @@ def job_line(job: Job) -> str:
         # The message with the file outlives Apiframe's link, which expires. A video made in
         # an age-restricted channel is a spoiler anywhere else.
         where = spoiler(job.video_message_url or job.video_url or "", job.age_restricted)
-        return f"✅ {when} · {label} · {job.price} credits · {where}"
+        return lang.tr(
+            "✅ {when} · {video} · {price} credits · {where}",
+            when=when,
+            video=label,
+            price=job.price,
+            where=where,
+        )
     if job.state is JobState.FAILED:
-        reason = (job.failure_reason or "failed")[:80]
-        return f"❌ {when} · {label} · refunded · {discord.utils.escape_markdown(reason)}"
+        return lang.tr(
+            "❌ {when} · {video} · refunded · {reason}",
+            when=when,
+            video=label,
+            reason=failure_reason(lang, job, 80) or lang.tr("failed"),
+        )
     percent = f" {job.progress}%" if job.progress is not None else ""
-    return f"⏳ {when} · {label} · {job.price} credits reserved · running{percent}"
+    return lang.tr(
+        "⏳ {when} · {video} · {price} credits reserved · running{percent}",
+        when=when,
+        video=label,
+        price=job.price,
+        percent=percent,
+    )
 
 
 KIND_WORDS: Final = {
-    EntryKind.OPENING: "starting balance",
-    EntryKind.GRANT: "grant",
-    EntryKind.SET: "balance set",
-    EntryKind.ALLOWANCE: "allowance top-up",
-    EntryKind.RESERVE: "reserved for a video",
-    EntryKind.CHARGE: "video delivered",
-    EntryKind.REFUND: "refund",
+    EntryKind.OPENING: msg("starting balance"),
+    EntryKind.GRANT: msg("grant"),
+    EntryKind.SET: msg("balance set"),
+    EntryKind.ALLOWANCE: msg("allowance top-up"),
+    EntryKind.RESERVE: msg("reserved for a video"),
+    EntryKind.CHARGE: msg("video delivered"),
+    EntryKind.REFUND: msg("refund"),
 }
 
 
@@ -189,96 +269,146 @@ def signed(value: int) -> str:
     return f"+{value}" if value > 0 else str(value)
 
 
-def history_line(entry: LedgerEntry) -> str:
+def history_line(lang: Language, entry: LedgerEntry) -> str:
     when = discord.utils.format_dt(entry.created_at, "d")
     by = (
-        f" · by <@{entry.actor_id}>"
+        lang.tr(" · by <@{actor}>", actor=entry.actor_id)
         if entry.actor_id and entry.kind in (EntryKind.GRANT, EntryKind.SET, EntryKind.REFUND)
         else ""
     )
-    return (
-        f"{when} **{signed(entry.delta)}** → {entry.balance_after} · {KIND_WORDS[entry.kind]}{by}"
+    kind = lang.render(KIND_WORDS[entry.kind])
+    return f"{when} **{signed(entry.delta)}** → {entry.balance_after} · {kind}{by}"
+
+
+def allowance_line(lang: Language, allowance: AllowanceStatus) -> str:
+    refill = discord.utils.format_dt(allowance.next_refill, "R")
+    return lang.tr(
+        "Allowance: topped up to {amount} {period}; next refill {when}.",
+        amount=allowance.amount,
+        period=lang.render(PERIOD_WORDS[allowance.period.value]),
+        when=refill,
     )
 
 
+PERIOD_WORDS: Final = {
+    "daily": msg("daily"),
+    "weekly": msg("weekly"),
+    "monthly": msg("monthly"),
+}
+
+
 def history_page(
+    lang: Language,
     member_id: int,
     entries: list[LedgerEntry],
     page: int,
     pages: int,
     allowance: AllowanceStatus | None,
 ) -> str:
-    lines = [f"**Credit history of <@{member_id}>** · page {page + 1} of {pages}"]
-    if allowance is not None:
-        refill = discord.utils.format_dt(allowance.next_refill, "R")
-        lines.append(
-            f"Allowance: topped up to {allowance.amount} {allowance.period.value}; "
-            f"next refill {refill}."
+    lines = [
+        lang.tr(
+            "**Credit history of <@{member}>** · page {page} of {pages}",
+            member=member_id,
+            page=page + 1,
+            pages=pages,
         )
-    lines.extend(history_line(entry) for entry in entries)
+    ]
+    if allowance is not None:
+        lines.append(allowance_line(lang, allowance))
+    lines.extend(history_line(lang, entry) for entry in entries)
     if not entries:
-        lines.append("Nothing yet.")
+        lines.append(lang.tr("Nothing yet."))
     return fit("\n".join(lines))
 
 
-OPTION_WORDS: Final = {
-    "duration": "duration",
-    "resolution": "resolution",
-    "prompt_optimizer": "prompt optimizer",
-    "camera": "camera",
-}
+def on_off(lang: Language, value: bool) -> str:
+    return lang.tr("on") if value else lang.tr("off")
 
 
-def _shown(default: AppliedDefault) -> str:
+def described(lang: Language, defaults: OptionDefaults) -> str:
+    """Saved defaults in a few words: `6 s, 768p, prompt optimizer on, camera Push in`."""
+    parts = []
+    if defaults.duration is not None:
+        parts.append(f"{defaults.duration} s")
+    if defaults.resolution is not None:
+        parts.append(defaults.resolution)
+    if defaults.prompt_optimizer is not None:
+        parts.append(
+            lang.tr("prompt optimizer {state}", state=on_off(lang, defaults.prompt_optimizer))
+        )
+    if defaults.camera:
+        parts.append(lang.tr("camera {moves}", moves=defaults.camera))
+    return ", ".join(parts) or lang.tr("none")
+
+
+def _shown(lang: Language, default: AppliedDefault) -> str:
     value = default.value
     if default.option == "duration":
-        value = f"{value} s"
-    elif isinstance(value, bool):
-        value = "on" if value else "off"
-    return f"{OPTION_WORDS[default.option]} {value} ({default.source.value})"
+        shown = lang.tr("duration {value} s", value=value)
+    elif default.option == "resolution":
+        shown = lang.tr("resolution {value}", value=value)
+    elif default.option == "prompt_optimizer":
+        shown = lang.tr("prompt optimizer {state}", state=on_off(lang, bool(value)))
+    else:
+        shown = lang.tr("camera {moves}", moves=value)
+    whose = lang.tr("yours") if default.source is DefaultSource.MEMBER else lang.tr("the server's")
+    return f"{shown} ({whose})"
 
 
-def defaults_used(applied: tuple[AppliedDefault, ...]) -> str:
+def defaults_used(lang: Language, applied: tuple[AppliedDefault, ...]) -> str:
     """For the acknowledgement: which saved defaults filled the options not typed."""
     if not applied:
         return ""
-    return "\nSaved defaults used: " + ", ".join(_shown(d) for d in applied) + "."
-
-
-def defaults_fix(applied: tuple[AppliedDefault, ...]) -> str:
-    """For a refusal: saved defaults were part of the request, and how to change them."""
-    return (
-        "Saved defaults were used for: "
-        + ", ".join(_shown(d) for d in applied)
-        + ". Change yours with `/hailuo-defaults` (the server's with `/quota defaults`), "
-        "or type the option to override them."
+    return "\n" + lang.tr(
+        "Saved defaults used: {defaults}.",
+        defaults=", ".join(_shown(lang, d) for d in applied),
     )
 
 
-def defaults_saved(whose: str, saved: OptionDefaults) -> str:
-    lines = [
-        f"{whose} saved /hailuo defaults in this server: {saved.describe()}.",
-        "Options typed in /hailuo always win; then yours; then the server's.",
-    ]
-    lines.extend(f"⚠️ {problem}" for problem in conflicts(saved))
+def defaults_fix(applied: tuple[AppliedDefault, ...]) -> Text:
+    """For a refusal: saved defaults were part of the request, and how to change them."""
+    return msg(
+        "Saved defaults were used for: {defaults}. Change yours with `/hailuo-defaults` "
+        "(the server's with `/quota defaults`), or type the option to override them.",
+        defaults=Words(lambda lang: ", ".join(_shown(lang, d) for d in applied)),
+    )
+
+
+def defaults_saved(lang: Language, server: bool, saved: OptionDefaults) -> str:
+    head = (
+        lang.tr(
+            "This server's saved /hailuo defaults: {defaults}.", defaults=described(lang, saved)
+        )
+        if server
+        else lang.tr(
+            "Your saved /hailuo defaults in this server: {defaults}.",
+            defaults=described(lang, saved),
+        )
+    )
+    lines = [head, lang.tr("Options typed in /hailuo always win; then yours; then the server's.")]
+    lines.extend(f"⚠️ {lang.render(problem)}" for problem in conflicts(saved))
     return "\n".join(lines)
 
 
-def refused_prompt_line(member_id: int, reasons: tuple[str, ...]) -> str:
+def refused_prompt_line(lang: Language, member_id: int, reasons: tuple[str, ...]) -> str:
     """An audit-channel line outside the ledger: the server's rules refused a prompt."""
     shown = ", ".join(f"“{discord.utils.escape_markdown(reason)}”" for reason in reasons[:5])
     return fit(
-        f"🚫 <@{member_id}>'s prompt was refused by this server's rules ({shown}); "
-        "no credits moved."
+        lang.tr(
+            "🚫 <@{member}>'s prompt was refused by this server's rules ({reasons}); "
+            "no credits moved.",
+            member=member_id,
+            reasons=shown,
+        )
     )
 
 
-def audit_line(entry: LedgerEntry) -> str:
+def audit_line(lang: Language, entry: LedgerEntry) -> str:
     """One ledger row for the audit channel: who, what, amount, balance after, by whom."""
     when = discord.utils.format_dt(entry.created_at, "T")
-    job = f" · job `{entry.job_id[:8]}`" if entry.job_id else ""
-    by = f" · by <@{entry.actor_id}>" if entry.actor_id else ""
-    reason = discord.utils.escape_markdown(entry.reason[:80])
+    job = lang.tr(" · job `{id}`", id=entry.job_id[:8]) if entry.job_id else ""
+    by = lang.tr(" · by <@{actor}>", actor=entry.actor_id) if entry.actor_id else ""
+    reason = discord.utils.escape_markdown(lang.known(entry.reason)[:80])
     return (
         f"`#{entry.id}` {when} <@{entry.member_id}> {entry.kind.value} "
         f"**{signed(entry.delta)}** → {entry.balance_after}{job}{by} · {reason}"

@@ -21,29 +21,37 @@ from discord.ext import commands
 
 from bot.errors import SourceUnavailable, UserFacingError
 from bot.frames import FrameUnavailable, last_frame
+from bot.i18n import Language, msg
 from bot.jobs import Job, JobState, SourceAction
 from bot.rules import PROMPT_MAX_LENGTH, Resolution
 from bot.services import Services, services_of
+from bot.studio import GONE
 from bot.videos import VideoUnavailable
 from cogs._accepting import announce, origin_of
 from cogs._errors import note_acknowledged, note_outcome, respond
-from cogs._messages import describe, fit, quote_prompt, refusal, spoiler
+from cogs._language import language_of
+from cogs._messages import describe, failure_reason, fit, quote_prompt, refusal, spoiler
 
 log = logging.getLogger(__name__)
 
 SOURCE_VIDEO_MAX_BYTES: Final = 100 * 1024 * 1024
 RESHOWN_VIDEO_MAX_BYTES: Final = 10 * 1024 * 1024
-LABELS: Final = {"again": "Again", "1080p": "1080p", "extend": "Extend", "delete": "Delete"}
+LABELS: Final = {
+    "again": msg("Again"),
+    "1080p": msg("1080p"),
+    "extend": msg("Extend"),
+    "delete": msg("Delete"),
+}
 
 
-def result_view(job: Job) -> discord.ui.View:
+def result_view(job: Job, lang: Language) -> discord.ui.View:
     """The buttons under a finished video; 1080p only where it applies (a 768p 6 s clip)."""
     view = discord.ui.View(timeout=None)
     actions = ["again", "1080p", "extend", "delete"]
     if job.resolution is not Resolution.P768 or job.duration != 6:
         actions.remove("1080p")
     for action in actions:
-        view.add_item(ResultAction(action, job.id))
+        view.add_item(ResultAction(action, job.id, lang.render(LABELS[action])))
     return view
 
 
@@ -51,13 +59,15 @@ class ResultAction(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"hailuo:(?P<action>again|1080p|extend|delete):(?P<job>[0-9a-f-]{36})",
 ):
-    def __init__(self, action: str, job_id: str) -> None:
+    def __init__(self, action: str, job_id: str, label: str = "") -> None:
         style = (
             discord.ButtonStyle.danger if action == "delete" else (discord.ButtonStyle.secondary)
         )
         super().__init__(
             discord.ui.Button(
-                label=LABELS[action], style=style, custom_id=f"hailuo:{action}:{job_id}"
+                label=label or str(LABELS[action]),
+                style=style,
+                custom_id=f"hailuo:{action}:{job_id}",
             )
         )
         self.action = action
@@ -87,7 +97,7 @@ class ResultAction(
                 accepted = await services.studio.again(self.job_id, origin_of(interaction), action)
             except UserFacingError as error:
                 note_outcome(interaction, "refused")
-                await respond(interaction, refusal(error))
+                await respond(interaction, refusal(language_of(interaction), error))
                 return
             note_outcome(interaction, "ok")
             await announce(interaction, services, accepted)
@@ -95,9 +105,10 @@ class ResultAction(
     async def _extend(self, interaction: discord.Interaction[Any], services: Services) -> None:
         source = await services.jobs.get(self.job_id)
         if source is None or source.guild_id != interaction.guild_id:
-            await respond(interaction, "That video no longer exists.")
+            await respond(interaction, language_of(interaction).render(GONE))
             return
-        await interaction.response.send_modal(ExtendModal(source, interaction.message))
+        modal = ExtendModal(source, interaction.message, language_of(interaction))
+        await interaction.response.send_modal(modal)
         note_acknowledged(interaction)
 
     async def _delete(self, interaction: discord.Interaction[Any], services: Services) -> None:
@@ -110,28 +121,33 @@ class ResultAction(
             )
         except UserFacingError as error:
             note_outcome(interaction, "refused")
-            await respond(interaction, refusal(error))
+            await respond(interaction, refusal(language_of(interaction), error))
             return
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):  # deleted already: fine
                 await interaction.message.delete()
-        await respond(interaction, "Deleted. (Credits are not affected.)")
+        await respond(
+            interaction, language_of(interaction).tr("Deleted. (Credits are not affected.)")
+        )
         note_acknowledged(interaction)
         note_outcome(interaction, "ok")
 
 
-class ExtendModal(discord.ui.Modal, title="Extend this video"):
-    """The prompt for the clip that continues a finished one from its last frame."""
+class ExtendModal(discord.ui.Modal):
+    """The prompt for the clip that continues a finished one from its last frame, in the
+    member's language."""
 
-    prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
-        label="What happens next", style=discord.TextStyle.paragraph, max_length=PROMPT_MAX_LENGTH
-    )
-
-    def __init__(self, source: Job, message: discord.Message | None) -> None:
-        super().__init__(timeout=15 * 60)
+    def __init__(self, source: Job, message: discord.Message | None, lang: Language) -> None:
+        super().__init__(timeout=15 * 60, title=lang.tr("Extend this video"))
         self.source = source
         self.message = message
-        self.prompt.default = source.prompt[:PROMPT_MAX_LENGTH]
+        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
+            label=lang.tr("What happens next"),
+            style=discord.TextStyle.paragraph,
+            max_length=PROMPT_MAX_LENGTH,
+            default=source.prompt[:PROMPT_MAX_LENGTH],
+        )
+        self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction.client)
@@ -145,7 +161,7 @@ class ExtendModal(discord.ui.Modal, title="Extend this video"):
             )
         except UserFacingError as error:
             note_outcome(interaction, "refused")
-            await respond(interaction, refusal(error))
+            await respond(interaction, refusal(language_of(interaction), error))
             return
         note_outcome(interaction, "ok")
         await announce(interaction, services, accepted)
@@ -170,8 +186,10 @@ async def source_video(services: Services, job: Job, message: discord.Message | 
         except VideoUnavailable as exc:
             log.info("job %s: source video not at one place (%s)", job.id, exc)
     raise SourceUnavailable(
-        "The bot can no longer fetch this video (Apiframe keeps it for about a day, and its "
-        "message has no file), so it cannot be extended."
+        msg(
+            "The bot can no longer fetch this video (Apiframe keeps it for about a day, and "
+            "its message has no file), so it cannot be extended."
+        )
     )
 
 
@@ -179,7 +197,9 @@ async def frame_or_refusal(video: bytes) -> bytes:
     try:
         return await asyncio.to_thread(last_frame, video)
     except FrameUnavailable as exc:
-        raise SourceUnavailable(f"The video's last frame could not be read ({exc}).") from None
+        raise SourceUnavailable(
+            msg("The video's last frame could not be read ({problem}).", problem=str(exc))
+        ) from None
 
 
 class Videos(commands.GroupCog, group_name="video", description="Find a video again"):
@@ -208,18 +228,23 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
     ) -> None:
         assert interaction.guild_id is not None
         job = await self.services.jobs.by_short_id(interaction.guild_id, id)
+        lang = language_of(interaction)
         if job is None:
-            shown = discord.utils.escape_markdown(id[:40])
             await respond(
                 interaction,
-                f"No video with the id `{shown}` in this server: the id is on each card and "
-                "in `/credits`.",
+                lang.tr(
+                    "No video with the id `{id}` in this server: the id is on each card and "
+                    "in `/credits`.",
+                    id=discord.utils.escape_markdown(id[:40]),
+                ),
             )
             return
         await interaction.response.defer(ephemeral=not public, thinking=True)
         note_acknowledged(interaction)
         here_for_adults = bool(getattr(interaction.channel, "nsfw", False))
-        text, file = await self._describe(job, hidden=job.age_restricted and not here_for_adults)
+        text, file = await self._describe(
+            lang, job, hidden=job.age_restricted and not here_for_adults
+        )
         await interaction.followup.send(
             fit(text),
             file=file or discord.utils.MISSING,
@@ -227,21 +252,32 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def _describe(self, job: Job, *, hidden: bool) -> tuple[str, discord.File | None]:
+    async def _describe(
+        self, lang: Language, job: Job, *, hidden: bool
+    ) -> tuple[str, discord.File | None]:
         """The video's details; `hidden`: it was made for adults and is shown elsewhere, so
         its link and file are spoilers."""
-        head = f"🎬 **{describe(job)}** · `{job.short_id}` · by <@{job.member_id}>"
+        head = lang.tr(
+            "🎬 **{video}** · `{id}` · by <@{member}>",
+            video=describe(job),
+            id=job.short_id,
+            member=job.member_id,
+        )
         lines = [head, quote_prompt(job.prompt, 300)]
         if job.state is JobState.FAILED:
-            reason = discord.utils.escape_markdown((job.failure_reason or "")[:300])
-            lines.append(f"❌ Could not be made: {reason}. The credits were refunded.")
+            lines.append(
+                lang.tr(
+                    "❌ Could not be made: {reason}. The credits were refunded.",
+                    reason=failure_reason(lang, job, 300),
+                )
+            )
             return "\n".join(lines), None
         if job.state is not JobState.COMPLETED:
             percent = f" {job.progress}%" if job.progress is not None else ""
-            lines.append(f"⏳ Still being made{percent}.")
+            lines.append(lang.tr("⏳ Still being made{percent}.", percent=percent))
             return "\n".join(lines), None
         if job.deleted_at is not None:
-            lines.append("🗑️ Its message was deleted.")
+            lines.append(lang.tr("🗑️ Its message was deleted."))
             return "\n".join(lines), None
         if job.video_message_url and await self._message_exists(job):
             lines.append(f"▶️ {spoiler(job.video_message_url, hidden)}")
@@ -257,11 +293,13 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
                 video = None
         if video is None or len(video) > RESHOWN_VIDEO_MAX_BYTES:
             lines.append(
-                "The video is no longer available: its message is gone and Apiframe "
-                "no longer keeps it."
+                lang.tr(
+                    "The video is no longer available: its message is gone and Apiframe "
+                    "no longer keeps it."
+                )
             )
             return "\n".join(lines), None
-        lines.append("Its message is gone; here is the video again.")
+        lines.append(lang.tr("Its message is gone; here is the video again."))
         return "\n".join(lines), discord.File(
             io.BytesIO(video), filename=f"hailuo-{job.short_id}.mp4", spoiler=hidden
         )

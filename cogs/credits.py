@@ -18,7 +18,15 @@ from bot.wordfilter import MAX_ENTRIES
 from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, camera_choices
 from cogs._components import HistoryButton, history_view
 from cogs._errors import note_acknowledged, respond
-from cogs._messages import defaults_saved, fit, job_line, signed
+from cogs._language import language_of
+from cogs._messages import (
+    PERIOD_WORDS,
+    allowance_line,
+    defaults_saved,
+    fit,
+    job_line,
+    signed,
+)
 
 RECENT_JOBS: Final = 5
 TOP_SPENDERS: Final = 5
@@ -67,8 +75,11 @@ class Credits(commands.Cog):
         self, interaction: discord.Interaction[commands.Bot], member: discord.Member | None = None
     ) -> None:
         guild_id = interaction.guild_id
+        lang = language_of(interaction)
         if guild_id is None:
-            await respond(interaction, "Credits belong to a server: use `/credits` in one.")
+            await respond(
+                interaction, lang.tr("Credits belong to a server: use `/credits` in one.")
+            )
             return
         target = member or interaction.user
         looking_at_other = target.id != interaction.user.id
@@ -78,23 +89,26 @@ class Credits(commands.Cog):
         balance = await self.services.ledger.balance(guild_id, target.id, roles)
         allowance = await self.services.ledger.allowance_status(guild_id, roles)
         jobs = await self.services.jobs.recent_for_member(guild_id, target.id, RECENT_JOBS)
-        whose = f"{target.mention} has" if looking_at_other else "You have"
-        lines = [f"{whose} **{balance}** credits in this server."]
-        if allowance is not None:
-            refill = discord.utils.format_dt(allowance.next_refill, "R")
-            lines.append(
-                f"Allowance: topped up to {allowance.amount} "
-                f"{allowance.period.value}; next refill {refill}."
+        lines = [
+            lang.tr(
+                "{member} has **{balance}** credits in this server.",
+                member=target.mention,
+                balance=balance,
             )
+            if looking_at_other
+            else lang.tr("You have **{balance}** credits in this server.", balance=balance)
+        ]
+        if allowance is not None:
+            lines.append(allowance_line(lang, allowance))
         if jobs:
-            lines.append("\n**Recent videos**")
-            lines.extend(job_line(job) for job in jobs)
+            lines.append("\n" + lang.tr("**Recent videos**"))
+            lines.extend(job_line(lang, job) for job in jobs)
         else:
-            lines.append("No videos yet: try `/hailuo`.")
+            lines.append(lang.tr("No videos yet: try `/hailuo`."))
         await interaction.response.send_message(
             fit("\n".join(lines)),
             ephemeral=True,
-            view=history_view(target.id),
+            view=history_view(lang, target.id),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         note_acknowledged(interaction)
@@ -113,7 +127,12 @@ class Credits(commands.Cog):
         )
         await respond(
             interaction,
-            f"{member.mention} now has **{change.balance}** credits ({signed(change.delta)}).",
+            language_of(interaction).tr(
+                "{member} now has **{balance}** credits ({change}).",
+                member=member.mention,
+                balance=change.balance,
+                change=signed(change.delta),
+            ),
         )
 
     @quota.command(name="add", description="Give (or, with a negative amount, take) credits")
@@ -128,11 +147,16 @@ class Credits(commands.Cog):
         change = await self.services.ledger.add_credits(
             guild_of(interaction), member.id, amount, actor_id=interaction.user.id
         )
-        note = " (a balance stops at 0)" if change.delta != amount else ""
+        lang = language_of(interaction)
         await respond(
             interaction,
-            f"{member.mention} now has **{change.balance}** credits "
-            f"({signed(change.delta)}){note}.",
+            lang.tr(
+                "{member} now has **{balance}** credits ({change}).",
+                member=member.mention,
+                balance=change.balance,
+                change=signed(change.delta),
+            )
+            + (" " + lang.tr("A balance stops at 0.") if change.delta != amount else ""),
         )
 
     @quota.command(name="default", description="Starting balance for members new to the bot")
@@ -148,8 +172,11 @@ class Credits(commands.Cog):
         )
         await respond(
             interaction,
-            f"Members new to the bot in this server now start with "
-            f"**{amount}** credits. Existing balances are unchanged.",
+            language_of(interaction).tr(
+                "Members new to the bot in this server now start with **{amount}** credits. "
+                "Existing balances are unchanged.",
+                amount=amount,
+            ),
         )
 
     @quota.command(
@@ -177,17 +204,25 @@ class Credits(commands.Cog):
             Period(period),
             actor_id=interaction.user.id,
         )
-        who = "every member" if role is None else f"holders of {role.mention}"
+        lang = language_of(interaction)
+        who = (
+            lang.tr("every member")
+            if role is None
+            else lang.tr("holders of {role}", role=role.mention)
+        )
         if amount == 0:
-            await respond(interaction, f"Removed the allowance for {who}.")
+            await respond(interaction, lang.tr("Removed the allowance for {who}.", who=who))
             return
-        unit = {"daily": "day", "weekly": "week", "monthly": "month"}[period]
         await respond(
             interaction,
-            f"At the start of each {unit} "
-            f"(UTC), {who} are topped up to **{amount}** credits when they "
-            "next use the bot. Credits above that are kept; a member "
-            "gets the largest allowance that applies to them.",
+            lang.tr(
+                "{who} are topped up to **{amount}** credits {period} (UTC), when they next use "
+                "the bot. Credits above that are kept; a member gets the largest allowance "
+                "that applies to them.",
+                who=who,
+                amount=amount,
+                period=PERIOD_WORDS[period],
+            ),
         )
 
     @quota.command(name="cap", description="The most credits this server may spend per month")
@@ -199,18 +234,24 @@ class Credits(commands.Cog):
         amount: app_commands.Range[int, 0, MAX_AMOUNT],
     ) -> None:
         guild_id = guild_of(interaction)
+        lang = language_of(interaction)
         await self.services.guild_settings.set_monthly_cap(
             guild_id, amount or None, actor_id=interaction.user.id
         )
         if amount == 0:
-            await respond(interaction, "This server no longer has a monthly cap.")
+            await respond(interaction, lang.tr("This server no longer has a monthly cap."))
             return
         spent = await self.services.ledger.month_spend(guild_id)
         resets = discord.utils.format_dt(month_after(utc_now()), "D")
         await respond(
             interaction,
-            f"This server may now spend **{amount}** credits a month "
-            f"({spent} used so far; resets {resets}).",
+            lang.tr(
+                "This server may now spend **{amount}** credits a month "
+                "({spent} used so far; resets {when}).",
+                amount=amount,
+                spent=spent,
+                when=resets,
+            ),
         )
 
     @quota.command(name="limits", description="How many videos may be made at once")
@@ -231,9 +272,12 @@ class Credits(commands.Cog):
         )
         await respond(
             interaction,
-            f"Up to **{per_member}** videos per member and "
-            f"**{per_server}** for the server run at once; the rest wait "
-            "in a first-come, first-served queue.",
+            language_of(interaction).tr(
+                "Up to **{per_member}** videos per member and **{per_server}** for the server "
+                "run at once; the rest wait in a first-come, first-served queue.",
+                per_member=per_member,
+                per_server=per_server,
+            ),
         )
         await self.services.studio.limits_changed(guild_id)
 
@@ -249,12 +293,16 @@ class Credits(commands.Cog):
         await self.services.guild_settings.set_log_channel(
             guild_id, None if channel is None else channel.id, actor_id=interaction.user.id
         )
+        lang = language_of(interaction)
         if channel is None:
-            await respond(interaction, "Credit changes are no longer posted to a channel.")
+            await respond(interaction, lang.tr("Credit changes are no longer posted to a channel."))
         else:
             await respond(
                 interaction,
-                f"Every credit change and video from now on is posted to {channel.mention}.",
+                lang.tr(
+                    "Every credit change and video from now on is posted to {channel}.",
+                    channel=channel.mention,
+                ),
             )
 
     block = app_commands.Group(
@@ -274,19 +322,27 @@ class Credits(commands.Cog):
         change = await self.services.rules.block(
             guild_of(interaction), split_entries(words), interaction.user.id
         )
+        lang = language_of(interaction)
         lines = []
         if change.changed:
             lines.append(
-                f"Blocked: {listed(change.changed)}. Prompts with them are refused, "
-                "whatever the case, accents, look-alike letters or spacing."
+                lang.tr(
+                    "Blocked: {entries}. Prompts with them are refused, whatever the case, "
+                    "accents, look-alike letters or spacing.",
+                    entries=listed(change.changed),
+                )
             )
         if change.unchanged:
-            lines.append(f"Already blocked: {listed(change.unchanged)}.")
+            lines.append(lang.tr("Already blocked: {entries}.", entries=listed(change.unchanged)))
         if change.over_limit:
             lines.append(
-                f"Not added, the list is full ({MAX_ENTRIES} entries): {listed(change.over_limit)}."
+                lang.tr(
+                    "Not added, the list is full ({most} entries): {entries}.",
+                    most=MAX_ENTRIES,
+                    entries=listed(change.over_limit),
+                )
             )
-        await respond(interaction, fit("\n".join(lines) or "Nothing to block."))
+        await respond(interaction, fit("\n".join(lines) or lang.tr("Nothing to block.")))
 
     @block.command(name="remove", description="Unblock words or phrases (comma-separated)")
     @app_commands.describe(words="Entries to remove, comma-separated")
@@ -297,25 +353,35 @@ class Credits(commands.Cog):
         words: app_commands.Range[str, 1, 1000],
     ) -> None:
         change = await self.services.rules.unblock(guild_of(interaction), split_entries(words))
+        lang = language_of(interaction)
         lines = []
         if change.changed:
-            lines.append(f"No longer blocked: {listed(change.changed)}.")
+            lines.append(lang.tr("No longer blocked: {entries}.", entries=listed(change.changed)))
         if change.unchanged:
-            lines.append(f"Were not blocked: {listed(change.unchanged)}.")
-        await respond(interaction, fit("\n".join(lines) or "Nothing to remove."))
+            lines.append(lang.tr("Were not blocked: {entries}.", entries=listed(change.unchanged)))
+        await respond(interaction, fit("\n".join(lines) or lang.tr("Nothing to remove.")))
 
     @block.command(name="list", description="The words and phrases this server blocks")
     @manage_server
     async def block_list(self, interaction: discord.Interaction[commands.Bot]) -> None:
         entries = (await self.services.rules.blocked_words(guild_of(interaction))).entries
+        lang = language_of(interaction)
         if not entries:
             await respond(
-                interaction, "This server blocks no words. Add some with `/quota block add`."
+                interaction,
+                lang.tr("This server blocks no words. Add some with `/quota block add`."),
             )
             return
         await respond(
             interaction,
-            fit(f"**Blocked in this server** ({len(entries)} of {MAX_ENTRIES}): {listed(entries)}"),
+            fit(
+                lang.tr(
+                    "**Blocked in this server** ({count} of {most}): {entries}",
+                    count=len(entries),
+                    most=MAX_ENTRIES,
+                    entries=listed(entries),
+                )
+            ),
         )
 
     @quota.command(name="nsfw", description="Allow sexual prompts in age-restricted channels")
@@ -336,13 +402,16 @@ class Credits(commands.Cog):
         await self.services.rules.set_nsfw_allowed(
             guild_of(interaction), allowed, interaction.user.id
         )
+        lang = language_of(interaction)
         await respond(
             interaction,
-            (
+            lang.tr(
                 "Prompts that read as sexual are now accepted in this server's age-restricted "
                 "channels, and refused everywhere else."
-                if allowed
-                else "Prompts that read as sexual are now refused in every channel of this server."
+            )
+            if allowed
+            else lang.tr(
+                "Prompts that read as sexual are now refused in every channel of this server."
             ),
         )
 
@@ -373,7 +442,7 @@ class Credits(commands.Cog):
             OptionDefaults(duration, resolution, prompt_optimizer, camera),
             clear=clear,
         )
-        await respond(interaction, defaults_saved("This server's", saved))
+        await respond(interaction, defaults_saved(language_of(interaction), True, saved))
 
     @quota.command(name="show", description="This server's credit settings at a glance")
     @manage_server
@@ -384,31 +453,45 @@ class Credits(commands.Cog):
         running = sum((await self.services.jobs.running_counts(guild_id)).values())
         waiting = len(await self.services.jobs.waiting(guild_id))
         top = await self.services.ledger.top_spenders(guild_id, TOP_SPENDERS)
+        lang = language_of(interaction)
         cap = (
-            f"{settings.monthly_cap} a month, {spent} used"
+            lang.tr(
+                "Monthly cap: {cap} a month, {spent} used", cap=settings.monthly_cap, spent=spent
+            )
             if settings.monthly_cap
-            else f"none ({spent} used this month)"
+            else lang.tr("Monthly cap: none ({spent} used this month)", spent=spent)
         )
+        channel = f"<#{settings.log_channel_id}>" if settings.log_channel_id else lang.tr("none")
         lines = [
-            "**Credits in this server**",
-            f"Starting balance: {settings.default_credits}",
-            f"Monthly cap: {cap}",
-            f"Limits: {settings.per_member_limit} per member, {settings.per_server_limit} "
-            f"for the server · {running} running, {waiting} queued",
-            "Audit channel: "
-            + (f"<#{settings.log_channel_id}>" if settings.log_channel_id else "none"),
+            lang.tr("**Credits in this server**"),
+            lang.tr("Starting balance: {amount}", amount=settings.default_credits),
+            cap,
+            lang.tr(
+                "Limits: {per_member} per member, {per_server} for the server · "
+                "{running} running, {waiting} queued",
+                per_member=settings.per_member_limit,
+                per_server=settings.per_server_limit,
+                running=running,
+                waiting=waiting,
+            ),
+            lang.tr("Audit channel: {channel}", channel=channel),
         ]
         if settings.allowances:
-            lines.append("Allowances:")
+            lines.append(lang.tr("Allowances:"))
             lines.extend(
-                f"• {a.amount} {a.period.value} for "
-                + ("everyone" if a.role_id == EVERYONE else f"<@&{a.role_id}>")
+                "• "
+                + lang.tr(
+                    "{amount} {period} for {who}",
+                    amount=a.amount,
+                    period=PERIOD_WORDS[a.period.value],
+                    who=lang.tr("everyone") if a.role_id == EVERYONE else f"<@&{a.role_id}>",
+                )
                 for a in settings.allowances
             )
         else:
-            lines.append("Allowances: none")
+            lines.append(lang.tr("Allowances: none"))
         if top:
-            lines.append("Top spenders this month:")
+            lines.append(lang.tr("Top spenders this month:"))
             lines.extend(f"• <@{member}>: {amount}" for member, amount in top)
         await respond(interaction, fit("\n".join(lines)))
 
@@ -421,7 +504,11 @@ class Credits(commands.Cog):
         text = await ledger_csv(self.services.database, guild_id)
         file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
         rows = text.count("\n") - 1
-        await interaction.followup.send(f"The ledger: {rows} rows.", file=file, ephemeral=True)
+        await interaction.followup.send(
+            language_of(interaction).tr("The ledger: {rows} rows.", rows=rows),
+            file=file,
+            ephemeral=True,
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.errors import RequestRejected
+from bot.i18n import msg
 from bot.jobs import ImagePayload
 from bot.rules import (
     PROMPT_MAX_LENGTH,
@@ -33,6 +34,7 @@ from cogs._accepting import (
 )
 from cogs._components import CancelJobButton
 from cogs._errors import note_acknowledged, respond
+from cogs._language import language_of
 from cogs._messages import defaults_fix, defaults_saved, defaults_used
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,9 @@ class Generate(commands.Cog):
         if interaction.guild_id is None:
             await respond(
                 interaction,
-                "Videos are paid from a server's credits, so `/hailuo` works in servers only.",
+                language_of(interaction).tr(
+                    "Videos are paid from a server's credits, so `/hailuo` works in servers only."
+                ),
             )
             return
         # Discord resolves attachments; one it could not resolve arrives as a bare id.
@@ -108,7 +112,10 @@ class Generate(commands.Cog):
         if lost:
             raise RequestRejected(
                 [
-                    f"The `{name}` file did not come through from Discord: attach it again."
+                    msg(
+                        "The `{option}` file did not come through from Discord: attach it again.",
+                        option=name,
+                    )
                     for name in lost
                 ]
             )
@@ -172,7 +179,12 @@ class Generate(commands.Cog):
         accepted = await self.services.studio.accept(
             request, origin_of(interaction), tuple(payloads)
         )
-        await announce(interaction, self.services, accepted, defaults_used(applied))
+        await announce(
+            interaction,
+            self.services,
+            accepted,
+            defaults_used(language_of(interaction), applied),
+        )
 
     @app_commands.command(
         name="hailuo-defaults", description="Save your usual /hailuo options in this server"
@@ -204,15 +216,14 @@ class Generate(commands.Cog):
             OptionDefaults(duration, resolution, prompt_optimizer, camera),
             clear=clear,
         )
-        await respond(interaction, defaults_saved("Your", saved))
+        await respond(interaction, defaults_saved(language_of(interaction), False, saved))
 
     async def _fetch_image(
         self, role: ImageRole, attachment: discord.Attachment
     ) -> tuple[ImagePayload, ImageFacts]:
         declared = facts_of(attachment)
         assert declared is not None
-        label = f"The {role.label} `{attachment.filename}`"
-        data = await self.services.fetcher.fetch(attachment.url, label)
+        data = await self.services.fetcher.fetch(attachment.url, role.label(attachment.filename))
         facts = inspect_image(role, declared, data)
         payload = ImagePayload(
             role=role,

@@ -1,5 +1,6 @@
 """The front end the job lifecycle talks to: how progress, outcomes and ledger changes reach
-members on Discord, and how command errors become replies. Loaded first, by name, by the bot."""
+members on Discord, how command errors become replies, and the commands' translations. Loaded
+first, by name, by the bot."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from discord.ext import commands
 from bot.services import services_of
 from cogs._delivery import DiscordAuditSink, DiscordJobReporter
 from cogs._errors import install_error_handler, note_outcome
+from cogs._language import CommandTranslator
 
 
 async def setup(bot: commands.Bot) -> None:
@@ -21,6 +23,7 @@ async def setup(bot: commands.Bot) -> None:
         DiscordAuditSink(bot),
     )
     install_error_handler(bot.tree)
+    await bot.tree.set_translator(CommandTranslator())
 
     async def on_app_command_completion(
         interaction: discord.Interaction[Any],

@@ -9,6 +9,7 @@ import pytest
 from bot.allowances import EVERYONE, Allowance, Period, applicable, next_period_start
 from bot.database import Database
 from bot.guilds import GuildSettingsStore
+from bot.i18n import ENGLISH_ONLY
 from bot.ledger import EntryKind, Ledger
 from cogs._messages import refusal
 from tests.bot.factories import GUILD
@@ -147,4 +148,5 @@ async def test_a_short_balance_says_when_the_allowance_refills(
     await ledger.reserve(new_job(member_id=20))
     with pytest.raises(InsufficientCredits) as caught:
         await ledger.reserve(new_job(member_id=20))
-    assert "tops you up to 5 on 25 November 2026 at 00:00 UTC" in refusal(caught.value)
+    # A Discord timestamp: each member reads it in their own time zone and language.
+    assert "tops you up to 5 <t:1795564800:R>" in refusal(ENGLISH_ONLY, caught.value)

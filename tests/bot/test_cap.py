@@ -10,6 +10,7 @@ import pytest
 from bot.database import Database
 from bot.errors import CapReached, InsufficientCredits
 from bot.guilds import GuildSettingsStore
+from bot.i18n import ENGLISH_ONLY
 from bot.jobs import JobStore
 from bot.ledger import Ledger
 from cogs._messages import refusal
@@ -58,4 +59,4 @@ async def test_the_cap_resets_with_the_month(database: Database) -> None:
     with pytest.raises(CapReached) as caught:
         await ledger.reserve(new_job(member_id=1))
     assert caught.value.resets_at == datetime(2026, 12, 1, tzinfo=UTC)
-    assert "resets on 1 December 2026" in refusal(caught.value)
+    assert "resets <t:1796083200:D>" in refusal(ENGLISH_ONLY, caught.value)

@@ -8,6 +8,7 @@ import pytest
 
 from bot.downloads import AttachmentFetcher
 from bot.errors import RequestRejected
+from bot.i18n import msg
 from bot.videos import VideoFetcher, VideoFile, VideoTooLarge, VideoUnavailable
 from tests.conftest import image_bytes
 from tests.fakes.apiframe_server import FakeApiframe
@@ -20,10 +21,10 @@ async def test_an_image_downloads_within_its_bounds(fake_discord: FakeDiscord) -
     picture = fake_discord.add_attachment("a.png", data, content_type="image/png")
     fetcher = AttachmentFetcher(max_bytes=len(data), timeout=5)
     try:
-        assert await fetcher.fetch(picture["url"], "The image") == data
+        assert await fetcher.fetch(picture["url"], msg("The image")) == data
         smaller = AttachmentFetcher(max_bytes=len(data) - 1, timeout=5)
         with pytest.raises(RequestRejected, match="larger than"):
-            await smaller.fetch(picture["url"], "The image")
+            await smaller.fetch(picture["url"], msg("The image"))
         await smaller.close()
     finally:
         await fetcher.close()
@@ -47,7 +48,7 @@ async def test_bad_image_downloads_are_the_members_problem(
     fetcher = AttachmentFetcher(max_bytes=200_000, timeout=1.0)
     try:
         with pytest.raises(RequestRejected, match=fragment):
-            await fetcher.fetch(url, "The image")
+            await fetcher.fetch(url, msg("The image"))
     finally:
         await fetcher.close()
 

@@ -10,6 +10,7 @@ import pytest
 from bot.database import Database
 from bot.errors import InsufficientCredits
 from bot.guilds import GuildSettingsStore
+from bot.i18n import ENGLISH_ONLY
 from bot.jobs import JobState, JobStore
 from bot.ledger import EntryKind, Ledger
 from cogs._messages import refusal
@@ -52,7 +53,7 @@ async def test_short_balance_reserves_nothing(database: Database) -> None:
         await ledger.reserve(job)
     assert (caught.value.balance, caught.value.price) == (4, 5)
     assert (caught.value.price, caught.value.balance) == (5, 4)
-    assert "costs 5 credits and you have 4" in refusal(caught.value)
+    assert "costs 5 credits and you have 4" in refusal(ENGLISH_ONLY, caught.value)
     assert await jobs.get(job.id) is None
     assert await ledger.balance(GUILD, 42) == 4
 

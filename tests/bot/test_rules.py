@@ -37,7 +37,7 @@ def png(
 def problems(request: GenerationRequest) -> list[str]:
     with pytest.raises(RequestRejected) as caught:
         validate_request(request)
-    return caught.value.problems
+    return [str(problem) for problem in caught.value.problems]
 
 
 def test_1080p_at_10_seconds_is_refused_with_the_fix() -> None:
@@ -156,7 +156,7 @@ def test_any_combination_is_accepted_exactly_when_every_rule_holds(
     except RequestRejected as rejected:
         assert not expected
         assert rejected.problems
-        assert all(p.strip() for p in rejected.problems)
+        assert all(str(p).strip() for p in rejected.problems)
     else:
         assert expected
         assert price_of(spec) in (5, 8, 10)
@@ -172,7 +172,7 @@ def test_a_file_that_lies_about_its_type_is_refused() -> None:
     data = image_bytes(640, 480, "JPEG")
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(content_type="image/png"), data)
-    assert "says it is image/png but its contents are image/jpeg" in caught.value.message
+    assert "says it is image/png but its contents are image/jpeg" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_a_file_that_lies_about_its_type_is_refused() -> None:
 def test_broken_bytes_are_refused(data: bytes, fragment: str) -> None:
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(), data)
-    assert fragment in caught.value.message
+    assert fragment in str(caught.value)
 
 
 def test_gif_bytes_are_refused_even_when_readable() -> None:
@@ -198,14 +198,14 @@ def test_gif_bytes_are_refused_even_when_readable() -> None:
     Image.new("RGB", (400, 400)).save(buffer, format="GIF")
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(content_type=None, name="a.gif"), buffer.getvalue())
-    assert "really a GIF file" in caught.value.message
+    assert "really a GIF file" in str(caught.value)
 
 
 def test_truncated_png_is_refused() -> None:
     data = image_bytes(640, 480)
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(), data[: len(data) // 2])
-    assert "damaged or cut short" in caught.value.message
+    assert "damaged or cut short" in str(caught.value)
 
 
 def test_decompression_bomb_header_is_refused_without_decoding() -> None:
@@ -224,7 +224,7 @@ def test_decompression_bomb_header_is_refused_without_decoding() -> None:
     bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(), bomb)
-    assert "too many pixels" in caught.value.message
+    assert "too many pixels" in str(caught.value)
 
 
 def test_spec_carries_the_validated_values() -> None:

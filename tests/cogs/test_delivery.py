@@ -6,6 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 from bot.database import Database
+from bot.i18n import ENGLISH_ONLY
 from bot.jobs import Job, JobState, JobStore
 from bot.ledger import Ledger
 from cogs._delivery import token_usable
@@ -30,12 +31,12 @@ async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
     job = dataclasses.replace(
         await saved_job(database), state=JobState.COMPLETED, video_url="https://cdn.example/v.mp4"
     )
-    with_file = outcome(job, with_file=True)
+    with_file = outcome(ENGLISH_ONLY, job, with_file=True)
     assert "your video is ready" in with_file and "https://cdn.example" not in with_file
-    as_link = outcome(job)
+    as_link = outcome(ENGLISH_ONLY, job)
     assert as_link.splitlines()[-1] == "https://cdn.example/v.mp4"  # embeds the player
-    assert LINK_ONLY_NOTE in as_link
-    assert TOO_LARGE_NOTE in outcome(job, too_large=True)
+    assert str(LINK_ONLY_NOTE) in as_link
+    assert str(TOO_LARGE_NOTE) in outcome(ENGLISH_ONLY, job, too_large=True)
 
 
 async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: Database) -> None:
@@ -46,10 +47,10 @@ async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: Database) 
         video_url="https://cdn.example/" + "v" * 500,
     )
     for text in (
-        outcome(job),
-        outcome(job, with_file=True),
-        outcome(job, too_large=True),
-        simulated(outcome(job, with_file=True), on=True),
+        outcome(ENGLISH_ONLY, job),
+        outcome(ENGLISH_ONLY, job, with_file=True),
+        outcome(ENGLISH_ONLY, job, too_large=True),
+        simulated(ENGLISH_ONLY, outcome(ENGLISH_ONLY, job, with_file=True), on=True),
     ):
         assert len(text) <= MESSAGE_LIMIT
-    assert outcome(job).splitlines()[-1].startswith("https://cdn.example/")
+    assert outcome(ENGLISH_ONLY, job).splitlines()[-1].startswith("https://cdn.example/")

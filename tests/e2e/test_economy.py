@@ -264,7 +264,7 @@ async def test_a_request_over_the_cap_says_when_it_resets(
     refused = await discord.wait_reply(
         await discord.invoke("hailuo", hailuo("b"), member=member), "monthly cap"
     )
-    assert refused.ephemeral and "resets on 1 " in refused.content
+    assert refused.ephemeral and "resets <t:" in refused.content  # a Discord timestamp
     assert len(fake_apiframe.jobs) == 1
 
 

@@ -87,7 +87,7 @@ async def test_saved_defaults_apply_by_precedence_and_are_reported(
     discord = running.discord
     admin, ana = discord.add_member("admin", admin=True), discord.add_member("ana")
     said = await quota(running, admin, sub("defaults", integer("duration", 10)))
-    assert "This server's saved /hailuo defaults in this server: 10 s" in said
+    assert "This server's saved /hailuo defaults: 10 s" in said
     mine = await discord.invoke(
         "hailuo-defaults",
         [text("camera", "push in"), boolean("prompt_optimizer", True)],

@@ -47,6 +47,7 @@ class FakeMember:
     name: str
     permissions: int = ALL_MEMBER_PERMISSIONS
     roles: list[int] = field(default_factory=list)
+    locale: str = "en-US"  # the language of the member's Discord client
 
     def user_json(self) -> dict[str, Any]:
         return {
@@ -194,6 +195,7 @@ class FakeDiscord:
         # What interactions say they may attach, and what uploads Discord really takes:
         # a larger upload is refused with 413/40005, as Discord does.
         self.attachment_size_limit = 10 * 1024 * 1024
+        self.guild_locale = "en-US"  # the server's preferred locale
         self.upload_limit = 10 * 1024 * 1024
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
@@ -384,7 +386,7 @@ class FakeDiscord:
             "type": 4 if typing else 2,
             "token": token,
             "version": 1,
-            "locale": "en-US",
+            "locale": member.locale,
             "entitlements": [],
             "attachment_size_limit": self.attachment_size_limit,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
@@ -403,7 +405,7 @@ class FakeDiscord:
             payload["context"] = 1
         else:
             payload["guild_id"] = str(self.guild_id)
-            payload["guild_locale"] = "en-US"
+            payload["guild_locale"] = self.guild_locale
             where = channel_id or self.channel_id
             payload["channel_id"] = str(where)
             payload["channel"] = {
@@ -432,12 +434,12 @@ class FakeDiscord:
             "type": 3,
             "token": token,
             "version": 1,
-            "locale": "en-US",
+            "locale": member.locale,
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
             "guild_id": str(self.guild_id),
-            "guild_locale": "en-US",
+            "guild_locale": self.guild_locale,
             "channel_id": str(message.channel_id),
             "channel": {
                 "id": str(message.channel_id),
@@ -542,7 +544,7 @@ class FakeDiscord:
             "explicit_content_filter": 0,
             "premium_tier": 0,
             "nsfw_level": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locale,
             "system_channel_flags": 0,
             "afk_timeout": 300,
             "roles": [

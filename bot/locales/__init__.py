@@ -1,0 +1,1 @@
+"""Message catalogues, one folder per language (see bot/i18n.py)."""
