@@ -37,9 +37,11 @@ from pathlib import Path
 from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
 from bot.jobs import JobState, JobStore, NewJob, RequestOrigin
-from bot.ledger import Ledger, _settle
+from bot.ledger import Ledger
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
+from bot.store.sqlite import SqliteLedgerStore
+from bot.store.sqlite import settle as _settle
 from bot.wordfilter import BlockedWords, fold
 from tests.conftest import free_port
 from tests.e2e.helpers import hailuo, integer, sub
@@ -269,6 +271,7 @@ async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
         ledger = Ledger(setup, starting)
         for member in range(members):
             await ledger.balance(1, member)
+        bodies = SqliteLedgerStore(setup, starting)
     plain = sqlite3.connect(path, isolation_level=None)
     plain.row_factory = sqlite3.Row
     for pragma in PRAGMAS:
@@ -278,7 +281,7 @@ async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
     for job in jobs:
         now = datetime.now(UTC)
         plain.execute("BEGIN IMMEDIATE")
-        ledger._reserve(plain, job, now)
+        bodies._reserve(plain, job, now, "")
         plain.execute("COMMIT")
         plain.execute("BEGIN IMMEDIATE")
         submit_sql(plain, job.id)

@@ -6,19 +6,31 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import socket
-from collections.abc import AsyncIterator
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from PIL import Image
 
 from bot.app import HailuoBot
-from bot.database import Database
+from bot.database import Database, to_db_time
+from bot.ledger import Ledger
 from bot.settings import Settings, load_settings
+from bot.store import LedgerStore
+from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
+from bot.store.sqlite import SqliteLedgerStore
 from tests.fakes.apiframe_server import API_KEY, FakeApiframe
 from tests.fakes.discord_server import FakeDiscord
+from tests.postgres_cluster import Cluster, running_cluster
+from tests.postgres_cluster import unavailable as postgres_unavailable
 
 DISCORD_TOKEN = "MTIzNDU2.fake-discord-token.for-tests-only"
 
@@ -153,3 +165,100 @@ async def running(
     await harness.start()
     yield harness
     await harness.stop()
+
+
+# -- the ledger's stores, on both backends -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run (each test gets its own database)."""
+    reason = postgres_unavailable()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with running_cluster() as cluster:
+        yield cluster
+
+
+async def fresh_database(cluster: Cluster) -> str:
+    """A new, empty database in the test cluster; its URL."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(cluster.url("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return cluster.url(name)
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Cluster) -> str:
+    return await fresh_database(postgres_cluster)
+
+
+def _execute(tx: sqlite3.Connection, sql: str, values: tuple[Any, ...]) -> None:
+    tx.execute(sql, values)
+
+
+@dataclass
+class Backend:
+    """A ledger store on one backend, and a way to change server settings under it."""
+
+    name: str
+    store: LedgerStore
+    execute: Callable[[str, tuple[Any, ...]], Awaitable[None]]
+
+    def ledger(self, **options: Any) -> Ledger:
+        return Ledger(self.store, 0, **options)
+
+    async def submitted(self, job_id: str) -> None:
+        """The job reached Apiframe (the runner's step between reserving and settling)."""
+        await self.execute("UPDATE jobs SET state = 'submitted' WHERE id = {0}", (job_id,))
+
+    async def set_cap(self, guild_id: int, cap: int) -> None:
+        await self.execute(
+            "INSERT INTO guild_settings (guild_id, monthly_cap, updated_at) VALUES ({0}, {1}, {2})"
+            " ON CONFLICT (guild_id) DO UPDATE SET monthly_cap = excluded.monthly_cap",
+            (guild_id, cap, datetime.now(UTC)),
+        )
+
+    async def set_default(self, guild_id: int, amount: int) -> None:
+        await self.execute(
+            "INSERT INTO guild_settings (guild_id, default_credits, updated_at) "
+            "VALUES ({0}, {1}, {2}) "
+            "ON CONFLICT (guild_id) DO UPDATE SET default_credits = excluded.default_credits",
+            (guild_id, amount, datetime.now(UTC)),
+        )
+
+    async def set_allowance(self, guild_id: int, amount: int, period: str) -> None:
+        await self.execute(
+            "INSERT INTO allowances (guild_id, role_id, amount, period, updated_at) "
+            "VALUES ({0}, 0, {1}, {2}, {3})",
+            (guild_id, amount, period, datetime.now(UTC)),
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """The ledger's store on SQLite, then on PostgreSQL (ids `sqlite` and `postgres`)."""
+    if request.param == "sqlite":
+        async with Database(tmp_path / "ledger.sqlite3") as database:
+
+            async def on_sqlite(sql: str, values: tuple[Any, ...]) -> None:
+                stamped = tuple(to_db_time(v) if isinstance(v, datetime) else v for v in values)
+                await database.write(_execute, sql.format(*("?" for _ in values)), stamped)
+
+            yield Backend("sqlite", SqliteLedgerStore(database, 20), on_sqlite)
+        return
+    url = await fresh_database(request.getfixturevalue("postgres_cluster"))
+    async with PostgresDatabase(url) as postgres:
+
+        async def on_postgres(sql: str, values: tuple[Any, ...]) -> None:
+            async with postgres.connection() as connection:
+                await connection.execute(
+                    sql.format(*(f"${n}" for n in range(1, len(values) + 1))), *values
+                )
+
+        yield Backend("postgres", PostgresLedgerStore(postgres, 20), on_postgres)

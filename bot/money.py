@@ -1,0 +1,149 @@
+"""The vocabulary of money: ledger entries and the outcomes of money moves, shared by the
+ledger and every store that keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+from bot.allowances import Allowance, applicable, month_after, next_period_start, period_key
+from bot.allowances import Period as AllowancePeriod
+from bot.database import from_db_time
+from bot.errors import CapReached, InsufficientCredits
+
+
+class Row(Protocol):
+    """A result row by column name: sqlite3's and asyncpg's alike."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class EntryKind(StrEnum):
+    OPENING = "opening"
+    GRANT = "grant"
+    SET = "set"
+    ALLOWANCE = "allowance"
+    RESERVE = "reserve"
+    CHARGE = "charge"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    guild_id: int
+    member_id: int
+    kind: EntryKind
+    delta: int
+    balance_after: int
+    job_id: str | None
+    actor_id: int | None
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> LedgerEntry:
+        """From a row of either store (SQLite keeps times as text, PostgreSQL as timestamps)."""
+        created = row["created_at"]
+        return cls(
+            id=int(row["id"]),
+            guild_id=int(row["guild_id"]),
+            member_id=int(row["member_id"]),
+            kind=EntryKind(row["kind"]),
+            delta=int(row["delta"]),
+            balance_after=int(row["balance_after"]),
+            job_id=row["job_id"],
+            actor_id=None if row["actor_id"] is None else int(row["actor_id"]),
+            reason=row["reason"],
+            created_at=created if isinstance(created, datetime) else from_db_time(created),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChange:
+    """The outcome of an admin change: what moved and what is left."""
+
+    delta: int
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A job's final money move; `applied` is False when another call had already made it."""
+
+    applied: bool
+    balance: int
+    price: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceStatus:
+    amount: int
+    period: AllowancePeriod
+    next_refill: datetime
+
+
+# -- decisions every store takes the same way ---------------------------------------------------
+
+# Within this time, a second job from the same result and button is a double click.
+REPEAT_WINDOW: Final = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    """An allowance period has begun for this member: their balance after it, the period's
+    key (so it happens once), and the allowance (for the ledger row's reason)."""
+
+    balance: int
+    key: str
+    allowance: Allowance
+
+    @property
+    def reason(self) -> str:
+        return f"{self.allowance.period.value} allowance of {self.allowance.amount}"
+
+
+def top_up(
+    allowances: Iterable[Allowance],
+    role_ids: Iterable[int],
+    balance: int,
+    last_key: str | None,
+    now: datetime,
+) -> TopUp | None:
+    """The top-up due now, if any: to the largest allowance that applies, never down."""
+    allowance = applicable(allowances, role_ids)
+    if allowance is None:
+        return None
+    key = period_key(allowance, now)
+    if key == last_key:
+        return None
+    return TopUp(max(balance, allowance.amount), key, allowance)
+
+
+def cap_crossed(cap: int | None, spent: int, price: int, now: datetime) -> CapReached | None:
+    """The refusal when this price would take the server past its monthly cap."""
+    if cap is None or spent + price <= cap:
+        return None
+    return CapReached(cap=cap, spent=spent, price=price, resets_at=month_after(now))
+
+
+def too_poor(
+    allowances: Iterable[Allowance],
+    role_ids: Iterable[int],
+    balance: int,
+    price: int,
+    now: datetime,
+) -> InsufficientCredits:
+    """The refusal for a balance below the price, with the next top-up when one applies."""
+    allowance = applicable(allowances, role_ids)
+    refill = (
+        None if allowance is None else (allowance.amount, next_period_start(allowance.period, now))
+    )
+    return InsufficientCredits(balance=balance, price=price, refill=refill)
+
+
+def reserve_reason(resolution: str, duration: int, mark: str) -> str:
+    return f"{resolution} {duration}s video{mark}"

@@ -1,0 +1,1 @@
+"""PostgreSQL schema migrations, applied in order by bot/store/postgres.py."""
