@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
-from bot.jobs import JobState, JobStore, NewJob, RequestOrigin
+from bot.jobs import JobState, NewJob, RequestOrigin, SqliteJobStore
 from bot.ledger import Ledger
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
@@ -369,7 +369,7 @@ async def seed_history(path: Path, renders: list[float]) -> None:
     """Finished, delivered jobs in the bot's database, as a bot that has run for a while has:
     the render times it learns from."""
     async with Database(path) as database:
-        ledger, jobs = Ledger(database, 10**6), JobStore(database)
+        ledger, jobs = Ledger(database, 10**6), SqliteJobStore(database)
         for index, (job, render) in enumerate(
             zip(make_jobs(len(renders), 50), renders, strict=True)
         ):

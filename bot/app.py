@@ -26,8 +26,6 @@ from bot.database import Database
 from bot.defaults import DefaultsStore
 from bot.delivery import Deliverer, JobReporter
 from bot.downloads import AttachmentFetcher
-from bot.guilds import GuildSettingsStore
-from bot.jobs import JobStore
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.polling import PollShape, RenderTimes
@@ -36,6 +34,7 @@ from bot.runner import JobRunner
 from bot.server_rules import ServerRules
 from bot.settings import Settings
 from bot.simulator import ApiframeSimulator
+from bot.store.backends import stores_for
 from bot.studio import Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
@@ -83,19 +82,18 @@ class HailuoBot(commands.Bot):
         )
         self.settings = settings
         self.metrics = Metrics()
-        self.database = Database(
-            settings.database_path, on_write=self.metrics.database_write.observe
-        )
+        self.stores = stores_for(settings, on_write=self.metrics.database_write.observe)
+        self.store = self.stores.state
         self.ledger = Ledger(
-            self.database,
+            self.stores.ledger,
             settings.default_credits,
             metrics=self.metrics,
             simulated=settings.apiframe_simulate,
         )
-        self.guild_settings = GuildSettingsStore(self.database, settings.default_credits)
-        self.jobs = JobStore(self.database)
-        self.rules = ServerRules(self.database)
-        self.option_defaults = DefaultsStore(self.database)
+        self.guild_settings = self.stores.guilds
+        self.jobs = self.stores.jobs
+        self.rules = ServerRules(self.stores.rules)
+        self.option_defaults = DefaultsStore(self.stores.defaults)
         self.simulator = (
             ApiframeSimulator(settings.apiframe_api_key, settings.apiframe_simulate_seconds)
             if settings.apiframe_simulate
@@ -126,6 +124,13 @@ class HailuoBot(commands.Bot):
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
 
     @property
+    def database(self) -> Database:
+        """The SQLite database, when that is the store (for SQLite-only tools and tests)."""
+        if self.stores.sqlite is None:
+            raise RuntimeError(f"the bot runs on {self.stores.backend}, not SQLite")
+        return self.stores.sqlite
+
+    @property
     def runner(self) -> JobRunner:
         if self._runner is None:
             raise RuntimeError("the bot has not been set up yet")
@@ -149,7 +154,7 @@ class HailuoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.set_up = True
-        await self.database.open()
+        await self.store.open()
         if self.simulator is not None:
             await self.simulator.start()
         for extension in EXTENSIONS:
@@ -158,7 +163,7 @@ class HailuoBot(commands.Bot):
             raise RuntimeError("no front end registered a job reporter")
         reporter, audit_sink = self._front_end
         self._runner = self._build_runner(reporter)
-        self._audit = AuditTrail(self.database, self.guild_settings, audit_sink)
+        self._audit = AuditTrail(self.store, self.stores.ledger, self.guild_settings, audit_sink)
         self._studio = Studio(self.ledger, self.jobs, self._runner, self.rules, self._audit)
         self.ledger.on_change(self._audit.wake)
         await self.sync_commands_if_changed()
@@ -184,7 +189,7 @@ class HailuoBot(commands.Bot):
         return "not connected to Discord's gateway"
 
     async def _database_state(self) -> str | None:
-        await self.database.ping()
+        await self.store.ping()
         return None
 
     async def _runner_state(self) -> str | None:
@@ -260,11 +265,11 @@ class HailuoBot(commands.Bot):
         definition = await command_definition(self.tree)
         key = f"{COMMAND_HASH_KEY}:{self.application_id}"
         digest = hashlib.sha256(definition.encode()).hexdigest()
-        if await self.database.get_state(key) == digest:
+        if await self.store.get_state(key) == digest:
             log.info("slash commands unchanged; not syncing")
             return False
         synced = await self.tree.sync()
-        await self.database.set_state(key, digest)
+        await self.store.set_state(key, digest)
         log.info("synced %d slash command(s)", len(synced))
         return True
 
@@ -280,7 +285,7 @@ class HailuoBot(commands.Bot):
         await self.apiframe.close()
         if self.simulator is not None:
             await self.simulator.stop()
-        await self.database.close()
+        await self.store.close()
 
 
 async def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:

@@ -13,10 +13,10 @@ from itertools import groupby
 from typing import Final, Protocol
 
 from bot.backoff import Backoff
-from bot.database import Database
 from bot.errors import HailuoBotError
 from bot.guilds import GuildSettingsStore
 from bot.ledger import LedgerEntry
+from bot.store import LedgerStore, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,11 @@ class AuditSink(Protocol):
 
 
 class AuditTrail:
-    def __init__(self, database: Database, guilds: GuildSettingsStore, sink: AuditSink) -> None:
-        self._db = database
+    def __init__(
+        self, state: StateStore, ledger: LedgerStore, guilds: GuildSettingsStore, sink: AuditSink
+    ) -> None:
+        self._state = state
+        self._ledger = ledger
         self._guilds = guilds
         self._sink = sink
         self._wake = asyncio.Event()
@@ -97,13 +100,10 @@ class AuditTrail:
 
     async def flush(self) -> int:
         """Post the rows after the cursor; returns how many rows it went through."""
-        cursor = int(await self._db.get_state(CURSOR_KEY) or 0)
-        rows = await self._db.fetch_all(
-            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?", (cursor, BATCH)
-        )
-        if not rows:
+        cursor = int(await self._state.get_state(CURSOR_KEY) or 0)
+        entries = await self._ledger.entries_after(cursor, BATCH)
+        if not entries:
             return 0
-        entries = [LedgerEntry.from_row(row) for row in rows]
         channels = await self._guilds.log_channels()
         for guild_id, group in groupby(entries, key=lambda entry: entry.guild_id):
             batch = list(group)
@@ -118,5 +118,5 @@ class AuditTrail:
                         channel_id,
                         exc,
                     )
-            await self._db.set_state(CURSOR_KEY, str(batch[-1].id))
+            await self._state.set_state(CURSOR_KEY, str(batch[-1].id))
         return len(entries)

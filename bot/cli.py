@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.database import Database
-from bot.guilds import GuildSettingsStore
+from bot.guilds import SqliteGuildSettingsStore
 from bot.integrity import BackupRefused, backup, verify
 from bot.ledger import Ledger
 from bot.reports import ledger_csv
 from bot.settings import StoreSettings, settings_help
+from bot.store.sqlite import SqliteLedgerStore
 
 OWNER = 0  # the actor id recorded for changes made from the shell
 
@@ -94,7 +95,7 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
             if args.action == "show":
                 stored = await ledger.stored_balance(args.guild, args.member)
                 if stored is None:
-                    guild = await GuildSettingsStore(database, settings.default_credits).get(
+                    guild = await SqliteGuildSettingsStore(database, settings.default_credits).get(
                         args.guild
                     )
                     print(
@@ -114,7 +115,9 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
                 print(f"balance {change.balance} ({change.delta:+d})", file=out)
             return 0
         if args.group == "ledger":
-            text = await ledger_csv(database, args.guild)
+            text = await ledger_csv(
+                SqliteLedgerStore(database, settings.default_credits), args.guild
+            )
             if args.out is None:
                 out.write(text)
             else:

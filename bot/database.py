@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Concatenate, Final, ParamSpec, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 import aiosqlite
 
@@ -30,6 +30,14 @@ PRAGMAS: Final = (
 )
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+class Row(Protocol):
+    """A result row by column name: sqlite3's and asyncpg's alike."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
 
 
 def utc_now() -> datetime:

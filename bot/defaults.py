@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from bot.camera import parse_moves
 from bot.database import Database, to_db_time, utc_now
@@ -78,7 +78,15 @@ def apply_defaults(
     return chosen, tuple(applied)
 
 
-class DefaultsStore:
+class SavedDefaults(Protocol):
+    """Where saved defaults are kept. One implementation per backend: `SqliteSavedDefaults`
+    below, `PostgresSavedDefaults` in `bot/store/postgres.py`."""
+
+    async def get(self, guild_id: int, member_id: int) -> OptionDefaults: ...
+    async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None: ...
+
+
+class SqliteSavedDefaults:
     def __init__(self, database: Database) -> None:
         self._db = database
 
@@ -98,6 +106,21 @@ class DefaultsStore:
     async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None:
         """Replace the saved defaults (all of them: unset options are cleared)."""
         await self._db.write(_save, guild_id, member_id, defaults, to_db_time(utc_now()))
+
+
+class DefaultsStore:
+    """Members' and servers' saved defaults for /hailuo's options."""
+
+    def __init__(self, saved: SavedDefaults | Database) -> None:
+        self._saved: SavedDefaults = (
+            SqliteSavedDefaults(saved) if isinstance(saved, Database) else saved
+        )
+
+    async def get(self, guild_id: int, member_id: int) -> OptionDefaults:
+        return await self._saved.get(guild_id, member_id)
+
+    async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None:
+        await self._saved.save(guild_id, member_id, defaults)
 
     async def update(
         self, guild_id: int, member_id: int, given: OptionDefaults, *, clear: bool = False

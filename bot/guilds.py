@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from bot.allowances import EVERYONE, Allowance, Period
 from bot.database import Database, to_db_time, utc_now
@@ -58,7 +58,26 @@ def read_guild_settings(
     )
 
 
-class GuildSettingsStore:
+class GuildSettingsStore(Protocol):
+    """A server's settings, each change logged. One implementation per backend:
+    `SqliteGuildSettingsStore` below, `PostgresGuildSettingsStore` in `bot/store/postgres.py`."""
+
+    async def get(self, guild_id: int) -> GuildSettings: ...
+    async def log_channels(self) -> dict[int, int]: ...
+    async def set_default_credits(self, guild_id: int, amount: int, actor_id: int) -> None: ...
+    async def set_monthly_cap(self, guild_id: int, cap: int | None, actor_id: int) -> None: ...
+    async def set_limits(
+        self, guild_id: int, per_member: int, per_server: int, actor_id: int
+    ) -> None: ...
+    async def set_log_channel(
+        self, guild_id: int, channel_id: int | None, actor_id: int
+    ) -> None: ...
+    async def set_allowance(
+        self, guild_id: int, role_id: int | None, amount: int, period: Period, actor_id: int
+    ) -> None: ...
+
+
+class SqliteGuildSettingsStore:
     def __init__(self, database: Database, default_credits: int) -> None:
         self._db = database
         self._fallback_default = default_credits

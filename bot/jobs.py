@@ -18,9 +18,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
-from bot.database import Database, from_db_time, to_db_time, utc_now
+from bot.database import Database, Row, from_db_time, to_db_time, utc_now
 from bot.i18n import ENGLISH
 from bot.rules import ImageRole, Resolution, VideoSpec
 
@@ -197,10 +197,14 @@ class Job:
         )
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
+        """From a row of either store (SQLite keeps times as text, PostgreSQL as timestamps)."""
+
         def moment(column: str) -> datetime | None:
             value = row[column]
-            return None if value is None else from_db_time(value)
+            if value is None or isinstance(value, datetime):
+                return value
+            return from_db_time(value)
 
         optimizer = row["prompt_optimizer"]
         return cls(
@@ -210,7 +214,7 @@ class Job:
             member_id=row["member_id"],
             application_id=row["application_id"],
             interaction_token=row["interaction_token"],
-            interaction_created_at=from_db_time(row["interaction_created_at"]),
+            interaction_created_at=required(moment("interaction_created_at")),
             card_message_id=row["card_message_id"],
             prompt=row["prompt"],
             duration=row["duration"],
@@ -229,7 +233,7 @@ class Job:
             video_url=row["video_url"],
             failure_reason=row["failure_reason"],
             delivered_via=row["delivered_via"],
-            created_at=from_db_time(row["created_at"]),
+            created_at=required(moment("created_at")),
             submitted_at=moment("submitted_at"),
             finished_at=moment("finished_at"),
             delivered_at=moment("delivered_at"),
@@ -249,8 +253,13 @@ class Job:
         )
 
 
-def _source_message_url(row: sqlite3.Row) -> str | None:
-    # sqlite3.Row: `in` looks at the values, `keys()` at the column names.
+def required(moment: datetime | None) -> datetime:
+    assert moment is not None
+    return moment
+
+
+def _source_message_url(row: Row) -> str | None:
+    # Rows of sqlite3 and asyncpg: `in` looks at the values, `keys()` at the column names.
     if "source_message_id" not in row.keys() or row["source_message_id"] is None:  # noqa: SIM118
         return None
     return (
@@ -308,7 +317,47 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
     )
 
 
-class JobStore:
+class JobStore(Protocol):
+    """Named reads and writes of job rows (money moves live in the ledger's store). One
+    implementation per backend: `SqliteJobStore` below, `PostgresJobStore` in
+    `bot/store/postgres.py`."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+    async def require(self, job_id: str) -> Job: ...
+    async def by_short_id(self, guild_id: int, short_id: str) -> Job | None: ...
+    async def mark_deleted(self, job_id: str, actor_id: int) -> None: ...
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None: ...
+    async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]: ...
+    async def counts_by_state(self) -> dict[str, int]: ...
+    async def admitted_undelivered(self) -> list[tuple[str, int]]: ...
+    async def undelivered(self) -> list[Job]: ...
+    async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]: ...
+    async def images(self, job_id: str) -> list[ImagePayload]: ...
+    async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None: ...
+    async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...
+    async def record_progress(self, job_id: str, status: str, progress: int | None) -> None: ...
+    async def record_card_message(self, job_id: str, message_id: int) -> None: ...
+    async def admit(self, job_id: str) -> bool: ...
+    async def waiting(self, guild_id: int) -> list[Job]: ...
+    async def running_counts(self, guild_id: int) -> dict[int, int]: ...
+    async def mark_late_notified(self, job_id: str) -> None: ...
+    async def mark_delivered(
+        self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
+    ) -> None: ...
+
+
+VALID_SHORT_ID: Final = frozenset("0123456789abcdef-")
+
+
+def short_id_prefix(short_id: str) -> str | None:
+    """The id prefix a member typed, or None when it cannot be one."""
+    prefix = short_id.strip().lower()
+    if not prefix or len(prefix) > 36 or not set(prefix) <= VALID_SHORT_ID:
+        return None
+    return prefix
+
+
+class SqliteJobStore:
     """Named reads and writes of job rows. Money moves live in `Ledger`."""
 
     def __init__(self, database: Database) -> None:
@@ -333,8 +382,8 @@ class JobStore:
     async def by_short_id(self, guild_id: int, short_id: str) -> Job | None:
         """A job of this server by the short id shown on its card (None if none, or if the
         short id is not unique here)."""
-        prefix = short_id.strip().lower()
-        if not prefix or len(prefix) > 36 or not all(c in "0123456789abcdef-" for c in prefix):
+        prefix = short_id_prefix(short_id)
+        if prefix is None:
             return None
         rows = await self._db.fetch_all(
             "SELECT * FROM jobs WHERE guild_id = ? AND id LIKE ? LIMIT 2", (guild_id, f"{prefix}%")

@@ -7,18 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import Final
 
 from bot.allowances import Allowance, applicable, month_after, next_period_start, period_key
 from bot.allowances import Period as AllowancePeriod
-from bot.database import from_db_time
+from bot.database import Row, from_db_time
 from bot.errors import CapReached, InsufficientCredits
-
-
-class Row(Protocol):
-    """A result row by column name: sqlite3's and asyncpg's alike."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class EntryKind(StrEnum):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Final
+from typing import Final, Protocol
 
 from bot.database import Database, to_db_time, utc_now
 from bot.wordfilter import MAX_ENTRIES, BlockedWords, clean_entry
@@ -47,32 +48,38 @@ class PromptVerdict:
         return not self.blocked and not self.sexual
 
 
-class ServerRules:
+class RulesStore(Protocol):
+    """Where a server's rules are kept. One implementation per backend: `SqliteRulesStore`
+    below, `PostgresRulesStore` in `bot/store/postgres.py`."""
+
+    async def entries(self, guild_id: int) -> list[str]: ...
+    async def block(
+        self, guild_id: int, entries: list[str], actor_id: int, now: datetime
+    ) -> ListChange: ...
+    async def unblock(self, guild_id: int, entries: list[str]) -> ListChange: ...
+    async def nsfw_allowed(self, guild_id: int) -> bool: ...
+    async def set_nsfw_allowed(
+        self, guild_id: int, allowed: bool, actor_id: int, now: datetime
+    ) -> None: ...
+
+
+class SqliteRulesStore:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._compiled: dict[int, BlockedWords] = {}
 
-    async def blocked_words(self, guild_id: int) -> BlockedWords:
-        compiled = self._compiled.get(guild_id)
-        if compiled is None:
-            rows = await self._db.fetch_all(
-                "SELECT entry FROM blocked_words WHERE guild_id = ? ORDER BY entry", (guild_id,)
-            )
-            compiled = BlockedWords(str(row[0]) for row in rows)
-            self._compiled[guild_id] = compiled
-        return compiled
-
-    async def block(self, guild_id: int, entries: list[str], actor_id: int) -> ListChange:
-        change = await self._db.write(
-            _block, guild_id, _cleaned(entries), actor_id, to_db_time(utc_now())
+    async def entries(self, guild_id: int) -> list[str]:
+        rows = await self._db.fetch_all(
+            "SELECT entry FROM blocked_words WHERE guild_id = ? ORDER BY entry", (guild_id,)
         )
-        self._compiled.pop(guild_id, None)
-        return change
+        return [str(row[0]) for row in rows]
+
+    async def block(
+        self, guild_id: int, entries: list[str], actor_id: int, now: datetime
+    ) -> ListChange:
+        return await self._db.write(_block, guild_id, entries, actor_id, to_db_time(now))
 
     async def unblock(self, guild_id: int, entries: list[str]) -> ListChange:
-        change = await self._db.write(_unblock, guild_id, _cleaned(entries))
-        self._compiled.pop(guild_id, None)
-        return change
+        return await self._db.write(_unblock, guild_id, entries)
 
     async def nsfw_allowed(self, guild_id: int) -> bool:
         row = await self._db.fetch_one(
@@ -80,8 +87,41 @@ class ServerRules:
         )
         return bool(row is not None and row[0])
 
+    async def set_nsfw_allowed(
+        self, guild_id: int, allowed: bool, actor_id: int, now: datetime
+    ) -> None:
+        await self._db.write(_set_nsfw, guild_id, allowed, actor_id, to_db_time(now))
+
+
+class ServerRules:
+    """A server's rules for prompts, with each server's blocked words compiled once."""
+
+    def __init__(self, store: RulesStore | Database) -> None:
+        self._store: RulesStore = SqliteRulesStore(store) if isinstance(store, Database) else store
+        self._compiled: dict[int, BlockedWords] = {}
+
+    async def blocked_words(self, guild_id: int) -> BlockedWords:
+        compiled = self._compiled.get(guild_id)
+        if compiled is None:
+            compiled = BlockedWords(await self._store.entries(guild_id))
+            self._compiled[guild_id] = compiled
+        return compiled
+
+    async def block(self, guild_id: int, entries: list[str], actor_id: int) -> ListChange:
+        change = await self._store.block(guild_id, _cleaned(entries), actor_id, utc_now())
+        self._compiled.pop(guild_id, None)
+        return change
+
+    async def unblock(self, guild_id: int, entries: list[str]) -> ListChange:
+        change = await self._store.unblock(guild_id, _cleaned(entries))
+        self._compiled.pop(guild_id, None)
+        return change
+
+    async def nsfw_allowed(self, guild_id: int) -> bool:
+        return await self._store.nsfw_allowed(guild_id)
+
     async def set_nsfw_allowed(self, guild_id: int, allowed: bool, actor_id: int) -> None:
-        await self._db.write(_set_nsfw, guild_id, allowed, actor_id, to_db_time(utc_now()))
+        await self._store.set_nsfw_allowed(guild_id, allowed, actor_id, utc_now())
 
     async def judge(self, guild_id: int, prompt: str, *, age_restricted: bool) -> PromptVerdict:
         """What in the prompt this server does not allow here."""

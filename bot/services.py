@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Protocol, cast
 
 from bot.audit import AuditSink, AuditTrail
-from bot.database import Database
 from bot.defaults import DefaultsStore
 from bot.delivery import JobReporter
 from bot.downloads import AttachmentFetcher
@@ -19,13 +18,14 @@ from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.server_rules import ServerRules
 from bot.settings import Settings
+from bot.store import StateStore
 from bot.studio import Studio
 from bot.videos import VideoFetcher
 
 
 class Services(Protocol):
     settings: Settings
-    database: Database
+    store: StateStore
     ledger: Ledger
     jobs: JobStore
     guild_settings: GuildSettingsStore

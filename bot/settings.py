@@ -26,8 +26,41 @@ class StoreSettings(BaseSettings):
     )
 
     database_path: Path = Path("data/hailuo-bot.sqlite3")
+    # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
+    # file at DATABASE_PATH. A secret, because a PostgreSQL URL carries a password.
+    database_url: SecretStr | None = None
+    postgres_pool_size: int = Field(default=10, ge=2, le=200)
     default_credits: int = Field(default=20, ge=0)
     log_level: LogLevel = "INFO"
+
+    @model_validator(mode="after")
+    def _known_database(self) -> StoreSettings:
+        scheme = self.store_url.split(":", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "DATABASE_URL must start with sqlite:/// or postgresql:// "
+                f"(it starts with {scheme[:20]!r})"
+            )
+        return self
+
+    @property
+    def store_url(self) -> str:
+        """Where the data lives (with its password: never log this, log `store_where`)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.database_path}"
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.store_url.lower().startswith(("postgresql:", "postgres:"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file: DATABASE_URL's path when it is a sqlite URL, else DATABASE_PATH."""
+        url = self.store_url
+        if url.lower().startswith("sqlite:///"):
+            return Path(url[len("sqlite:///") :])
+        return self.database_path
 
 
 class Settings(StoreSettings):

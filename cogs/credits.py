@@ -501,7 +501,7 @@ class Credits(commands.Cog):
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        text = await ledger_csv(self.services.database, guild_id)
+        text = await ledger_csv(self.services.ledger.store, guild_id)
         file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
         rows = text.count("\n") - 1
         await interaction.followup.send(

@@ -198,6 +198,22 @@ async def postgres_url(postgres_cluster: Cluster) -> str:
     return await fresh_database(postgres_cluster)
 
 
+@pytest.fixture
+async def running_on_postgres(
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    fake_apiframe: FakeApiframe,
+    error_log: ErrorLog,
+    postgres_url: str,
+) -> AsyncIterator[RunningBot]:
+    """The real bot, as `running`, with PostgreSQL as its store."""
+    settings = make_settings(tmp_path, fake_discord, fake_apiframe, database_url=postgres_url)
+    harness = RunningBot(settings, fake_discord)
+    await harness.start()
+    yield harness
+    await harness.stop()
+
+
 def _execute(tx: sqlite3.Connection, sql: str, values: tuple[Any, ...]) -> None:
     tx.execute(sql, values)
 

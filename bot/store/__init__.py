@@ -18,6 +18,17 @@ from bot.jobs import JobState, NewJob
 from bot.money import BalanceChange, LedgerEntry, Settlement
 
 
+class StateStore(Protocol):
+    """The database itself: opened and closed, pinged, and a few named values of the bot's own
+    (the audit channel's cursor, the hash of the synced commands)."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def get_state(self, key: str) -> str | None: ...
+    async def set_state(self, key: str, value: str) -> None: ...
+
+
 class LedgerStore(Protocol):
     """The money moves and reads of the ledger, each one transaction."""
 
@@ -71,6 +82,15 @@ class LedgerStore(Protocol):
     async def add_credits(
         self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
     ) -> BalanceChange: ...
+
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        """Ledger rows of every server after the row `cursor`, oldest first (the audit trail)."""
+        ...
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        """The server's ledger for CSV: time (ISO 8601, UTC), member, change, balance after,
+        kind, reason, job, actor; oldest first."""
+        ...
 
     async def disagreements(self) -> list[str]:
         """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""

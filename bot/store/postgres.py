@@ -36,11 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import asyncpg.pool
 
-from bot.allowances import Allowance, Period, period_start
+from bot.allowances import EVERYONE, Allowance, Period, period_start
 from bot.allowances import Period as AllowancePeriod
+from bot.database import to_db_time, utc_now
+from bot.defaults import OptionDefaults
 from bot.errors import RepeatedRequest
 from bot.guilds import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
-from bot.jobs import JobState, NewJob, sources_of
+from bot.jobs import ImagePayload, Job, JobState, NewJob, short_id_prefix, sources_of
 from bot.money import (
     REPEAT_WINDOW,
     BalanceChange,
@@ -52,6 +54,9 @@ from bot.money import (
     too_poor,
     top_up,
 )
+from bot.rules import ImageRole, Resolution
+from bot.server_rules import ListChange
+from bot.wordfilter import MAX_ENTRIES
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +176,38 @@ class PostgresDatabase:
     async def connection(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as connection:
             yield connection
+
+    async def ping(self) -> None:
+        async with self.connection() as connection:
+            await connection.fetchval("SELECT 1")
+
+    async def get_state(self, key: str) -> str | None:
+        async with self.connection() as connection:
+            value = await connection.fetchval("SELECT value FROM bot_state WHERE key = $1", key)
+        return None if value is None else str(value)
+
+    async def set_state(self, key: str, value: str) -> None:
+        async with self.connection() as connection:
+            await connection.execute(
+                "INSERT INTO bot_state (key, value) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                key,
+                value,
+            )
+
+    async def fetch(self, sql: str, *values: object) -> list[asyncpg.Record]:
+        async with self.connection() as connection:
+            return list(await connection.fetch(sql, *values))
+
+    async def fetchrow(self, sql: str, *values: object) -> asyncpg.Record | None:
+        async with self.connection() as connection:
+            return await connection.fetchrow(sql, *values)
+
+    async def changed_one(self, sql: str, *values: object) -> bool:
+        """Run one UPDATE; True if it changed exactly one row."""
+        async with self.connection() as connection:
+            status = await connection.execute(sql, *values)
+        return status.endswith(" 1")
 
 
 async def read_guild_settings(
@@ -348,6 +385,20 @@ class PostgresLedgerStore:
                 limit,
             )
         return [(int(r["member_id"]), int(r["spent"])) for r in rows]
+
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        rows = await self._db.fetch(
+            "SELECT * FROM ledger WHERE id > $1 ORDER BY id LIMIT $2", cursor, limit
+        )
+        return [LedgerEntry.from_row(row) for row in rows]
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        rows = await self._db.fetch(
+            "SELECT created_at, member_id, delta, balance_after, kind, reason, job_id, actor_id "
+            "FROM ledger WHERE guild_id = $1 ORDER BY id",
+            guild_id,
+        )
+        return [(to_db_time(row["created_at"]), *tuple(row)[1:]) for row in rows]
 
     async def disagreements(self) -> list[str]:
         problems: list[str] = []
@@ -676,3 +727,460 @@ async def _refuse_repeated_click(connection: Connection, job: NewJob, now: datet
     )
     if found is not None:
         raise RepeatedRequest(existing_job_id=str(found))
+
+
+# -- the other stores -----------------------------------------------------------------------------
+
+JOB_WITH_SOURCE: Final = (
+    "SELECT j.*, s.video_channel_id AS source_channel_id, "
+    "s.video_message_id AS source_message_id FROM jobs j "
+    "LEFT JOIN jobs s ON s.id = j.source_job_id"
+)
+
+
+class PostgresJobStore:
+    """Named reads and writes of job rows; see `SqliteJobStore` for what each one means."""
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._db = database
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._db.fetchrow(f"{JOB_WITH_SOURCE} WHERE j.id = $1", job_id)
+        return None if row is None else Job.from_row(row)
+
+    async def require(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        return job
+
+    async def by_short_id(self, guild_id: int, short_id: str) -> Job | None:
+        prefix = short_id_prefix(short_id)
+        if prefix is None:
+            return None
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE guild_id = $1 AND id LIKE $2 LIMIT 2",
+            guild_id,
+            f"{prefix}%",
+        )
+        return Job.from_row(rows[0]) if len(rows) == 1 else None
+
+    async def mark_deleted(self, job_id: str, actor_id: int) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET deleted_at = $1, deleted_by = $2, updated_at = $1 "
+            "WHERE id = $3 AND deleted_at IS NULL",
+            utc_now(),
+            actor_id,
+            job_id,
+        )
+
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
+        row = await self._db.fetchrow(
+            "SELECT * FROM jobs WHERE apiframe_job_id = $1", apiframe_job_id
+        )
+        return None if row is None else Job.from_row(row)
+
+    async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]:
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE state = $1 AND submitted_at IS NOT NULL "
+            "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $2",
+            JobState.COMPLETED.value,
+            limit,
+        )
+        found: list[tuple[int, Resolution, float]] = []
+        for row in reversed(rows):
+            job = Job.from_row(row)
+            if job.render_seconds is not None:
+                found.append((job.duration, job.resolution, job.render_seconds))
+        return found
+
+    async def counts_by_state(self) -> dict[str, int]:
+        rows = await self._db.fetch(
+            "SELECT CASE WHEN state = $1 AND admitted_at IS NULL THEN 'waiting' ELSE state END "
+            "AS kind, COUNT(*) AS n FROM jobs GROUP BY 1",
+            JobState.RESERVED.value,
+        )
+        return {str(row["kind"]): int(row["n"]) for row in rows}
+
+    async def admitted_undelivered(self) -> list[tuple[str, int]]:
+        rows = await self._db.fetch(
+            "SELECT id, guild_id FROM jobs WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
+        )
+        return [(str(row["id"]), int(row["guild_id"])) for row in rows]
+
+    async def undelivered(self) -> list[Job]:
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY created_at"
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]:
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE guild_id = $1 AND member_id = $2 "
+            "ORDER BY created_at DESC LIMIT $3",
+            guild_id,
+            member_id,
+            limit,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def images(self, job_id: str) -> list[ImagePayload]:
+        rows = await self._db.fetch(
+            "SELECT role, filename, content_type, data FROM job_images WHERE job_id = $1", job_id
+        )
+        return [
+            ImagePayload(
+                ImageRole(row["role"]), row["filename"], row["content_type"], bytes(row["data"])
+            )
+            for row in rows
+        ]
+
+    async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET start_image_url = COALESCE($1, start_image_url), "
+            "end_image_url = COALESCE($2, end_image_url), updated_at = $3 WHERE id = $4",
+            urls.get(ImageRole.START),
+            urls.get(ImageRole.END),
+            utc_now(),
+            job_id,
+        )
+
+    async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool:
+        return await self._db.changed_one(
+            "UPDATE jobs SET state = $1, apiframe_job_id = $2, remote_status = $3, "
+            "submitted_at = $4, updated_at = $4 WHERE id = $5 AND state = $6",
+            JobState.SUBMITTED.value,
+            apiframe_job_id,
+            status,
+            utc_now(),
+            job_id,
+            JobState.RESERVED.value,
+        )
+
+    async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET remote_status = $1, progress = $2, updated_at = $3 "
+            "WHERE id = $4 AND state = $5",
+            status,
+            progress,
+            utc_now(),
+            job_id,
+            JobState.SUBMITTED.value,
+        )
+
+    async def record_card_message(self, job_id: str, message_id: int) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET card_message_id = $1 WHERE id = $2", message_id, job_id
+        )
+
+    async def admit(self, job_id: str) -> bool:
+        return await self._db.changed_one(
+            "UPDATE jobs SET admitted_at = $1, updated_at = $1 WHERE id = $2 "
+            "AND state = $3 AND admitted_at IS NULL",
+            utc_now(),
+            job_id,
+            JobState.RESERVED.value,
+        )
+
+    async def waiting(self, guild_id: int) -> list[Job]:
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE guild_id = $1 AND state = $2 "
+            "AND admitted_at IS NULL ORDER BY created_at, id",
+            guild_id,
+            JobState.RESERVED.value,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def running_counts(self, guild_id: int) -> dict[int, int]:
+        rows = await self._db.fetch(
+            "SELECT member_id, COUNT(*) AS n FROM jobs WHERE guild_id = $1 "
+            "AND admitted_at IS NOT NULL AND state = ANY($2::text[]) GROUP BY member_id",
+            guild_id,
+            [JobState.RESERVED.value, JobState.SUBMITTED.value],
+        )
+        return {int(r["member_id"]): int(r["n"]) for r in rows}
+
+    async def mark_late_notified(self, job_id: str) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET late_notified_at = $1 WHERE id = $2", utc_now(), job_id
+        )
+
+    async def mark_delivered(
+        self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
+    ) -> None:
+        channel_id, message_id = video_message or (None, None)
+        await self._db.changed_one(
+            "UPDATE jobs SET delivered_at = $1, delivered_via = $2, updated_at = $1, "
+            "video_channel_id = COALESCE($3, video_channel_id), "
+            "video_message_id = COALESCE($4, video_message_id) "
+            "WHERE id = $5 AND delivered_at IS NULL",
+            utc_now(),
+            via,
+            channel_id,
+            message_id,
+            job_id,
+        )
+
+
+SETTING_COLUMNS: Final = frozenset(
+    {"default_credits", "monthly_cap", "per_member_limit", "per_server_limit", "log_channel_id"}
+)
+
+
+class PostgresGuildSettingsStore:
+    def __init__(self, database: PostgresDatabase, default_credits: int) -> None:
+        self._db = database
+        self._fallback_default = default_credits
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        async with self._db.connection() as connection:
+            return await read_guild_settings(connection, guild_id, self._fallback_default)
+
+    async def log_channels(self) -> dict[int, int]:
+        rows = await self._db.fetch(
+            "SELECT guild_id, log_channel_id FROM guild_settings WHERE log_channel_id IS NOT NULL"
+        )
+        return {int(r["guild_id"]): int(r["log_channel_id"]) for r in rows}
+
+    async def set_default_credits(self, guild_id: int, amount: int, actor_id: int) -> None:
+        if amount < 0:
+            raise ValueError("a default balance cannot be negative")
+        await self._set(guild_id, {"default_credits": amount}, actor_id)
+
+    async def set_monthly_cap(self, guild_id: int, cap: int | None, actor_id: int) -> None:
+        await self._set(guild_id, {"monthly_cap": cap}, actor_id)
+
+    async def set_limits(
+        self, guild_id: int, per_member: int, per_server: int, actor_id: int
+    ) -> None:
+        if per_member < 1 or per_server < 1:
+            raise ValueError("limits must be at least 1")
+        await self._set(
+            guild_id, {"per_member_limit": per_member, "per_server_limit": per_server}, actor_id
+        )
+
+    async def set_log_channel(self, guild_id: int, channel_id: int | None, actor_id: int) -> None:
+        await self._set(guild_id, {"log_channel_id": channel_id}, actor_id)
+
+    async def set_allowance(
+        self, guild_id: int, role_id: int | None, amount: int, period: Period, actor_id: int
+    ) -> None:
+        role = EVERYONE if role_id is None else role_id
+        now = utc_now()
+
+        async def move(connection: Connection) -> None:
+            if amount <= 0:
+                await connection.execute(
+                    "DELETE FROM allowances WHERE guild_id = $1 AND role_id = $2", guild_id, role
+                )
+                new_value = None
+            else:
+                await connection.execute(
+                    "INSERT INTO allowances (guild_id, role_id, amount, period, updated_by, "
+                    "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (guild_id, role_id) "
+                    "DO UPDATE SET amount = excluded.amount, period = excluded.period, "
+                    "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    guild_id,
+                    role,
+                    amount,
+                    period.value,
+                    actor_id,
+                    now,
+                )
+                new_value = f"{amount} {period.value}"
+            await _log_setting(
+                connection, guild_id, f"allowance:{role}", None, new_value, actor_id, now
+            )
+
+        await self._db.run(move)
+
+    async def _set(self, guild_id: int, changes: dict[str, int | None], actor_id: int) -> None:
+        """Change one or more settings of a server as one transaction, each change logged."""
+        now = utc_now()
+
+        async def move(connection: Connection) -> None:
+            for column, value in changes.items():
+                if column not in SETTING_COLUMNS:  # column names come from code, never members
+                    raise ValueError(f"unknown server setting {column!r}")
+                old = await connection.fetchval(
+                    f"SELECT {column} FROM guild_settings WHERE guild_id = $1 "  # noqa: S608
+                    "FOR UPDATE",
+                    guild_id,
+                )
+                await connection.execute(
+                    f"INSERT INTO guild_settings (guild_id, {column}, updated_at, updated_by) "  # noqa: S608
+                    f"VALUES ($1, $2, $3, $4) ON CONFLICT (guild_id) DO UPDATE SET "
+                    f"{column} = excluded.{column}, updated_at = excluded.updated_at, "
+                    "updated_by = excluded.updated_by",
+                    guild_id,
+                    value,
+                    now,
+                    actor_id,
+                )
+                await _log_setting(connection, guild_id, column, old, value, actor_id, now)
+
+        await self._db.run(move)
+
+
+async def _log_setting(
+    connection: Connection,
+    guild_id: int,
+    setting: str,
+    old: object,
+    new: object,
+    actor_id: int,
+    now: datetime,
+) -> None:
+    await connection.execute(
+        "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, actor_id, "
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        guild_id,
+        setting,
+        None if old is None else str(old),
+        None if new is None else str(new),
+        actor_id,
+        now,
+    )
+
+
+class PostgresRulesStore:
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._db = database
+
+    async def entries(self, guild_id: int) -> list[str]:
+        rows = await self._db.fetch(
+            "SELECT entry FROM blocked_words WHERE guild_id = $1 ORDER BY entry", guild_id
+        )
+        return [str(row["entry"]) for row in rows]
+
+    async def block(
+        self, guild_id: int, entries: list[str], actor_id: int, now: datetime
+    ) -> ListChange:
+        async def move(connection: Connection) -> ListChange:
+            # One admin's change at a time per server, so the list's limit holds.
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", guild_id)
+            count = int(
+                await connection.fetchval(
+                    "SELECT COUNT(*) FROM blocked_words WHERE guild_id = $1", guild_id
+                )
+            )
+            added: list[str] = []
+            present: list[str] = []
+            over: list[str] = []
+            for entry in entries:
+                exists = await connection.fetchval(
+                    "SELECT 1 FROM blocked_words WHERE guild_id = $1 AND entry = $2",
+                    guild_id,
+                    entry,
+                )
+                if exists:
+                    present.append(entry)
+                elif count >= MAX_ENTRIES:
+                    over.append(entry)
+                else:
+                    await connection.execute(
+                        "INSERT INTO blocked_words (guild_id, entry, added_by, added_at) "
+                        "VALUES ($1, $2, $3, $4)",
+                        guild_id,
+                        entry,
+                        actor_id,
+                        now,
+                    )
+                    added.append(entry)
+                    count += 1
+            if added:
+                await _log_setting(
+                    connection, guild_id, "blocked_words", None, ", ".join(added), actor_id, now
+                )
+            return ListChange(tuple(added), tuple(present), tuple(over))
+
+        return await self._db.run(move)
+
+    async def unblock(self, guild_id: int, entries: list[str]) -> ListChange:
+        async def move(connection: Connection) -> ListChange:
+            removed: list[str] = []
+            absent: list[str] = []
+            for entry in entries:
+                status = await connection.execute(
+                    "DELETE FROM blocked_words WHERE guild_id = $1 AND entry = $2",
+                    guild_id,
+                    entry,
+                )
+                (removed if not status.endswith(" 0") else absent).append(entry)
+            return ListChange(tuple(removed), tuple(absent))
+
+        return await self._db.run(move)
+
+    async def nsfw_allowed(self, guild_id: int) -> bool:
+        row = await self._db.fetchrow(
+            "SELECT nsfw_allowed FROM guild_settings WHERE guild_id = $1", guild_id
+        )
+        return bool(row is not None and row["nsfw_allowed"])
+
+    async def set_nsfw_allowed(
+        self, guild_id: int, allowed: bool, actor_id: int, now: datetime
+    ) -> None:
+        async def move(connection: Connection) -> None:
+            await connection.execute(
+                "INSERT INTO guild_settings (guild_id, nsfw_allowed, updated_at, updated_by) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (guild_id) DO UPDATE SET "
+                "nsfw_allowed = excluded.nsfw_allowed, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                guild_id,
+                allowed,
+                now,
+                actor_id,
+            )
+            await _log_setting(
+                connection,
+                guild_id,
+                "nsfw_allowed",
+                None,
+                "allowed" if allowed else "blocked",
+                actor_id,
+                now,
+            )
+
+        await self._db.run(move)
+
+
+class PostgresSavedDefaults:
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._db = database
+
+    async def get(self, guild_id: int, member_id: int) -> OptionDefaults:
+        row = await self._db.fetchrow(
+            "SELECT duration, resolution, prompt_optimizer, camera FROM option_defaults "
+            "WHERE guild_id = $1 AND member_id = $2",
+            guild_id,
+            member_id,
+        )
+        if row is None:
+            return OptionDefaults()
+        return OptionDefaults(
+            row["duration"], row["resolution"], row["prompt_optimizer"], row["camera"]
+        )
+
+    async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None:
+        async with self._db.connection() as connection:
+            if defaults.empty:
+                await connection.execute(
+                    "DELETE FROM option_defaults WHERE guild_id = $1 AND member_id = $2",
+                    guild_id,
+                    member_id,
+                )
+                return
+            await connection.execute(
+                "INSERT INTO option_defaults (guild_id, member_id, duration, resolution, "
+                "prompt_optimizer, camera, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT (guild_id, member_id) DO UPDATE SET duration = excluded.duration, "
+                "resolution = excluded.resolution, prompt_optimizer = excluded.prompt_optimizer, "
+                "camera = excluded.camera, updated_at = excluded.updated_at",
+                guild_id,
+                member_id,
+                defaults.duration,
+                defaults.resolution,
+                defaults.prompt_optimizer,
+                defaults.camera,
+                utc_now(),
+            )

@@ -80,6 +80,20 @@ class SqliteLedgerStore:
         )
         return [(int(r[0]), int(r[1])) for r in rows]
 
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?", (cursor, limit)
+        )
+        return [LedgerEntry.from_row(row) for row in rows]
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        rows = await self._db.fetch_all(
+            "SELECT created_at, member_id, delta, balance_after, kind, reason, job_id, actor_id "
+            "FROM ledger WHERE guild_id = ? ORDER BY id",
+            (guild_id,),
+        )
+        return [tuple(row) for row in rows]
+
     async def disagreements(self) -> list[str]:
         return await verify(self._db)
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.allowances import EVERYONE, Allowance, Period, applicable, next_period_start
 from bot.database import Database
-from bot.guilds import GuildSettingsStore
+from bot.guilds import GuildSettingsStore, SqliteGuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
 from bot.ledger import EntryKind, Ledger
 from cogs._messages import refusal
@@ -34,7 +34,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def guilds(database: Database) -> GuildSettingsStore:
-    return GuildSettingsStore(database, 0)
+    return SqliteGuildSettingsStore(database, 0)
 
 
 def ledger_for(database: Database, clock: Clock) -> Ledger:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bot.audit import AuditChannelGone, AuditTrail
 from bot.database import Database
-from bot.guilds import GuildSettingsStore
+from bot.guilds import SqliteGuildSettingsStore
 from bot.ledger import EntryKind, Ledger, LedgerEntry
+from bot.store.sqlite import SqliteLedgerStore
 from tests.bot.factories import GUILD, new_job
 
 CHANNEL = 777
@@ -30,10 +31,10 @@ class RecordingSink:
 
 
 async def test_each_row_is_posted_once_in_order(database: Database) -> None:
-    guilds = GuildSettingsStore(database, 20)
+    guilds = SqliteGuildSettingsStore(database, 20)
     await guilds.set_log_channel(GUILD, CHANNEL, actor_id=1)
     ledger, sink = Ledger(database, 20), RecordingSink()
-    trail = AuditTrail(database, guilds, sink)
+    trail = AuditTrail(database, SqliteLedgerStore(database, 0), guilds, sink)
     await ledger.reserve(new_job(member_id=5))
     await ledger.add_credits(GUILD, 5, 3, actor_id=1)
     await ledger.add_credits(GUILD + 1, 6, 3, actor_id=1)  # another server, with no channel
@@ -52,11 +53,11 @@ async def test_each_row_is_posted_once_in_order(database: Database) -> None:
 async def test_a_gone_channel_skips_its_lines_instead_of_retrying_forever(
     database: Database,
 ) -> None:
-    guilds = GuildSettingsStore(database, 20)
+    guilds = SqliteGuildSettingsStore(database, 20)
     await guilds.set_log_channel(GUILD, CHANNEL, actor_id=1)
     sink = RecordingSink()
     sink.gone = True
-    trail = AuditTrail(database, guilds, sink)
+    trail = AuditTrail(database, SqliteLedgerStore(database, 0), guilds, sink)
     await Ledger(database, 20).add_credits(GUILD, 5, 3, actor_id=1)
     assert await trail.flush() == 2
     sink.gone = False

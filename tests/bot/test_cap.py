@@ -9,16 +9,16 @@ import pytest
 
 from bot.database import Database
 from bot.errors import CapReached, InsufficientCredits
-from bot.guilds import GuildSettingsStore
+from bot.guilds import SqliteGuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import JobStore
+from bot.jobs import SqliteJobStore
 from bot.ledger import Ledger
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 
 
 async def test_concurrent_requests_never_cross_the_cap(database: Database) -> None:
-    await GuildSettingsStore(database, 100).set_monthly_cap(GUILD, 52, actor_id=1)
+    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 52, actor_id=1)
     ledger = Ledger(database, default_credits=100)
 
     async def attempt(member: int) -> str:
@@ -37,8 +37,8 @@ async def test_concurrent_requests_never_cross_the_cap(database: Database) -> No
 
 
 async def test_refunded_jobs_give_their_room_back(database: Database) -> None:
-    await GuildSettingsStore(database, 100).set_monthly_cap(GUILD, 10, actor_id=1)
-    ledger, jobs = Ledger(database, 100), JobStore(database)
+    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 10, actor_id=1)
+    ledger, jobs = Ledger(database, 100), SqliteJobStore(database)
     first = new_job(member_id=1)
     await ledger.reserve(first)
     await ledger.reserve(new_job(member_id=2))
@@ -53,7 +53,7 @@ async def test_refunded_jobs_give_their_room_back(database: Database) -> None:
 
 async def test_the_cap_resets_with_the_month(database: Database) -> None:
     now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
-    await GuildSettingsStore(database, 100).set_monthly_cap(GUILD, 5, actor_id=1)
+    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 5, actor_id=1)
     ledger = Ledger(database, 100, clock=lambda: now)
     await ledger.reserve(new_job(member_id=1))
     with pytest.raises(CapReached) as caught:

@@ -16,7 +16,7 @@ import pytest
 from bot.cli import run_cli
 from bot.database import Database
 from bot.integrity import verify
-from bot.jobs import JobStore
+from bot.jobs import SqliteJobStore
 from bot.ledger import Ledger
 from bot.settings import StoreSettings
 from tests.bot.factories import GUILD, new_job
@@ -36,7 +36,7 @@ async def populated(tmp_path: Path) -> StoreSettings:
         database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
     )
     async with Database(settings.database_path) as db:
-        ledger, jobs = Ledger(db, 20), JobStore(db)
+        ledger, jobs = Ledger(db, 20), SqliteJobStore(db)
         done, failed, running = new_job(1), new_job(1), new_job(2)
         for job in (done, failed, running):
             await ledger.reserve(job)

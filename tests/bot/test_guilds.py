@@ -6,7 +6,7 @@ import pytest
 
 from bot.allowances import Period
 from bot.database import Database
-from bot.guilds import GuildSettingsStore
+from bot.guilds import SqliteGuildSettingsStore
 from tests.bot.factories import GUILD
 
 
@@ -18,7 +18,7 @@ async def log_rows(database: Database) -> list[tuple[str, str | None, str | None
 
 
 async def test_both_limits_change_in_one_transaction(database: Database) -> None:
-    guilds = GuildSettingsStore(database, 20)
+    guilds = SqliteGuildSettingsStore(database, 20)
     await guilds.set_limits(GUILD, 3, 12, actor_id=9)
     settings = await guilds.get(GUILD)
     assert (settings.per_member_limit, settings.per_server_limit) == (3, 12)
@@ -31,7 +31,7 @@ async def test_both_limits_change_in_one_transaction(database: Database) -> None
 
 
 async def test_a_bad_setting_changes_nothing(database: Database) -> None:
-    guilds = GuildSettingsStore(database, 20)
+    guilds = SqliteGuildSettingsStore(database, 20)
     with pytest.raises(ValueError, match="at least 1"):
         await guilds.set_limits(GUILD, 0, 5, actor_id=9)
     with pytest.raises(ValueError, match="unknown server setting"):
@@ -40,7 +40,7 @@ async def test_a_bad_setting_changes_nothing(database: Database) -> None:
 
 
 async def test_defaults_apply_until_set_and_allowances_come_and_go(database: Database) -> None:
-    guilds = GuildSettingsStore(database, 20)
+    guilds = SqliteGuildSettingsStore(database, 20)
     fresh = await guilds.get(GUILD)
     assert fresh.default_credits == 20 and fresh.monthly_cap is None
     await guilds.set_default_credits(GUILD, 50, actor_id=9)

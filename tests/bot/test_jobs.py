@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.database import Database
-from bot.jobs import JobState, JobStore, can_transition, sources_of
+from bot.jobs import JobState, SqliteJobStore, can_transition, sources_of
 from bot.ledger import Ledger
 from tests.bot.factories import new_job
 
@@ -37,7 +37,7 @@ def test_final_states_have_no_way_out() -> None:
 
 
 async def test_submitted_is_recorded_once(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), JobStore(database)
+    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
     job = new_job()
     await ledger.reserve(job)
     assert await jobs.record_submitted(job.id, "remote-1", "QUEUED")
@@ -47,7 +47,7 @@ async def test_submitted_is_recorded_once(database: Database) -> None:
 
 
 async def test_undelivered_lists_every_job_not_yet_told(database: Database) -> None:
-    ledger, jobs = Ledger(database, 100), JobStore(database)
+    ledger, jobs = Ledger(database, 100), SqliteJobStore(database)
     waiting, done = new_job(), new_job()
     await ledger.reserve(waiting)
     await ledger.reserve(done)
@@ -58,7 +58,7 @@ async def test_undelivered_lists_every_job_not_yet_told(database: Database) -> N
 
 
 async def test_a_job_keeps_its_reply_tokens_creation_time(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), JobStore(database)
+    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
     job = new_job()
     await ledger.reserve(job)
     saved = await jobs.require(job.id)

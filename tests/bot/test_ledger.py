@@ -9,9 +9,9 @@ import pytest
 
 from bot.database import Database
 from bot.errors import InsufficientCredits
-from bot.guilds import GuildSettingsStore
+from bot.guilds import SqliteGuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import JobState, JobStore
+from bot.jobs import JobState, SqliteJobStore
 from bot.ledger import EntryKind, Ledger
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
@@ -29,7 +29,7 @@ async def ledger_sum(db: Database, member_id: int, guild_id: int = GUILD) -> int
 async def test_new_member_starts_with_the_default(database: Database) -> None:
     ledger = Ledger(database, default_credits=20)
     assert await ledger.balance(GUILD, 1) == 20
-    await GuildSettingsStore(database, 20).set_default_credits(GUILD, 7, actor_id=99)
+    await SqliteGuildSettingsStore(database, 20).set_default_credits(GUILD, 7, actor_id=99)
     assert await ledger.balance(GUILD, 2) == 7
     assert await ledger.balance(GUILD, 1) == 20  # existing balances keep theirs
     [opening] = await ledger.history(GUILD, 2)
@@ -37,7 +37,7 @@ async def test_new_member_starts_with_the_default(database: Database) -> None:
 
 
 async def test_reserve_takes_the_price_and_writes_the_job(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), JobStore(database)
+    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
     job = new_job(resolution="1080p")
     assert await ledger.reserve(job) == 10
     saved = await jobs.require(job.id)
@@ -47,7 +47,7 @@ async def test_reserve_takes_the_price_and_writes_the_job(database: Database) ->
 
 
 async def test_short_balance_reserves_nothing(database: Database) -> None:
-    ledger, jobs = Ledger(database, 4), JobStore(database)
+    ledger, jobs = Ledger(database, 4), SqliteJobStore(database)
     job = new_job()
     with pytest.raises(InsufficientCredits) as caught:
         await ledger.reserve(job)
@@ -59,7 +59,7 @@ async def test_short_balance_reserves_nothing(database: Database) -> None:
 
 
 async def test_charge_and_refund_happen_once_and_exclude_each_other(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), JobStore(database)
+    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
     charged, refunded = new_job(), new_job()
     await ledger.reserve(charged)
     await ledger.reserve(refunded)
@@ -83,7 +83,7 @@ async def test_a_job_cannot_be_charged_before_it_was_submitted(database: Databas
 
 
 async def test_concurrent_settlements_of_one_job_apply_once(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), JobStore(database)
+    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
     job = new_job()
     await ledger.reserve(job)
     await jobs.record_submitted(job.id, "remote-1", "QUEUED")

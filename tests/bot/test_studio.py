@@ -16,8 +16,8 @@ from bot.audit import AuditTrail
 from bot.database import Database
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
-from bot.guilds import GuildSettingsStore
-from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction
+from bot.guilds import GuildSettingsStore, SqliteGuildSettingsStore
+from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction, SqliteJobStore
 from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
 from bot.rules import GenerationRequest, ImageFacts, ImageRole
@@ -80,8 +80,8 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     ledger, jobs, guilds = (
         Ledger(database, 20),
-        JobStore(database),
-        GuildSettingsStore(database, 20),
+        SqliteJobStore(database),
+        SqliteGuildSettingsStore(database, 20),
     )
     members, times = Members(), RenderTimes()
     async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as client:
@@ -102,7 +102,7 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
             members,
             times,
         )
-        audit = AuditTrail(database, guilds, NoAuditChannel())
+        audit = AuditTrail(database, ledger.store, guilds, NoAuditChannel())
         studio = Studio(ledger, jobs, runner, ServerRules(database), audit)
         yield Bench(studio, ledger, jobs, guilds, members, runner)
         await runner.close()

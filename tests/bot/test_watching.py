@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from bot.apiframe import ApiframeClient
 from bot.database import Database, utc_now
 from bot.delivery import Outcome, Progress, Receipt
-from bot.jobs import Job, JobStore
+from bot.jobs import Job, SqliteJobStore
 from bot.ledger import Ledger
 from bot.polling import PollShape, RenderTimes
 from bot.watching import Watcher, WatchPolicy
@@ -61,7 +61,7 @@ async def submitted_job(database: Database, client: ApiframeClient) -> Job:
         },
         job.idempotency_key,
     )
-    jobs = JobStore(database)
+    jobs = SqliteJobStore(database)
     await jobs.record_submitted(job.id, accepted.job_id, accepted.status)
     return await jobs.require(job.id)
 
@@ -84,7 +84,7 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
         give_up_after=timedelta(hours=24),
         late_interval=0.01,
     )
-    watcher = Watcher(client, JobStore(database), member, RenderTimes(), policy, clock=clock)
+    watcher = Watcher(client, SqliteJobStore(database), member, RenderTimes(), policy, clock=clock)
     watching = asyncio.create_task(watcher.watch(job))
     remote = next(iter(fake_apiframe.jobs.values()))
     checked = asyncio.Event()
@@ -96,7 +96,7 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
     fake_apiframe.after.append(count_checks)
     await asyncio.wait_for(checked.wait(), 5)
     assert member.told_late == [job.id]  # told once, however many checks since
-    assert (await JobStore(database).require(job.id)).late_notified_at is not None
+    assert (await SqliteJobStore(database).require(job.id)).late_notified_at is not None
     now[0] = job.submitted_at + timedelta(hours=25, minutes=1)
     assert await asyncio.wait_for(watching, 5) is None  # given up: the runner refunds
 
@@ -107,7 +107,9 @@ async def test_webhook_news_wakes_the_watcher_for_one_check(
     fake_apiframe.default_script = JobScript(polls_before_done=0)  # done at its first check
     job = await submitted_job(database, client)
     policy = WatchPolicy(shape=PollShape(interval=0.01, webhook_interval=30.0), webhooks=True)
-    watcher = Watcher(client, JobStore(database), Member(), RenderTimes(), policy, clock=utc_now)
+    watcher = Watcher(
+        client, SqliteJobStore(database), Member(), RenderTimes(), policy, clock=utc_now
+    )
     watching = asyncio.create_task(watcher.watch(job))
     await asyncio.sleep(0.2)
     remote = next(iter(fake_apiframe.jobs.values()))

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bot.database import Database
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import Job, JobState, JobStore
+from bot.jobs import Job, JobState, SqliteJobStore
 from bot.ledger import Ledger
 from cogs._delivery import token_usable
 from cogs._messages import LINK_ONLY_NOTE, MESSAGE_LIMIT, TOO_LARGE_NOTE, outcome, simulated
@@ -17,7 +17,7 @@ from tests.bot.factories import new_job
 async def saved_job(database: Database) -> Job:
     job = new_job()
     await Ledger(database, 20).reserve(job)
-    return await JobStore(database).require(job.id)
+    return await SqliteJobStore(database).require(job.id)
 
 
 async def test_the_reply_token_is_used_until_near_fifteen_minutes(database: Database) -> None:
