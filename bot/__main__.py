@@ -81,12 +81,15 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     import discord  # noqa: PLC0415
 
     from bot.apiframe import ApiframeAuthError, ApiframeError  # noqa: PLC0415
+    from bot.store.postgres import PostgresUnavailable  # noqa: PLC0415
 
     try:
-        await bot.database.open()
+        await bot.store.open()
+    except PostgresUnavailable as exc:
+        raise StartupFailed(f"{exc}: check DATABASE_URL and that the server runs") from None
     except (OSError, sqlite3.Error) as exc:
         raise StartupFailed(
-            f"cannot open the database at {settings.database_path} ({exc}): "
+            f"cannot open the database at {settings.sqlite_path} ({exc}): "
             "check DATABASE_PATH and that its folder is writable"
         ) from None
 

@@ -18,12 +18,12 @@ from typing import Final, TextIO
 import aiohttp
 
 from bot.apiframe import ApiframeAuthError, ApiframeClient, ApiframeError, RetryPolicy
-from bot.database import Database
 from bot.errors import ConfigurationError
 from bot.i18n import ENGLISH, catalogues
-from bot.integrity import verify
 from bot.invite import invite_url
 from bot.settings import Settings, load_settings, setup_warnings
+from bot.store.backends import stores_for
+from bot.store.postgres import PostgresUnavailable
 
 PASSED: Final = "✔"
 FAILED: Final = "✖"
@@ -40,10 +40,16 @@ Check = Callable[[Settings], Awaitable[list[Outcome]]]
 
 
 async def check_database(settings: Settings) -> list[Outcome]:
-    path = settings.database_path
+    stores = stores_for(settings)
+    path = stores.where
     try:
-        async with Database(path) as database:
-            problems = await verify(database)
+        await stores.state.open()
+        try:
+            problems = await stores.ledger.disagreements()
+        finally:
+            await stores.state.close()
+    except PostgresUnavailable as exc:
+        return [Outcome(False, str(exc))]
     except (OSError, sqlite3.Error) as exc:
         return [Outcome(False, f"database at {path}: cannot open it ({exc})")]
     if problems:

@@ -1,7 +1,8 @@
 """The owner's shell commands: `python -m bot credits|ledger|db ...`.
 
-They work on the database file directly and need no Discord or Apiframe secrets, so they can run
-beside the bot (SQLite serialises the writes) or while it is stopped.
+They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
+and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
+transaction, like the bot's own) or while it is stopped.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.database import Database
-from bot.guilds import SqliteGuildSettingsStore
-from bot.integrity import BackupRefused, backup, verify
+from bot.integrity import BackupRefused, backup
 from bot.ledger import Ledger
 from bot.reports import ledger_csv
 from bot.settings import StoreSettings, settings_help
-from bot.store.sqlite import SqliteLedgerStore
+from bot.store.backends import Stores, stores_for
+from bot.store.copy import CopyRefused, copy_to_postgres
+from bot.store.postgres import PostgresDatabase, PostgresUnavailable, redacted
 
 OWNER = 0  # the actor id recorded for changes made from the shell
 
@@ -61,74 +63,124 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     db = groups.add_parser("db", help="database checks and backups")
     db_actions = db.add_subparsers(dest="action", required=True)
     db_actions.add_parser("verify", help="check that balances, ledger and jobs agree")
-    copy = db_actions.add_parser("backup", help="copy the database while the bot runs")
+    copy = db_actions.add_parser("backup", help="copy the SQLite database while the bot runs")
     copy.add_argument("path", type=Path)
+    move = db_actions.add_parser(
+        "copy", help="copy the SQLite database into an empty PostgreSQL database, then verify it"
+    )
+    move.add_argument("--to", required=True, metavar="URL", help="postgresql://user:pw@host/db")
     return root
 
 
 WRITES: frozenset[tuple[str, str]] = frozenset({("credits", "set"), ("credits", "add")})
 
 
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
 async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
     args = parser().parse_args(argv)
     if args.group == "db" and args.action == "backup":
+        if settings.on_postgres:
+            return fail(
+                "db backup copies a SQLite file; back PostgreSQL up with its own tools "
+                "(pg_dump, or your provider's backups)"
+            )
         try:
-            await backup(settings.database_path, args.path)
+            await backup(settings.sqlite_path, args.path)
         except BackupRefused as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"backed up {settings.database_path} to {args.path}", file=out)
+            return fail(str(exc))
+        print(f"backed up {settings.sqlite_path} to {args.path}", file=out)
         return 0
-    if not settings.database_path.exists():
+    if args.group == "db" and args.action == "copy":
+        return await copy_database(settings, args.to, out)
+    if not settings.on_postgres and not settings.sqlite_path.exists():
         if (args.group, args.action) not in WRITES:
-            print(
-                f"error: no database at {settings.database_path} yet (set DATABASE_PATH, "
-                "or start the bot once)",
-                file=sys.stderr,
+            return fail(
+                f"no database at {settings.sqlite_path} yet (set DATABASE_PATH, "
+                "or start the bot once)"
             )
-            return 1
         # Setting credits before the bot's first start is fine: make the database now.
-        print(f"creating the database at {settings.database_path}", file=sys.stderr)
-    async with Database(settings.database_path) as database:
-        if args.group == "credits":
-            ledger = Ledger(database, settings.default_credits)
-            if args.action == "show":
-                stored = await ledger.stored_balance(args.guild, args.member)
-                if stored is None:
-                    guild = await SqliteGuildSettingsStore(database, settings.default_credits).get(
-                        args.guild
-                    )
-                    print(
-                        f"{guild.default_credits} (no account yet: this server's starting balance)",
-                        file=out,
-                    )
-                else:
-                    print(f"{stored}", file=out)
-            elif args.action == "set":
-                if args.amount < 0:
-                    print("error: a balance cannot be negative", file=sys.stderr)
-                    return 1
-                change = await ledger.set_balance(args.guild, args.member, args.amount, OWNER)
-                print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        print(f"creating the database at {settings.sqlite_path}", file=sys.stderr)
+    stores = stores_for(settings)
+    try:
+        await stores.state.open()
+    except PostgresUnavailable as exc:
+        return fail(str(exc))
+    try:
+        return await _run(args, settings, stores, out)
+    finally:
+        await stores.state.close()
+
+
+async def _run(
+    args: argparse.Namespace, settings: StoreSettings, stores: Stores, out: TextIO
+) -> int:
+    if args.group == "credits":
+        ledger = Ledger(stores.ledger, settings.default_credits)
+        if args.action == "show":
+            stored = await ledger.stored_balance(args.guild, args.member)
+            if stored is None:
+                guild = await stores.guilds.get(args.guild)
+                print(
+                    f"{guild.default_credits} (no account yet: this server's starting balance)",
+                    file=out,
+                )
             else:
-                change = await ledger.add_credits(args.guild, args.member, args.amount, OWNER)
-                print(f"balance {change.balance} ({change.delta:+d})", file=out)
-            return 0
-        if args.group == "ledger":
-            text = await ledger_csv(
-                SqliteLedgerStore(database, settings.default_credits), args.guild
-            )
-            if args.out is None:
-                out.write(text)
-            else:
-                args.out.write_text(text, encoding="utf-8")
-                print(f"wrote {args.out}", file=out)
-            return 0
-        problems = await verify(database)
-        for problem in problems:
-            print(f"PROBLEM: {problem}", file=out)
-        if problems:
-            print(f"{len(problems)} problem(s) found", file=out)
-            return 1
-        print("ok: balances, ledger and jobs agree", file=out)
+                print(f"{stored}", file=out)
+        elif args.action == "set":
+            if args.amount < 0:
+                return fail("a balance cannot be negative")
+            change = await ledger.set_balance(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        else:
+            change = await ledger.add_credits(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
         return 0
+    if args.group == "ledger":
+        text = await ledger_csv(stores.ledger, args.guild)
+        if args.out is None:
+            out.write(text)
+        else:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}", file=out)
+        return 0
+    return report(await stores.ledger.disagreements(), out)
+
+
+def report(problems: list[str], out: TextIO) -> int:
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=out)
+        return 1
+    print("ok: balances, ledger and jobs agree", file=out)
+    return 0
+
+
+async def copy_database(settings: StoreSettings, url: str, out: TextIO) -> int:
+    """`db copy --to URL`: the configured SQLite database into an empty PostgreSQL one."""
+    if settings.on_postgres:
+        return fail("db copy reads a SQLite database: unset DATABASE_URL (or point it at one)")
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        return fail("--to must be a postgresql:// URL")
+    if not settings.sqlite_path.exists():
+        return fail(f"no database at {settings.sqlite_path} to copy")
+    target = PostgresDatabase(url)
+    try:
+        await target.open()
+    except PostgresUnavailable as exc:
+        return fail(str(exc))
+    try:
+        async with Database(settings.sqlite_path) as source:
+            copied = await copy_to_postgres(source, target)
+    except CopyRefused as exc:
+        return fail(str(exc))
+    finally:
+        await target.close()
+    for table, rows in copied.rows.items():
+        print(f"{table}: {rows} row(s)", file=out)
+    print(f"copied {settings.sqlite_path} to {redacted(url)}", file=out)
+    return report(copied.problems, out)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -345,6 +347,26 @@ class JobStore(Protocol):
         self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
     ) -> None: ...
 
+    # Leases: which process drives a job (several processes share one database).
+    async def claim(
+        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
+    ) -> bool:
+        """Take the job for `owner` until `until`: when `owner` holds it already, when its
+        lease expired, or when it has none and was admitted by `unleased_since`. False when
+        another live process holds it (or it is delivered)."""
+        ...
+
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
+        """Extend `owner`'s leases on these jobs; how many it still held."""
+        ...
+
+    async def release(self, job_id: str, owner: str) -> None: ...
+
+    def admission(self, guild_id: int) -> AbstractAsyncContextManager[None]:
+        """Held around a server's admission pass: one pass at a time per server, across
+        every process on the database."""
+        ...
+
 
 VALID_SHORT_ID: Final = frozenset("0123456789abcdef-")
 
@@ -554,6 +576,50 @@ class SqliteJobStore:
             "WHERE id = ? AND delivered_at IS NULL",
             (now, via, now, channel_id, message_id, job_id),
         )
+
+    async def claim(
+        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
+    ) -> bool:
+        return await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? "
+            "AND delivered_at IS NULL AND (lease_owner = ? OR lease_expires_at < ? "
+            "OR (lease_owner IS NULL AND admitted_at <= ?))",
+            (
+                owner,
+                to_db_time(until),
+                job_id,
+                owner,
+                to_db_time(now),
+                to_db_time(unleased_since),
+            ),
+        )
+
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
+        if not job_ids:
+            return 0
+        return await self._db.write(_renew, owner, job_ids, to_db_time(until))
+
+    async def release(self, job_id: str, owner: str) -> None:
+        await self._db.write(
+            _changed_one,
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ? AND lease_owner = ?",
+            (job_id, owner),
+        )
+
+    @asynccontextmanager
+    async def admission(self, guild_id: int) -> AsyncIterator[None]:
+        # One process per SQLite file: the runner's own guard is enough.
+        yield
+
+
+def _renew(tx: sqlite3.Connection, owner: str, job_ids: list[str], until: str) -> int:
+    marks = ", ".join("?" for _ in job_ids)
+    return tx.execute(
+        f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND id IN ({marks})",  # noqa: S608
+        (until, owner, *job_ids),
+    ).rowcount
 
 
 def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> bool:

@@ -107,6 +107,33 @@ class Settings(StoreSettings):
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
 
+    # Shards across processes: the total, and the ones this process connects ("0,1"). Unset:
+    # this process runs every shard Discord recommends. Several processes need PostgreSQL.
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    shard_ids: str | None = Field(default=None, pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$")
+    # How long a process's hold on a job lasts without renewal; a process that dies leaves its
+    # jobs to the others after this long. Renewed every third of it.
+    job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
+
+    @model_validator(mode="after")
+    def _shards_make_sense(self) -> Settings:
+        if self.shard_ids is not None and self.shard_count is None:
+            raise ValueError("SHARD_IDS needs SHARD_COUNT (the total number of shards)")
+        if self.shard_count is not None and any(
+            shard >= self.shard_count for shard in self.local_shards or ()
+        ):
+            raise ValueError(f"SHARD_IDS must be below SHARD_COUNT ({self.shard_count})")
+        return self
+
+    @property
+    def local_shards(self) -> tuple[int, ...] | None:
+        """The shards this process connects; None: all of them (whatever their number)."""
+        if self.shard_count is None:
+            return None
+        if self.shard_ids is None:
+            return tuple(range(self.shard_count))
+        return tuple(sorted({int(part) for part in self.shard_ids.split(",")}))
+
     # The bot's one HTTP server (health, metrics, Apiframe's webhooks); port 0 turns it off.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

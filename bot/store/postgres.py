@@ -921,6 +921,53 @@ class PostgresJobStore:
             job_id,
         )
 
+    async def claim(
+        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
+    ) -> bool:
+        return await self._db.changed_one(
+            "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 "
+            "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $4 "
+            "OR (lease_owner IS NULL AND admitted_at <= $5))",
+            owner,
+            until,
+            job_id,
+            now,
+            unleased_since,
+        )
+
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
+        if not job_ids:
+            return 0
+        async with self._db.connection() as connection:
+            status = await connection.execute(
+                "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "
+                "AND id = ANY($3::text[])",
+                until,
+                owner,
+                job_ids,
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def release(self, job_id: str, owner: str) -> None:
+        await self._db.changed_one(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = $1 AND lease_owner = $2",
+            job_id,
+            owner,
+        )
+
+    @asynccontextmanager
+    async def admission(self, guild_id: int) -> AsyncIterator[None]:
+        # A session lock on a connection of its own: a server's queue is admitted by one
+        # process at a time, so its limits hold whichever process admits.
+        key = f"admit:{guild_id}"
+        async with self._db.connection() as connection:
+            await connection.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+            try:
+                yield
+            finally:
+                await connection.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
 
 SETTING_COLUMNS: Final = frozenset(
     {"default_credits", "monthly_cap", "per_member_limit", "per_server_limit", "log_channel_id"}
@@ -1058,7 +1105,9 @@ class PostgresRulesStore:
     ) -> ListChange:
         async def move(connection: Connection) -> ListChange:
             # One admin's change at a time per server, so the list's limit holds.
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", guild_id)
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"block:{guild_id}"
+            )
             count = int(
                 await connection.fetchval(
                     "SELECT COUNT(*) FROM blocked_words WHERE guild_id = $1", guild_id
