@@ -8,6 +8,7 @@ pieces the job lifecycle needs to reach members (`use_front_end`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ from bot.server_rules import ServerRules
 from bot.settings import Settings
 from bot.simulator import ApiframeSimulator
 from bot.store.backends import stores_for
+from bot.store.postgres import PostgresDatabase
 from bot.studio import Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
 EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits", "cogs.actions")
 COMMAND_HASH_KEY: Final = "command_hash"
+# PostgreSQL NOTIFY channel on which processes pass on webhook news about jobs.
+NEWS_CHANNEL: Final = "hailuo_job_news"
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -61,7 +65,14 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-class HailuoBot(commands.Bot):
+def shards_of(settings: Settings) -> dict[str, object]:
+    """discord.py's shard options; none: Discord's recommended count, all in this process."""
+    if settings.shard_count is None:
+        return {}
+    return {"shard_count": settings.shard_count, "shard_ids": list(settings.local_shards or ())}
+
+
+class HailuoBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, **options: object) -> None:
         point_discord_at(settings)
         # The bot has no voice features: discord.py need not warn at every start that the
@@ -78,12 +89,16 @@ class HailuoBot(commands.Bot):
             # aiohttp's default pool of 100 connections queues interaction answers behind
             # edits and followups during a burst; Discord's own rate limits still apply.
             connector=aiohttp.TCPConnector(limit=1000),
+            **shards_of(settings),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.metrics = Metrics()
         self.stores = stores_for(settings, on_write=self.metrics.database_write.observe)
         self.store = self.stores.state
+        # Several processes on PostgreSQL: webhook news for a job driven elsewhere goes there.
+        self._news = self.store if isinstance(self.store, PostgresDatabase) else None
+        self._relayed: set[asyncio.Task[None]] = set()
         self.ledger = Ledger(
             self.stores.ledger,
             settings.default_credits,
@@ -166,7 +181,12 @@ class HailuoBot(commands.Bot):
         self._audit = AuditTrail(self.store, self.stores.ledger, self.guild_settings, audit_sink)
         self._studio = Studio(self.ledger, self.jobs, self._runner, self.rules, self._audit)
         self.ledger.on_change(self._audit.wake)
-        await self.sync_commands_if_changed()
+        if self._news is not None:
+            await self._news.listen(NEWS_CHANNEL, self._heard_relayed)
+        shards = self.settings.local_shards
+        if shards is None or 0 in shards:
+            # Commands are global: one process (shard 0's) registers them for all.
+            await self.sync_commands_if_changed()
         if self.settings.http_port:
             self._serve_http()
             await self.web.start()
@@ -258,7 +278,46 @@ class HailuoBot(commands.Bot):
             reporter,
             self.render_times,
             metrics=self.metrics,
+            owner=self.owner,
+            lease_seconds=settings.job_lease_seconds,
+            local=self.serves,
+            relay=self._relay_news if self._news is not None else None,
         )
+
+    @property
+    def owner(self) -> str:
+        """This process's name on the job leases: its shards, which no other live process
+        connects, so a restart with the same shards takes its own jobs back at once."""
+        shards = self.settings.local_shards
+        if shards is None:
+            return "all-shards"
+        return f"shards {','.join(map(str, shards))} of {self.settings.shard_count}"
+
+    def serves(self, guild_id: int) -> bool:
+        """Whether this process connects the shard of this server (Discord's formula)."""
+        shards = self.settings.local_shards
+        if shards is None:
+            return True
+        assert self.settings.shard_count is not None
+        return (guild_id >> 22) % self.settings.shard_count in shards
+
+    async def _relay_news(self, apiframe_job_id: str, status: str, progress: int | None) -> None:
+        assert self._news is not None
+        await self._news.notify(
+            NEWS_CHANNEL, json.dumps([apiframe_job_id, status, progress], separators=(",", ":"))
+        )
+
+    def _heard_relayed(self, payload: str) -> None:
+        try:
+            apiframe_job_id, status, progress = json.loads(payload)
+        except (ValueError, TypeError):
+            log.warning("ignored a malformed job notice from another process")
+            return
+        task = asyncio.create_task(
+            self.runner.hear_relayed(str(apiframe_job_id), str(status), progress)
+        )
+        self._relayed.add(task)
+        task.add_done_callback(self._relayed.discard)
 
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""

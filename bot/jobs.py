@@ -319,6 +319,32 @@ def insert_job(tx: sqlite3.Connection, job: NewJob, now: datetime) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Driven:
+    """An admitted job whose member has not been told its outcome, and who drives it."""
+
+    job_id: str
+    guild_id: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    admitted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Driven:
+        def moment(value: object) -> datetime | None:
+            if value is None or isinstance(value, datetime):
+                return value
+            return from_db_time(str(value))
+
+        return cls(
+            str(row["id"]),
+            int(row["guild_id"]),
+            row["lease_owner"],
+            moment(row["lease_expires_at"]),
+            moment(row["admitted_at"]),
+        )
+
+
 class JobStore(Protocol):
     """Named reads and writes of job rows (money moves live in the ledger's store). One
     implementation per backend: `SqliteJobStore` below, `PostgresJobStore` in
@@ -331,7 +357,7 @@ class JobStore(Protocol):
     async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None: ...
     async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]: ...
     async def counts_by_state(self) -> dict[str, int]: ...
-    async def admitted_undelivered(self) -> list[tuple[str, int]]: ...
+    async def admitted_undelivered(self) -> list[Driven]: ...
     async def undelivered(self) -> list[Job]: ...
     async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]: ...
     async def images(self, job_id: str) -> list[ImagePayload]: ...
@@ -356,8 +382,8 @@ class JobStore(Protocol):
         another live process holds it (or it is delivered)."""
         ...
 
-    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
-        """Extend `owner`'s leases on these jobs; how many it still held."""
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
+        """Extend `owner`'s leases on these jobs; the ids it still held."""
         ...
 
     async def release(self, job_id: str, owner: str) -> None: ...
@@ -450,13 +476,14 @@ class SqliteJobStore:
         )
         return {str(row[0]): int(row[1]) for row in rows}
 
-    async def admitted_undelivered(self) -> list[tuple[str, int]]:
-        """(job id, server) of every admitted job whose member has not been told the outcome:
-        what the supervisor keeps driving. Ids only: it runs every few seconds."""
+    async def admitted_undelivered(self) -> list[Driven]:
+        """Every admitted job whose member has not been told the outcome, with its lease:
+        what the supervisor keeps driving. A few columns only: it runs every few seconds."""
         rows = await self._db.fetch_all(
-            "SELECT id, guild_id FROM jobs WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
+            "SELECT id, guild_id, lease_owner, lease_expires_at, admitted_at FROM jobs "
+            "WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
         )
-        return [(str(row[0]), int(row[1])) for row in rows]
+        return [Driven.from_row(row) for row in rows]
 
     async def undelivered(self) -> list[Job]:
         """Every job whose member has not yet been told the outcome, oldest first."""
@@ -595,9 +622,9 @@ class SqliteJobStore:
             ),
         )
 
-    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
         if not job_ids:
-            return 0
+            return set()
         return await self._db.write(_renew, owner, job_ids, to_db_time(until))
 
     async def release(self, job_id: str, owner: str) -> None:
@@ -614,12 +641,14 @@ class SqliteJobStore:
         yield
 
 
-def _renew(tx: sqlite3.Connection, owner: str, job_ids: list[str], until: str) -> int:
+def _renew(tx: sqlite3.Connection, owner: str, job_ids: list[str], until: str) -> set[str]:
     marks = ", ".join("?" for _ in job_ids)
-    return tx.execute(
-        f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND id IN ({marks})",  # noqa: S608
+    rows = tx.execute(
+        f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND id IN ({marks}) "  # noqa: S608
+        "RETURNING id",
         (until, owner, *job_ids),
-    ).rowcount
+    ).fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def _changed_one(tx: sqlite3.Connection, sql: str, parameters: tuple[object, ...]) -> bool:

@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Final
 
 from bot.apiframe import RemoteJob
 from bot.backoff import Backoff
+from bot.database import utc_now
 from bot.delivery import Deliverer, JobReporter
 from bot.guilds import GuildSettingsStore
 from bot.i18n import msg
-from bot.jobs import Job, JobState, JobStore
+from bot.jobs import Driven, Job, JobState, JobStore
 from bot.ledger import Ledger
 from bot.logs import log_context
 from bot.metrics import Metrics
@@ -37,6 +40,8 @@ GAVE_UP: Final = str(
         "bot stopped waiting for it."
     )
 )
+# Tells the other processes about news of an Apiframe job (its id, status and progress).
+Relay = Callable[[str, str, int | None], Awaitable[None]]
 # An unexpected error in a job's step: try the step again, slower each time.
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
 
@@ -55,6 +60,10 @@ class JobRunner:
         *,
         metrics: Metrics | None = None,
         heartbeat: float = 10.0,
+        owner: str = "local",
+        lease_seconds: float = 30.0,
+        local: Callable[[int], bool] = lambda _guild_id: True,
+        relay: Relay | None = None,
     ) -> None:
         self._jobs = jobs
         self._ledger = ledger
@@ -65,6 +74,7 @@ class JobRunner:
         self._reporter = reporter
         self._render_times = render_times
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._claimed: set[str] = set()
         self._admitting: set[int] = set()
         self._admit_again: set[int] = set()
         # Per server: the queue position each waiting job was last shown.
@@ -72,8 +82,15 @@ class JobRunner:
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self._metrics = metrics
-        # The supervisor's beat: /readyz turns 503 when it stops (a stuck runner).
-        self.heartbeat = heartbeat
+        # Several processes may share the database: each drives the jobs it holds a lease on
+        # (renewed every beat), starting with the servers of its own shards (`local`).
+        self._owner = owner
+        self._lease = timedelta(seconds=lease_seconds)
+        self._local = local
+        self._relay = relay
+        # The supervisor's beat: /readyz turns 503 when it stops (a stuck runner). It renews
+        # the leases too, so it beats at least three times per lease.
+        self.heartbeat = min(heartbeat, lease_seconds / 3)
         self.last_beat = time.monotonic()
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -108,7 +125,8 @@ class JobRunner:
         try:
             while True:
                 self._admit_again.discard(guild_id)
-                await self._admission_pass(guild_id)
+                async with self._jobs.admission(guild_id):
+                    await self._admission_pass(guild_id)
                 if guild_id not in self._admit_again or self._closing:
                     break
         finally:
@@ -146,7 +164,7 @@ class JobRunner:
         """Learn render times from finished jobs, then pick up every job whose member has not
         been told its outcome."""
         self._render_times.seed(await self._jobs.render_times(SAMPLES_KEPT * 4))
-        pending = await self._jobs.undelivered()
+        pending = [job for job in await self._jobs.undelivered() if self._local(job.guild_id)]
         for job in pending:
             if not job.is_waiting:
                 self.start(job.id, job.guild_id)
@@ -170,24 +188,72 @@ class JobRunner:
     async def _supervise(self) -> None:
         while not self._closing:
             try:
+                await self._renew_leases()
+                now = utc_now()
                 # Only jobs that were admitted: a Cancel settles its job itself.
-                for job_id, guild_id in await self._jobs.admitted_undelivered():
-                    self.start(job_id, guild_id)
+                for driven in await self._jobs.admitted_undelivered():
+                    if driven.job_id not in self._tasks and self._may_take(driven, now):
+                        self.start(driven.job_id, driven.guild_id)
                 self.last_beat = time.monotonic()
             except Exception:
                 log.exception("the job supervisor failed; trying again")
             await asyncio.sleep(self.heartbeat)
 
+    def _may_take(self, driven: Driven, now: datetime) -> bool:
+        """Whether this process should try to take the job (the claim itself decides)."""
+        if driven.lease_owner == self._owner:
+            return True
+        if driven.lease_owner is not None:
+            return driven.lease_expires_at is not None and driven.lease_expires_at < now
+        # Never leased: its own process starts it; another takes it only once it is overdue.
+        return self._local(driven.guild_id) or (
+            driven.admitted_at is not None and driven.admitted_at <= now - self._lease
+        )
+
+    async def _renew_leases(self) -> None:
+        driving = list(self._tasks)
+        held = await self._jobs.renew(self._owner, driving, utc_now() + self._lease)
+        for job_id in driving:
+            task = self._tasks.get(job_id)
+            if job_id not in held and task is not None and job_id in self._claimed:
+                # Another process took the job while this one stalled past its lease: stop,
+                # and leave it to that process (its ledger moves happen once either way).
+                log.warning("job %s: lease lost to another process; letting it go", job_id)
+                task.cancel()
+
+    async def _claim(self, job_id: str, guild_id: int) -> bool:
+        now = utc_now()
+        # Its own shard's unleased job at once (whatever the clocks of the database and of
+        # the process that admitted it say); another shard's only once a lease overdue.
+        since = now + timedelta(days=1) if self._local(guild_id) else now - self._lease
+        claimed = await self._jobs.claim(job_id, self._owner, now + self._lease, now, since)
+        if claimed:
+            self._claimed.add(job_id)
+        return claimed
+
     async def hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool:
         """News about an Apiframe job (a webhook). It only wakes the job's watcher, which asks
-        Apiframe itself: news never settles a job. True if the job is one of this bot's."""
+        Apiframe itself: news never settles a job. A job driven by another process gets the
+        news through the database (`relay`). True if the job is one of this bot's."""
         job = await self._jobs.by_apiframe_id(apiframe_job_id)
         if job is None:
             # The webhook may have beaten the submit's answer: check at once when it lands.
             self._watcher.hear_early(apiframe_job_id)
+            if self._relay is not None:
+                await self._relay(apiframe_job_id, status, progress)
             return False
+        if job.id not in self._tasks and self._relay is not None:
+            await self._relay(apiframe_job_id, status, progress)
         self._watcher.hear(job.id, status, progress)
         return True
+
+    async def hear_relayed(self, apiframe_job_id: str, status: str, progress: int | None) -> None:
+        """News another process received for a job this one may drive."""
+        job = await self._jobs.by_apiframe_id(apiframe_job_id)
+        if job is None:
+            self._watcher.hear_early(apiframe_job_id)
+        elif job.id in self._tasks:
+            self._watcher.hear(job.id, status, progress)
 
     async def close(self) -> None:
         """Stop driving jobs; their rows say where each one stands for the next start."""
@@ -203,10 +269,23 @@ class JobRunner:
 
     async def _drive(self, job_id: str, guild_id: int) -> None:
         log_context(job_id=job_id, guild_id=guild_id)
+        try:
+            if not await self._claim(job_id, guild_id):
+                return  # another live process drives it
+        except Exception:
+            log.exception("job %s: could not claim it; the supervisor will try again", job_id)
+            return
+        try:
+            await self._drive_claimed(job_id, guild_id)
+        finally:
+            self._claimed.discard(job_id)
+
+    async def _drive_claimed(self, job_id: str, guild_id: int) -> None:
         attempt = 0
         while not self._closing:
             try:
                 await self._advance(job_id)
+                await self._jobs.release(job_id, self._owner)
                 self._admit_later(guild_id)  # this job's place is free: let the next one in
                 return
             except asyncio.CancelledError:

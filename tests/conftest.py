@@ -22,10 +22,11 @@ from PIL import Image
 
 from bot.app import HailuoBot
 from bot.database import Database, to_db_time
+from bot.jobs import JobStore, SqliteJobStore
 from bot.ledger import Ledger
 from bot.settings import Settings, load_settings
 from bot.store import LedgerStore
-from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
+from bot.store.postgres import PostgresDatabase, PostgresJobStore, PostgresLedgerStore
 from bot.store.sqlite import SqliteLedgerStore
 from tests.fakes.apiframe_server import API_KEY, FakeApiframe
 from tests.fakes.discord_server import FakeDiscord
@@ -225,6 +226,7 @@ class Backend:
     name: str
     store: LedgerStore
     execute: Callable[[str, tuple[Any, ...]], Awaitable[None]]
+    jobs: JobStore
 
     def ledger(self, **options: Any) -> Ledger:
         return Ledger(self.store, 0, **options)
@@ -266,7 +268,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 stamped = tuple(to_db_time(v) if isinstance(v, datetime) else v for v in values)
                 await database.write(_execute, sql.format(*("?" for _ in values)), stamped)
 
-            yield Backend("sqlite", SqliteLedgerStore(database, 20), on_sqlite)
+            yield Backend(
+                "sqlite", SqliteLedgerStore(database, 20), on_sqlite, SqliteJobStore(database)
+            )
         return
     url = await fresh_database(request.getfixturevalue("postgres_cluster"))
     async with PostgresDatabase(url) as postgres:
@@ -277,4 +281,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                     sql.format(*(f"${n}" for n in range(1, len(values) + 1))), *values
                 )
 
-        yield Backend("postgres", PostgresLedgerStore(postgres, 20), on_postgres)
+        yield Backend(
+            "postgres", PostgresLedgerStore(postgres, 20), on_postgres, PostgresJobStore(postgres)
+        )

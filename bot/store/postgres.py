@@ -42,7 +42,7 @@ from bot.database import to_db_time, utc_now
 from bot.defaults import OptionDefaults
 from bot.errors import RepeatedRequest
 from bot.guilds import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
-from bot.jobs import ImagePayload, Job, JobState, NewJob, short_id_prefix, sources_of
+from bot.jobs import Driven, ImagePayload, Job, JobState, NewJob, short_id_prefix, sources_of
 from bot.money import (
     REPEAT_WINDOW,
     BalanceChange,
@@ -98,6 +98,7 @@ class PostgresDatabase:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._listener: asyncpg.Connection[asyncpg.Record] | None = None
 
     @property
     def where(self) -> str:
@@ -122,6 +123,9 @@ class PostgresDatabase:
         await self._migrate()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -176,6 +180,26 @@ class PostgresDatabase:
     async def connection(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as connection:
             yield connection
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        """Call `heard` with the payload of every NOTIFY on `channel`, from any process (on a
+        connection of its own, outside the pool)."""
+        if self._listener is None:
+            try:
+                self._listener = await asyncpg.connect(self._url)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise PostgresUnavailable(
+                    f"cannot listen on PostgreSQL at {self.where}: {type(exc).__name__}"
+                ) from None
+
+        def on_notice(_connection: object, _pid: int, _channel: str, payload: object) -> None:
+            heard(str(payload))
+
+        await self._listener.add_listener(channel, on_notice)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self.connection() as connection:
+            await connection.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def ping(self) -> None:
         async with self.connection() as connection:
@@ -802,11 +826,12 @@ class PostgresJobStore:
         )
         return {str(row["kind"]): int(row["n"]) for row in rows}
 
-    async def admitted_undelivered(self) -> list[tuple[str, int]]:
+    async def admitted_undelivered(self) -> list[Driven]:
         rows = await self._db.fetch(
-            "SELECT id, guild_id FROM jobs WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
+            "SELECT id, guild_id, lease_owner, lease_expires_at, admitted_at FROM jobs "
+            "WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
         )
-        return [(str(row["id"]), int(row["guild_id"])) for row in rows]
+        return [Driven.from_row(row) for row in rows]
 
     async def undelivered(self) -> list[Job]:
         rows = await self._db.fetch(
@@ -935,18 +960,17 @@ class PostgresJobStore:
             unleased_since,
         )
 
-    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> int:
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
         if not job_ids:
-            return 0
-        async with self._db.connection() as connection:
-            status = await connection.execute(
-                "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "
-                "AND id = ANY($3::text[])",
-                until,
-                owner,
-                job_ids,
-            )
-        return int(status.rsplit(" ", 1)[-1])
+            return set()
+        rows = await self._db.fetch(
+            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "
+            "AND id = ANY($3::text[]) RETURNING id",
+            until,
+            owner,
+            job_ids,
+        )
+        return {str(row["id"]) for row in rows}
 
     async def release(self, job_id: str, owner: str) -> None:
         await self._db.changed_one(

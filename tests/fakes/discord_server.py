@@ -198,6 +198,11 @@ class FakeDiscord:
         self.guild_locale = "en-US"  # the server's preferred locale
         self.upload_limit = 10 * 1024 * 1024
         self._sockets: list[web.WebSocketResponse] = []
+        # More servers than the main one (each with one channel), and the shard each gateway
+        # connection identified as: Discord sends a server's events to its shard only.
+        self.more_guilds: dict[int, int] = {}
+        self._shards: dict[int, tuple[int, int]] = {}
+        self.shard_identifies: list[tuple[int, int]] = []
         self._seq = 0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -277,13 +282,31 @@ class FakeDiscord:
         await self.dispatch("CHANNEL_CREATE", self._channel_json(channel_id, name))
         return channel_id
 
+    def add_guild(self, shard: int, shard_count: int) -> tuple[int, int]:
+        """Another server, on the given shard of `shard_count` ((id >> 22) % count), with one
+        channel; returns (server id, channel id)."""
+        while True:
+            guild_id = snowflake()
+            if (guild_id >> 22) % shard_count == shard and guild_id not in self.more_guilds:
+                break
+            time.sleep(0.001)  # a new millisecond, so a new timestamp part
+        channel_id = snowflake()
+        self.more_guilds[guild_id] = channel_id
+        return guild_id, channel_id
+
+    def guild_of_channel(self, channel_id: int) -> int:
+        for guild_id, main in self.more_guilds.items():
+            if main == channel_id:
+                return guild_id
+        return self.guild_id
+
     def _channel_json(self, channel_id: int, name: str) -> dict[str, Any]:
         return {
             "id": str(channel_id),
             "type": 0,
             "name": name,
             "position": 0,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(self.guild_of_channel(channel_id)),
             "permission_overwrites": [],
             "nsfw": channel_id in self.age_restricted,
         }
@@ -348,6 +371,7 @@ class FakeDiscord:
         age_seconds: float = 0.0,
         channel_id: int | None = None,
         typing: bool = False,
+        guild_id: int | None = None,
     ) -> FakeInteraction:
         """Send an INTERACTION_CREATE for a slash command, as a member typing it would (in the
         main channel, or in `channel_id`). With `typing`, an autocomplete request instead: the
@@ -404,9 +428,10 @@ class FakeDiscord:
             payload["user"] = member.user_json()
             payload["context"] = 1
         else:
-            payload["guild_id"] = str(self.guild_id)
+            guild = guild_id or self.guild_id
+            payload["guild_id"] = str(guild)
             payload["guild_locale"] = self.guild_locale
-            where = channel_id or self.channel_id
+            where = channel_id or self.more_guilds.get(guild, self.channel_id)
             payload["channel_id"] = str(where)
             payload["channel"] = {
                 **self._channel_json(where, self.extra_channels.get(where, "videos")),
@@ -508,11 +533,25 @@ class FakeDiscord:
         return next(m for m in self.replies_to(interaction) if text in m.content)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event to the gateway connections that should get it: a server's events
+        to the connection of its shard only."""
         self._seq += 1
         frame = json.dumps({"op": 0, "t": event, "s": self._seq, "d": data})
+        guild = data.get("guild_id")
         for socket in list(self._sockets):
-            if not socket.closed:
-                await socket.send_str(frame)
+            if socket.closed:
+                continue
+            if guild is not None and not self._covers(socket, int(guild)):
+                continue
+            await socket.send_str(frame)
+
+    def _covers(self, socket: web.WebSocketResponse, guild_id: int) -> bool:
+        shard, count = self._shards.get(id(socket), (0, 1))
+        return (guild_id >> 22) % count == shard
+
+    async def _send(self, socket: web.WebSocketResponse, event: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        await socket.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -520,9 +559,11 @@ class FakeDiscord:
 
     # -- gateway -----------------------------------------------------------------------------
 
-    def _guild_json(self) -> dict[str, Any]:
+    def _guild_json(self, guild_id: int | None = None) -> dict[str, Any]:
+        guild = guild_id or self.guild_id
+        channel = self.more_guilds.get(guild, self.channel_id)
         return {
-            "id": str(self.guild_id),
+            "id": str(guild),
             "name": "Video Club",
             "icon": None,
             "owner_id": str(self.bot_user.id),
@@ -549,7 +590,7 @@ class FakeDiscord:
             "afk_timeout": 300,
             "roles": [
                 {
-                    "id": str(self.guild_id),
+                    "id": str(guild),
                     "name": "@everyone",
                     "permissions": str(ALL_MEMBER_PERMISSIONS),
                     "position": 0,
@@ -562,11 +603,11 @@ class FakeDiscord:
             ],
             "channels": [
                 {
-                    "id": str(self.channel_id),
+                    "id": str(channel),
                     "type": 0,
                     "name": "videos",
                     "position": 0,
-                    "guild_id": str(self.guild_id),
+                    "guild_id": str(guild),
                     "permission_overwrites": [],
                     "nsfw": False,
                 }
@@ -596,23 +637,35 @@ class FakeDiscord:
                     await socket.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies += 1
-                    await self.dispatch(
+                    shard, count = frame["d"].get("shard") or (0, 1)
+                    self._shards[id(socket)] = (int(shard), int(count))
+                    self.shard_identifies.append((int(shard), int(count)))
+                    guilds = [
+                        guild
+                        for guild in (self.guild_id, *self.more_guilds)
+                        if self._covers(socket, guild)
+                    ]
+                    await self._send(
+                        socket,
                         "READY",
                         {
                             "v": 10,
                             "user": {**self.bot_user.user_json(), "bot": True},
-                            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
                             "session_id": f"session-{self.identifies}",
                             "resume_gateway_url": self.gateway_url,
                             "application": {"id": str(self.application_id), "flags": 0},
+                            "shard": [int(shard), int(count)],
                         },
                     )
-                    await self.dispatch("GUILD_CREATE", self._guild_json())
+                    for guild in guilds:
+                        await self._send(socket, "GUILD_CREATE", self._guild_json(guild))
                 elif op == 6:
-                    await self.dispatch("RESUMED", {})
+                    await self._send(socket, "RESUMED", {})
         finally:
             with contextlib.suppress(ValueError):
                 self._sockets.remove(socket)
+            self._shards.pop(id(socket), None)
         return socket
 
     @property
