@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.errors import CapReached, InsufficientCredits, RepeatedRequest
 from bot.jobs import JobSource, SourceAction
 from bot.money import EntryKind
+from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_an_account_opens_with_the_servers_default_once(backend: Backend) -> None:
@@ -153,3 +158,56 @@ async def test_the_ledger_cannot_be_rewritten(backend: Backend) -> None:
         await backend.execute("UPDATE ledger SET delta = {0}", (1000,))
     with pytest.raises(Exception, match="append-only"):
         await backend.execute("DELETE FROM ledger WHERE member_id = {0}", (42,))
+
+
+async def test_two_processes_moving_money_on_the_same_rows_keep_every_promise(
+    postgres_url: str,
+) -> None:
+    """Two OS processes, each with its own pool, on the same members of one capped server."""
+    async with PostgresDatabase(postgres_url) as database:
+        async with database.connection() as connection:
+            await connection.execute(
+                "INSERT INTO guild_settings (guild_id, monthly_cap, updated_at) "
+                "VALUES ($1, 60, now())",
+                GUILD,
+            )
+            await connection.execute(
+                "INSERT INTO allowances (guild_id, role_id, amount, period, updated_at) "
+                "VALUES ($1, 0, 25, 'daily', now())",
+                GUILD,
+            )
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.bot.ledger_worker",
+                postgres_url,
+                "120",
+                cwd=REPO,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        outputs = [await worker.communicate() for worker in workers]
+        assert all(worker.returncode == 0 for worker in workers), outputs
+        store = PostgresLedgerStore(database, 20)
+        assert await store.disagreements() == []
+        async with database.connection() as connection:
+            spent = await connection.fetchval(
+                "SELECT COALESCE(SUM(price), 0) FROM jobs WHERE state <> 'failed'"
+            )
+            negative = await connection.fetchval("SELECT COUNT(*) FROM accounts WHERE balance < 0")
+            top_ups = await connection.fetchval(
+                "SELECT COUNT(*) FROM ledger WHERE kind = 'allowance'"
+            )
+            settlements = await connection.fetch(
+                "SELECT job_id, COUNT(*) AS n FROM ledger WHERE kind IN ('charge', 'refund') "
+                "GROUP BY job_id HAVING COUNT(*) > 1"
+            )
+        accepted = sum(int(out.decode()) for out, _ in outputs)
+    assert accepted > 0
+    assert spent <= 60  # the cap, never crossed, by reservations from both processes
+    assert negative == 0
+    assert settlements == []  # each job charged or refunded once
+    assert top_ups <= 5  # one allowance top-up per member per day, whichever process
