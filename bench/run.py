@@ -34,12 +34,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+
 from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
 from bot.jobs import JobState, NewJob, RequestOrigin, SqliteJobStore
 from bot.ledger import Ledger
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
+from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
 from bot.store.sqlite import SqliteLedgerStore
 from bot.store.sqlite import settle as _settle
 from bot.wordfilter import BlockedWords, fold
@@ -48,6 +51,8 @@ from tests.e2e.helpers import hailuo, integer, sub
 from tests.e2e.processes import BotProcess
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
+from tests.postgres_cluster import Cluster, running_cluster
+from tests.postgres_cluster import unavailable as postgres_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.md"
@@ -732,6 +737,142 @@ async def cold_start(workdir: Path, sizes: Sizes) -> list[Row]:
 # -- report -------------------------------------------------------------------------------------
 
 
+# -- 7. PostgreSQL: the ledger, and shards in two processes --------------------------------------
+
+
+async def _pg_pairs(
+    url: str, jobs: list[NewJob], members: int, tasks: int, pool: int
+) -> tuple[float, int]:
+    """Reserve→charge pairs per second through the project's ledger on PostgreSQL, and the
+    mismatches afterwards (`db verify` problems, plus a wrong total of balances)."""
+    starting = 10**9
+    async with PostgresDatabase(url, min_size=min(pool, 4), max_size=pool) as database:
+        store = PostgresLedgerStore(database, starting)
+        ledger = Ledger(store, starting)
+        for member in range(members):
+            await ledger.balance(1, member)
+        queue = list(jobs)
+
+        async def worker() -> None:
+            while queue:
+                job = queue.pop()
+                await ledger.reserve(job)
+                await database.changed_one(
+                    "UPDATE jobs SET state = 'submitted', submitted_at = now() WHERE id = $1",
+                    job.id,
+                )
+                await ledger.commit_charge(job.id, "https://v")
+
+        started = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(tasks)])
+        rate = len(jobs) / (time.perf_counter() - started)
+        problems = await store.disagreements()
+        async with database.connection() as connection:
+            total = await connection.fetchval("SELECT SUM(balance) FROM accounts")
+    mismatches = len(problems) + int(int(total) != members * starting - len(jobs) * 5)
+    return rate, mismatches
+
+
+async def _two_shard_burst(workdir: Path, url: str, count: int, processes: int) -> list[float]:
+    """Acknowledgement times of `count` commands at once, spread over one server per shard,
+    with the shards in `processes` processes on one PostgreSQL database."""
+    async with Stage(workdir / f"shards-{processes}-{count}") as stage:
+        stage.apiframe.default_script = JobScript(polls_before_done=10**9)
+        discord = stage.discord
+        guilds = [discord.guild_id]
+        if processes == 2:
+            shard = ((discord.guild_id >> 22) % 2 + 1) % 2
+            guilds.append(discord.add_guild(shard, 2)[0])
+        bots = []
+        for index in range(processes):
+            shards = {} if processes == 1 else {"SHARD_COUNT": "2", "SHARD_IDS": str(index)}
+            bot = stage.bot(f"bot{index}", DATABASE_URL=url, **shards)
+            await bot.start()
+            bots.append(bot)
+        await stage.settle_in()
+        members = [discord.add_member(f"s{index}") for index in range(count)]
+        interactions: list[FakeInteraction] = await asyncio.gather(
+            *[
+                discord.invoke(
+                    "hailuo",
+                    hailuo(f"shard burst {index}"),
+                    member=member,
+                    guild_id=guilds[index % len(guilds)],
+                )
+                for index, member in enumerate(members)
+            ]
+        )
+        await discord.wait_for(lambda: all(i.callback_at for i in interactions), within=180)
+        for bot in bots:
+            await bot.close()
+    return [i.callback_at - i.sent_at for i in interactions if i.callback_at]
+
+
+async def postgres(workdir: Path, sizes: Sizes) -> list[Row]:
+    reason = postgres_unavailable()
+    if reason is not None:
+        return [Row("PostgreSQL", "skipped", reason, "", "", None)]
+    rows: list[Row] = []
+    pairs = max(200, sizes.ledger_pairs // 5)
+    with running_cluster() as cluster:
+        for label, members in (("100 members", 100), ("5 hot members", 5)):
+            jobs = make_jobs(pairs, members)
+            floor_url = await _pg_database(cluster)
+            # The floor: the very same statements, one pair after another on one connection.
+            floor_rate, _ = await _pg_pairs(floor_url, jobs, members, tasks=1, pool=2)
+            ours_url = await _pg_database(cluster)
+            rate, mismatches = await _pg_pairs(
+                ours_url, make_jobs(pairs, members), members, tasks=100, pool=10
+            )
+            rows.append(
+                Row(
+                    f"PostgreSQL ledger: {pairs:,} reserve→charge pairs, 100 tasks, {label}",
+                    f"{rate:,.0f} pairs/s",
+                    f"{floor_rate:,.0f} pairs/s",
+                    f"{rate / floor_rate:.0%}",
+                    "≥ 50% of the one-connection loop",
+                    rate >= 0.5 * floor_rate,
+                )
+            )
+            rows.append(
+                Row(
+                    f"PostgreSQL ledger, {label}: double spends and mismatches after the run",
+                    str(mismatches),
+                    "",
+                    "",
+                    "0",
+                    mismatches == 0,
+                )
+            )
+        count = sizes.big_burst
+        one = await _two_shard_burst(workdir, await _pg_database(cluster), count, processes=1)
+        two = await _two_shard_burst(workdir, await _pg_database(cluster), count, processes=2)
+        for label, share in (("p50", 0.5), ("p99", 0.99)):
+            ours, reference = percentile(two, share), percentile(one, share)
+            rows.append(
+                Row(
+                    f"answer latency on PostgreSQL, {count} at once over 2 shards, {label}: "
+                    "two processes (reference: one)",
+                    ms(ours),
+                    ms(reference),
+                    f"{ours / reference:.2f}×",
+                    "< 1 s" if label == "p99" else "",
+                    ours < 1.0 if label == "p99" else None,
+                )
+            )
+    return rows
+
+
+async def _pg_database(cluster: Cluster) -> str:
+    name = f"bench_{random.randrange(16**12):012x}"
+    admin = await asyncpg.connect(cluster.url("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return cluster.url(name)
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| measure | bot | floor / reference | ratio | target | met |",
@@ -752,6 +893,7 @@ SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
     ("footprint", footprint),
     ("cold-start", cold_start),
     ("blocked-words", blocked_words),
+    ("postgres", postgres),
 ]
 
 
@@ -797,7 +939,12 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
             "received in any one-second window while 1,000 jobs were in flight.\n"
             "- Blocked words: random entries of 4 to 10 letters; the reference folds the prompt "
             "the same way, then runs one compiled search per entry. The near-miss prompt is made "
-            "of every entry less its last letter, the worst case for shared beginnings.\n",
+            "of every entry less its last letter, the worst case for shared beginnings.\n"
+            "- PostgreSQL runs in a throwaway cluster on the same machine (fsync off, as in the "
+            "tests). Its ledger floor is the project's own statements, one pair after another on "
+            "one connection; 'hot members' puts every pair on five accounts, the worst case for "
+            "the row locks. The two-process burst splits the commands over two servers on "
+            "different shards, one process each, beside one process running both shards.\n",
             encoding="utf-8",
         )
     return rows
