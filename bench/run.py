@@ -38,12 +38,12 @@ import asyncpg
 
 from bot.database import PRAGMAS, Database, to_db_time, utc_now
 from bot.integrity import verify
-from bot.jobs import JobState, NewJob, RequestOrigin, SqliteJobStore
+from bot.jobs import JobState, NewJob, RequestOrigin
 from bot.ledger import Ledger
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
 from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
-from bot.store.sqlite import SqliteLedgerStore
+from bot.store.sqlite import SqliteJobStore, SqliteLedgerStore
 from bot.store.sqlite import settle as _settle
 from bot.wordfilter import BlockedWords, fold
 from tests.conftest import free_port

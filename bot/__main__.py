@@ -212,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(
         settings.log_level,
-        [settings.discord_token.get_secret_value(), settings.apiframe_api_key.get_secret_value()],
+        [
+            settings.discord_token.get_secret_value(),
+            settings.apiframe_api_key.get_secret_value(),
+            *settings.database_secrets,
+        ],
         settings.log_format,
     )
     for warning in setup_warnings(settings):

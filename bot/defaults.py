@@ -8,13 +8,11 @@ it came from a saved default and how to change it.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Final, Protocol
 
 from bot.camera import parse_moves
-from bot.database import Database, to_db_time, utc_now
 from bot.errors import RequestRejected
 from bot.i18n import Text, msg
 
@@ -86,35 +84,11 @@ class SavedDefaults(Protocol):
     async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None: ...
 
 
-class SqliteSavedDefaults:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
-    async def get(self, guild_id: int, member_id: int) -> OptionDefaults:
-        row = await self._db.fetch_one(
-            "SELECT duration, resolution, prompt_optimizer, camera FROM option_defaults "
-            "WHERE guild_id = ? AND member_id = ?",
-            (guild_id, member_id),
-        )
-        if row is None:
-            return OptionDefaults()
-        optimizer = row[2]
-        return OptionDefaults(
-            row[0], row[1], None if optimizer is None else bool(optimizer), row[3]
-        )
-
-    async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None:
-        """Replace the saved defaults (all of them: unset options are cleared)."""
-        await self._db.write(_save, guild_id, member_id, defaults, to_db_time(utc_now()))
-
-
 class DefaultsStore:
     """Members' and servers' saved defaults for /hailuo's options."""
 
-    def __init__(self, saved: SavedDefaults | Database) -> None:
-        self._saved: SavedDefaults = (
-            SqliteSavedDefaults(saved) if isinstance(saved, Database) else saved
-        )
+    def __init__(self, saved: SavedDefaults) -> None:
+        self._saved = saved
 
     async def get(self, guild_id: int, member_id: int) -> OptionDefaults:
         return await self._saved.get(guild_id, member_id)
@@ -149,31 +123,3 @@ def conflicts(defaults: OptionDefaults) -> list[Text]:
             )
         ]
     return []
-
-
-def _save(
-    tx: sqlite3.Connection, guild_id: int, member_id: int, defaults: OptionDefaults, now: str
-) -> None:
-    if defaults.empty:
-        tx.execute(
-            "DELETE FROM option_defaults WHERE guild_id = ? AND member_id = ?",
-            (guild_id, member_id),
-        )
-        return
-    optimizer = None if defaults.prompt_optimizer is None else int(defaults.prompt_optimizer)
-    tx.execute(
-        "INSERT INTO option_defaults (guild_id, member_id, duration, resolution, "
-        "prompt_optimizer, camera, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (guild_id, member_id) DO UPDATE SET duration = excluded.duration, "
-        "resolution = excluded.resolution, prompt_optimizer = excluded.prompt_optimizer, "
-        "camera = excluded.camera, updated_at = excluded.updated_at",
-        (
-            guild_id,
-            member_id,
-            defaults.duration,
-            defaults.resolution,
-            optimizer,
-            defaults.camera,
-            now,
-        ),
-    )

@@ -8,15 +8,14 @@ the same disguise folding; it is a first line, and Apiframe and MiniMax apply th
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Final, Protocol
 
-from bot.database import Database, to_db_time, utc_now
-from bot.wordfilter import MAX_ENTRIES, BlockedWords, clean_entry
+from bot.database import utc_now
+from bot.wordfilter import BlockedWords, clean_entry
 
 SEXUAL_TERMS: Final = "sexual_terms.txt"
 
@@ -63,41 +62,11 @@ class RulesStore(Protocol):
     ) -> None: ...
 
 
-class SqliteRulesStore:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
-    async def entries(self, guild_id: int) -> list[str]:
-        rows = await self._db.fetch_all(
-            "SELECT entry FROM blocked_words WHERE guild_id = ? ORDER BY entry", (guild_id,)
-        )
-        return [str(row[0]) for row in rows]
-
-    async def block(
-        self, guild_id: int, entries: list[str], actor_id: int, now: datetime
-    ) -> ListChange:
-        return await self._db.write(_block, guild_id, entries, actor_id, to_db_time(now))
-
-    async def unblock(self, guild_id: int, entries: list[str]) -> ListChange:
-        return await self._db.write(_unblock, guild_id, entries)
-
-    async def nsfw_allowed(self, guild_id: int) -> bool:
-        row = await self._db.fetch_one(
-            "SELECT nsfw_allowed FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        return bool(row is not None and row[0])
-
-    async def set_nsfw_allowed(
-        self, guild_id: int, allowed: bool, actor_id: int, now: datetime
-    ) -> None:
-        await self._db.write(_set_nsfw, guild_id, allowed, actor_id, to_db_time(now))
-
-
 class ServerRules:
     """A server's rules for prompts, with each server's blocked words compiled once."""
 
-    def __init__(self, store: RulesStore | Database) -> None:
-        self._store: RulesStore = SqliteRulesStore(store) if isinstance(store, Database) else store
+    def __init__(self, store: RulesStore) -> None:
+        self._store = store
         self._compiled: dict[int, BlockedWords] = {}
 
     async def blocked_words(self, guild_id: int) -> BlockedWords:
@@ -138,66 +107,3 @@ def _cleaned(entries: list[str]) -> list[str]:
         if cleaned and cleaned not in seen:
             seen.append(cleaned)
     return seen
-
-
-def _block(
-    tx: sqlite3.Connection, guild_id: int, entries: list[str], actor_id: int, now: str
-) -> ListChange:
-    count = int(
-        tx.execute("SELECT COUNT(*) FROM blocked_words WHERE guild_id = ?", (guild_id,)).fetchone()[
-            0
-        ]
-    )
-    added: list[str] = []
-    present: list[str] = []
-    over: list[str] = []
-    for entry in entries:
-        if tx.execute(
-            "SELECT 1 FROM blocked_words WHERE guild_id = ? AND entry = ?", (guild_id, entry)
-        ).fetchone():
-            present.append(entry)
-        elif count >= MAX_ENTRIES:
-            over.append(entry)
-        else:
-            tx.execute(
-                "INSERT INTO blocked_words (guild_id, entry, added_by, added_at) "
-                "VALUES (?, ?, ?, ?)",
-                (guild_id, entry, actor_id, now),
-            )
-            added.append(entry)
-            count += 1
-    if added:
-        tx.execute(
-            "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, "
-            "actor_id, created_at) VALUES (?, 'blocked_words', NULL, ?, ?, ?)",
-            (guild_id, ", ".join(added), actor_id, now),
-        )
-    return ListChange(tuple(added), tuple(present), tuple(over))
-
-
-def _unblock(tx: sqlite3.Connection, guild_id: int, entries: list[str]) -> ListChange:
-    removed: list[str] = []
-    absent: list[str] = []
-    for entry in entries:
-        cursor = tx.execute(
-            "DELETE FROM blocked_words WHERE guild_id = ? AND entry = ?", (guild_id, entry)
-        )
-        (removed if cursor.rowcount else absent).append(entry)
-    return ListChange(tuple(removed), tuple(absent))
-
-
-def _set_nsfw(
-    tx: sqlite3.Connection, guild_id: int, allowed: bool, actor_id: int, now: str
-) -> None:
-    tx.execute(
-        "INSERT INTO guild_settings (guild_id, nsfw_allowed, updated_at, updated_by) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-        "nsfw_allowed = excluded.nsfw_allowed, updated_at = excluded.updated_at, "
-        "updated_by = excluded.updated_by",
-        (guild_id, int(allowed), now, actor_id),
-    )
-    tx.execute(
-        "INSERT INTO guild_settings_log (guild_id, setting, old_value, new_value, "
-        "actor_id, created_at) VALUES (?, 'nsfw_allowed', NULL, ?, ?, ?)",
-        (guild_id, "allowed" if allowed else "blocked", actor_id, now),
-    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,15 @@ class StoreSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.database_path}"
+
+    @property
+    def database_secrets(self) -> tuple[str, ...]:
+        """What of DATABASE_URL must never be logged: its password, and the URL itself."""
+        if self.database_url is None:
+            return ()
+        url = self.database_url.get_secret_value()
+        password = urlsplit(url).password
+        return (url,) if not password else (url, password)
 
     @property
     def on_postgres(self) -> bool:

@@ -22,12 +22,28 @@ from PIL import Image
 
 from bot.app import HailuoBot
 from bot.database import Database, to_db_time
-from bot.jobs import JobStore, SqliteJobStore
+from bot.defaults import SavedDefaults
+from bot.guilds import GuildSettingsStore
+from bot.jobs import JobStore
 from bot.ledger import Ledger
+from bot.server_rules import RulesStore
 from bot.settings import Settings, load_settings
 from bot.store import LedgerStore
-from bot.store.postgres import PostgresDatabase, PostgresJobStore, PostgresLedgerStore
-from bot.store.sqlite import SqliteLedgerStore
+from bot.store.postgres import (
+    PostgresDatabase,
+    PostgresGuildSettingsStore,
+    PostgresJobStore,
+    PostgresLedgerStore,
+    PostgresRulesStore,
+    PostgresSavedDefaults,
+)
+from bot.store.sqlite import (
+    SqliteGuildSettingsStore,
+    SqliteJobStore,
+    SqliteLedgerStore,
+    SqliteRulesStore,
+    SqliteSavedDefaults,
+)
 from tests.fakes.apiframe_server import API_KEY, FakeApiframe
 from tests.fakes.discord_server import FakeDiscord
 from tests.postgres_cluster import Cluster, running_cluster
@@ -227,6 +243,9 @@ class Backend:
     store: LedgerStore
     execute: Callable[[str, tuple[Any, ...]], Awaitable[None]]
     jobs: JobStore
+    guilds: GuildSettingsStore
+    rules: RulesStore
+    defaults: SavedDefaults
 
     def ledger(self, **options: Any) -> Ledger:
         return Ledger(self.store, 0, **options)
@@ -269,7 +288,13 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 await database.write(_execute, sql.format(*("?" for _ in values)), stamped)
 
             yield Backend(
-                "sqlite", SqliteLedgerStore(database, 20), on_sqlite, SqliteJobStore(database)
+                "sqlite",
+                SqliteLedgerStore(database, 20),
+                on_sqlite,
+                SqliteJobStore(database),
+                SqliteGuildSettingsStore(database, 20),
+                SqliteRulesStore(database),
+                SqliteSavedDefaults(database),
             )
         return
     url = await fresh_database(request.getfixturevalue("postgres_cluster"))
@@ -282,5 +307,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 )
 
         yield Backend(
-            "postgres", PostgresLedgerStore(postgres, 20), on_postgres, PostgresJobStore(postgres)
+            "postgres",
+            PostgresLedgerStore(postgres, 20),
+            on_postgres,
+            PostgresJobStore(postgres),
+            PostgresGuildSettingsStore(postgres, 20),
+            PostgresRulesStore(postgres),
+            PostgresSavedDefaults(postgres),
         )

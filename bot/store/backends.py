@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.database import Database
-from bot.defaults import SavedDefaults, SqliteSavedDefaults
-from bot.guilds import GuildSettingsStore, SqliteGuildSettingsStore
-from bot.jobs import JobStore, SqliteJobStore
-from bot.server_rules import RulesStore, SqliteRulesStore
+from bot.defaults import SavedDefaults
+from bot.guilds import GuildSettingsStore
+from bot.jobs import JobStore
+from bot.server_rules import RulesStore
 from bot.settings import StoreSettings
 from bot.store import LedgerStore, StateStore
 from bot.store.postgres import (
@@ -21,7 +21,13 @@ from bot.store.postgres import (
     PostgresSavedDefaults,
     redacted,
 )
-from bot.store.sqlite import SqliteLedgerStore
+from bot.store.sqlite import (
+    SqliteGuildSettingsStore,
+    SqliteJobStore,
+    SqliteLedgerStore,
+    SqliteRulesStore,
+    SqliteSavedDefaults,
+)
 
 
 @dataclass(frozen=True, slots=True)

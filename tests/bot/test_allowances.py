@@ -8,9 +8,10 @@ import pytest
 
 from bot.allowances import EVERYONE, Allowance, Period, applicable, next_period_start
 from bot.database import Database
-from bot.guilds import GuildSettingsStore, SqliteGuildSettingsStore
+from bot.guilds import GuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
 from bot.ledger import EntryKind, Ledger
+from bot.store.sqlite import SqliteGuildSettingsStore
 from cogs._messages import refusal
 from tests.bot.factories import GUILD
 

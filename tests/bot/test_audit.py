@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from bot.audit import AuditChannelGone, AuditTrail
 from bot.database import Database
-from bot.guilds import SqliteGuildSettingsStore
 from bot.ledger import EntryKind, Ledger, LedgerEntry
-from bot.store.sqlite import SqliteLedgerStore
+from bot.store.sqlite import SqliteGuildSettingsStore, SqliteLedgerStore
 from tests.bot.factories import GUILD, new_job
 
 CHANNEL = 777

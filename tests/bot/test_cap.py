@@ -9,10 +9,9 @@ import pytest
 
 from bot.database import Database
 from bot.errors import CapReached, InsufficientCredits
-from bot.guilds import SqliteGuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import SqliteJobStore
 from bot.ledger import Ledger
+from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 

@@ -16,9 +16,9 @@ import pytest
 from bot.cli import run_cli
 from bot.database import Database
 from bot.integrity import verify
-from bot.jobs import SqliteJobStore
 from bot.ledger import Ledger
 from bot.settings import StoreSettings
+from bot.store.sqlite import SqliteJobStore
 from tests.bot.factories import GUILD, new_job
 
 REPO = Path(__file__).resolve().parents[2]

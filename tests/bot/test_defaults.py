@@ -15,6 +15,7 @@ from bot.defaults import (
     conflicts,
 )
 from bot.errors import RequestRejected
+from bot.store.sqlite import SqliteSavedDefaults
 from tests.bot.factories import GUILD
 
 
@@ -42,7 +43,7 @@ def test_a_forbidden_combination_is_named_with_its_fix() -> None:
 
 
 async def test_updates_merge_clear_and_check_camera_moves(database: Database) -> None:
-    store = DefaultsStore(database)
+    store = DefaultsStore(SqliteSavedDefaults(database))
     await store.update(GUILD, 5, OptionDefaults(duration=10))
     merged = await store.update(GUILD, 5, OptionDefaults(camera="pan left, tilt up"))
     assert merged == OptionDefaults(duration=10, camera="Pan left, Tilt up")

@@ -6,7 +6,7 @@ import pytest
 
 from bot.allowances import Period
 from bot.database import Database
-from bot.guilds import SqliteGuildSettingsStore
+from bot.store.sqlite import SqliteGuildSettingsStore
 from tests.bot.factories import GUILD
 
 

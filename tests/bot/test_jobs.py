@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.database import Database
-from bot.jobs import JobState, SqliteJobStore, can_transition, sources_of
+from bot.jobs import JobState, can_transition, sources_of
 from bot.ledger import Ledger
+from bot.store.sqlite import SqliteJobStore
 from tests.bot.factories import new_job
 
 

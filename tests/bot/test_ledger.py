@@ -9,10 +9,10 @@ import pytest
 
 from bot.database import Database
 from bot.errors import InsufficientCredits
-from bot.guilds import SqliteGuildSettingsStore
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import JobState, SqliteJobStore
+from bot.jobs import JobState
 from bot.ledger import EntryKind, Ledger
+from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 

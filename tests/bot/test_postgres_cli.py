@@ -12,12 +12,13 @@ from bot.allowances import Period
 from bot.cli import run_cli
 from bot.defaults import DefaultsStore, OptionDefaults
 from bot.errors import ConfigurationError
-from bot.jobs import ImagePayload, JobSource, SourceAction, SqliteJobStore
+from bot.jobs import ImagePayload, JobSource, SourceAction
 from bot.ledger import Ledger
 from bot.rules import ImageRole
 from bot.server_rules import ServerRules
 from bot.settings import StoreSettings, load_store_settings
 from bot.store.backends import stores_for
+from bot.store.sqlite import SqliteJobStore, SqliteRulesStore, SqliteSavedDefaults
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import fresh_database
 from tests.postgres_cluster import PASSWORD, Cluster
@@ -49,9 +50,13 @@ async def sqlite_with_every_kind_of_row(tmp_path: Path) -> StoreSettings:
         await stores.guilds.set_limits(GUILD, 3, 12, actor_id=9)
         await stores.guilds.set_log_channel(GUILD, 777, actor_id=9)
         await stores.guilds.set_allowance(GUILD, None, 40, Period.WEEKLY, actor_id=9)
-        await ServerRules(database).block(GUILD, ["zorblax", "red fog"], actor_id=9)
-        await ServerRules(database).set_nsfw_allowed(GUILD, True, actor_id=9)
-        await DefaultsStore(database).save(GUILD, 1, OptionDefaults(10, "768p", True, "Push in"))
+        await ServerRules(SqliteRulesStore(database)).block(
+            GUILD, ["zorblax", "red fog"], actor_id=9
+        )
+        await ServerRules(SqliteRulesStore(database)).set_nsfw_allowed(GUILD, True, actor_id=9)
+        await DefaultsStore(SqliteSavedDefaults(database)).save(
+            GUILD, 1, OptionDefaults(10, "768p", True, "Push in")
+        )
         picture = ImagePayload(ImageRole.START, "a.png", "image/png", b"\x89PNG fake bytes")
         done = dataclasses.replace(new_job(1), images=(picture,))
         failed, running = new_job(1), new_job(2)

@@ -16,13 +16,14 @@ from bot.audit import AuditTrail
 from bot.database import Database
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
-from bot.guilds import GuildSettingsStore, SqliteGuildSettingsStore
-from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction, SqliteJobStore
+from bot.guilds import GuildSettingsStore
+from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction
 from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
 from bot.rules import GenerationRequest, ImageFacts, ImageRole
 from bot.runner import JobRunner
 from bot.server_rules import ServerRules
+from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore, SqliteRulesStore
 from bot.studio import CancelOutcome, Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
@@ -103,7 +104,7 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
             times,
         )
         audit = AuditTrail(database, ledger.store, guilds, NoAuditChannel())
-        studio = Studio(ledger, jobs, runner, ServerRules(database), audit)
+        studio = Studio(ledger, jobs, runner, ServerRules(SqliteRulesStore(database)), audit)
         yield Bench(studio, ledger, jobs, guilds, members, runner)
         await runner.close()
         await videos.close()

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from bot.apiframe import ApiframeClient
 from bot.database import Database, utc_now
 from bot.delivery import Outcome, Progress, Receipt
-from bot.jobs import Job, SqliteJobStore
+from bot.jobs import Job
 from bot.ledger import Ledger
 from bot.polling import PollShape, RenderTimes
+from bot.store.sqlite import SqliteJobStore
 from bot.watching import Watcher, WatchPolicy
 from tests.bot.factories import new_job
 from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from bot.database import Database
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import Job, JobState, SqliteJobStore
+from bot.jobs import Job, JobState
 from bot.ledger import Ledger
+from bot.store.sqlite import SqliteJobStore
 from cogs._delivery import token_usable
 from cogs._messages import LINK_ONLY_NOTE, MESSAGE_LIMIT, TOO_LARGE_NOTE, outcome, simulated
 from tests.bot.factories import new_job

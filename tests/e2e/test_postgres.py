@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from tests.conftest import RunningBot
-from tests.e2e.helpers import hailuo, integer, sub, text
+import io
+from pathlib import Path
+
+from bot.cli import run_cli
+from bot.settings import StoreSettings
+from tests.conftest import ErrorLog, RunningBot, fresh_database, make_settings
+from tests.e2e.helpers import hailuo, integer, sub, text, user
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
+from tests.fakes.discord_server import FakeDiscord
+from tests.postgres_cluster import Cluster
 
 READY = "your video is ready"
 
@@ -88,3 +95,42 @@ async def test_a_job_in_flight_survives_a_restart_on_postgres(
     assert running.bot is not None
     assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
     assert await running.bot.stores.ledger.disagreements() == []
+
+
+async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    fake_apiframe: FakeApiframe,
+    error_log: ErrorLog,
+    postgres_cluster: Cluster,
+) -> None:
+    discord = fake_discord
+    on_sqlite = RunningBot(make_settings(tmp_path, discord, fake_apiframe), discord)
+    await on_sqlite.start()
+    ana, admin = discord.add_member("ana"), discord.add_member("admin", admin=True)
+    asked = await discord.invoke("hailuo", hailuo("a kite before the move"), member=ana)
+    await discord.wait_reply(asked, READY, within=20)
+    granted = await discord.invoke(
+        "quota", [sub("add", user("member", ana.id), integer("amount", 7))], member=admin
+    )
+    await discord.wait_reply(granted, "now has **22** credits")
+    before = await discord.invoke("credits", [], member=ana)
+    said_before = (await discord.wait_reply(before, "You have **22** credits")).content
+    await on_sqlite.stop()
+
+    url = await fresh_database(postgres_cluster)
+    out = io.StringIO()
+    store = StoreSettings(database_path=tmp_path / "bot.sqlite3", _env_file=None)
+    assert await run_cli(["db", "copy", "--to", url], store, out) == 0, out.getvalue()
+
+    on_copy = RunningBot(make_settings(tmp_path, discord, fake_apiframe, database_url=url), discord)
+    await on_copy.start()
+    try:
+        after = await discord.invoke("credits", [], member=ana)
+        said_after = (await discord.wait_reply(after, "You have **22** credits")).content
+        assert said_after == said_before  # the same balance and the same videos, same links
+        assert on_copy.bot is not None
+        history = await on_copy.bot.ledger.history(discord.guild_id, ana.id)
+        assert [e.kind.value for e in history] == ["grant", "charge", "reserve", "opening"]
+    finally:
+        await on_copy.stop()

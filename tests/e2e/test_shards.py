@@ -17,7 +17,7 @@ from tests.e2e.helpers import hailuo, integer, sub
 from tests.e2e.processes import BotProcess
 from tests.fakes.apiframe_server import FakeApiframe, JobScript
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMember
-from tests.postgres_cluster import Cluster
+from tests.postgres_cluster import PASSWORD, Cluster
 
 READY = "your video is ready"
 SHARDS = 2
@@ -164,6 +164,7 @@ async def test_when_a_process_dies_the_other_finishes_its_jobs_once(
         await owner.close()
         await survivor.close()
     assert len(fake_apiframe.jobs) == 4  # followed by the survivor, never sent again
+    assert PASSWORD not in owner.logs() + survivor.logs()
     for interaction in interactions:
         ready = [m for m in discord.replies_to(interaction) if READY in m.content]
         assert len(ready) == 1
