@@ -208,8 +208,11 @@ def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
         problems = []
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] in ("missing", "string_too_short"):
                 problems.append(f"{name} is not set (put it in the environment or in .env)")
+            elif not name:  # a rule across settings: its message names them
+                problems.append(message)
             else:
-                problems.append(f"{name}: {error['msg']}")
+                problems.append(f"{name}: {message}")
         raise ConfigurationError("; ".join(problems)) from None

@@ -38,3 +38,16 @@ def test_bad_values_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_CREDITS", "-4")
     with pytest.raises(ConfigurationError, match="DEFAULT_CREDITS"):
         load_settings(_env_file=None, discord_token="t", apiframe_api_key="k")
+
+
+def test_shard_settings_are_checked_and_read() -> None:
+    base = {"_env_file": None, "discord_token": "t", "apiframe_api_key": "k"}
+    assert load_settings(**base).local_shards is None  # every shard, in this process
+    assert load_settings(**base, shard_count=4).local_shards == (0, 1, 2, 3)
+    assert load_settings(**base, shard_count=4, shard_ids="3, 1").local_shards == (1, 3)
+    with pytest.raises(ConfigurationError, match="SHARD_IDS needs SHARD_COUNT"):
+        load_settings(**base, shard_ids="0")
+    with pytest.raises(ConfigurationError, match="below SHARD_COUNT"):
+        load_settings(**base, shard_count=2, shard_ids="0,2")
+    with pytest.raises(ConfigurationError, match="SHARD_IDS"):
+        load_settings(**base, shard_count=2, shard_ids="zero")
