@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.database import Database
 from bot.errors import HailuoBotError
-from bot.jobs import JobState
+from bot.money import balance_problem, job_problems, last_row_problem, orphan_problem
 
 
 async def verify(database: Database) -> list[str]:
@@ -21,47 +21,26 @@ async def verify(database: Database) -> list[str]:
         "AND l.member_id = a.member_id GROUP BY a.guild_id, a.member_id "
         "HAVING a.balance != total"
     ):
-        problems.append(
-            f"guild {row[0]} member {row[1]}: balance is {row[2]} but the ledger "
-            f"adds up to {row[3]}"
-        )
+        problems.append(balance_problem(row[0], row[1], row[2], row[3]))
     for row in await database.fetch_all(
         "SELECT l.guild_id, l.member_id, l.balance_after, a.balance FROM ledger l "
         "JOIN accounts a ON a.guild_id = l.guild_id AND a.member_id = l.member_id "
         "WHERE l.id = (SELECT MAX(id) FROM ledger m WHERE m.guild_id = l.guild_id "
         "AND m.member_id = l.member_id) AND l.balance_after != a.balance"
     ):
-        problems.append(
-            f"guild {row[0]} member {row[1]}: last ledger row says {row[2]}, balance is {row[3]}"
-        )
+        problems.append(last_row_problem(row[0], row[1], row[2], row[3]))
     for row in await database.fetch_all(
         "SELECT j.id, j.state, "
         "SUM(l.kind = 'reserve') AS reserves, SUM(l.kind = 'charge') AS charges, "
         "SUM(l.kind = 'refund') AS refunds FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id "
         "GROUP BY j.id"
     ):
-        job_id, state, reserves, charges, refunds = (
-            row[0],
-            row[1],
-            row[2] or 0,
-            row[3] or 0,
-            row[4] or 0,
-        )
-        if reserves != 1:
-            problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
-        if charges > 1 or refunds > 1 or (charges and refunds):
-            problems.append(f"job {job_id}: charged {charges} and refunded {refunds} times")
-        if not JobState(state).is_final and (charges or refunds):
-            problems.append(f"job {job_id} is unfinished ({state}) but was settled")
-        if state == JobState.COMPLETED and charges != 1:
-            problems.append(f"job {job_id} completed without a charge")
-        if state == JobState.FAILED and refunds != 1:
-            problems.append(f"job {job_id} failed without a refund")
+        problems.extend(job_problems(row[0], row[1], row[2] or 0, row[3] or 0, row[4] or 0))
     for row in await database.fetch_all(
         "SELECT l.id, l.job_id FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id "
         "WHERE l.job_id IS NOT NULL AND j.id IS NULL"
     ):
-        problems.append(f"ledger row {row[0]} names job {row[1]}, which does not exist")
+        problems.append(orphan_problem(row[0], row[1]))
     return problems
 
 

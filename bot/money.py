@@ -13,6 +13,7 @@ from bot.allowances import Allowance, applicable, month_after, next_period_start
 from bot.allowances import Period as AllowancePeriod
 from bot.database import Row, from_db_time
 from bot.errors import CapReached, InsufficientCredits
+from bot.jobs import JobState
 
 
 class EntryKind(StrEnum):
@@ -141,3 +142,60 @@ def too_poor(
 
 def reserve_reason(resolution: str, duration: int, mark: str) -> str:
     return f"{resolution} {duration}s video{mark}"
+
+
+OPENING_REASON: Final = "starting balance"
+
+
+def set_reason(amount: int) -> str:
+    return f"balance set to {amount}"
+
+
+def grant_reason(amount: int) -> str:
+    return f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}"
+
+
+def charge_reason(mark: str) -> str:
+    return f"video delivered{mark}"
+
+
+def refund_reason(reason: str | None, mark: str) -> str:
+    return (reason or "refunded")[:200] + mark
+
+
+# -- what `db verify` reports, whichever store counted ------------------------------------------
+
+
+def balance_problem(guild_id: int, member_id: int, balance: int, total: int) -> str:
+    return (
+        f"guild {guild_id} member {member_id}: balance is {balance} "
+        f"but the ledger adds up to {total}"
+    )
+
+
+def last_row_problem(guild_id: int, member_id: int, balance_after: int, balance: int) -> str:
+    return (
+        f"guild {guild_id} member {member_id}: last ledger row says {balance_after}, "
+        f"balance is {balance}"
+    )
+
+
+def job_problems(job_id: str, state: str, reserves: int, charges: int, refunds: int) -> list[str]:
+    """How a job's ledger rows disagree with its state: one reservation, at most one
+    settlement, and the settlement its final state calls for."""
+    problems: list[str] = []
+    if reserves != 1:
+        problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
+    if charges > 1 or refunds > 1 or (charges and refunds):
+        problems.append(f"job {job_id}: charged {charges} and refunded {refunds} times")
+    if not JobState(state).is_final and (charges or refunds):
+        problems.append(f"job {job_id} is unfinished ({state}) but was settled")
+    if state == JobState.COMPLETED and charges != 1:
+        problems.append(f"job {job_id} completed without a charge")
+    if state == JobState.FAILED and refunds != 1:
+        problems.append(f"job {job_id} failed without a refund")
+    return problems
+
+
+def orphan_problem(row_id: int, job_id: str) -> str:
+    return f"ledger row {row_id} names job {job_id}, which does not exist"

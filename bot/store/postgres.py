@@ -44,13 +44,21 @@ from bot.errors import RepeatedRequest
 from bot.guilds import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
 from bot.jobs import Driven, ImagePayload, Job, JobState, NewJob, short_id_prefix, sources_of
 from bot.money import (
+    OPENING_REASON,
     REPEAT_WINDOW,
     BalanceChange,
     EntryKind,
     LedgerEntry,
     Settlement,
+    balance_problem,
     cap_crossed,
+    charge_reason,
+    grant_reason,
+    job_problems,
+    last_row_problem,
+    refund_reason,
     reserve_reason,
+    set_reason,
     too_poor,
     top_up,
 )
@@ -434,8 +442,7 @@ class PostgresLedgerStore:
                 "HAVING a.balance <> COALESCE(SUM(l.delta), 0)"
             ):
                 problems.append(
-                    f"guild {row['guild_id']} member {row['member_id']}: balance is "
-                    f"{row['balance']} but the ledger adds up to {row['total']}"
+                    balance_problem(row["guild_id"], row["member_id"], row["balance"], row["total"])
                 )
             for row in await connection.fetch(
                 "SELECT DISTINCT ON (l.guild_id, l.member_id) l.guild_id, l.member_id, "
@@ -445,8 +452,9 @@ class PostgresLedgerStore:
             ):
                 if row["balance_after"] != row["balance"]:
                     problems.append(
-                        f"guild {row['guild_id']} member {row['member_id']}: last ledger row "
-                        f"says {row['balance_after']}, balance is {row['balance']}"
+                        last_row_problem(
+                            row["guild_id"], row["member_id"], row["balance_after"], row["balance"]
+                        )
                     )
             for row in await connection.fetch(
                 "SELECT j.id, j.state, "
@@ -455,18 +463,11 @@ class PostgresLedgerStore:
                 "COUNT(*) FILTER (WHERE l.kind = 'refund') AS refunds "
                 "FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id GROUP BY j.id, j.state"
             ):
-                job_id, state = row["id"], JobState(row["state"])
-                reserves, charges, refunds = row["reserves"], row["charges"], row["refunds"]
-                if reserves != 1:
-                    problems.append(f"job {job_id}: {reserves} reservations (expected 1)")
-                if charges > 1 or refunds > 1 or (charges and refunds):
-                    problems.append(f"job {job_id}: charged {charges} and refunded {refunds} times")
-                if not state.is_final and (charges or refunds):
-                    problems.append(f"job {job_id} is unfinished ({state.value}) but was settled")
-                if state is JobState.COMPLETED and not charges:
-                    problems.append(f"job {job_id} is completed but was never charged")
-                if state is JobState.FAILED and not refunds:
-                    problems.append(f"job {job_id} failed but was never refunded")
+                problems.extend(
+                    job_problems(
+                        row["id"], row["state"], row["reserves"], row["charges"], row["refunds"]
+                    )
+                )
         return problems
 
     # -- writes ---------------------------------------------------------------------------
@@ -582,7 +583,7 @@ class PostgresLedgerStore:
                         member_id,
                     )
                 )
-                kind, delta, why = EntryKind.CHARGE, 0, f"video delivered{mark}"
+                kind, delta, why = EntryKind.CHARGE, 0, charge_reason(mark)
             else:
                 balance = int(
                     await connection.fetchval(
@@ -593,7 +594,7 @@ class PostgresLedgerStore:
                         price,
                     )
                 )
-                kind, delta, why = EntryKind.REFUND, price, (reason or "refunded")[:200] + mark
+                kind, delta, why = EntryKind.REFUND, price, refund_reason(reason, mark)
             await append(
                 connection,
                 guild_id,
@@ -631,7 +632,7 @@ class PostgresLedgerStore:
                 job_id=None,
                 actor_id=actor_id,
                 now=now,
-                reason=f"balance set to {amount}",
+                reason=set_reason(amount),
             )
             return BalanceChange(delta=amount - before, balance=amount)
 
@@ -661,7 +662,7 @@ class PostgresLedgerStore:
                 job_id=None,
                 actor_id=actor_id,
                 now=now,
-                reason=f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}",
+                reason=grant_reason(amount),
             )
             return BalanceChange(delta=balance - before, balance=balance)
 
@@ -701,7 +702,7 @@ class PostgresLedgerStore:
                 job_id=None,
                 actor_id=None,
                 now=now,
-                reason="starting balance",
+                reason=OPENING_REASON,
             )
         row = await connection.fetchrow(
             "SELECT balance, allowance_key FROM accounts WHERE guild_id = $1 AND member_id = $2 "

@@ -36,13 +36,18 @@ from bot.jobs import (
     sources_of,
 )
 from bot.money import (
+    OPENING_REASON,
     REPEAT_WINDOW,
     BalanceChange,
     EntryKind,
     LedgerEntry,
     Settlement,
     cap_crossed,
+    charge_reason,
+    grant_reason,
+    refund_reason,
     reserve_reason,
+    set_reason,
     too_poor,
     top_up,
 )
@@ -227,7 +232,7 @@ class SqliteLedgerStore:
             job_id=None,
             actor_id=actor_id,
             now=now,
-            reason=f"balance set to {amount}",
+            reason=set_reason(amount),
         )
         return BalanceChange(delta=amount - before, balance=amount)
 
@@ -258,7 +263,7 @@ class SqliteLedgerStore:
             job_id=None,
             actor_id=actor_id,
             now=now,
-            reason=f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}",
+            reason=grant_reason(amount),
         )
         return BalanceChange(delta=balance - before, balance=balance)
 
@@ -296,7 +301,7 @@ class SqliteLedgerStore:
                 job_id=None,
                 actor_id=None,
                 now=now,
-                reason="starting balance",
+                reason=OPENING_REASON,
             )
         else:
             balance, last_key = int(row[0]), row[1]
@@ -406,7 +411,7 @@ def settle(
             job_id=job_id,
             actor_id=None,
             now=now,
-            reason=f"video delivered{mark}",
+            reason=charge_reason(mark),
         )
     else:
         balance = int(
@@ -426,7 +431,7 @@ def settle(
             job_id=job_id,
             actor_id=actor_id,
             now=now,
-            reason=(reason or "refunded")[:200] + mark,
+            reason=refund_reason(reason, mark),
         )
     return Settlement(applied=True, balance=balance, price=price)
 

@@ -28,8 +28,14 @@ def shard_of(guild_id: int) -> int:
 
 
 async def two_processes(
-    tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe, url: str, **settings: str
+    tmp_path: Path,
+    discord: FakeDiscord,
+    apiframe: FakeApiframe,
+    url: str,
+    each: list[dict[str, str]] | None = None,
+    **settings: str,
 ) -> tuple[BotProcess, BotProcess]:
+    """The bot as one process per shard on one database (`each`: settings per shard)."""
     processes = []
     for shard in range(SHARDS):
         workdir = tmp_path / f"shard{shard}"
@@ -42,6 +48,7 @@ async def two_processes(
             SHARD_COUNT=str(SHARDS),
             SHARD_IDS=str(shard),
             **settings,
+            **(each[shard] if each else {}),
         )
         await process.start()
         processes.append(process)
@@ -183,23 +190,15 @@ async def test_a_webhook_received_by_the_other_process_reaches_the_job_at_once(
     ports = [free_port() for _ in range(SHARDS)]
     # Apiframe calls one address for every job: the process of the *other* shard's port.
     receiver = ports[(shard_of(discord.guild_id) + 1) % SHARDS]
-    processes = []
-    for shard in range(SHARDS):
-        workdir = tmp_path / f"shard{shard}"
-        workdir.mkdir()
-        process = BotProcess(
-            workdir,
-            discord,
-            fake_apiframe,
-            DATABASE_URL=url,
-            SHARD_COUNT=str(SHARDS),
-            SHARD_IDS=str(shard),
-            HTTP_PORT=str(ports[shard]),
-            APIFRAME_WEBHOOK_URL=f"http://127.0.0.1:{receiver}/apiframe/webhook",
-            APIFRAME_WEBHOOK_POLL_INTERVAL_SECONDS="60",
-        )
-        await process.start()
-        processes.append(process)
+    processes = await two_processes(
+        tmp_path,
+        discord,
+        fake_apiframe,
+        url,
+        each=[{"HTTP_PORT": str(port)} for port in ports],
+        APIFRAME_WEBHOOK_URL=f"http://127.0.0.1:{receiver}/apiframe/webhook",
+        APIFRAME_WEBHOOK_POLL_INTERVAL_SECONDS="60",
+    )
     try:
         fake_apiframe.scripts.append(JobScript(render_seconds=1.5))
         member = discord.add_member("gus")
