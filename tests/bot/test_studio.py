@@ -6,18 +6,18 @@ import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
 
 from bot.apiframe import ApiframeClient
 from bot.audit import AuditTrail
-from bot.database import Database
+from bot.database import Database, to_db_time, utc_now
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
 from bot.guilds import GuildSettingsStore
-from bot.jobs import ImagePayload, Job, JobStore, RequestOrigin, SourceAction
+from bot.jobs import ImagePayload, Job, JobState, JobStore, RequestOrigin, SourceAction
 from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
 from bot.rules import GenerationRequest, ImageFacts, ImageRole
@@ -198,6 +198,40 @@ async def test_the_supervisor_drives_again_a_job_whose_task_died(
         await asyncio.sleep(0.02)
     assert runner.running == 1
     assert runner.beat_age < 1.0
+
+
+async def test_a_runner_that_lost_its_lease_lets_the_job_go(
+    bench: Bench, fake_apiframe: FakeApiframe, database: Database
+) -> None:
+    accepted = await bench.studio.accept(GenerationRequest("contested"), origin(1))
+    await bench.studio.admit(accepted.job_id, GUILD, card_message_id=None)
+    runner = bench.runner
+    for _ in range(200):  # the job is submitted and being watched
+        if fake_apiframe.jobs and all(j.polls >= 1 for j in fake_apiframe.jobs.values()):
+            break
+        await asyncio.sleep(0.02)
+    [remote] = fake_apiframe.jobs.values()
+    # This process stalled past its lease, and another took the job over meanwhile.
+    later = to_db_time(utc_now() + timedelta(minutes=5))
+    await database.write(_steal, accepted.job_id, later)
+    runner.heartbeat = 0.05
+    runner.supervise()
+    for _ in range(100):
+        if runner.running == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.running == 0
+    polls = remote.polls
+    await asyncio.sleep(0.3)
+    assert remote.polls == polls  # no longer watched from here
+    assert (await bench.jobs.require(accepted.job_id)).state is JobState.SUBMITTED
+
+
+def _steal(tx: sqlite3.Connection, job_id: str, until: str) -> None:
+    tx.execute(
+        "UPDATE jobs SET lease_owner = 'another process', lease_expires_at = ? WHERE id = ?",
+        (until, job_id),
+    )
 
 
 async def test_again_without_the_kept_images_is_a_clear_refusal(
