@@ -1,4 +1,7 @@
-"""The boundary between the ledger and the database that keeps it.
+"""The boundary between the domain and the database: the ledger's store and the database
+itself. (The other stores' protocols live beside what they store: `JobStore` in bot/jobs.py,
+`GuildSettingsStore` in bot/guilds.py, `RulesStore` in bot/server_rules.py, `SavedDefaults` in
+bot/defaults.py.)
 
 The `Ledger` (bot/ledger.py) decides nothing about SQL: it talks to a `LedgerStore`, of which
 there is one per backend: `bot/store/sqlite.py` (the embedded default, one file, every write

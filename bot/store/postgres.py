@@ -1,4 +1,6 @@
-"""The ledger on PostgreSQL, for several bot processes on one database (asyncpg, with a pool).
+"""Every store on PostgreSQL, for several bot processes on one database (asyncpg, with a pool):
+the ledger's, the jobs' (with their leases), the servers' settings and rules, and the saved
+defaults; plus NOTIFY/LISTEN, by which the processes pass on webhook news.
 
 How the money stays right with many writers at once: each move is one transaction at READ
 COMMITTED that first locks the rows it decides on, so that concurrent moves on the same rows
