@@ -24,8 +24,6 @@ from babel.messages.pofile import read_po
 
 ENGLISH: Final = "en"
 DOMAIN: Final = "hailuo"
-# The msgctxt of the strings Discord shows for slash commands (see cogs/_language.py).
-COMMAND_CONTEXTS: Final = ("command name", "command description", "choice")
 
 Key = tuple[str | None, str]  # (context, msgid)
 

@@ -46,7 +46,8 @@ class StoreSettings(BaseSettings):
 
     @property
     def store_url(self) -> str:
-        """Where the data lives (with its password: never log this, log `store_where`)."""
+        """Where the data lives, password included: never log this (`Stores.where` is the
+        loggable form)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.database_path}"
