@@ -165,6 +165,20 @@ class Job:
         return self.id[:SHORT_ID_LENGTH]
 
     @property
+    def card_message_url(self) -> str | None:
+        """The jump link of the job's card, once it was posted."""
+        if self.card_message_id is None:
+            return None
+        return (
+            f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.card_message_id}"
+        )
+
+    @property
+    def being_delivered(self) -> bool:
+        """Finished, and its outcome is on its way to the member right now."""
+        return self.state.is_final and self.delivered_at is None
+
+    @property
     def video_message_url(self) -> str | None:
         """The jump link of the message that carries the video file, once it was posted."""
         if self.video_message_id is None or self.video_channel_id is None:

@@ -279,6 +279,18 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
         if job.deleted_at is not None:
             lines.append(lang.tr("🗑️ Its message was deleted."))
             return "\n".join(lines), None
+        if job.being_delivered:
+            # Finished a moment ago and on its way: posting it here too would make two.
+            card = job.card_message_url
+            lines.append(
+                lang.tr(
+                    "✅ Finished: it is being posted on its card right now: {link}",
+                    link=spoiler(card, hidden),
+                )
+                if card
+                else lang.tr("✅ Finished: it is being posted in its channel right now.")
+            )
+            return "\n".join(lines), None
         if job.video_message_url and await self._message_exists(job):
             lines.append(f"▶️ {spoiler(job.video_message_url, hidden)}")
             return "\n".join(lines), None

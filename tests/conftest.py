@@ -24,7 +24,7 @@ from bot.app import HailuoBot
 from bot.database import Database, to_db_time
 from bot.defaults import SavedDefaults
 from bot.guilds import GuildSettingsStore
-from bot.jobs import JobStore
+from bot.jobs import Job, JobStore
 from bot.ledger import Ledger
 from bot.server_rules import RulesStore
 from bot.settings import Settings, load_settings
@@ -163,6 +163,21 @@ class RunningBot:
     async def restart(self) -> HailuoBot:
         await self.stop()
         return await self.start()
+
+    async def delivered(self, job_id: str, within: float = 20.0) -> Job:
+        """The job once its outcome was delivered and recorded (what `/video show` and
+        `/credits` read), not merely visible in Discord."""
+        assert self.bot is not None
+        jobs = self.bot.jobs
+
+        async def recorded() -> Job:
+            while True:
+                job = await jobs.require(job_id)
+                if job.delivered_at is not None:
+                    return job
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(recorded(), within)
 
 
 @pytest.fixture

@@ -280,6 +280,8 @@ async def test_video_show_finds_a_video_by_its_short_id(
     assert running.bot is not None
     row = await running.bot.database.fetch_one("SELECT id, card_message_id FROM jobs")
     assert row is not None
+    if state in ("finished", "failed"):
+        await running.delivered(str(row[0]))  # shown once delivery is recorded, not before
     short = "0badc0de" if state == "unknown" else str(row[0])[:8]
     shown = await discord.invoke("video", [sub("show", text("id", short))], member=ana)
     expected = {
@@ -290,6 +292,40 @@ async def test_video_show_finds_a_video_by_its_short_id(
     }[state]
     reply = await discord.wait_reply(shown, expected)
     assert reply.ephemeral
+
+
+async def test_video_show_while_its_video_is_being_posted_never_posts_it_twice(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    posting = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_result(method: str, path: str, body: dict[str, Any]) -> None:
+        if method == "PATCH" and READY in str(body.get("content")):
+            posting.set()
+            await release.wait()
+
+    discord.before.append(hold_the_result)
+    made = await discord.invoke("hailuo", hailuo("a lighthouse"), member=ana)
+    await discord.wait_reply(made, "credits reserved")
+    await asyncio.wait_for(posting.wait(), 20)  # finished and charged, its card being edited
+    assert running.bot is not None
+    [job] = await running.bot.jobs.recent_for_member(discord.guild_id, ana.id, 5)
+    assert job.state.value == "completed" and job.delivered_at is None
+
+    shown = await discord.invoke("video", [sub("show", text("id", job.short_id))], member=ana)
+    reply = await discord.wait_reply(shown, "being posted")
+    assert f"/{discord.channel_id}/{job.card_message_id}" in reply.content  # its card's link
+    assert not reply.files
+
+    release.set()
+    await discord.wait_reply(made, READY)
+    await running.delivered(job.id)
+    with_video = [m for m in discord.messages.values() if m.files and not m.deleted]
+    assert len(with_video) == 1  # the card alone carries the video
+    assert not [m for m in discord.replies_to(shown) if m.files]
 
 
 async def test_video_show_reposts_the_file_when_its_message_is_gone(
