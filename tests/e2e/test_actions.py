@@ -40,7 +40,11 @@ async def finished_card(
         member=member,
         attachments=[image] if image else None,
     )
-    return await discord.wait_reply(interaction, READY, within=20)
+    card = await discord.wait_reply(interaction, READY, within=20)
+    # Finished means delivered and recorded, not merely visible: what the bot reads back
+    # (`/video show`, the buttons) is only settled then.
+    await running.delivered(await _job_id(running, card))
+    return card
 
 
 async def answered(discord: FakeDiscord, click: FakeInteraction, fragment: str) -> FakeMessage:
@@ -82,13 +86,17 @@ async def test_again_makes_the_same_video_for_whoever_clicks(
     assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
 
 
-async def _short_id(running: RunningBot, card: FakeMessage) -> str:
+async def _job_id(running: RunningBot, card: FakeMessage) -> str:
     assert running.bot is not None
     row = await running.bot.database.fetch_one(
         "SELECT id FROM jobs WHERE card_message_id = ?", (card.id,)
     )
     assert row is not None
-    return str(row[0])[:8]
+    return str(row[0])
+
+
+async def _short_id(running: RunningBot, card: FakeMessage) -> str:
+    return (await _job_id(running, card))[:8]
 
 
 async def test_1080p_remakes_a_768p_6s_video_and_is_not_offered_elsewhere(
