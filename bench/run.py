@@ -36,24 +36,26 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.database import PRAGMAS, Database, to_db_time, utc_now
-from bot.integrity import verify
-from bot.jobs import JobState, NewJob, RequestOrigin
+from bench.plain import PlainPostgres, PlainSqlite
+from bot.clock import utc_now
+from bot.jobs import NewJob, RequestOrigin
 from bot.ledger import Ledger
-from bot.money import EntryKind
 from bot.pricing import price_of
 from bot.rules import GenerationRequest, validate_request
-from bot.store.postgres import PostgresDatabase, PostgresLedgerStore, append, insert_job
-from bot.store.sqlite import SqliteJobStore, SqliteLedgerStore
-from bot.store.sqlite import settle as _settle
+from bot.runner import admissible
+from bot.store import stores_on
+from bot.store.driver import Driver
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import PostgresDatabase
+from bot.store.sqlite import SqliteDatabase
 from bot.wordfilter import BlockedWords, fold
-from tests.conftest import free_port
-from tests.e2e.helpers import hailuo, integer, sub
-from tests.e2e.processes import BotProcess
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
-from tests.postgres_cluster import Cluster, running_cluster
-from tests.postgres_cluster import unavailable as postgres_unavailable
+from testkit.commands import hailuo, integer, sub
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
+from testkit.harness import free_port
+from testkit.postgres import Cluster, running_cluster
+from testkit.postgres import unavailable as postgres_unavailable
+from testkit.processes import BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.md"
@@ -70,6 +72,7 @@ class Sizes:
     cold_starts: int = 3
     blocked_entries: int = 1000
     match_rounds: int = 200
+    admitting_servers: int = 200
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -82,6 +85,7 @@ class Sizes:
             footprint_jobs=20,
             cold_starts=1,
             match_rounds=5,
+            admitting_servers=20,
         )
 
 
@@ -238,6 +242,23 @@ async def answer_latency(workdir: Path, sizes: Sizes) -> list[Row]:
 # -- 2. ledger throughput -----------------------------------------------------------------------
 
 
+def make_job(guild_id: int, member_id: int) -> NewJob:
+    spec = validate_request(GenerationRequest("a benchmark video"))
+    return NewJob(
+        id=NewJob.new_id(),
+        origin=RequestOrigin(
+            guild_id=guild_id,
+            channel_id=2,
+            member_id=member_id,
+            application_id=3,
+            interaction_token="t",
+            interaction_created_at=utc_now(),
+        ),
+        spec=spec,
+        price=price_of(spec),
+    )
+
+
 def make_jobs(count: int, members: int) -> list[NewJob]:
     spec = validate_request(GenerationRequest("a benchmark video"))
     origin_time = utc_now()
@@ -259,63 +280,54 @@ def make_jobs(count: int, members: int) -> list[NewJob]:
     ]
 
 
-def submit_sql(tx: sqlite3.Connection, job_id: str) -> None:
-    tx.execute(
-        "UPDATE jobs SET state = 'submitted', apiframe_job_id = ?, remote_status = "
-        "'QUEUED', submitted_at = ?, updated_at = ? WHERE id = ? AND state = 'reserved'",
-        (job_id, "t", "t", job_id),
-    )
+SUBMITTED = (
+    "UPDATE jobs SET state = 'submitted', apiframe_job_id = $1, remote_status = 'QUEUED', "
+    "submitted_at = $2, updated_at = $2 WHERE id = $1 AND state = 'reserved'"
+)
+
+
+async def reserve_submit_charge(driver: Driver, ledger: Ledger, job: NewJob) -> None:
+    """One pair: the reservation, the submit's record, and the charge."""
+    await ledger.reserve(job)
+    await driver.execute(SUBMITTED, job.id, utc_now())
+    await ledger.commit_charge(job.id, "https://v")
 
 
 async def ledger_throughput(workdir: Path, sizes: Sizes) -> list[Row]:
     pairs, members = sizes.ledger_pairs, 100
     starting = 10**9
 
-    # The limit: the very same transaction bodies, one after another on one connection.
+    # The floor: the very same transaction bodies, one after another on one connection.
     path = workdir / "ledger-plain.sqlite3"
-    async with Database(path) as setup:
-        ledger = Ledger(setup, starting)
-        for member in range(members):
-            await ledger.balance(1, member)
-        bodies = SqliteLedgerStore(setup, starting)
-    plain = sqlite3.connect(path, isolation_level=None)
-    plain.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        plain.execute(pragma)
+    async with SqliteDatabase(path):
+        pass  # created and migrated
+    plain = PlainSqlite(str(path))
+    ledger = Ledger(SqlLedgerStore(plain, starting))
+    for member in range(members):
+        await ledger.balance(1, member)
     jobs = make_jobs(pairs, members)
     started = time.perf_counter()
     for job in jobs:
-        now = datetime.now(UTC)
-        plain.execute("BEGIN IMMEDIATE")
-        bodies._reserve(plain, job, now, "")
-        plain.execute("COMMIT")
-        plain.execute("BEGIN IMMEDIATE")
-        submit_sql(plain, job.id)
-        plain.execute("COMMIT")
-        plain.execute("BEGIN IMMEDIATE")
-        _settle(plain, job.id, JobState.COMPLETED, now, "https://v", None, None, False)
-        plain.execute("COMMIT")
+        await reserve_submit_charge(plain, ledger, job)
     plain_rate = pairs / (time.perf_counter() - started)
     plain.close()
 
     # The project's ledger, from 100 concurrent tasks.
-    async with Database(workdir / "ledger.sqlite3") as database:
-        ledger = Ledger(database, starting)
+    async with SqliteDatabase(workdir / "ledger.sqlite3") as database:
+        stores = stores_on(database, starting)
+        ledger = Ledger(stores.ledger)
         for member in range(members):
             await ledger.balance(1, member)
         queue = make_jobs(pairs, members)
 
         async def worker() -> None:
             while queue:
-                job = queue.pop()
-                await ledger.reserve(job)
-                await database.write(submit_sql, job.id)
-                await ledger.commit_charge(job.id, "https://v")
+                await reserve_submit_charge(database, ledger, queue.pop())
 
         started = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(100)])
         rate = pairs / (time.perf_counter() - started)
-        problems = await verify(database)
+        problems = await stores.ledger.disagreements()
         charged = await database.fetch_one("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
         spent = await database.fetch_one("SELECT SUM(balance) FROM accounts")
     assert charged is not None and spent is not None
@@ -374,8 +386,9 @@ ARRIVALS_OVER = 600.0  # seconds over which a run's jobs arrive
 async def seed_history(path: Path, renders: list[float]) -> None:
     """Finished, delivered jobs in the bot's database, as a bot that has run for a while has:
     the render times it learns from."""
-    async with Database(path) as database:
-        ledger, jobs = Ledger(database, 10**6), SqliteJobStore(database)
+    async with SqliteDatabase(path) as database:
+        stores = stores_on(database, 10**6)
+        ledger, jobs = Ledger(stores.ledger), stores.jobs
         for index, (job, render) in enumerate(
             zip(make_jobs(len(renders), 50), renders, strict=True)
         ):
@@ -384,19 +397,12 @@ async def seed_history(path: Path, renders: list[float]) -> None:
             await ledger.commit_charge(job.id, "https://example.invalid/old.mp4")
             await jobs.mark_delivered(job.id, "interaction")
             finished = utc_now()
-            await database.write(
-                _backdate,
+            await database.execute(
+                "UPDATE jobs SET submitted_at = $1, finished_at = $2 WHERE id = $3",
+                finished - timedelta(seconds=render),
+                finished,
                 job.id,
-                to_db_time(finished - timedelta(seconds=render)),
-                to_db_time(finished),
             )
-
-
-def _backdate(tx: sqlite3.Connection, job_id: str, submitted: str, finished: str) -> None:
-    tx.execute(
-        "UPDATE jobs SET submitted_at = ?, finished_at = ? WHERE id = ?",
-        (submitted, finished, job_id),
-    )
 
 
 async def delivery_run(
@@ -748,122 +754,76 @@ async def _pg_pairs(
     mismatches afterwards (`db verify` problems, plus a wrong total of balances)."""
     starting = 10**9
     async with PostgresDatabase(url, min_size=min(pool, 4), max_size=pool) as database:
-        store = PostgresLedgerStore(database, starting)
-        ledger = Ledger(store, starting)
+        store = SqlLedgerStore(database, starting)
+        ledger = Ledger(store)
         for member in range(members):
             await ledger.balance(1, member)
         queue = list(jobs)
 
         async def worker() -> None:
             while queue:
-                job = queue.pop()
-                await ledger.reserve(job)
-                await database.changed_one(
-                    "UPDATE jobs SET state = 'submitted', submitted_at = now() WHERE id = $1",
-                    job.id,
-                )
-                await ledger.commit_charge(job.id, "https://v")
+                await reserve_submit_charge(database, ledger, queue.pop())
 
         started = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(tasks)])
         rate = len(jobs) / (time.perf_counter() - started)
         problems = await store.disagreements()
-        async with database.connection() as connection:
-            total = await connection.fetchval("SELECT SUM(balance) FROM accounts")
-    mismatches = len(problems) + int(int(total) != members * starting - len(jobs) * 5)
+        total = await database.fetch_one("SELECT SUM(balance) FROM accounts")
+    assert total is not None
+    mismatches = len(problems) + int(int(total[0]) != members * starting - len(jobs) * 5)
     return rate, mismatches
 
 
 async def _plain_asyncpg_pairs(url: str, jobs: list[NewJob], members: int) -> float:
-    """The floor: a plain asyncpg loop on one connection running the statements the store runs
-    for a reservation, a submit and a charge, one pair after another (no pool, no retries, no
-    Python objects between them)."""
+    """The floor: the store's own transaction bodies for a reservation, a submit and a charge,
+    one pair after another on one plain asyncpg connection (no pool, no retries)."""
     starting = 10**9
-    async with PostgresDatabase(url, min_size=1, max_size=1) as database:
-        ledger = Ledger(PostgresLedgerStore(database, starting), starting)
+    async with PostgresDatabase(url):
+        pass  # migrated
+    connection = await asyncpg.connect(url)
+    try:
+        plain = PlainPostgres(connection)
+        ledger = Ledger(SqlLedgerStore(plain, starting))
         for member in range(members):
             await ledger.balance(1, member)
-        async with database.connection() as db:
-            started = time.perf_counter()
-            for job in jobs:
-                now, origin = utc_now(), job.origin
-                async with db.transaction():
-                    await db.fetchrow(
-                        "SELECT default_credits, monthly_cap, per_member_limit, "
-                        "per_server_limit, log_channel_id FROM guild_settings "
-                        "WHERE guild_id = $1",
-                        1,
-                    )
-                    await db.fetch(
-                        "SELECT role_id, amount, period FROM allowances WHERE guild_id = $1", 1
-                    )
-                    await db.fetchval(
-                        "INSERT INTO accounts (guild_id, member_id, balance, created_at) "
-                        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING balance",
-                        1,
-                        origin.member_id,
-                        starting,
-                        now,
-                    )
-                    await db.fetchrow(
-                        "SELECT balance, allowance_key FROM accounts WHERE guild_id = $1 "
-                        "AND member_id = $2 FOR UPDATE",
-                        1,
-                        origin.member_id,
-                    )
-                    left = await db.fetchval(
-                        "UPDATE accounts SET balance = balance - $3 WHERE guild_id = $1 "
-                        "AND member_id = $2 RETURNING balance",
-                        1,
-                        origin.member_id,
-                        job.price,
-                    )
-                    await insert_job(db, job, now)
-                    await append(
-                        db,
-                        1,
-                        origin.member_id,
-                        EntryKind.RESERVE,
-                        -job.price,
-                        left,
-                        job_id=job.id,
-                        actor_id=origin.member_id,
-                        now=now,
-                        reason="r",
-                    )
-                await db.execute(
-                    "UPDATE jobs SET state = 'submitted', submitted_at = now() WHERE id = $1",
-                    job.id,
-                )
-                async with db.transaction():
-                    await db.fetchrow(
-                        "UPDATE jobs SET state = 'completed', video_url = $2, finished_at = $3, "
-                        "updated_at = $3 WHERE id = $1 AND state = ANY($4::text[]) "
-                        "RETURNING guild_id, member_id, price",
-                        job.id,
-                        "https://v",
-                        now,
-                        ["submitted"],
-                    )
-                    balance = await db.fetchval(
-                        "SELECT balance FROM accounts WHERE guild_id = $1 AND member_id = $2 "
-                        "FOR UPDATE",
-                        1,
-                        origin.member_id,
-                    )
-                    await append(
-                        db,
-                        1,
-                        origin.member_id,
-                        EntryKind.CHARGE,
-                        0,
-                        balance,
-                        job_id=job.id,
-                        actor_id=None,
-                        now=now,
-                        reason="c",
-                    )
-            return len(jobs) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for job in jobs:
+            await reserve_submit_charge(plain, ledger, job)
+        return len(jobs) / (time.perf_counter() - started)
+    finally:
+        await connection.close()
+
+
+async def _admission_flood(url: str, servers: int, pool: int) -> tuple[float, float]:
+    """`servers` servers admitting their queues at once (three waiting jobs each) while their
+    members read their balances, on a pool of `pool` connections: seconds until every pass and
+    read is done, and the longest any one of them took."""
+    async with PostgresDatabase(url, max_size=pool) as database:
+        stores = stores_on(database, 20)
+        ledger = Ledger(stores.ledger)
+        guilds = range(9000, 9000 + servers)
+        for guild in guilds:
+            for member in range(3):
+                await ledger.reserve(make_job(guild, member))
+        longest = 0.0
+
+        async def timed(work: Awaitable[object]) -> None:
+            nonlocal longest
+            began = time.perf_counter()
+            await work
+            longest = max(longest, time.perf_counter() - began)
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(timed(stores.jobs.admit_waiting(guild, admissible)) for guild in guilds),
+            *(timed(ledger.balance(guild, 0)) for guild in guilds),
+        )
+        drained = time.perf_counter() - started
+        admitted = await database.fetch_one(
+            "SELECT COUNT(*) FROM jobs WHERE admitted_at IS NOT NULL"
+        )
+    assert admitted is not None and int(admitted[0]) == servers * 3, admitted
+    return drained, longest
 
 
 async def _two_shard_burst(workdir: Path, url: str, count: int, processes: int) -> list[float]:
@@ -936,6 +896,33 @@ async def postgres(workdir: Path, sizes: Sizes) -> list[Row]:
                     mismatches == 0,
                 )
             )
+        servers = sizes.admitting_servers
+        drained, longest = await _admission_flood(await _pg_database(cluster), servers, pool=2)
+        reference, reference_longest = await _admission_flood(
+            await _pg_database(cluster), servers, pool=10
+        )
+        rows.append(
+            Row(
+                f"PostgreSQL: {servers} servers admitting at once (and reading balances), "
+                "POSTGRES_POOL_SIZE=2: time to drain (reference: the default pool of 10)",
+                f"{drained:.2f} s",
+                f"{reference:.2f} s",
+                f"{drained / reference:.2f}×",
+                "drains; never stuck",
+                True,
+            )
+        )
+        rows.append(
+            Row(
+                f"PostgreSQL: {servers} servers admitting at once, pool of 2: the longest "
+                "stall of any one operation (reference: pool of 10)",
+                ms(longest),
+                ms(reference_longest),
+                f"{longest / reference_longest:.2f}×",
+                "< 10 s (the acquire timeout)",
+                longest < 10.0,
+            )
+        )
         count = sizes.big_burst
         one = await _two_shard_burst(workdir, await _pg_database(cluster), count, processes=1)
         two = await _two_shard_burst(workdir, await _pg_database(cluster), count, processes=2)

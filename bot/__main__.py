@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import metadata
@@ -81,17 +80,12 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     import discord  # noqa: PLC0415
 
     from bot.apiframe import ApiframeAuthError, ApiframeError  # noqa: PLC0415
-    from bot.store.postgres import PostgresUnavailable  # noqa: PLC0415
+    from bot.store.driver import StoreUnavailable  # noqa: PLC0415
 
     try:
-        await bot.store.open()
-    except PostgresUnavailable as exc:
-        raise StartupFailed(f"{exc}: check DATABASE_URL and that the server runs") from None
-    except (OSError, sqlite3.Error) as exc:
-        raise StartupFailed(
-            f"cannot open the database at {settings.sqlite_path} ({exc}): "
-            "check DATABASE_PATH and that its folder is writable"
-        ) from None
+        await bot.database.open()
+    except StoreUnavailable as exc:
+        raise StartupFailed(str(exc)) from None
 
     unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError)
     base = settings.discord_api_base_url.rstrip("/")

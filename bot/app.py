@@ -23,10 +23,10 @@ from discord.ext import commands
 
 from bot.apiframe import ApiframeClient
 from bot.audit import AuditSink, AuditTrail
-from bot.database import Database
 from bot.defaults import DefaultsStore
 from bot.delivery import Deliverer, JobReporter
 from bot.downloads import AttachmentFetcher
+from bot.guilds import ServerSettings
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.polling import PollShape, RenderTimes
@@ -35,8 +35,8 @@ from bot.runner import JobRunner
 from bot.server_rules import ServerRules
 from bot.settings import Settings
 from bot.simulator import ApiframeSimulator
-from bot.store.backends import stores_for
-from bot.store.postgres import PostgresDatabase
+from bot.store import stores_for
+from bot.store.postgres import Listener, PostgresDatabase
 from bot.studio import Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
@@ -46,7 +46,13 @@ from bot.web import WebServer, webhook_signing_key
 log = logging.getLogger(__name__)
 
 # The front end: `cogs.reporting` must come first, it provides the reporter and audit sink.
-EXTENSIONS: Final = ("cogs.reporting", "cogs.generate", "cogs.credits", "cogs.actions")
+EXTENSIONS: Final = (
+    "cogs.reporting",
+    "cogs.generate",
+    "cogs.credits",
+    "cogs.quota",
+    "cogs.actions",
+)
 COMMAND_HASH_KEY: Final = "command_hash"
 # PostgreSQL NOTIFY channel on which processes pass on webhook news about jobs.
 NEWS_CHANNEL: Final = "hailuo_job_news"
@@ -94,18 +100,21 @@ class HailuoBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.metrics = Metrics()
-        self.stores = stores_for(settings, on_write=self.metrics.database_write.observe)
-        self.store = self.stores.state
+        self.stores = stores_for(
+            settings,
+            on_write=self.metrics.database_write.observe,
+            on_busy=self.metrics.database_busy.inc,
+        )
+        self.database = self.stores.database
+        self.state = self.stores.state
         # Several processes on PostgreSQL: webhook news for a job driven elsewhere goes there.
-        self._news = self.store if isinstance(self.store, PostgresDatabase) else None
+        self._news = self.database if isinstance(self.database, PostgresDatabase) else None
+        self.relay: Listener | None = None  # the LISTEN for news from other processes
         self._relayed: set[asyncio.Task[None]] = set()
         self.ledger = Ledger(
-            self.stores.ledger,
-            settings.default_credits,
-            metrics=self.metrics,
-            simulated=settings.apiframe_simulate,
+            self.stores.ledger, metrics=self.metrics, simulated=settings.apiframe_simulate
         )
-        self.guild_settings = self.stores.guilds
+        self.guild_settings = ServerSettings(self.stores.guilds)
         self.jobs = self.stores.jobs
         self.rules = ServerRules(self.stores.rules)
         self.option_defaults = DefaultsStore(self.stores.defaults)
@@ -139,13 +148,6 @@ class HailuoBot(commands.AutoShardedBot):
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
 
     @property
-    def database(self) -> Database:
-        """The SQLite database, when that is the store (for SQLite-only tools and tests)."""
-        if self.stores.sqlite is None:
-            raise RuntimeError(f"the bot runs on {self.stores.backend}, not SQLite")
-        return self.stores.sqlite
-
-    @property
     def runner(self) -> JobRunner:
         if self._runner is None:
             raise RuntimeError("the bot has not been set up yet")
@@ -169,7 +171,7 @@ class HailuoBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.set_up = True
-        await self.store.open()
+        await self.database.open()
         if self.simulator is not None:
             await self.simulator.start()
         for extension in EXTENSIONS:
@@ -178,11 +180,14 @@ class HailuoBot(commands.AutoShardedBot):
             raise RuntimeError("no front end registered a job reporter")
         reporter, audit_sink = self._front_end
         self._runner = self._build_runner(reporter)
-        self._audit = AuditTrail(self.store, self.stores.ledger, self.guild_settings, audit_sink)
+        self._audit = AuditTrail(self.state, self.stores.ledger, self.guild_settings, audit_sink)
         self._studio = Studio(self.ledger, self.jobs, self._runner, self.rules, self._audit)
         self.ledger.on_change(self._audit.wake)
         if self._news is not None:
-            await self._news.listen(NEWS_CHANNEL, self._heard_relayed)
+            # While the relay was down, news may have been missed: check every job at once.
+            self.relay = await self._news.listen(
+                NEWS_CHANNEL, self._heard_relayed, on_restored=self.runner.check_all_now
+            )
         shards = self.settings.local_shards
         if shards is None or 0 in shards:
             # Commands are global: one process (shard 0's) registers them for all.
@@ -209,7 +214,7 @@ class HailuoBot(commands.AutoShardedBot):
         return "not connected to Discord's gateway"
 
     async def _database_state(self) -> str | None:
-        await self.store.ping()
+        await self.database.ping()
         return None
 
     async def _runner_state(self) -> str | None:
@@ -259,7 +264,6 @@ class HailuoBot(commands.AutoShardedBot):
         return JobRunner(
             self.jobs,
             self.ledger,
-            self.guild_settings,
             Submitter(
                 self.apiframe,
                 self.jobs,
@@ -324,11 +328,11 @@ class HailuoBot(commands.AutoShardedBot):
         definition = await command_definition(self.tree)
         key = f"{COMMAND_HASH_KEY}:{self.application_id}"
         digest = hashlib.sha256(definition.encode()).hexdigest()
-        if await self.store.get_state(key) == digest:
+        if await self.state.get_state(key) == digest:
             log.info("slash commands unchanged; not syncing")
             return False
         synced = await self.tree.sync()
-        await self.store.set_state(key, digest)
+        await self.state.set_state(key, digest)
         log.info("synced %d slash command(s)", len(synced))
         return True
 
@@ -344,7 +348,7 @@ class HailuoBot(commands.AutoShardedBot):
         await self.apiframe.close()
         if self.simulator is not None:
             await self.simulator.stop()
-        await self.store.close()
+        await self.database.close()
 
 
 async def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:

@@ -14,9 +14,9 @@ from typing import Final, Protocol
 
 from bot.backoff import Backoff
 from bot.errors import HailuoBotError
-from bot.guilds import GuildSettingsStore
-from bot.ledger import LedgerEntry
-from bot.store import LedgerStore, StateStore
+from bot.guilds import ServerSettings
+from bot.ledger import LedgerEntry, LedgerStore
+from bot.store import BotState
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AuditSink(Protocol):
 
 class AuditTrail:
     def __init__(
-        self, state: StateStore, ledger: LedgerStore, guilds: GuildSettingsStore, sink: AuditSink
+        self, state: BotState, ledger: LedgerStore, guilds: ServerSettings, sink: AuditSink
     ) -> None:
         self._state = state
         self._ledger = ledger

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from bot.errors import ConfigurationError
 from bot.i18n import ENGLISH, catalogues
 from bot.invite import invite_url
 from bot.settings import Settings, load_settings, setup_warnings
-from bot.store.backends import stores_for
-from bot.store.postgres import PostgresUnavailable
+from bot.store import stores_for
+from bot.store.driver import StoreUnavailable
 
 PASSED: Final = "✔"
 FAILED: Final = "✖"
@@ -43,15 +42,13 @@ async def check_database(settings: Settings) -> list[Outcome]:
     stores = stores_for(settings)
     path = stores.where
     try:
-        await stores.state.open()
+        await stores.database.open()
         try:
             problems = await stores.ledger.disagreements()
         finally:
-            await stores.state.close()
-    except PostgresUnavailable as exc:
+            await stores.database.close()
+    except StoreUnavailable as exc:
         return [Outcome(False, str(exc))]
-    except (OSError, sqlite3.Error) as exc:
-        return [Outcome(False, f"database at {path}: cannot open it ({exc})")]
     if problems:
         return [
             Outcome(

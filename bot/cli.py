@@ -12,14 +12,15 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.database import Database
-from bot.integrity import BackupRefused, backup
+from bot.guilds import ServerSettings
 from bot.ledger import Ledger
 from bot.reports import ledger_csv
 from bot.settings import StoreSettings, settings_help
-from bot.store.backends import Stores, stores_for
+from bot.store import Stores, stores_for
 from bot.store.copy import CopyRefused, copy_to_postgres
-from bot.store.postgres import PostgresDatabase, PostgresUnavailable, redacted
+from bot.store.driver import StoreUnavailable
+from bot.store.postgres import PostgresDatabase, redacted
+from bot.store.sqlite import BackupRefused, SqliteDatabase, backup
 
 OWNER = 0  # the actor id recorded for changes made from the shell
 
@@ -106,24 +107,22 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
         print(f"creating the database at {settings.sqlite_path}", file=sys.stderr)
     stores = stores_for(settings)
     try:
-        await stores.state.open()
-    except PostgresUnavailable as exc:
+        await stores.database.open()
+    except StoreUnavailable as exc:
         return fail(str(exc))
     try:
-        return await _run(args, settings, stores, out)
+        return await _run(args, stores, out)
     finally:
-        await stores.state.close()
+        await stores.database.close()
 
 
-async def _run(
-    args: argparse.Namespace, settings: StoreSettings, stores: Stores, out: TextIO
-) -> int:
+async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
     if args.group == "credits":
-        ledger = Ledger(stores.ledger, settings.default_credits)
+        ledger = Ledger(stores.ledger)
         if args.action == "show":
             stored = await ledger.stored_balance(args.guild, args.member)
             if stored is None:
-                guild = await stores.guilds.get(args.guild)
+                guild = await ServerSettings(stores.guilds).get(args.guild)
                 print(
                     f"{guild.default_credits} (no account yet: this server's starting balance)",
                     file=out,
@@ -171,10 +170,10 @@ async def copy_database(settings: StoreSettings, url: str, out: TextIO) -> int:
     target = PostgresDatabase(url)
     try:
         await target.open()
-    except PostgresUnavailable as exc:
+    except StoreUnavailable as exc:
         return fail(str(exc))
     try:
-        async with Database(settings.sqlite_path) as source:
+        async with SqliteDatabase(settings.sqlite_path) as source:
             copied = await copy_to_postgres(source, target)
     except CopyRefused as exc:
         return fail(str(exc))

@@ -77,8 +77,7 @@ def apply_defaults(
 
 
 class SavedDefaults(Protocol):
-    """Where saved defaults are kept. One implementation per backend: `SqliteSavedDefaults`
-    below, `PostgresSavedDefaults` in `bot/store/postgres.py`."""
+    """Where saved defaults are kept (`bot/store/settings.py`)."""
 
     async def get(self, guild_id: int, member_id: int) -> OptionDefaults: ...
     async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None: ...

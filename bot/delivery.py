@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from bot.backoff import Backoff
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.errors import HailuoBotError
 from bot.jobs import Job, JobState, JobStore
 from bot.metrics import Metrics

@@ -1,4 +1,5 @@
-"""Generation jobs: their lifecycle and the SQL that keeps them across restarts.
+"""Generation jobs: their lifecycle, their records, and what the bot needs of the store that
+keeps them across restarts.
 
 A job row is written in the same transaction as its credit reservation, before anything is
 sent to Apiframe. Its state only moves forward:
@@ -14,13 +15,12 @@ known but not delivered is delivered again on the next start.
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Final, Protocol
 
-from bot.database import Row, from_db_time
 from bot.i18n import ENGLISH
 from bot.rules import ImageRole, Resolution, VideoSpec
 
@@ -44,10 +44,6 @@ _TRANSITIONS: Final[dict[JobState, frozenset[JobState]]] = {
     JobState.COMPLETED: frozenset(),
     JobState.FAILED: frozenset(),
 }
-
-
-def can_transition(current: JobState, target: JobState) -> bool:
-    return target in _TRANSITIONS[current]
 
 
 def sources_of(target: JobState) -> tuple[JobState, ...]:
@@ -210,77 +206,6 @@ class Job:
             self.has_end_image and self.end_image_url is None
         )
 
-    @classmethod
-    def from_row(cls, row: Row) -> Job:
-        """From a row of either store (SQLite keeps times as text, PostgreSQL as timestamps)."""
-
-        def moment(column: str) -> datetime | None:
-            value = row[column]
-            if value is None or isinstance(value, datetime):
-                return value
-            return from_db_time(value)
-
-        optimizer = row["prompt_optimizer"]
-        return cls(
-            id=row["id"],
-            guild_id=row["guild_id"],
-            channel_id=row["channel_id"],
-            member_id=row["member_id"],
-            application_id=row["application_id"],
-            interaction_token=row["interaction_token"],
-            interaction_created_at=required(moment("interaction_created_at")),
-            card_message_id=row["card_message_id"],
-            prompt=row["prompt"],
-            duration=row["duration"],
-            resolution=Resolution(row["resolution"]),
-            prompt_optimizer=None if optimizer is None else bool(optimizer),
-            has_start_image=bool(row["has_start_image"]),
-            has_end_image=bool(row["has_end_image"]),
-            price=row["price"],
-            idempotency_key=row["idempotency_key"],
-            state=JobState(row["state"]),
-            apiframe_job_id=row["apiframe_job_id"],
-            start_image_url=row["start_image_url"],
-            end_image_url=row["end_image_url"],
-            remote_status=row["remote_status"],
-            progress=row["progress"],
-            video_url=row["video_url"],
-            failure_reason=row["failure_reason"],
-            delivered_via=row["delivered_via"],
-            created_at=required(moment("created_at")),
-            submitted_at=moment("submitted_at"),
-            finished_at=moment("finished_at"),
-            delivered_at=moment("delivered_at"),
-            admitted_at=moment("admitted_at"),
-            late_notified_at=moment("late_notified_at"),
-            upload_limit=row["upload_limit"],
-            video_channel_id=row["video_channel_id"],
-            video_message_id=row["video_message_id"],
-            source_job_id=row["source_job_id"],
-            source_action=None
-            if row["source_action"] is None
-            else SourceAction(row["source_action"]),
-            deleted_at=moment("deleted_at"),
-            age_restricted=bool(row["age_restricted"]),
-            language=row["language"],
-            source_message_url=_source_message_url(row),
-        )
-
-
-def required(moment: datetime | None) -> datetime:
-    assert moment is not None
-    return moment
-
-
-def _source_message_url(row: Row) -> str | None:
-    # Rows of sqlite3 and asyncpg: `in` looks at the values, `keys()` at the column names.
-    if "source_message_id" not in row.keys() or row["source_message_id"] is None:  # noqa: SIM118
-        return None
-    return (
-        f"https://discord.com/channels/{row['guild_id']}/{row['source_channel_id']}/"
-        f"{row['source_message_id']}"
-    )
-
 
 @dataclass(frozen=True, slots=True)
 class Driven:
@@ -292,26 +217,32 @@ class Driven:
     lease_expires_at: datetime | None
     admitted_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: Row) -> Driven:
-        def moment(value: object) -> datetime | None:
-            if value is None or isinstance(value, datetime):
-                return value
-            return from_db_time(str(value))
 
-        return cls(
-            str(row["id"]),
-            int(row["guild_id"]),
-            row["lease_owner"],
-            moment(row["lease_expires_at"]),
-            moment(row["admitted_at"]),
-        )
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One pass over a server's queue: the jobs it let start, and those still waiting, in
+    order."""
+
+    admitted: tuple[Job, ...]
+    waiting: tuple[Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """How many of a server's jobs may run at once: per member, and in all."""
+
+    per_member: int
+    per_server: int
+
+
+# Which waiting jobs may start now, given the server's limits, its running jobs per member,
+# and its queue in order (a pure decision: `admissible` in bot/runner.py).
+Chooser = Callable[[QueueLimits, dict[int, int], list[Job]], list[Job]]
 
 
 class JobStore(Protocol):
-    """Named reads and writes of job rows (money moves live in the ledger's store). One
-    implementation per backend: `SqliteJobStore` below, `PostgresJobStore` in
-    `bot/store/postgres.py`."""
+    """Named reads and writes of job rows (money moves live in the ledger's store), kept by
+    `bot/store/jobs.py` on either engine."""
 
     async def get(self, job_id: str) -> Job | None: ...
     async def require(self, job_id: str) -> Job: ...
@@ -328,9 +259,15 @@ class JobStore(Protocol):
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None: ...
     async def record_card_message(self, job_id: str, message_id: int) -> None: ...
-    async def admit(self, job_id: str) -> bool: ...
     async def waiting(self, guild_id: int) -> list[Job]: ...
     async def running_counts(self, guild_id: int) -> dict[int, int]: ...
+    async def guilds_waiting(self) -> list[int]: ...
+
+    async def admit_waiting(self, guild_id: int, choose: Chooser) -> Admission:
+        """One admission pass over the server's queue, as one transaction, one pass at a time
+        per server across every process: `choose` picks the jobs to start."""
+        ...
+
     async def mark_late_notified(self, job_id: str) -> None: ...
     async def mark_delivered(
         self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
@@ -350,11 +287,6 @@ class JobStore(Protocol):
         ...
 
     async def release(self, job_id: str, owner: str) -> None: ...
-
-    def admission(self, guild_id: int) -> AbstractAsyncContextManager[None]:
-        """Held around a server's admission pass: one pass at a time per server, across
-        every process on the database."""
-        ...
 
 
 VALID_SHORT_ID: Final = frozenset("0123456789abcdef-")

@@ -2,8 +2,10 @@
 
 The `Ledger` is what the rest of the bot talks to: it stamps each move with the time, counts it
 in the metrics and tells listeners (the audit trail) about it. Each move is one transaction in
-the store that keeps the ledger: SQLite by default (`bot/store/sqlite.py`), or PostgreSQL
-(`bot/store/postgres.py`); both keep the same promises, in their schema as well as their code.
+the `LedgerStore` (kept by `bot/store/ledger.py`, on SQLite or PostgreSQL), which keeps the same
+promises on either engine, in its schema as well as its code: a balance never below zero, a job
+reserved, charged and refunded at most once each, a server's monthly cap never crossed, and an
+allowance topped up once per period.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bot.allowances import Period as AllowancePeriod
 from bot.allowances import applicable, next_period_start
-from bot.database import Database, utc_now
+from bot.clock import utc_now
+from bot.guilds import GuildSettings
 from bot.jobs import JobState, NewJob
 from bot.metrics import Metrics
 from bot.money import REPEAT_WINDOW, BalanceChange, EntryKind, LedgerEntry, Settlement
-from bot.store import LedgerStore
-from bot.store.sqlite import SqliteLedgerStore
 
 __all__ = [
     "REPEAT_WINDOW",
@@ -28,6 +30,7 @@ __all__ = [
     "EntryKind",
     "Ledger",
     "LedgerEntry",
+    "LedgerStore",
     "Settlement",
 ]
 
@@ -41,20 +44,84 @@ class AllowanceStatus:
     next_refill: datetime
 
 
+class LedgerStore(Protocol):
+    """The money moves and reads of the ledger, each one transaction."""
+
+    async def balance(
+        self, guild_id: int, member_id: int, role_ids: tuple[int, ...], now: datetime
+    ) -> tuple[int, bool]:
+        """The spendable balance (opening the account, applying an allowance due), and
+        whether anything was written."""
+        ...
+
+    async def stored_balance(self, guild_id: int, member_id: int) -> int | None: ...
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings: ...
+
+    async def history(
+        self, guild_id: int, member_id: int, limit: int, offset: int
+    ) -> list[LedgerEntry]: ...
+
+    async def history_size(self, guild_id: int, member_id: int) -> int: ...
+
+    async def month_spend(self, guild_id: int, now: datetime) -> int: ...
+
+    async def top_spenders(
+        self, guild_id: int, now: datetime, limit: int
+    ) -> list[tuple[int, int]]: ...
+
+    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
+        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
+        `RepeatedRequest` having written nothing."""
+        ...
+
+    async def settle(
+        self,
+        job_id: str,
+        target: JobState,
+        now: datetime,
+        *,
+        video_url: str | None,
+        reason: str | None,
+        actor_id: int | None,
+        only_if_waiting: bool,
+        mark: str,
+    ) -> Settlement:
+        """Move the job to COMPLETED (charge) or FAILED (refund), once."""
+        ...
+
+    async def set_balance(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange: ...
+
+    async def add_credits(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange: ...
+
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        """Ledger rows of every server after the row `cursor`, oldest first (the audit trail)."""
+        ...
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        """The server's ledger for CSV: time (ISO 8601, UTC), member, change, balance after,
+        kind, reason, job, actor; oldest first."""
+        ...
+
+    async def disagreements(self) -> list[str]:
+        """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""
+        ...
+
+
 class Ledger:
     def __init__(
         self,
-        store: LedgerStore | Database,
-        default_credits: int,
+        store: LedgerStore,
         *,
         clock: Clock = utc_now,
         metrics: Metrics | None = None,
         simulated: bool = False,
     ) -> None:
-        # A SQLite database is the embedded default; any other store comes ready-made.
-        self._store: LedgerStore = (
-            SqliteLedgerStore(store, default_credits) if isinstance(store, Database) else store
-        )
+        self._store = store
         self._clock = clock
         self._metrics = metrics
         # With Apiframe simulated, every job's ledger rows say so.

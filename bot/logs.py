@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Iterable
-from typing import Final, Literal
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
 LogFormat = Literal["text", "json"]
-CONTEXT_FIELDS: Final = ("job_id", "guild_id", "apiframe_request_id")
 
 _context: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
     "hailuo_log_context", default=None
@@ -28,6 +28,31 @@ def log_context(**fields: object) -> None:
     """Attach fields (job_id, guild_id, apiframe_request_id) to every log line of the current
     task from now on."""
     _context.set({**(_context.get() or {}), **fields})
+
+
+class Throttled:
+    """At most one line per `every` seconds from one source of repeated warnings (a flood of
+    forged webhooks, a starved pool): the lines held back are counted in the next one, so a
+    flood costs a line a minute, not a line a request."""
+
+    def __init__(
+        self, logger: logging.Logger, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._logger = logger
+        self._every = every
+        self._clock = clock
+        self._last = float("-inf")
+        self.held_back = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = self._clock()
+        if now - self._last < self._every:
+            self.held_back += 1
+            return
+        if self.held_back:
+            message += f" (and {self.held_back} more like it in the last {self._every:.0f} s)"
+        self._logger.warning(message, *args)
+        self._last, self.held_back = now, 0
 
 
 class AddContext(logging.Filter):

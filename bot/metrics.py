@@ -80,6 +80,11 @@ class Metrics:
             buckets=WRITE_BUCKETS,
             registry=r,
         )
+        self.database_busy = Counter(
+            "hailuo_database_busy",
+            "Operations refused because no database connection came free in time.",
+            registry=r,
+        )
         self.webhooks = Counter(
             "hailuo_webhook_deliveries", "Apiframe webhook deliveries.", ["result"], registry=r
         )

@@ -10,8 +10,6 @@ from enum import StrEnum
 from typing import Final
 
 from bot.allowances import Allowance, applicable, month_after, next_period_start, period_key
-from bot.allowances import Period as AllowancePeriod
-from bot.database import Row, from_db_time
 from bot.errors import CapReached, InsufficientCredits
 from bot.jobs import JobState
 
@@ -39,23 +37,6 @@ class LedgerEntry:
     reason: str
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Row) -> LedgerEntry:
-        """From a row of either store (SQLite keeps times as text, PostgreSQL as timestamps)."""
-        created = row["created_at"]
-        return cls(
-            id=int(row["id"]),
-            guild_id=int(row["guild_id"]),
-            member_id=int(row["member_id"]),
-            kind=EntryKind(row["kind"]),
-            delta=int(row["delta"]),
-            balance_after=int(row["balance_after"]),
-            job_id=row["job_id"],
-            actor_id=None if row["actor_id"] is None else int(row["actor_id"]),
-            reason=row["reason"],
-            created_at=created if isinstance(created, datetime) else from_db_time(created),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class BalanceChange:
@@ -72,13 +53,6 @@ class Settlement:
     applied: bool
     balance: int
     price: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class AllowanceStatus:
-    amount: int
-    period: AllowancePeriod
-    next_refill: datetime
 
 
 # -- decisions every store takes the same way ---------------------------------------------------

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Final
 
-from bot.store import LedgerStore
+from bot.ledger import LedgerStore
 
 COLUMNS: Final = ("time", "member", "change", "balance_after", "kind", "reason", "job", "actor")
 

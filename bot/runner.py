@@ -20,11 +20,10 @@ from typing import Final
 
 from bot.apiframe import RemoteJob
 from bot.backoff import Backoff
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.delivery import Deliverer, JobReporter
-from bot.guilds import GuildSettingsStore
 from bot.i18n import msg
-from bot.jobs import Driven, Job, JobState, JobStore
+from bot.jobs import Driven, Job, JobState, JobStore, QueueLimits
 from bot.ledger import Ledger
 from bot.logs import log_context
 from bot.metrics import Metrics
@@ -40,10 +39,27 @@ GAVE_UP: Final = str(
         "bot stopped waiting for it."
     )
 )
+NO_LINK: Final = str(msg("The video finished without a link to it."))
 # Tells the other processes about news of an Apiframe job (its id, status and progress).
 Relay = Callable[[str, str, int | None], Awaitable[None]]
 # An unexpected error in a job's step: try the step again, slower each time.
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
+
+
+def admissible(limits: QueueLimits, running: dict[int, int], waiting: list[Job]) -> list[Job]:
+    """The waiting jobs that may start now, first come first served: as many as the server's
+    limit leaves room for, passing over (not stopping at) a member at their own limit."""
+    running = dict(running)
+    total = sum(running.values())
+    chosen: list[Job] = []
+    for job in waiting:
+        if total >= limits.per_server:
+            break
+        if running.get(job.member_id, 0) < limits.per_member:
+            chosen.append(job)
+            running[job.member_id] = running.get(job.member_id, 0) + 1
+            total += 1
+    return chosen
 
 
 class JobRunner:
@@ -51,7 +67,6 @@ class JobRunner:
         self,
         jobs: JobStore,
         ledger: Ledger,
-        guilds: GuildSettingsStore,
         submitter: Submitter,
         watcher: Watcher,
         deliverer: Deliverer,
@@ -67,7 +82,6 @@ class JobRunner:
     ) -> None:
         self._jobs = jobs
         self._ledger = ledger
-        self._guilds = guilds
         self._submitter = submitter
         self._watcher = watcher
         self._deliverer = deliverer
@@ -125,31 +139,20 @@ class JobRunner:
         try:
             while True:
                 self._admit_again.discard(guild_id)
-                async with self._jobs.admission(guild_id):
-                    await self._admission_pass(guild_id)
+                await self._admission_pass(guild_id)
                 if guild_id not in self._admit_again or self._closing:
                     break
         finally:
             self._admitting.discard(guild_id)
 
     async def _admission_pass(self, guild_id: int) -> None:
-        settings = await self._guilds.get(guild_id)
-        per_member = await self._jobs.running_counts(guild_id)
-        running = sum(per_member.values())
+        # The pass is one transaction of the store's; Discord is only spoken to after it.
+        admission = await self._jobs.admit_waiting(guild_id, admissible)
+        for job in admission.admitted:
+            self.start(job.id, guild_id)
         shown_before = self._shown_positions.get(guild_id, {})
         shown: dict[str, int] = {}
-        position = 0
-        for job in await self._jobs.waiting(guild_id):
-            if (
-                running < settings.per_server_limit
-                and per_member.get(job.member_id, 0) < settings.per_member_limit
-            ):
-                if await self._jobs.admit(job.id):
-                    running += 1
-                    per_member[job.member_id] = per_member.get(job.member_id, 0) + 1
-                    self.start(job.id, guild_id)
-                continue
-            position += 1
+        for position, job in enumerate(admission.waiting, start=1):
             if shown_before.get(job.id) == position:
                 shown[job.id] = position
                 continue
@@ -194,6 +197,11 @@ class JobRunner:
                 for driven in await self._jobs.admitted_undelivered():
                     if driven.job_id not in self._tasks and self._may_take(driven, now):
                         self.start(driven.job_id, driven.guild_id)
+                # A queue whose last pass failed (the database was busy, say) is not left
+                # waiting for the next request in its server.
+                for guild_id in await self._jobs.guilds_waiting():
+                    if self._local(guild_id) and guild_id not in self._admitting:
+                        self._admit_later(guild_id)
                 self.last_beat = time.monotonic()
             except Exception:
                 log.exception("the job supervisor failed; trying again")
@@ -246,6 +254,10 @@ class JobRunner:
             await self._relay(apiframe_job_id, status, progress)
         self._watcher.hear(job.id, status, progress)
         return True
+
+    def check_all_now(self) -> None:
+        """Check every job this process watches at once (news may have been missed)."""
+        self._watcher.check_all_now()
 
     async def hear_relayed(self, apiframe_job_id: str, status: str, progress: int | None) -> None:
         """News another process received for a job this one may drive."""
@@ -322,7 +334,7 @@ class JobRunner:
         if remote.status == "COMPLETED":
             if remote.video_url is None:
                 log.error("job %s: Apiframe says COMPLETED but gave no video link", job.id)
-                return await self._refund(job, "The video finished without a link to it.")
+                return await self._refund(job, NO_LINK)
             settlement = await self._ledger.commit_charge(job.id, remote.video_url)
             if settlement.applied:
                 log.info("job %s completed and charged %d", job.id, job.price)

@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Final, Protocol
 
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.wordfilter import BlockedWords, clean_entry
 
 SEXUAL_TERMS: Final = "sexual_terms.txt"
@@ -48,8 +48,7 @@ class PromptVerdict:
 
 
 class RulesStore(Protocol):
-    """Where a server's rules are kept. One implementation per backend: `SqliteRulesStore`
-    below, `PostgresRulesStore` in `bot/store/postgres.py`."""
+    """Where a server's rules are kept (`bot/store/settings.py`)."""
 
     async def entries(self, guild_id: int) -> list[str]: ...
     async def block(

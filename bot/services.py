@@ -12,23 +12,24 @@ from bot.audit import AuditSink, AuditTrail
 from bot.defaults import DefaultsStore
 from bot.delivery import JobReporter
 from bot.downloads import AttachmentFetcher
-from bot.guilds import GuildSettingsStore
+from bot.guilds import ServerSettings
 from bot.jobs import JobStore
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.server_rules import ServerRules
 from bot.settings import Settings
-from bot.store import StateStore
+from bot.store import BotState, Database
 from bot.studio import Studio
 from bot.videos import VideoFetcher
 
 
 class Services(Protocol):
     settings: Settings
-    store: StateStore
+    database: Database
+    state: BotState
     ledger: Ledger
     jobs: JobStore
-    guild_settings: GuildSettingsStore
+    guild_settings: ServerSettings
     rules: ServerRules
     option_defaults: DefaultsStore
     fetcher: AttachmentFetcher

@@ -30,7 +30,7 @@ class StoreSettings(BaseSettings):
     # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
     # file at DATABASE_PATH. A secret, because a PostgreSQL URL carries a password.
     database_url: SecretStr | None = None
-    postgres_pool_size: int = Field(default=10, ge=2, le=200)
+    postgres_pool_size: int = Field(default=10, ge=1, le=200)
     default_credits: int = Field(default=20, ge=0)
     log_level: LogLevel = "INFO"
 
@@ -134,6 +134,12 @@ class Settings(StoreSettings):
             shard >= self.shard_count for shard in self.local_shards or ()
         ):
             raise ValueError(f"SHARD_IDS must be below SHARD_COUNT ({self.shard_count})")
+        sharded = (self.shard_count or 1) > 1 or self.shard_ids is not None
+        if sharded and not self.on_postgres:
+            raise ValueError(
+                "SHARD_COUNT and SHARD_IDS need PostgreSQL (processes share their servers' "
+                "limits and jobs through it): set DATABASE_URL=postgresql://…, or unset them"
+            )
         return self
 
     @property

@@ -30,7 +30,7 @@ from bot.apiframe import (
     RemoteJob,
 )
 from bot.backoff import Backoff
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.delivery import JobReporter, Progress
 from bot.jobs import Job, JobStore
 from bot.polling import (
@@ -101,6 +101,12 @@ class Watcher:
             inbox.progress = (status.upper(), progress)
         inbox.event.set()
         return True
+
+    def check_all_now(self) -> None:
+        """Every watched job gets its next check now (news may have been missed)."""
+        for inbox in self._inboxes.values():
+            inbox.check_now = True
+            inbox.event.set()
 
     def hear_early(self, apiframe_job_id: str) -> None:
         """News for a job not known here yet (a webhook may beat the submit's answer)."""

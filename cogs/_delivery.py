@@ -26,7 +26,7 @@ import discord
 from discord.ext import commands
 
 from bot.audit import AuditChannelGone
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.delivery import DEFAULT_UPLOAD_LIMIT, Delivery, DeliveryFailed, Outcome, Progress, Receipt
 from bot.i18n import Language, catalogues
 from bot.jobs import Job, JobState

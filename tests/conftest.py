@@ -3,14 +3,11 @@ and the real bot wired to them."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
-import socket
-import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,36 +17,19 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from bot.app import HailuoBot
-from bot.database import Database, to_db_time
-from bot.defaults import SavedDefaults
-from bot.guilds import GuildSettingsStore
-from bot.jobs import Job, JobStore
+from bot.guilds import ServerSettings
 from bot.ledger import Ledger
-from bot.server_rules import RulesStore
-from bot.settings import Settings, load_settings
-from bot.store import LedgerStore
-from bot.store.postgres import (
-    PostgresDatabase,
-    PostgresGuildSettingsStore,
-    PostgresJobStore,
-    PostgresLedgerStore,
-    PostgresRulesStore,
-    PostgresSavedDefaults,
-)
-from bot.store.sqlite import (
-    SqliteGuildSettingsStore,
-    SqliteJobStore,
-    SqliteLedgerStore,
-    SqliteRulesStore,
-    SqliteSavedDefaults,
-)
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe
-from tests.fakes.discord_server import FakeDiscord
-from tests.postgres_cluster import Cluster, running_cluster
-from tests.postgres_cluster import unavailable as postgres_unavailable
-
-DISCORD_TOKEN = "MTIzNDU2.fake-discord-token.for-tests-only"
+from bot.store import Database, Stores, stores_on
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import PostgresDatabase
+from bot.store.settings import SqlRulesStore, SqlSavedDefaults
+from bot.store.sqlite import SqliteDatabase
+from testkit.fake_apiframe import FakeApiframe
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import RunningBot, make_settings
+from testkit.postgres import Cluster, running_cluster
+from testkit.postgres import unavailable as postgres_unavailable
 
 
 def image_bytes(width: int, height: int, image_format: str = "PNG") -> bytes:
@@ -59,9 +39,15 @@ def image_bytes(width: int, height: int, image_format: str = "PNG") -> bytes:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with Database(tmp_path / "ledger.sqlite3") as db:
+async def database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    async with SqliteDatabase(tmp_path / "ledger.sqlite3") as db:
         yield db
+
+
+@pytest.fixture
+async def stores(database: SqliteDatabase) -> Stores:
+    """Every store on a fresh SQLite file (20 credits to start with)."""
+    return stores_on(database, 20)
 
 
 @pytest.fixture
@@ -80,35 +66,6 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
     await fake.stop()
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def make_settings(
-    tmp_path: Path, discord: FakeDiscord, apiframe: FakeApiframe, **overrides: Any
-) -> Settings:
-    values: dict[str, Any] = {
-        "discord_token": DISCORD_TOKEN,
-        "apiframe_api_key": API_KEY,
-        "database_path": tmp_path / "bot.sqlite3",
-        "discord_api_base_url": discord.api_base,
-        "discord_gateway_url": discord.gateway_url,
-        "apiframe_base_url": apiframe.base_url,
-        "apiframe_poll_interval_seconds": 0.05,
-        "apiframe_max_poll_interval_seconds": 0.2,
-        "apiframe_typical_render_seconds": 0.1,
-        "progress_edit_interval_seconds": 0.0,
-        "default_credits": 20,
-        "http_port": 0,
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
 class ErrorLog(logging.Handler):
     """Collects ERROR records so a failure inside discord.py fails the test."""
 
@@ -118,66 +75,6 @@ class ErrorLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-class RunningBot:
-    """The real bot, started against the fakes; `restart()` keeps the same database."""
-
-    def __init__(self, settings: Settings, discord: FakeDiscord) -> None:
-        self.settings = settings
-        self.discord = discord
-        self.bot: HailuoBot | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> HailuoBot:
-        bot = HailuoBot(self.settings, guild_ready_timeout=0.05)
-        self.bot = bot
-        self._task = asyncio.create_task(bot.start(DISCORD_TOKEN))
-        waiter = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {waiter, self._task}, timeout=15, return_when=asyncio.FIRST_COMPLETED
-        )
-        if self._task in done:
-            waiter.cancel()
-            self._task.result()
-        if waiter not in done:
-            raise TimeoutError("the bot did not become ready")
-        return bot
-
-    async def stop(self) -> None:
-        if self.bot is not None:
-            await self.bot.close()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        self.bot = None
-        self._task = None
-
-    async def crash(self) -> None:
-        """Stop with jobs in flight; the runner saves nothing more than it already had."""
-        assert self.bot is not None
-        bot = self.bot
-        if bot._runner is not None:
-            await bot._runner.close()
-        await self.stop()
-
-    async def restart(self) -> HailuoBot:
-        await self.stop()
-        return await self.start()
-
-    async def delivered(self, job_id: str, within: float = 20.0) -> Job:
-        """The job once its outcome was delivered and recorded (what `/video show` and
-        `/credits` read), not merely visible in Discord."""
-        assert self.bot is not None
-        jobs = self.bot.jobs
-
-        async def recorded() -> Job:
-            while True:
-                job = await jobs.require(job_id)
-                if job.delivered_at is not None:
-                    return job
-                await asyncio.sleep(0.02)
-
-        return await asyncio.wait_for(recorded(), within)
 
 
 @pytest.fixture
@@ -230,40 +127,41 @@ async def postgres_url(postgres_cluster: Cluster) -> str:
     return await fresh_database(postgres_cluster)
 
 
-@pytest.fixture
-async def running_on_postgres(
-    tmp_path: Path,
-    fake_discord: FakeDiscord,
-    fake_apiframe: FakeApiframe,
-    error_log: ErrorLog,
-    postgres_url: str,
-) -> AsyncIterator[RunningBot]:
-    """The real bot, as `running`, with PostgreSQL as its store."""
-    settings = make_settings(tmp_path, fake_discord, fake_apiframe, database_url=postgres_url)
-    harness = RunningBot(settings, fake_discord)
-    await harness.start()
-    yield harness
-    await harness.stop()
-
-
-def _execute(tx: sqlite3.Connection, sql: str, values: tuple[Any, ...]) -> None:
-    tx.execute(sql, values)
-
-
 @dataclass
 class Backend:
-    """A ledger store on one backend, and a way to change server settings under it."""
+    """Every store on one engine, and a way to change rows under them."""
 
     name: str
-    store: LedgerStore
-    execute: Callable[[str, tuple[Any, ...]], Awaitable[None]]
-    jobs: JobStore
-    guilds: GuildSettingsStore
-    rules: RulesStore
-    defaults: SavedDefaults
+    stores: Stores
+
+    @property
+    def store(self) -> SqlLedgerStore:
+        return self.stores.ledger
+
+    @property
+    def jobs(self) -> SqlJobStore:
+        return self.stores.jobs
+
+    @property
+    def guilds(self) -> ServerSettings:
+        return ServerSettings(self.stores.guilds)
+
+    @property
+    def rules(self) -> SqlRulesStore:
+        return self.stores.rules
+
+    @property
+    def defaults(self) -> SqlSavedDefaults:
+        return self.stores.defaults
 
     def ledger(self, **options: Any) -> Ledger:
-        return Ledger(self.store, 0, **options)
+        return Ledger(self.stores.ledger, **options)
+
+    async def execute(self, sql: str, values: tuple[Any, ...] = ()) -> None:
+        """Run a statement written with `{0}`, `{1}` for its values, on either engine."""
+        await self.stores.database.execute(
+            sql.format(*(f"${n}" for n in range(1, len(values) + 1))), *values
+        )
 
     async def submitted(self, job_id: str) -> None:
         """The job reached Apiframe (the runner's step between reserving and settling)."""
@@ -294,39 +192,14 @@ class Backend:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """The ledger's store on SQLite, then on PostgreSQL (ids `sqlite` and `postgres`)."""
+    """Every store on SQLite, then on PostgreSQL (ids `sqlite` and `postgres`)."""
+    engine: Database
     if request.param == "sqlite":
-        async with Database(tmp_path / "ledger.sqlite3") as database:
-
-            async def on_sqlite(sql: str, values: tuple[Any, ...]) -> None:
-                stamped = tuple(to_db_time(v) if isinstance(v, datetime) else v for v in values)
-                await database.write(_execute, sql.format(*("?" for _ in values)), stamped)
-
-            yield Backend(
-                "sqlite",
-                SqliteLedgerStore(database, 20),
-                on_sqlite,
-                SqliteJobStore(database),
-                SqliteGuildSettingsStore(database, 20),
-                SqliteRulesStore(database),
-                SqliteSavedDefaults(database),
-            )
-        return
-    url = await fresh_database(request.getfixturevalue("postgres_cluster"))
-    async with PostgresDatabase(url) as postgres:
-
-        async def on_postgres(sql: str, values: tuple[Any, ...]) -> None:
-            async with postgres.connection() as connection:
-                await connection.execute(
-                    sql.format(*(f"${n}" for n in range(1, len(values) + 1))), *values
-                )
-
-        yield Backend(
-            "postgres",
-            PostgresLedgerStore(postgres, 20),
-            on_postgres,
-            PostgresJobStore(postgres),
-            PostgresGuildSettingsStore(postgres, 20),
-            PostgresRulesStore(postgres),
-            PostgresSavedDefaults(postgres),
-        )
+        engine = SqliteDatabase(tmp_path / "ledger.sqlite3")
+    else:
+        engine = PostgresDatabase(await fresh_database(request.getfixturevalue("postgres_cluster")))
+    await engine.open()
+    try:
+        yield Backend(request.param, stores_on(engine, 20))
+    finally:
+        await engine.close()

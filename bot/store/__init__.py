@@ -1,100 +1,112 @@
-"""The boundary between the domain and the database: the ledger's store and the database
-itself. (The other stores' protocols live beside what they store: `JobStore` in bot/jobs.py,
-`GuildSettingsStore` in bot/guilds.py, `RulesStore` in bot/server_rules.py, `SavedDefaults` in
-bot/defaults.py.)
+"""Everything that keeps the bot's data: one package, two engines, one copy of the SQL.
 
-The `Ledger` (bot/ledger.py) decides nothing about SQL: it talks to a `LedgerStore`, of which
-there is one per backend: `bot/store/sqlite.py` (the embedded default, one file, every write
-through one writer thread) and `bot/store/postgres.py` (asyncpg, for several processes on one
-database). Each keeps the same promises, enforced by its schema as well as its code: a balance
-never below zero, a job reserved, charged and refunded at most once each, a server's monthly cap
-never crossed, and an allowance topped up once per period.
+- `driver.py`: the interface every store is written against (`Driver`, `Tx`), and the one place
+  that knows how the engines' SQL differs (placeholders, how times and flags are kept).
+- `sqlite.py` (the embedded default: one file, every write through one writer thread, with its
+  migrations in `sqlite_migrations/` and online backups) and `postgres.py` (asyncpg, for several
+  processes on one database, with `postgres_migrations/`): the engines.
+- The stores, each written once over a `Driver`: `ledger.py` (balances, the append-only ledger
+  and the money moves, and `db verify`), `jobs.py` (job rows, their queue and leases),
+  `settings.py` (a server's settings, rules and saved defaults, and the bot's own state), with
+  `rows.py` turning rows into the domain's records.
+- `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
+
+The domain never sees SQL: it declares what it needs as protocols beside what it keeps
+(`LedgerStore` in bot/ledger.py, `JobStore` in bot/jobs.py, `GuildSettingsStore` in
+bot/guilds.py, `RulesStore` in bot/server_rules.py, `SavedDefaults` in bot/defaults.py), and
+`stores_for` builds the implementations for the configured database. Nothing outside this
+package imports sqlite3, aiosqlite or asyncpg.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from bot.guilds import GuildSettings
-from bot.jobs import JobState, NewJob
-from bot.money import BalanceChange, LedgerEntry, Settlement
+from bot.settings import StoreSettings
+from bot.store.driver import Driver
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import PostgresDatabase
+from bot.store.settings import (
+    SqlBotState,
+    SqlGuildSettingsStore,
+    SqlRulesStore,
+    SqlSavedDefaults,
+)
+from bot.store.sqlite import SqliteDatabase
 
 
-class StateStore(Protocol):
-    """The database itself: opened and closed, pinged, and a few named values of the bot's own
-    (the audit channel's cursor, the hash of the synced commands)."""
+class Database(Driver, Protocol):
+    """An engine: opened (created and migrated) and closed, and pinged for readiness."""
+
+    @property
+    def where(self) -> str:
+        """For logs and errors: the file, or the URL without its password."""
+        ...
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...
+
+
+class BotState(Protocol):
+    """A few named values of the bot's own."""
+
     async def get_state(self, key: str) -> str | None: ...
     async def set_state(self, key: str, value: str) -> None: ...
 
 
-class LedgerStore(Protocol):
-    """The money moves and reads of the ledger, each one transaction."""
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Every store of one database, and the database itself."""
 
-    async def balance(
-        self, guild_id: int, member_id: int, role_ids: tuple[int, ...], now: datetime
-    ) -> tuple[int, bool]:
-        """The spendable balance (opening the account, applying an allowance due), and
-        whether anything was written."""
-        ...
+    database: Database
+    state: SqlBotState
+    ledger: SqlLedgerStore
+    jobs: SqlJobStore
+    guilds: SqlGuildSettingsStore
+    rules: SqlRulesStore
+    defaults: SqlSavedDefaults
 
-    async def stored_balance(self, guild_id: int, member_id: int) -> int | None: ...
+    @property
+    def engine(self) -> str:
+        return self.database.engine
 
-    async def guild_settings(self, guild_id: int) -> GuildSettings: ...
+    @property
+    def where(self) -> str:
+        return self.database.where
 
-    async def history(
-        self, guild_id: int, member_id: int, limit: int, offset: int
-    ) -> list[LedgerEntry]: ...
 
-    async def history_size(self, guild_id: int, member_id: int) -> int: ...
+def stores_on(database: Database, default_credits: int) -> Stores:
+    """Every store, on an engine (open it before use)."""
+    return Stores(
+        database=database,
+        state=SqlBotState(database),
+        ledger=SqlLedgerStore(database, default_credits),
+        jobs=SqlJobStore(database, default_credits),
+        guilds=SqlGuildSettingsStore(database, default_credits),
+        rules=SqlRulesStore(database),
+        defaults=SqlSavedDefaults(database),
+    )
 
-    async def month_spend(self, guild_id: int, now: datetime) -> int: ...
 
-    async def top_spenders(
-        self, guild_id: int, now: datetime, limit: int
-    ) -> list[tuple[int, int]]: ...
-
-    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
-        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
-        `RepeatedRequest` having written nothing."""
-        ...
-
-    async def settle(
-        self,
-        job_id: str,
-        target: JobState,
-        now: datetime,
-        *,
-        video_url: str | None,
-        reason: str | None,
-        actor_id: int | None,
-        only_if_waiting: bool,
-        mark: str,
-    ) -> Settlement:
-        """Move the job to COMPLETED (charge) or FAILED (refund), once."""
-        ...
-
-    async def set_balance(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
-    ) -> BalanceChange: ...
-
-    async def add_credits(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
-    ) -> BalanceChange: ...
-
-    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
-        """Ledger rows of every server after the row `cursor`, oldest first (the audit trail)."""
-        ...
-
-    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
-        """The server's ledger for CSV: time (ISO 8601, UTC), member, change, balance after,
-        kind, reason, job, actor; oldest first."""
-        ...
-
-    async def disagreements(self) -> list[str]:
-        """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""
-        ...
+def stores_for(
+    settings: StoreSettings,
+    *,
+    on_write: Callable[[float], None] | None = None,
+    on_busy: Callable[[], None] | None = None,
+) -> Stores:
+    """The stores for the configured database (not opened yet: open `database`)."""
+    database: Database
+    if settings.on_postgres:
+        database = PostgresDatabase(
+            settings.store_url,
+            max_size=settings.postgres_pool_size,
+            on_busy=on_busy,
+            on_write=on_write,
+        )
+    else:
+        database = SqliteDatabase(settings.sqlite_path, on_write=on_write)
+    return stores_on(database, settings.default_credits)

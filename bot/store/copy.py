@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from bot.database import Database, from_db_time
-from bot.store.postgres import Connection, PostgresDatabase, PostgresLedgerStore
+from bot.store.driver import moment
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import Connection, PostgresDatabase
+from bot.store.sqlite import SqliteDatabase
 
 # Parents before children (jobs before the ledger and images that point at them).
 TABLES: Final = (
@@ -28,9 +30,9 @@ TABLES: Final = (
     "blocked_words",
     "option_defaults",
 )
-# Tables whose ids the copy keeps, so their sequences must continue after them.
-IDENTITY_TABLES: Final = ("guild_settings_log", "ledger")
-ORDER: Final = {"jobs": "created_at, id", "ledger": "id", "guild_settings_log": "id"}
+# Identity columns whose values the copy keeps, so their sequences must continue after them.
+IDENTITIES: Final = (("guild_settings_log", "id"), ("ledger", "id"), ("jobs", "seq"))
+ORDER: Final = {"jobs": "seq", "ledger": "id", "guild_settings_log": "id"}
 
 
 class CopyRefused(Exception):
@@ -43,7 +45,7 @@ class CopyReport:
     problems: list[str]
 
 
-async def copy_to_postgres(source: Database, target: PostgresDatabase) -> CopyReport:
+async def copy_to_postgres(source: SqliteDatabase, target: PostgresDatabase) -> CopyReport:
     """Copy every table; raises `CopyRefused` if the target holds any row already."""
     async with target.connection() as connection:
         for table in TABLES:
@@ -53,19 +55,16 @@ async def copy_to_postgres(source: Database, target: PostgresDatabase) -> CopyRe
                     "empty database"
                 )
 
-    async def copy(connection: Connection) -> dict[str, int]:
-        counts: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    async with target.connection() as connection, connection.transaction():
         for table in TABLES:
             counts[table] = await _copy_table(source, connection, table)
-        for table in IDENTITY_TABLES:
+        for table, column in IDENTITIES:
             await connection.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "  # noqa: S608
+                f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
             )
-        return counts
-
-    counts = await target.run(copy)
-    problems = await PostgresLedgerStore(target, 0).disagreements()
+    problems = await SqlLedgerStore(target, 0).disagreements()
     for table, expected in counts.items():
         async with target.connection() as connection:
             found = await connection.fetchval(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
@@ -74,7 +73,7 @@ async def copy_to_postgres(source: Database, target: PostgresDatabase) -> CopyRe
     return CopyReport(counts, problems)
 
 
-async def _copy_table(source: Database, connection: Connection, table: str) -> int:
+async def _copy_table(source: SqliteDatabase, connection: Connection, table: str) -> int:
     types = {
         str(row["column_name"]): str(row["data_type"])
         for row in await connection.fetch(
@@ -84,7 +83,7 @@ async def _copy_table(source: Database, connection: Connection, table: str) -> i
         )
     }
     order = ORDER.get(table, "1")
-    rows = await source.fetch_all(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608
+    rows = await source.fetch(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608
     if not rows:
         return 0
     columns = [name for name in rows[0].keys() if name in types]  # noqa: SIM118
@@ -97,7 +96,7 @@ def _converted(value: object, data_type: str) -> object:
     if value is None:
         return None
     if data_type.startswith("timestamp"):
-        return from_db_time(str(value))
+        return moment(value)
     if data_type == "boolean":
         return bool(value)
     if data_type == "bytea" and isinstance(value, bytes | bytearray | memoryview):

@@ -12,7 +12,8 @@ import sys
 
 from bot.errors import CapReached, InsufficientCredits
 from bot.ledger import Ledger
-from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import PostgresDatabase
 from tests.bot.factories import GUILD, new_job
 
 MEMBERS = 5
@@ -20,7 +21,7 @@ MEMBERS = 5
 
 async def work(url: str, moves: int) -> int:
     async with PostgresDatabase(url, max_size=8) as database:
-        ledger = Ledger(PostgresLedgerStore(database, 20), 20)
+        ledger = Ledger(SqlLedgerStore(database, 20))
         accepted = 0
 
         async def one(n: int) -> None:

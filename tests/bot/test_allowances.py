@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.allowances import EVERYONE, Allowance, Period, applicable, next_period_start
-from bot.database import Database
-from bot.guilds import GuildSettingsStore
+from bot.guilds import ServerSettings
 from bot.i18n import ENGLISH_ONLY
 from bot.ledger import EntryKind, Ledger
-from bot.store.sqlite import SqliteGuildSettingsStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.settings import SqlGuildSettingsStore
+from bot.store.sqlite import SqliteDatabase
 from cogs._messages import refusal
 from tests.bot.factories import GUILD
 
@@ -34,12 +35,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def guilds(database: Database) -> GuildSettingsStore:
-    return SqliteGuildSettingsStore(database, 0)
+def guilds(database: SqliteDatabase) -> ServerSettings:
+    return ServerSettings(SqlGuildSettingsStore(database, 0))
 
 
-def ledger_for(database: Database, clock: Clock) -> Ledger:
-    return Ledger(database, default_credits=0, clock=clock)
+def ledger_for(database: SqliteDatabase, clock: Clock) -> Ledger:
+    return Ledger(SqlLedgerStore(database, 0), clock=clock)
 
 
 @pytest.mark.parametrize(
@@ -51,8 +52,8 @@ def ledger_for(database: Database, clock: Clock) -> Ledger:
     ],
 )
 async def test_top_up_once_per_period(
-    database: Database,
-    guilds: GuildSettingsStore,
+    database: SqliteDatabase,
+    guilds: ServerSettings,
     clock: Clock,
     period: Period,
     still_same: timedelta,
@@ -72,7 +73,7 @@ async def test_top_up_once_per_period(
 
 
 async def test_hand_grants_above_the_allowance_are_kept(
-    database: Database, guilds: GuildSettingsStore, clock: Clock
+    database: SqliteDatabase, guilds: ServerSettings, clock: Clock
 ) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 10, Period.DAILY, ADMIN)
@@ -85,7 +86,7 @@ async def test_hand_grants_above_the_allowance_are_kept(
 
 
 async def test_largest_allowance_of_overlapping_roles_applies(
-    database: Database, guilds: GuildSettingsStore, clock: Clock
+    database: SqliteDatabase, guilds: ServerSettings, clock: Clock
 ) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 5, Period.DAILY, ADMIN)
@@ -100,7 +101,7 @@ async def test_largest_allowance_of_overlapping_roles_applies(
 
 
 async def test_a_new_role_mid_period_tops_up_to_the_larger_allowance(
-    database: Database, guilds: GuildSettingsStore, clock: Clock
+    database: SqliteDatabase, guilds: ServerSettings, clock: Clock
 ) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 5, Period.DAILY, ADMIN)
@@ -110,14 +111,14 @@ async def test_a_new_role_mid_period_tops_up_to_the_larger_allowance(
 
 
 async def test_amount_zero_removes_an_allowance(
-    database: Database, guilds: GuildSettingsStore, clock: Clock
+    database: SqliteDatabase, guilds: ServerSettings, clock: Clock
 ) -> None:
     ledger = ledger_for(database, clock)
     await guilds.set_allowance(GUILD, None, 15, Period.DAILY, ADMIN)
     await guilds.set_allowance(GUILD, None, 0, Period.DAILY, ADMIN)
     assert (await guilds.get(GUILD)).allowances == ()
     assert await ledger.balance(GUILD, 14) == 0
-    log = await database.fetch_all("SELECT setting, new_value, actor_id FROM guild_settings_log")
+    log = await database.fetch("SELECT setting, new_value, actor_id FROM guild_settings_log")
     assert [tuple(r) for r in log] == [
         ("allowance:0", "15 daily", ADMIN),
         ("allowance:0", None, ADMIN),
@@ -139,7 +140,7 @@ def test_applicable_ignores_roles_not_held() -> None:
 
 
 async def test_a_short_balance_says_when_the_allowance_refills(
-    database: Database, guilds: GuildSettingsStore, clock: Clock
+    database: SqliteDatabase, guilds: ServerSettings, clock: Clock
 ) -> None:
     from bot.errors import InsufficientCredits
     from tests.bot.factories import new_job

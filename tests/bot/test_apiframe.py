@@ -22,8 +22,8 @@ from bot.apiframe import (
     video_url_from,
 )
 from bot.backoff import Backoff
+from testkit.fake_apiframe import API_KEY, SPEC_PATH, FakeApiframe, JobScript
 from tests.conftest import image_bytes
-from tests.fakes.apiframe_server import API_KEY, SPEC_PATH, FakeApiframe, JobScript
 
 FAST = RetryPolicy(attempts=4, backoff=Backoff(floor=0.01, ceiling=0.05))
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bot.audit import AuditChannelGone, AuditTrail
-from bot.database import Database
+from bot.guilds import ServerSettings
 from bot.ledger import EntryKind, Ledger, LedgerEntry
-from bot.store.sqlite import SqliteGuildSettingsStore, SqliteLedgerStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.settings import SqlBotState, SqlGuildSettingsStore
+from bot.store.sqlite import SqliteDatabase
 from tests.bot.factories import GUILD, new_job
 
 CHANNEL = 777
@@ -29,11 +31,11 @@ class RecordingSink:
         self.posts.append((guild_id, channel_id, entries))
 
 
-async def test_each_row_is_posted_once_in_order(database: Database) -> None:
-    guilds = SqliteGuildSettingsStore(database, 20)
+async def test_each_row_is_posted_once_in_order(database: SqliteDatabase) -> None:
+    guilds = ServerSettings(SqlGuildSettingsStore(database, 20))
     await guilds.set_log_channel(GUILD, CHANNEL, actor_id=1)
-    ledger, sink = Ledger(database, 20), RecordingSink()
-    trail = AuditTrail(database, SqliteLedgerStore(database, 0), guilds, sink)
+    ledger, sink = Ledger(SqlLedgerStore(database, 20)), RecordingSink()
+    trail = AuditTrail(SqlBotState(database), SqlLedgerStore(database, 0), guilds, sink)
     await ledger.reserve(new_job(member_id=5))
     await ledger.add_credits(GUILD, 5, 3, actor_id=1)
     await ledger.add_credits(GUILD + 1, 6, 3, actor_id=1)  # another server, with no channel
@@ -50,14 +52,14 @@ async def test_each_row_is_posted_once_in_order(database: Database) -> None:
 
 
 async def test_a_gone_channel_skips_its_lines_instead_of_retrying_forever(
-    database: Database,
+    database: SqliteDatabase,
 ) -> None:
-    guilds = SqliteGuildSettingsStore(database, 20)
+    guilds = ServerSettings(SqlGuildSettingsStore(database, 20))
     await guilds.set_log_channel(GUILD, CHANNEL, actor_id=1)
     sink = RecordingSink()
     sink.gone = True
-    trail = AuditTrail(database, SqliteLedgerStore(database, 0), guilds, sink)
-    await Ledger(database, 20).add_credits(GUILD, 5, 3, actor_id=1)
+    trail = AuditTrail(SqlBotState(database), SqlLedgerStore(database, 0), guilds, sink)
+    await Ledger(SqlLedgerStore(database, 20)).add_credits(GUILD, 5, 3, actor_id=1)
     assert await trail.flush() == 2
     sink.gone = False
     assert await trail.flush() == 0

@@ -11,7 +11,7 @@ from bot.camera import MOVES, bracket_problems, parse_moves, suggestions, with_m
 from bot.errors import RequestRejected
 from bot.frames import FrameUnavailable, last_frame
 from bot.rules import GenerationRequest, validate_request
-from tests.fakes.media import small_mp4
+from testkit.media import small_mp4
 
 
 def test_moves_are_read_in_any_case_and_spacing() -> None:

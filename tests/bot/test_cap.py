@@ -7,18 +7,23 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.database import Database
 from bot.errors import CapReached, InsufficientCredits
+from bot.guilds import ServerSettings
 from bot.i18n import ENGLISH_ONLY
 from bot.ledger import Ledger
-from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.settings import SqlGuildSettingsStore
+from bot.store.sqlite import SqliteDatabase
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 
 
-async def test_concurrent_requests_never_cross_the_cap(database: Database) -> None:
-    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 52, actor_id=1)
-    ledger = Ledger(database, default_credits=100)
+async def test_concurrent_requests_never_cross_the_cap(database: SqliteDatabase) -> None:
+    await ServerSettings(SqlGuildSettingsStore(database, 100)).set_monthly_cap(
+        GUILD, 52, actor_id=1
+    )
+    ledger = Ledger(SqlLedgerStore(database, 100))
 
     async def attempt(member: int) -> str:
         try:
@@ -35,9 +40,11 @@ async def test_concurrent_requests_never_cross_the_cap(database: Database) -> No
     assert await ledger.month_spend(GUILD) == 50
 
 
-async def test_refunded_jobs_give_their_room_back(database: Database) -> None:
-    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 10, actor_id=1)
-    ledger, jobs = Ledger(database, 100), SqliteJobStore(database)
+async def test_refunded_jobs_give_their_room_back(database: SqliteDatabase) -> None:
+    await ServerSettings(SqlGuildSettingsStore(database, 100)).set_monthly_cap(
+        GUILD, 10, actor_id=1
+    )
+    ledger, jobs = Ledger(SqlLedgerStore(database, 100)), SqlJobStore(database, 20)
     first = new_job(member_id=1)
     await ledger.reserve(first)
     await ledger.reserve(new_job(member_id=2))
@@ -50,10 +57,10 @@ async def test_refunded_jobs_give_their_room_back(database: Database) -> None:
     await ledger.reserve(new_job(member_id=3))
 
 
-async def test_the_cap_resets_with_the_month(database: Database) -> None:
+async def test_the_cap_resets_with_the_month(database: SqliteDatabase) -> None:
     now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
-    await SqliteGuildSettingsStore(database, 100).set_monthly_cap(GUILD, 5, actor_id=1)
-    ledger = Ledger(database, 100, clock=lambda: now)
+    await ServerSettings(SqlGuildSettingsStore(database, 100)).set_monthly_cap(GUILD, 5, actor_id=1)
+    ledger = Ledger(SqlLedgerStore(database, 100), clock=lambda: now)
     await ledger.reserve(new_job(member_id=1))
     with pytest.raises(CapReached) as caught:
         await ledger.reserve(new_job(member_id=1))

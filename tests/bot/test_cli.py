@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import run_cli
-from bot.database import Database
-from bot.integrity import verify
 from bot.ledger import Ledger
 from bot.settings import StoreSettings
-from bot.store.sqlite import SqliteJobStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.sqlite import SqliteDatabase
 from tests.bot.factories import GUILD, new_job
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +35,8 @@ async def populated(tmp_path: Path) -> StoreSettings:
     settings = StoreSettings(
         database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
     )
-    async with Database(settings.database_path) as db:
-        ledger, jobs = Ledger(db, 20), SqliteJobStore(db)
+    async with SqliteDatabase(settings.database_path) as db:
+        ledger, jobs = Ledger(SqlLedgerStore(db, 20)), SqlJobStore(db, 20)
         done, failed, running = new_job(1), new_job(1), new_job(2)
         for job in (done, failed, running):
             await ledger.reserve(job)
@@ -90,6 +90,7 @@ async def test_verify_catches_a_double_charge_and_an_orphan_reservation(
 ) -> None:
     with sqlite3.connect(populated.database_path) as raw:
         raw.execute("DROP INDEX ledger_once_per_job")
+        raw.execute("DROP INDEX ledger_settled_once")
         job_id, guild, member = raw.execute(
             "SELECT id, guild_id, member_id FROM jobs WHERE state = 'completed'"
         ).fetchone()
@@ -99,8 +100,8 @@ async def test_verify_catches_a_double_charge_and_an_orphan_reservation(
             (guild, member, job_id),
         )
         raw.execute("UPDATE jobs SET state = 'completed' WHERE state = 'reserved'")
-    async with Database(populated.database_path) as db:
-        problems = await verify(db)
+    async with SqliteDatabase(populated.database_path) as db:
+        problems = await SqlLedgerStore(db, 20).disagreements()
     assert any("charged 2 and refunded 0 times" in p for p in problems)
     assert any("completed without a charge" in p for p in problems)
 
@@ -109,8 +110,8 @@ async def test_backup_while_the_database_is_being_written(
     populated: StoreSettings, tmp_path: Path
 ) -> None:
     target = tmp_path / "backup.sqlite3"
-    async with Database(populated.database_path) as db:
-        ledger = Ledger(db, 20)
+    async with SqliteDatabase(populated.database_path) as db:
+        ledger = Ledger(SqlLedgerStore(db, 20))
 
         async def keep_writing() -> None:
             for i in range(50):

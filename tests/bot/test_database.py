@@ -1,55 +1,96 @@
-"""The database: writes commit together, and every read sees every commit before it."""
+"""The SQLite engine: writes commit together, one that fails is undone alone, every read sees
+every commit before it, and a body may await nothing but its transaction."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from pathlib import Path
 
 import pytest
 
-from bot.database import Database
+from bot.store.driver import Tx
+from bot.store.settings import SqlBotState
+from bot.store.sqlite import SqliteDatabase
 
 
-def _insert(tx: sqlite3.Connection, key: str) -> None:
-    tx.execute("INSERT INTO bot_state (key, value) VALUES (?, 'v')", (key,))
+async def insert(tx: Tx, key: str) -> None:
+    await tx.execute("INSERT INTO bot_state (key, value) VALUES ($1, 'v')", key)
 
 
-async def test_a_read_after_a_write_sees_it_even_while_other_reads_run(database: Database) -> None:
+async def test_a_read_after_a_write_sees_it_even_while_other_reads_run(
+    database: SqliteDatabase,
+) -> None:
+    state = SqlBotState(database)
     stop = asyncio.Event()
 
     async def busy_reader() -> None:
         while not stop.is_set():
-            await database.fetch_all("SELECT * FROM bot_state")
+            await database.fetch("SELECT * FROM bot_state")
 
     readers = [asyncio.create_task(busy_reader()) for _ in range(10)]
     try:
         for index in range(200):
-            await database.write(_insert, f"k{index}")
-            assert await database.get_state(f"k{index}") == "v"
+            key = f"k{index}"
+
+            async def one(tx: Tx, key: str = key) -> None:
+                await insert(tx, key)
+
+            await database.write(one)
+            assert await state.get_state(f"k{index}") == "v"
     finally:
         stop.set()
         await asyncio.gather(*readers)
 
 
-async def test_a_failing_transaction_is_undone_alone(database: Database) -> None:
-    def fails(tx: sqlite3.Connection) -> None:
-        _insert(tx, "partial")
+async def test_a_failing_transaction_is_undone_alone(database: SqliteDatabase) -> None:
+    async def fails(tx: Tx) -> None:
+        await insert(tx, "partial")
         raise ValueError("no")
 
     outcomes = await asyncio.gather(
-        database.write(_insert, "a"),
+        database.write(lambda tx: insert(tx, "a")),
         database.write(fails),
-        database.write(_insert, "b"),
+        database.write(lambda tx: insert(tx, "b")),
         return_exceptions=True,
     )
     assert isinstance(outcomes[1], ValueError)
-    assert await database.get_state("a") == "v" and await database.get_state("b") == "v"
-    assert await database.get_state("partial") is None
+    state = SqlBotState(database)
+    assert await state.get_state("a") == "v" and await state.get_state("b") == "v"
+    assert await state.get_state("partial") is None
 
 
-async def test_writes_need_an_open_database(tmp_path: object) -> None:
-    from pathlib import Path
+async def test_a_body_that_awaits_anything_but_its_transaction_is_refused(
+    database: SqliteDatabase,
+) -> None:
+    async def strays(tx: Tx) -> None:
+        await insert(tx, "x")
+        await asyncio.sleep(0)  # would hold the write lock across the event loop
 
-    db = Database(Path(str(tmp_path)) / "x.sqlite3")
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        await database.write(strays)
+    assert await SqlBotState(database).get_state("x") is None
+
+
+async def test_a_read_body_sees_one_snapshot(database: SqliteDatabase) -> None:
+    await database.write(lambda tx: insert(tx, "a"))
+
+    async def count_twice(tx: Tx) -> tuple[int, int]:
+        first = int(await tx.value("SELECT COUNT(*) FROM bot_state"))
+        return first, int(await tx.value("SELECT COUNT(*) FROM bot_state"))
+
+    assert await database.read(count_twice) == (1, 1)
+
+
+async def test_writes_need_an_open_database(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
     with pytest.raises(RuntimeError):
-        await db.write(_insert, "x")
+        await db.write(lambda tx: insert(tx, "x"))
+
+
+async def test_opening_twice_is_opening_once(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
+    await db.open()
+    writer = db._writer
+    await db.open()
+    assert db._writer is writer
+    await db.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.database import Database
 from bot.defaults import (
     SERVER,
     AppliedDefault,
@@ -15,7 +14,8 @@ from bot.defaults import (
     conflicts,
 )
 from bot.errors import RequestRejected
-from bot.store.sqlite import SqliteSavedDefaults
+from bot.store.settings import SqlSavedDefaults
+from bot.store.sqlite import SqliteDatabase
 from tests.bot.factories import GUILD
 
 
@@ -42,8 +42,8 @@ def test_a_forbidden_combination_is_named_with_its_fix() -> None:
     assert conflicts(OptionDefaults(duration=10)) == []
 
 
-async def test_updates_merge_clear_and_check_camera_moves(database: Database) -> None:
-    store = DefaultsStore(SqliteSavedDefaults(database))
+async def test_updates_merge_clear_and_check_camera_moves(database: SqliteDatabase) -> None:
+    store = DefaultsStore(SqlSavedDefaults(database))
     await store.update(GUILD, 5, OptionDefaults(duration=10))
     merged = await store.update(GUILD, 5, OptionDefaults(camera="pan left, tilt up"))
     assert merged == OptionDefaults(duration=10, camera="Pan left, Tilt up")

@@ -10,10 +10,10 @@ from bot.downloads import AttachmentFetcher
 from bot.errors import RequestRejected
 from bot.i18n import msg
 from bot.videos import VideoFetcher, VideoFile, VideoTooLarge, VideoUnavailable
+from testkit.fake_apiframe import FakeApiframe
+from testkit.fake_discord import FakeDiscord
+from testkit.media import oversized_mp4, small_mp4
 from tests.conftest import image_bytes
-from tests.fakes.apiframe_server import FakeApiframe
-from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.media import oversized_mp4, small_mp4
 
 
 async def test_an_image_downloads_within_its_bounds(fake_discord: FakeDiscord) -> None:

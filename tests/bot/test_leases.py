@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from tests.bot.factories import new_job
+from bot.jobs import Job, QueueLimits
+from bot.runner import admissible
+from bot.store.driver import Tx
+from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
 
 TTL = timedelta(seconds=30)
 
 
+def everyone(limits: QueueLimits, running: dict[int, int], waiting: list[Job]) -> list[Job]:
+    return waiting
+
+
 async def admitted_job(backend: Backend, admitted_ago: timedelta = timedelta(0)) -> str:
     job = new_job(42)
     await backend.ledger().reserve(job)
-    await backend.jobs.admit(job.id)
+    await backend.jobs.admit_waiting(GUILD, everyone)
     when = datetime.now(UTC) - admitted_ago
-    stamp: object = when if backend.name == "postgres" else when.isoformat(timespec="microseconds")
-    await backend.execute("UPDATE jobs SET admitted_at = {0} WHERE id = {1}", (stamp, job.id))
+    await backend.execute("UPDATE jobs SET admitted_at = {0} WHERE id = {1}", (when, job.id))
     return job.id
 
 
@@ -72,20 +78,38 @@ async def test_released_and_delivered_jobs(backend: Backend) -> None:
 
 
 async def test_admission_passes_of_one_server_take_turns(backend: Backend) -> None:
-    inside = 0
-    most = 0
+    ledger = backend.ledger()
+    await backend.guilds.set_limits(GUILD, 1, 3, actor_id=1)
+    for member in range(20):
+        await ledger.reserve(new_job(member))
+    passes = await asyncio.gather(
+        *(backend.jobs.admit_waiting(GUILD, admissible) for _ in range(10))
+    )
+    admitted = [job.id for admission in passes for job in admission.admitted]
+    assert len(admitted) == len(set(admitted)) == 3  # the server's limit, whoever ran first
+    assert sum((await backend.jobs.running_counts(GUILD)).values()) == 3
+    assert len(await backend.jobs.waiting(GUILD)) == 17
 
-    async def pass_() -> None:
-        nonlocal inside, most
-        async with backend.jobs.admission(1):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
 
-    if backend.name == "postgres":
-        await asyncio.gather(*(pass_() for _ in range(5)))
-        assert most == 1
-    else:  # one process per SQLite file: the runner's own guard suffices, the lock is free
-        async with backend.jobs.admission(1), backend.jobs.admission(1):
-            pass
+async def test_writes_that_name_one_lock_run_one_at_a_time(backend: Backend) -> None:
+    """A read-modify-write under one lock key loses no update, on either engine."""
+    await backend.stores.state.set_state("counter", "0")
+
+    async def bump(tx: Tx) -> None:
+        value = int(await tx.value("SELECT value FROM bot_state WHERE key = 'counter'"))
+        if backend.name == "postgres":  # give a concurrent transaction the chance to interleave
+            await tx.execute("SELECT pg_sleep(0.005)")
+        await tx.execute("UPDATE bot_state SET value = $1 WHERE key = 'counter'", str(value + 1))
+
+    await asyncio.gather(*(backend.stores.database.write(bump, lock="counter") for _ in range(20)))
+    assert await backend.stores.state.get_state("counter") == "20"
+
+
+async def test_the_queue_keeps_the_order_requests_were_written_in(backend: Backend) -> None:
+    ledger = backend.ledger()
+    jobs = [new_job(member) for member in range(30)]
+    for job in jobs:
+        await ledger.reserve(job)
+    # Same instant for all: the order must not come from the clock or the random ids.
+    await backend.execute("UPDATE jobs SET created_at = {0}", (datetime.now(UTC),))
+    assert [job.id for job in await backend.jobs.waiting(GUILD)] == [job.id for job in jobs]

@@ -7,37 +7,44 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import Database
 from bot.errors import InsufficientCredits
+from bot.guilds import ServerSettings
 from bot.i18n import ENGLISH_ONLY
 from bot.jobs import JobState
 from bot.ledger import EntryKind, Ledger
-from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.settings import SqlGuildSettingsStore
+from bot.store.sqlite import SqliteDatabase
 from cogs._messages import refusal
 from tests.bot.factories import GUILD, new_job
 
 
-async def ledger_sum(db: Database, member_id: int, guild_id: int = GUILD) -> int:
+async def ledger_sum(db: SqliteDatabase, member_id: int, guild_id: int = GUILD) -> int:
     row = await db.fetch_one(
-        "SELECT COALESCE(SUM(delta), 0) AS total FROM ledger WHERE guild_id = ? AND member_id = ?",
-        (guild_id, member_id),
+        "SELECT COALESCE(SUM(delta), 0) AS total FROM ledger "
+        "WHERE guild_id = $1 AND member_id = $2",
+        guild_id,
+        member_id,
     )
     assert row is not None
     return int(row["total"])
 
 
-async def test_new_member_starts_with_the_default(database: Database) -> None:
-    ledger = Ledger(database, default_credits=20)
+async def test_new_member_starts_with_the_default(database: SqliteDatabase) -> None:
+    ledger = Ledger(SqlLedgerStore(database, 20))
     assert await ledger.balance(GUILD, 1) == 20
-    await SqliteGuildSettingsStore(database, 20).set_default_credits(GUILD, 7, actor_id=99)
+    await ServerSettings(SqlGuildSettingsStore(database, 20)).set_default_credits(
+        GUILD, 7, actor_id=99
+    )
     assert await ledger.balance(GUILD, 2) == 7
     assert await ledger.balance(GUILD, 1) == 20  # existing balances keep theirs
     [opening] = await ledger.history(GUILD, 2)
     assert opening.kind is EntryKind.OPENING and opening.delta == 7
 
 
-async def test_reserve_takes_the_price_and_writes_the_job(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
+async def test_reserve_takes_the_price_and_writes_the_job(database: SqliteDatabase) -> None:
+    ledger, jobs = Ledger(SqlLedgerStore(database, 20)), SqlJobStore(database, 20)
     job = new_job(resolution="1080p")
     assert await ledger.reserve(job) == 10
     saved = await jobs.require(job.id)
@@ -46,8 +53,8 @@ async def test_reserve_takes_the_price_and_writes_the_job(database: Database) ->
     assert await ledger_sum(database, 42) == 10
 
 
-async def test_short_balance_reserves_nothing(database: Database) -> None:
-    ledger, jobs = Ledger(database, 4), SqliteJobStore(database)
+async def test_short_balance_reserves_nothing(database: SqliteDatabase) -> None:
+    ledger, jobs = Ledger(SqlLedgerStore(database, 4)), SqlJobStore(database, 20)
     job = new_job()
     with pytest.raises(InsufficientCredits) as caught:
         await ledger.reserve(job)
@@ -58,8 +65,10 @@ async def test_short_balance_reserves_nothing(database: Database) -> None:
     assert await ledger.balance(GUILD, 42) == 4
 
 
-async def test_charge_and_refund_happen_once_and_exclude_each_other(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
+async def test_charge_and_refund_happen_once_and_exclude_each_other(
+    database: SqliteDatabase,
+) -> None:
+    ledger, jobs = Ledger(SqlLedgerStore(database, 20)), SqlJobStore(database, 20)
     charged, refunded = new_job(), new_job()
     await ledger.reserve(charged)
     await ledger.reserve(refunded)
@@ -74,16 +83,16 @@ async def test_charge_and_refund_happen_once_and_exclude_each_other(database: Da
     assert await ledger_sum(database, 42) == 15
 
 
-async def test_a_job_cannot_be_charged_before_it_was_submitted(database: Database) -> None:
-    ledger = Ledger(database, 20)
+async def test_a_job_cannot_be_charged_before_it_was_submitted(database: SqliteDatabase) -> None:
+    ledger = Ledger(SqlLedgerStore(database, 20))
     job = new_job()
     await ledger.reserve(job)
     assert not (await ledger.commit_charge(job.id, "https://v.mp4")).applied
     assert await ledger.balance(GUILD, 42) == 15
 
 
-async def test_concurrent_settlements_of_one_job_apply_once(database: Database) -> None:
-    ledger, jobs = Ledger(database, 20), SqliteJobStore(database)
+async def test_concurrent_settlements_of_one_job_apply_once(database: SqliteDatabase) -> None:
+    ledger, jobs = Ledger(SqlLedgerStore(database, 20)), SqlJobStore(database, 20)
     job = new_job()
     await ledger.reserve(job)
     await jobs.record_submitted(job.id, "remote-1", "QUEUED")
@@ -96,8 +105,8 @@ async def test_concurrent_settlements_of_one_job_apply_once(database: Database) 
 
 
 async def test_150_concurrent_reserves_never_overspend(tmp_path: Path) -> None:
-    async with Database(tmp_path / "race.sqlite3") as db:
-        ledger = Ledger(db, default_credits=100)  # room for exactly 20 videos at 5
+    async with SqliteDatabase(tmp_path / "race.sqlite3") as db:
+        ledger = Ledger(SqlLedgerStore(db, 100))  # room for exactly 20 videos at 5
 
         async def attempt() -> bool:
             try:
@@ -110,15 +119,15 @@ async def test_150_concurrent_reserves_never_overspend(tmp_path: Path) -> None:
         assert sum(outcomes) == 20
         assert await ledger.balance(GUILD, 7) == 0
         assert await ledger_sum(db, 7) == 0
-        reserves = await db.fetch_all("SELECT * FROM ledger WHERE kind = 'reserve'")
+        reserves = await db.fetch("SELECT * FROM ledger WHERE kind = 'reserve'")
         assert len(reserves) == 20
 
 
 async def test_two_connections_to_one_file_never_overspend(tmp_path: Path) -> None:
     """Two bot processes on one file (a mistake, but the money must still hold)."""
     path = tmp_path / "shared.sqlite3"
-    async with Database(path) as first, Database(path) as second:
-        ledgers = [Ledger(first, 50), Ledger(second, 50)]
+    async with SqliteDatabase(path) as first, SqliteDatabase(path) as second:
+        ledgers = [Ledger(SqlLedgerStore(first, 50)), Ledger(SqlLedgerStore(second, 50))]
 
         async def attempt(index: int) -> bool:
             try:
@@ -132,8 +141,8 @@ async def test_two_connections_to_one_file_never_overspend(tmp_path: Path) -> No
         assert await ledgers[0].balance(GUILD, 8) == 0
 
 
-async def test_admin_changes_are_recorded_with_their_actor(database: Database) -> None:
-    ledger = Ledger(database, 20)
+async def test_admin_changes_are_recorded_with_their_actor(database: SqliteDatabase) -> None:
+    ledger = Ledger(SqlLedgerStore(database, 20))
     assert (await ledger.set_balance(GUILD, 5, 50, actor_id=900)).delta == 30
     change = await ledger.add_credits(GUILD, 5, -80, actor_id=901)
     assert (change.delta, change.balance) == (-50, 0)  # stops at zero
@@ -150,9 +159,9 @@ async def test_admin_changes_are_recorded_with_their_actor(database: Database) -
 
 
 async def test_refund_after_admin_zeroed_the_balance_still_returns_the_price(
-    database: Database,
+    database: SqliteDatabase,
 ) -> None:
-    ledger = Ledger(database, 20)
+    ledger = Ledger(SqlLedgerStore(database, 20))
     job = new_job()
     await ledger.reserve(job)
     await ledger.set_balance(GUILD, 42, 0, actor_id=1)
@@ -161,8 +170,8 @@ async def test_refund_after_admin_zeroed_the_balance_still_returns_the_price(
     assert await ledger_sum(database, 42) == 5
 
 
-async def test_ledger_rows_cannot_be_changed_or_removed(database: Database) -> None:
-    ledger = Ledger(database, 20)
+async def test_ledger_rows_cannot_be_changed_or_removed(database: SqliteDatabase) -> None:
+    ledger = Ledger(SqlLedgerStore(database, 20))
     await ledger.balance(GUILD, 1)
     with pytest.raises(Exception, match="append-only"):
         await database.write(lambda tx: tx.execute("UPDATE ledger SET delta = 1000"))
@@ -173,9 +182,9 @@ async def test_ledger_rows_cannot_be_changed_or_removed(database: Database) -> N
 
 async def test_balances_survive_reopening_the_file(tmp_path: Path) -> None:
     path = tmp_path / "reopen.sqlite3"
-    async with Database(path) as db:
-        await Ledger(db, 20).add_credits(GUILD, 3, 5, actor_id=1)
-    async with Database(path) as db:
-        assert await Ledger(db, 20).balance(GUILD, 3) == 25
+    async with SqliteDatabase(path) as db:
+        await Ledger(SqlLedgerStore(db, 20)).add_credits(GUILD, 3, 5, actor_id=1)
+    async with SqliteDatabase(path) as db:
+        assert await Ledger(SqlLedgerStore(db, 20)).balance(GUILD, 3) == 25
         row = await db.fetch_one("PRAGMA journal_mode")
         assert row is not None and row[0] == "wal"

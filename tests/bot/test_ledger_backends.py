@@ -14,7 +14,8 @@ import pytest
 from bot.errors import CapReached, InsufficientCredits, RepeatedRequest
 from bot.jobs import JobSource, SourceAction
 from bot.money import EntryKind
-from bot.store.postgres import PostgresDatabase, PostgresLedgerStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.postgres import PostgresDatabase
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
 
@@ -191,7 +192,7 @@ async def test_two_processes_moving_money_on_the_same_rows_keep_every_promise(
         ]
         outputs = [await worker.communicate() for worker in workers]
         assert all(worker.returncode == 0 for worker in workers), outputs
-        store = PostgresLedgerStore(database, 20)
+        store = SqlLedgerStore(database, 20)
         assert await store.disagreements() == []
         async with database.connection() as connection:
             spent = await connection.fetchval(

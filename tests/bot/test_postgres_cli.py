@@ -12,16 +12,17 @@ from bot.allowances import Period
 from bot.cli import run_cli
 from bot.defaults import DefaultsStore, OptionDefaults
 from bot.errors import ConfigurationError
+from bot.guilds import ServerSettings
 from bot.jobs import ImagePayload, JobSource, SourceAction
 from bot.ledger import Ledger
 from bot.rules import ImageRole
 from bot.server_rules import ServerRules
 from bot.settings import StoreSettings, load_store_settings
-from bot.store.backends import stores_for
-from bot.store.sqlite import SqliteJobStore, SqliteRulesStore, SqliteSavedDefaults
+from bot.store import stores_for
+from bot.store.settings import SqlRulesStore, SqlSavedDefaults
+from testkit.postgres import PASSWORD, Cluster
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import fresh_database
-from tests.postgres_cluster import PASSWORD, Cluster
 
 
 async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
@@ -41,20 +42,18 @@ async def sqlite_with_every_kind_of_row(tmp_path: Path) -> StoreSettings:
         database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
     )
     stores = stores_for(settings)
-    await stores.state.open()
+    await stores.database.open()
     try:
-        database = stores.sqlite
-        assert database is not None
-        ledger, jobs = Ledger(stores.ledger, 20), SqliteJobStore(database)
-        await stores.guilds.set_monthly_cap(GUILD, 500, actor_id=9)
-        await stores.guilds.set_limits(GUILD, 3, 12, actor_id=9)
-        await stores.guilds.set_log_channel(GUILD, 777, actor_id=9)
-        await stores.guilds.set_allowance(GUILD, None, 40, Period.WEEKLY, actor_id=9)
-        await ServerRules(SqliteRulesStore(database)).block(
-            GUILD, ["zorblax", "red fog"], actor_id=9
-        )
-        await ServerRules(SqliteRulesStore(database)).set_nsfw_allowed(GUILD, True, actor_id=9)
-        await DefaultsStore(SqliteSavedDefaults(database)).save(
+        database = stores.database
+        ledger, jobs = Ledger(stores.ledger), stores.jobs
+        guilds = ServerSettings(stores.guilds)
+        await guilds.set_monthly_cap(GUILD, 500, actor_id=9)
+        await guilds.set_limits(GUILD, 3, 12, actor_id=9)
+        await guilds.set_log_channel(GUILD, 777, actor_id=9)
+        await guilds.set_allowance(GUILD, None, 40, Period.WEEKLY, actor_id=9)
+        await ServerRules(SqlRulesStore(database)).block(GUILD, ["zorblax", "red fog"], actor_id=9)
+        await ServerRules(SqlRulesStore(database)).set_nsfw_allowed(GUILD, True, actor_id=9)
+        await DefaultsStore(SqlSavedDefaults(database)).save(
             GUILD, 1, OptionDefaults(10, "768p", True, "Push in")
         )
         picture = ImagePayload(ImageRole.START, "a.png", "image/png", b"\x89PNG fake bytes")
@@ -70,9 +69,9 @@ async def sqlite_with_every_kind_of_row(tmp_path: Path) -> StoreSettings:
         await ledger.reserve(again)
         await ledger.add_credits(GUILD, 3, 7, actor_id=99)
         await ledger.set_balance(GUILD, 4, 11, actor_id=99)
-        await database.set_state("audit_cursor", "3")
+        await stores.state.set_state("audit_cursor", "3")
     finally:
-        await stores.state.close()
+        await stores.database.close()
     return settings
 
 
@@ -88,7 +87,7 @@ async def test_db_copy_moves_every_row_and_the_bot_reads_the_same_on_the_copy(
 
     before, after = stores_for(source), stores_for(on_postgres(url))
     for stores in (before, after):
-        await stores.state.open()
+        await stores.database.open()
     try:
         for member in (1, 2, 3, 4):
             assert await after.ledger.stored_balance(GUILD, member) == (
@@ -106,13 +105,13 @@ async def test_db_copy_moves_every_row_and_the_bot_reads_the_same_on_the_copy(
             assert await after.jobs.get(job.id) == await before.jobs.get(job.id)
             assert await after.jobs.images(job.id) == await before.jobs.images(job.id)
         # New rows continue after the copied ids.
-        grant = await Ledger(after.ledger, 20).add_credits(GUILD, 1, 1, actor_id=99)
+        grant = await Ledger(after.ledger).add_credits(GUILD, 1, 1, actor_id=99)
         assert grant.delta == 1
         [newest] = await after.ledger.history(GUILD, 1, 1, 0)
         assert newest.id == 17
     finally:
         for stores in (before, after):
-            await stores.state.close()
+            await stores.database.close()
 
     code, said = await cli(on_postgres(url), "db", "verify")
     assert code == 0 and "ok" in said

@@ -41,7 +41,12 @@ def test_bad_values_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_shard_settings_are_checked_and_read() -> None:
-    base = {"_env_file": None, "discord_token": "t", "apiframe_api_key": "k"}
+    base = {
+        "_env_file": None,
+        "discord_token": "t",
+        "apiframe_api_key": "k",
+        "database_url": "postgresql://bot@db/hailuo",
+    }
     assert load_settings(**base).local_shards is None  # every shard, in this process
     assert load_settings(**base, shard_count=4).local_shards == (0, 1, 2, 3)
     assert load_settings(**base, shard_count=4, shard_ids="3, 1").local_shards == (1, 3)
@@ -51,3 +56,11 @@ def test_shard_settings_are_checked_and_read() -> None:
         load_settings(**base, shard_count=2, shard_ids="0,2")
     with pytest.raises(ConfigurationError, match="SHARD_IDS"):
         load_settings(**base, shard_count=2, shard_ids="zero")
+
+
+@pytest.mark.parametrize("shards", [{"shard_count": 2}, {"shard_count": 1, "shard_ids": "0"}])
+def test_sharding_on_sqlite_is_refused_with_the_fix(shards: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError, match="need PostgreSQL") as refused:
+        load_settings(_env_file=None, discord_token="t", apiframe_api_key="k", **shards)
+    assert "DATABASE_URL=postgresql://" in str(refused.value)
+    load_settings(_env_file=None, discord_token="t", apiframe_api_key="k", shard_count=1)

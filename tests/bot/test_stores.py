@@ -8,10 +8,11 @@ import dataclasses
 import pytest
 
 from bot.allowances import Period
-from bot.database import utc_now
+from bot.clock import utc_now
 from bot.defaults import OptionDefaults
 from bot.jobs import ImagePayload, JobSource, JobState, SourceAction
 from bot.rules import ImageRole, Resolution
+from bot.runner import admissible
 from bot.wordfilter import MAX_ENTRIES
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
@@ -27,7 +28,9 @@ async def test_a_job_reads_back_as_it_was_written_through_its_life(backend: Back
     assert saved.interaction_created_at == job.origin.interaction_created_at
     assert saved.is_waiting and await jobs.images(job.id) == [picture]
     assert [j.id for j in await jobs.waiting(GUILD)] == [job.id]
-    assert await jobs.admit(job.id) and not await jobs.admit(job.id)
+    first = await jobs.admit_waiting(GUILD, admissible)
+    assert [j.id for j in first.admitted] == [job.id] and first.waiting == ()
+    assert (await jobs.admit_waiting(GUILD, admissible)).admitted == ()
     assert await jobs.running_counts(GUILD) == {42: 1}
     await jobs.record_uploads(job.id, {ImageRole.START: "https://apiframe/a.png"})
     assert await jobs.record_submitted(job.id, "remote-1", "QUEUED")

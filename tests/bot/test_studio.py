@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,24 +12,27 @@ from pydantic import SecretStr
 
 from bot.apiframe import ApiframeClient
 from bot.audit import AuditTrail
-from bot.database import Database, to_db_time, utc_now
+from bot.clock import utc_now
 from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
-from bot.guilds import GuildSettingsStore
+from bot.guilds import ServerSettings
 from bot.jobs import ImagePayload, Job, JobState, JobStore, RequestOrigin, SourceAction
 from bot.ledger import Ledger, LedgerEntry
 from bot.polling import PollShape, RenderTimes
 from bot.rules import GenerationRequest, ImageFacts, ImageRole
 from bot.runner import JobRunner
 from bot.server_rules import ServerRules
-from bot.store.sqlite import SqliteGuildSettingsStore, SqliteJobStore, SqliteRulesStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.settings import SqlBotState, SqlGuildSettingsStore, SqlRulesStore
+from bot.store.sqlite import SqliteDatabase
 from bot.studio import CancelOutcome, Studio
 from bot.submission import Submitter
 from bot.videos import VideoFetcher
 from bot.watching import Watcher, WatchPolicy
+from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from tests.bot.factories import APP, CHANNEL, GUILD
 from tests.conftest import image_bytes
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
 
 
 class Members:
@@ -71,18 +73,18 @@ class Bench:
     studio: Studio
     ledger: Ledger
     jobs: JobStore
-    guilds: GuildSettingsStore
+    guilds: ServerSettings
     members: Members
     runner: JobRunner
 
 
 @pytest.fixture
-async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterator[Bench]:
+async def bench(database: SqliteDatabase, fake_apiframe: FakeApiframe) -> AsyncIterator[Bench]:
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     ledger, jobs, guilds = (
-        Ledger(database, 20),
-        SqliteJobStore(database),
-        SqliteGuildSettingsStore(database, 20),
+        Ledger(SqlLedgerStore(database, 20)),
+        SqlJobStore(database, 20),
+        ServerSettings(SqlGuildSettingsStore(database, 20)),
     )
     members, times = Members(), RenderTimes()
     async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as client:
@@ -90,7 +92,6 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
         runner = JobRunner(
             jobs,
             ledger,
-            guilds,
             Submitter(client, jobs, retry_floor=0.05),
             Watcher(
                 client,
@@ -103,8 +104,8 @@ async def bench(database: Database, fake_apiframe: FakeApiframe) -> AsyncIterato
             members,
             times,
         )
-        audit = AuditTrail(database, ledger.store, guilds, NoAuditChannel())
-        studio = Studio(ledger, jobs, runner, ServerRules(SqliteRulesStore(database)), audit)
+        audit = AuditTrail(SqlBotState(database), ledger.store, guilds, NoAuditChannel())
+        studio = Studio(ledger, jobs, runner, ServerRules(SqlRulesStore(database)), audit)
         yield Bench(studio, ledger, jobs, guilds, members, runner)
         await runner.close()
         await videos.close()
@@ -201,7 +202,7 @@ async def test_the_supervisor_drives_again_a_job_whose_task_died(
 
 
 async def test_a_runner_that_lost_its_lease_lets_the_job_go(
-    bench: Bench, fake_apiframe: FakeApiframe, database: Database
+    bench: Bench, fake_apiframe: FakeApiframe, database: SqliteDatabase
 ) -> None:
     accepted = await bench.studio.accept(GenerationRequest("contested"), origin(1))
     await bench.studio.admit(accepted.job_id, GUILD, card_message_id=None)
@@ -212,8 +213,12 @@ async def test_a_runner_that_lost_its_lease_lets_the_job_go(
         await asyncio.sleep(0.02)
     [remote] = fake_apiframe.jobs.values()
     # This process stalled past its lease, and another took the job over meanwhile.
-    later = to_db_time(utc_now() + timedelta(minutes=5))
-    await database.write(_steal, accepted.job_id, later)
+    later = utc_now() + timedelta(minutes=5)
+    await database.execute(
+        "UPDATE jobs SET lease_owner = 'another process', lease_expires_at = $1 WHERE id = $2",
+        later,
+        accepted.job_id,
+    )
     runner.heartbeat = 0.05
     runner.supervise()
     for _ in range(100):
@@ -227,15 +232,8 @@ async def test_a_runner_that_lost_its_lease_lets_the_job_go(
     assert (await bench.jobs.require(accepted.job_id)).state is JobState.SUBMITTED
 
 
-def _steal(tx: sqlite3.Connection, job_id: str, until: str) -> None:
-    tx.execute(
-        "UPDATE jobs SET lease_owner = 'another process', lease_expires_at = ? WHERE id = ?",
-        (until, job_id),
-    )
-
-
 async def test_again_without_the_kept_images_is_a_clear_refusal(
-    bench: Bench, database: Database
+    bench: Bench, database: SqliteDatabase
 ) -> None:
     picture = ImagePayload(ImageRole.START, "first.png", "image/png", image_bytes(800, 600))
     facts = ImageFacts("first.png", "image/png", len(picture.data), 800, 600)
@@ -247,10 +245,7 @@ async def test_again_without_the_kept_images_is_a_clear_refusal(
     again = await bench.studio.again(accepted.job_id, origin(2), SourceAction.AGAIN)
     assert again.price == 5  # with the kept image, Again works
 
-    def forget_images(tx: sqlite3.Connection) -> None:
-        tx.execute("DELETE FROM job_images WHERE job_id = ?", (accepted.job_id,))
-
-    await database.write(forget_images)
+    await database.execute("DELETE FROM job_images WHERE job_id = $1", accepted.job_id)
     with pytest.raises(SourceUnavailable, match="no longer has this video's images"):
         await bench.studio.again(accepted.job_id, origin(3), SourceAction.AGAIN)
     assert await bench.ledger.balance(GUILD, 3) == 20  # nothing charged

@@ -10,15 +10,17 @@ import pytest
 from pydantic import SecretStr
 
 from bot.apiframe import ApiframeClient
-from bot.database import Database, utc_now
+from bot.clock import utc_now
 from bot.delivery import Outcome, Progress, Receipt
 from bot.jobs import Job
 from bot.ledger import Ledger
 from bot.polling import PollShape, RenderTimes
-from bot.store.sqlite import SqliteJobStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.sqlite import SqliteDatabase
 from bot.watching import Watcher, WatchPolicy
+from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from tests.bot.factories import new_job
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
 
 
 class Member:
@@ -51,9 +53,9 @@ async def client(fake_apiframe: FakeApiframe) -> AsyncIterator[ApiframeClient]:
         yield made
 
 
-async def submitted_job(database: Database, client: ApiframeClient) -> Job:
+async def submitted_job(database: SqliteDatabase, client: ApiframeClient) -> Job:
     job = new_job()
-    await Ledger(database, 20).reserve(job)
+    await Ledger(SqlLedgerStore(database, 20)).reserve(job)
     accepted = await client.submit(
         {
             "prompt": "x",
@@ -62,13 +64,13 @@ async def submitted_job(database: Database, client: ApiframeClient) -> Job:
         },
         job.idempotency_key,
     )
-    jobs = SqliteJobStore(database)
+    jobs = SqlJobStore(database, 20)
     await jobs.record_submitted(job.id, accepted.job_id, accepted.status)
     return await jobs.require(job.id)
 
 
 async def test_a_late_job_is_told_once_then_given_up_a_day_later(
-    database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe
+    database: SqliteDatabase, client: ApiframeClient, fake_apiframe: FakeApiframe
 ) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     job = await submitted_job(database, client)
@@ -85,7 +87,7 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
         give_up_after=timedelta(hours=24),
         late_interval=0.01,
     )
-    watcher = Watcher(client, SqliteJobStore(database), member, RenderTimes(), policy, clock=clock)
+    watcher = Watcher(client, SqlJobStore(database, 20), member, RenderTimes(), policy, clock=clock)
     watching = asyncio.create_task(watcher.watch(job))
     remote = next(iter(fake_apiframe.jobs.values()))
     checked = asyncio.Event()
@@ -97,19 +99,19 @@ async def test_a_late_job_is_told_once_then_given_up_a_day_later(
     fake_apiframe.after.append(count_checks)
     await asyncio.wait_for(checked.wait(), 5)
     assert member.told_late == [job.id]  # told once, however many checks since
-    assert (await SqliteJobStore(database).require(job.id)).late_notified_at is not None
+    assert (await SqlJobStore(database, 20).require(job.id)).late_notified_at is not None
     now[0] = job.submitted_at + timedelta(hours=25, minutes=1)
     assert await asyncio.wait_for(watching, 5) is None  # given up: the runner refunds
 
 
 async def test_webhook_news_wakes_the_watcher_for_one_check(
-    database: Database, client: ApiframeClient, fake_apiframe: FakeApiframe
+    database: SqliteDatabase, client: ApiframeClient, fake_apiframe: FakeApiframe
 ) -> None:
     fake_apiframe.default_script = JobScript(polls_before_done=0)  # done at its first check
     job = await submitted_job(database, client)
     policy = WatchPolicy(shape=PollShape(interval=0.01, webhook_interval=30.0), webhooks=True)
     watcher = Watcher(
-        client, SqliteJobStore(database), Member(), RenderTimes(), policy, clock=utc_now
+        client, SqlJobStore(database, 20), Member(), RenderTimes(), policy, clock=utc_now
     )
     watching = asyncio.create_task(watcher.watch(job))
     await asyncio.sleep(0.2)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot.i18n import ENGLISH, Catalogues, Language, Text, Words, catalogues, msg, placeholders
-from cogs import catalogue
+from tools import catalogue
 
 # Discord's rule for command and option names (lower case where the script has case).
 COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")

@@ -5,30 +5,31 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from bot.database import Database
 from bot.i18n import ENGLISH_ONLY
 from bot.jobs import Job, JobState
 from bot.ledger import Ledger
-from bot.store.sqlite import SqliteJobStore
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
+from bot.store.sqlite import SqliteDatabase
 from cogs._delivery import token_usable
 from cogs._messages import LINK_ONLY_NOTE, MESSAGE_LIMIT, TOO_LARGE_NOTE, outcome, simulated
 from tests.bot.factories import new_job
 
 
-async def saved_job(database: Database) -> Job:
+async def saved_job(database: SqliteDatabase) -> Job:
     job = new_job()
-    await Ledger(database, 20).reserve(job)
-    return await SqliteJobStore(database).require(job.id)
+    await Ledger(SqlLedgerStore(database, 20)).reserve(job)
+    return await SqlJobStore(database, 20).require(job.id)
 
 
-async def test_the_reply_token_is_used_until_near_fifteen_minutes(database: Database) -> None:
+async def test_the_reply_token_is_used_until_near_fifteen_minutes(database: SqliteDatabase) -> None:
     job = await saved_job(database)
     start = job.interaction_created_at
     assert token_usable(job, start + timedelta(minutes=13))
     assert not token_usable(job, start + timedelta(minutes=14, seconds=45))
 
 
-async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
+async def test_a_video_with_its_file_needs_no_link(database: SqliteDatabase) -> None:
     job = dataclasses.replace(
         await saved_job(database), state=JobState.COMPLETED, video_url="https://cdn.example/v.mp4"
     )
@@ -40,7 +41,7 @@ async def test_a_video_with_its_file_needs_no_link(database: Database) -> None:
     assert str(TOO_LARGE_NOTE) in outcome(ENGLISH_ONLY, job, too_large=True)
 
 
-async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: Database) -> None:
+async def test_outcomes_fit_discord_even_with_a_huge_prompt(database: SqliteDatabase) -> None:
     job = dataclasses.replace(
         await saved_job(database),
         state=JobState.COMPLETED,

@@ -9,17 +9,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.conftest import RunningBot, image_bytes
-from tests.e2e.helpers import boolean, hailuo, integer, sub, text, user
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import (
+from testkit.commands import boolean, hailuo, integer, sub, text, user
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import (
     ALL_MEMBER_PERMISSIONS,
     FakeDiscord,
     FakeInteraction,
     FakeMember,
     FakeMessage,
 )
-from tests.fakes.media import small_mp4
+from testkit.harness import RunningBot
+from testkit.media import small_mp4
+from tests.conftest import image_bytes
 
 READY = "your video is ready"
 MANAGE_MESSAGES = 1 << 13
@@ -89,7 +90,7 @@ async def test_again_makes_the_same_video_for_whoever_clicks(
 async def _job_id(running: RunningBot, card: FakeMessage) -> str:
     assert running.bot is not None
     row = await running.bot.database.fetch_one(
-        "SELECT id FROM jobs WHERE card_message_id = ?", (card.id,)
+        "SELECT id FROM jobs WHERE card_message_id = $1", card.id
     )
     assert row is not None
     return str(row[0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.database import Database
-from bot.integrity import verify
+from bot.store import Stores
+from testkit.commands import hailuo
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeInteraction
+from testkit.processes import BotProcess
 from tests.conftest import image_bytes
-from tests.e2e.helpers import hailuo
-from tests.e2e.processes import BotProcess
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeInteraction
 
 OUTCOME_MARKERS = ("your video is ready", "your video could not be made")
 
@@ -45,28 +43,28 @@ def outcome_messages(discord: FakeDiscord, prompt: str) -> list[str]:
     ]
 
 
-async def settled(path: Path) -> bool:
-    def check() -> bool:
-        with sqlite3.connect(path) as raw:
-            rows = raw.execute("SELECT state, delivered_at FROM jobs").fetchall()
-        return bool(rows) and all(s in ("completed", "failed") and d for s, d in rows)
-
-    return await asyncio.to_thread(check)
+async def settled(stores: Stores) -> bool:
+    rows = await stores.database.fetch("SELECT state, delivered_at FROM jobs")
+    return bool(rows) and all(r[0] in ("completed", "failed") and r[1] for r in rows)
 
 
 async def check_invariants(
     bot: BotProcess, apiframe: FakeApiframe, discord: FakeDiscord, prompts: list[str]
 ) -> dict[str, int]:
     """Wait for every job to end, then prove the promises held."""
-    for _ in range(600):
-        if await settled(bot.database_path):
-            break
-        await asyncio.sleep(0.05)
-    async with Database(bot.database_path) as db:
-        jobs = await db.fetch_all(
+    stores = bot.stores()
+    await stores.database.open()
+    try:
+        for _ in range(600):
+            if await settled(stores):
+                break
+            await asyncio.sleep(0.05)
+        jobs = await stores.database.fetch(
             "SELECT id, state, idempotency_key, prompt, delivered_at FROM jobs"
         )
-        problems = await verify(db)
+        problems = await stores.ledger.disagreements()
+    finally:
+        await stores.database.close()
     lost = [
         j["id"]
         for j in jobs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RunningBot
-from tests.e2e.helpers import integer, sub, user
+from testkit.commands import integer, sub, user
+from testkit.harness import RunningBot
 
 
 async def test_admin_sets_adds_and_removes_credits(running: RunningBot) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ErrorLog, RunningBot, free_port, make_settings
-from tests.e2e.helpers import hailuo
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeMessage
-from tests.fakes.media import oversized_mp4
+from testkit.commands import hailuo
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeMessage
+from testkit.harness import RunningBot, free_port, make_settings
+from testkit.media import oversized_mp4
+from tests.conftest import ErrorLog
 
 READY = "your video is ready"
 
@@ -114,7 +115,7 @@ async def test_a_restart_between_download_and_post_leaves_one_file(
     await discord.wait_for(lambda: not bot.runner.running)
     assert len(card.files) == 1
     assert [m for m in discord.channel_messages() if READY in m.content] == []
-    charges = await bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'charge'")
+    charges = await bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
     assert await bot.ledger.balance(discord.guild_id, member.id) == 15
 
@@ -218,7 +219,7 @@ async def test_repeated_and_late_webhooks_charge_and_deliver_once(
     assert await fake_apiframe.send_webhook(url, late) == 200
     await asyncio.sleep(0.3)
     assert hooked.bot is not None
-    charges = await hooked.bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'charge'")
+    charges = await hooked.bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
     assert len(card.files) == 1 and READY in card.content
     assert [m for m in hooked.discord.channel_messages() if READY in m.content] == []

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningBot
-from tests.e2e.helpers import hailuo, integer, opt, sub, text, user
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMember, FakeMessage
+from testkit.commands import hailuo, integer, opt, sub, text, user
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeInteraction, FakeMember, FakeMessage
+from testkit.harness import RunningBot
 
 HOLD = 1_000_000  # polls: a job that runs until a test lets it finish
 
@@ -87,7 +87,7 @@ async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
     await discord.wait_for(lambda: len(fake_apiframe.jobs) == 3)
     assert {j.body["prompt"] for j in fake_apiframe.jobs.values()} == {"a1", "b1", "c1"}
     await discord.wait_for(lambda: position("a2") == "1")
-    refunds = await running.bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'refund'")
+    refunds = await running.bot.database.fetch("SELECT * FROM ledger WHERE kind = 'refund'")
     assert len(refunds) == 1 and refunds[0]["actor_id"] == ana.id
 
 
@@ -130,7 +130,7 @@ async def test_audit_channel_gets_a_line_for_every_ledger_row(
         await discord.invoke("hailuo", hailuo("y"), member=member), "your video is ready"
     )
     assert running.bot is not None
-    rows = await running.bot.database.fetch_all("SELECT id, kind FROM ledger ORDER BY id")
+    rows = await running.bot.database.fetch("SELECT id, kind FROM ledger ORDER BY id")
     assert [r["kind"] for r in rows] == [
         "opening",
         "grant",

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ErrorLog, RunningBot, make_settings
-from tests.e2e.helpers import hailuo
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeMember
+from testkit.commands import hailuo
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeMember
+from testkit.harness import RunningBot, make_settings
+from tests.conftest import ErrorLog
 
 
 async def bot_with(

@@ -13,10 +13,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot.settings import load_settings
-from tests.conftest import DISCORD_TOKEN
-from tests.e2e.processes import REPO, BotProcess
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe
-from tests.fakes.discord_server import FakeDiscord
+from testkit.fake_apiframe import API_KEY, FakeApiframe
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import DISCORD_TOKEN
+from testkit.processes import REPO, BotProcess
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 

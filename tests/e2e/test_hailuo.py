@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ErrorLog, RunningBot, image_bytes, make_settings
-from tests.e2e.helpers import hailuo
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord
+from testkit.commands import hailuo
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import RunningBot, make_settings
+from tests.conftest import ErrorLog, image_bytes
 
 
 async def test_text_to_video_delivers_link_and_charges_once(
@@ -118,7 +119,7 @@ async def refused(
     assert "Nothing was charged" in reply.content
     assert [m for m in discord.replies_to(interaction) if not m.ephemeral] == []
     assert running.bot is not None
-    assert await running.bot.database.fetch_all("SELECT * FROM jobs") == []
+    assert await running.bot.database.fetch("SELECT * FROM jobs") == []
     assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
     return reply.content
 

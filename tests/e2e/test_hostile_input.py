@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ErrorLog, RunningBot, image_bytes, make_settings
-from tests.e2e.helpers import attachment, boolean, hailuo, integer, text
-from tests.fakes.apiframe_server import FakeApiframe
-from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMember
+from testkit.commands import attachment, boolean, hailuo, integer, text
+from testkit.fake_apiframe import FakeApiframe
+from testkit.fake_discord import FakeDiscord, FakeInteraction, FakeMember
+from testkit.harness import RunningBot, make_settings
+from tests.conftest import ErrorLog, image_bytes
 
 GENERIC_FAILURE = "Something went wrong on the bot's side"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import RunningBot
-from tests.e2e.helpers import hailuo, integer, sub, text
-from tests.fakes.apiframe_server import FakeApiframe
+from testkit.commands import hailuo, integer, sub, text
+from testkit.fake_apiframe import FakeApiframe
+from testkit.harness import RunningBot
 
 GERMAN = "de"
 

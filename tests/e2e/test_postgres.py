@@ -1,102 +1,28 @@
-"""The whole bot on PostgreSQL: the same conversations as on SQLite, against a real server."""
+"""Moving a bot from SQLite to PostgreSQL: the bot started on the copy sees what it saw before.
+(Every other end-to-end test runs on both engines.)"""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from pathlib import Path
+
+import pytest
 
 from bot.cli import run_cli
 from bot.settings import StoreSettings
-from tests.conftest import ErrorLog, RunningBot, fresh_database, make_settings
-from tests.e2e.helpers import hailuo, integer, sub, text, user
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord
-from tests.postgres_cluster import Cluster
+from testkit.commands import hailuo, integer, sub, user
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import RunningBot, free_port, make_settings
+from testkit.postgres import Cluster
+from tests.conftest import ErrorLog, fresh_database
 
 READY = "your video is ready"
 
 
-async def test_a_video_is_made_charged_once_and_listed_on_postgres(
-    running_on_postgres: RunningBot, fake_apiframe: FakeApiframe
-) -> None:
-    running = running_on_postgres
-    discord = running.discord
-    assert running.bot is not None and running.bot.stores.backend == "postgresql"
-    ana = discord.add_member("ana")
-    asked = await discord.invoke("hailuo", hailuo("a red kite over hills"), member=ana)
-    await discord.wait_reply(asked, "Accepted: **5** credits reserved, **15** left.")
-    await discord.wait_reply(asked, READY, within=20)
-    balance = await discord.invoke("credits", [], member=ana)
-    said = await discord.wait_reply(balance, "You have **15** credits in this server.")
-    assert "5 credits" in said.content
-    assert await running.bot.stores.ledger.disagreements() == []
-    history = await running.bot.ledger.history(discord.guild_id, ana.id)
-    assert [entry.kind.value for entry in history] == ["charge", "reserve", "opening"]
-    assert len(fake_apiframe.jobs) == 1
-
-
-async def test_a_failed_job_is_refunded_on_postgres(
-    running_on_postgres: RunningBot, fake_apiframe: FakeApiframe
-) -> None:
-    running = running_on_postgres
-    discord = running.discord
-    fake_apiframe.scripts.append(JobScript(outcome="FAILED", error="Content policy violation"))
-    ana = discord.add_member("ana")
-    asked = await discord.invoke("hailuo", hailuo("a storm"), member=ana)
-    await discord.wait_reply(asked, "could not be made", within=20)
-    assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 20
-    assert await running.bot.stores.ledger.disagreements() == []
-
-
-async def test_server_settings_rules_defaults_and_export_on_postgres(
-    running_on_postgres: RunningBot, fake_apiframe: FakeApiframe
-) -> None:
-    running = running_on_postgres
-    discord = running.discord
-    admin, ana = discord.add_member("admin", admin=True), discord.add_member("ana")
-
-    async def quota(*options: dict[str, object]) -> str:
-        interaction = await discord.invoke("quota", list(options), member=admin)
-        await discord.wait_for(lambda: bool(discord.replies_to(interaction)))
-        return discord.replies_to(interaction)[-1].content
-
-    assert "**10** credits a month" in await quota(sub("cap", integer("amount", 10)))
-    assert "Blocked" in await quota(sub("block", sub("add", text("words", "zorblax"))))
-    assert "10 s" in await quota(sub("defaults", integer("duration", 10)))
-    refused = await discord.invoke("hailuo", hailuo("a zorblax"), member=ana)
-    await discord.wait_reply(refused, "is blocked in this server")
-    asked = await discord.invoke("hailuo", hailuo("a kite"), member=ana)
-    ack = await discord.wait_reply(asked, "credits reserved")
-    assert "duration 10 s (the server's)" in ack.content
-    await discord.wait_reply(asked, READY, within=20)
-    capped = await discord.invoke("hailuo", hailuo("another kite"), member=ana)
-    await discord.wait_reply(capped, "monthly cap")
-    exported = await discord.invoke("quota", [sub("export")], member=admin)
-    reply = await discord.wait_reply(exported, "The ledger: 3 rows.")
-    assert reply.files and next(iter(reply.files.values())).startswith(b"time,member,change")
-
-
-async def test_a_job_in_flight_survives_a_restart_on_postgres(
-    running_on_postgres: RunningBot, fake_apiframe: FakeApiframe
-) -> None:
-    running = running_on_postgres
-    discord = running.discord
-    fake_apiframe.scripts.append(JobScript(polls_before_done=1_000_000))
-    ana = discord.add_member("ana")
-    asked = await discord.invoke("hailuo", hailuo("a slow sunrise"), member=ana)
-    await discord.wait_for(lambda: any(j.polls >= 2 for j in fake_apiframe.jobs.values()))
-    await running.crash()
-    [remote] = fake_apiframe.jobs.values()
-    remote.script.polls_before_done = remote.polls + 2
-    await running.start()
-    await discord.wait_reply(asked, READY, within=30)
-    assert len(fake_apiframe.jobs) == 1  # followed, not sent again
-    assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
-    assert await running.bot.stores.ledger.disagreements() == []
-
-
+@pytest.mark.engines("sqlite")  # it makes both databases itself
 async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
     tmp_path: Path,
     fake_discord: FakeDiscord,
@@ -134,3 +60,67 @@ async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
         assert [e.kind.value for e in history] == ["grant", "charge", "reserve", "opening"]
     finally:
         await on_copy.stop()
+
+
+@pytest.mark.engines("postgres")
+async def test_a_pool_of_one_connection_serves_fifty_servers_at_once(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> None:
+    """Slower with POSTGRES_POOL_SIZE=1, never stuck: every server's request is answered,
+    admitted and delivered."""
+    discord = fake_discord
+    guilds = [discord.add_guild(0, 1)[0] for _ in range(50)]
+    harness = RunningBot(
+        make_settings(tmp_path, discord, fake_apiframe, postgres_pool_size=1), discord
+    )
+    await harness.start()
+    try:
+        member = discord.add_member("ana")
+        asks = await asyncio.gather(
+            *(
+                discord.invoke("hailuo", hailuo(f"kite {n}"), member=member, guild_id=guild)
+                for n, guild in enumerate(guilds)
+            )
+        )
+        for asked in asks:
+            await discord.wait_reply(asked, READY, within=90)
+        assert harness.bot is not None
+        assert await harness.bot.stores.ledger.disagreements() == []
+        assert harness.bot.metrics.database_busy._value.get() == 0
+    finally:
+        await harness.stop()
+
+
+@pytest.mark.engines("postgres")
+async def test_news_from_other_processes_arrives_again_after_the_listen_connection_dies(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, error_log: ErrorLog
+) -> None:
+    discord = fake_discord
+    settings = make_settings(
+        tmp_path,
+        discord,
+        fake_apiframe,
+        http_port=free_port(),
+        apiframe_webhook_url="https://bot.example.test/apiframe/webhook",
+        apiframe_webhook_poll_interval_seconds=60,
+    )
+    harness = RunningBot(settings, discord)
+    bot = await harness.start()
+    try:
+        fake_apiframe.scripts.append(JobScript(polls_before_done=1))  # done at the 2nd check
+        asked = await discord.invoke("hailuo", hailuo("news"), member=discord.add_member("ana"))
+        await discord.wait_for(lambda: bool(fake_apiframe.jobs))
+        [remote] = fake_apiframe.jobs.values()
+        assert bot.relay is not None and remote.polls == 0  # webhooks on: polled once a minute
+        pid = bot.relay.server_pid
+        await bot.database.fetch("SELECT pg_terminate_backend($1)", pid)
+        # Restored, the bot checks what it may have missed at once (the job is still running).
+        await discord.wait_for(lambda: remote.polls == 1, within=20)
+        assert bot.relay.server_pid not in (None, pid)
+        # News relayed by another process (as a NOTIFY) reaches the job again.
+        await bot.database.fetch(
+            "SELECT pg_notify('hailuo_job_news', $1)", json.dumps([remote.id, "COMPLETED", 100])
+        )
+        await discord.wait_reply(asked, READY, within=10)  # not the minute of the safety net
+    finally:
+        await harness.stop()

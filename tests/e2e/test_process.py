@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import DISCORD_TOKEN
-from tests.e2e.helpers import hailuo
-from tests.e2e.processes import REPO, BotProcess
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe
-from tests.fakes.discord_server import FakeDiscord
+from testkit.commands import hailuo
+from testkit.fake_apiframe import API_KEY, FakeApiframe
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import DISCORD_TOKEN
+from testkit.processes import REPO, BotProcess
 
 
 async def test_missing_token_stops_with_a_message_naming_it(tmp_path: Path) -> None:

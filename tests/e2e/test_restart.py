@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.database import Database, to_db_time, utc_now
-from tests.conftest import RunningBot
-from tests.e2e.helpers import hailuo
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
+from bot.clock import utc_now
+from bot.store import stores_for
+from testkit.commands import hailuo
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.harness import RunningBot
 
 
 async def test_restart_while_polling_resumes_and_delivers(
@@ -29,7 +30,7 @@ async def test_restart_while_polling_resumes_and_delivers(
     assert list(card.files.values()) == [fake_apiframe.video_bytes]
     assert len(fake_apiframe.jobs) == 1
     assert await bot.ledger.balance(discord.guild_id, member.id) == 15
-    charges = await bot.database.fetch_all("SELECT * FROM ledger WHERE kind = 'charge'")
+    charges = await bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
 
 
@@ -88,13 +89,14 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(
 
     # Fourteen and a half minutes later the token is all but spent.
     interaction.created_at -= 14.5 * 60
-    async with Database(running.settings.database_path) as db:
-        await db.write(
-            lambda tx: tx.execute(
-                "UPDATE jobs SET interaction_created_at = ?",
-                (to_db_time(utc_now() - timedelta(minutes=14.5)),),
-            )
+    stores = stores_for(running.settings)
+    await stores.database.open()
+    try:
+        await stores.database.execute(
+            "UPDATE jobs SET interaction_created_at = $1", utc_now() - timedelta(minutes=14.5)
         )
+    finally:
+        await stores.database.close()
     [remote] = fake_apiframe.jobs.values()
     remote.script.polls_before_done = remote.polls
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import DISCORD_TOKEN, ErrorLog, RunningBot
-from tests.e2e.helpers import hailuo
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
+from testkit.commands import hailuo
+from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
+from testkit.harness import DISCORD_TOKEN, RunningBot
+from tests.conftest import ErrorLog
 
 
 class Everything(logging.Handler):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.conftest import RunningBot
-from tests.e2e.helpers import boolean, hailuo, integer, sub, text
-from tests.fakes.apiframe_server import FakeApiframe
-from tests.fakes.discord_server import FakeMember
+from testkit.commands import boolean, hailuo, integer, sub, text
+from testkit.fake_apiframe import FakeApiframe
+from testkit.fake_discord import FakeMember
+from testkit.harness import RunningBot
 
 READY = "your video is ready"
 

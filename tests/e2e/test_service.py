@@ -15,11 +15,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.check import run_check
-from tests.conftest import DISCORD_TOKEN, ErrorLog, RunningBot, free_port, make_settings
-from tests.e2e.helpers import hailuo
-from tests.e2e.processes import BotProcess
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord
+from testkit.commands import hailuo
+from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import DISCORD_TOKEN, RunningBot, free_port, make_settings
+from testkit.processes import BotProcess
+from tests.conftest import ErrorLog
 
 METRICS_TOKEN = "scrape-token-for-tests"
 
@@ -77,6 +78,7 @@ async def test_losing_the_gateway_turns_readyz_503_until_it_is_back(served: Runn
     await wait_readiness(served, 200, within=30)  # discord.py reconnects with backoff
 
 
+@pytest.mark.engines("sqlite")  # another program holding the SQLite file's write lock
 async def test_a_locked_database_turns_readyz_503(served: RunningBot) -> None:
     await wait_readiness(served, 200)
     locker = sqlite3.connect(served.settings.database_path, isolation_level=None)
@@ -268,7 +270,7 @@ async def test_the_simulator_delivers_a_real_mp4_without_apiframe(
         assert await harness.bot.ledger.balance(fake_discord.guild_id, member.id) == 15
         reasons = [
             row[0]
-            for row in await harness.bot.database.fetch_all(
+            for row in await harness.bot.database.fetch(
                 "SELECT reason FROM ledger WHERE job_id IS NOT NULL"
             )
         ]

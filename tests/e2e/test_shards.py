@@ -9,18 +9,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.database import utc_now
+import pytest
+
+from bot.clock import utc_now
 from bot.settings import StoreSettings
-from bot.store.backends import stores_for
-from tests.conftest import free_port, fresh_database
-from tests.e2e.helpers import hailuo, integer, sub
-from tests.e2e.processes import BotProcess
-from tests.fakes.apiframe_server import FakeApiframe, JobScript
-from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMember
-from tests.postgres_cluster import PASSWORD, Cluster
+from bot.store import stores_for
+from testkit.commands import hailuo, integer, sub
+from testkit.fake_apiframe import FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord, FakeInteraction, FakeMember
+from testkit.harness import free_port
+from testkit.postgres import PASSWORD, Cluster
+from testkit.processes import BotProcess
+from tests.conftest import fresh_database
 
 READY = "your video is ready"
 SHARDS = 2
+# Shards across processes need PostgreSQL; these tests make their own databases.
+pytestmark = pytest.mark.engines("postgres")
 
 
 def shard_of(guild_id: int) -> int:
@@ -57,11 +62,11 @@ async def two_processes(
 
 async def verified(url: str) -> list[str]:
     stores = stores_for(StoreSettings(database_url=url, _env_file=None))
-    await stores.state.open()
+    await stores.database.open()
     try:
         return await stores.ledger.disagreements()
     finally:
-        await stores.state.close()
+        await stores.database.close()
 
 
 async def answered(discord: FakeDiscord, interactions: list[FakeInteraction]) -> list[str]:
@@ -120,7 +125,7 @@ async def test_two_processes_share_the_work_and_the_money_stays_right(
     assert discord.command_syncs == 1  # only shard 0's process syncs the commands
     assert await verified(url) == []
     stores = stores_for(StoreSettings(database_url=url, _env_file=None))
-    await stores.state.open()
+    await stores.database.open()
     try:
         for guild in (discord.guild_id, other_guild):
             assert await stores.ledger.month_spend(guild, utc_now()) == 60
@@ -128,7 +133,7 @@ async def test_two_processes_share_the_work_and_the_money_stays_right(
                 balance = await stores.ledger.stored_balance(guild, member.id)
                 assert balance is None or balance >= 0  # None: refused by the cap first
     finally:
-        await stores.state.close()
+        await stores.database.close()
     assert len(fake_apiframe.jobs) == 24
 
 

@@ -1,4 +1,4 @@
-from tests.conftest import RunningBot
+from testkit.harness import RunningBot
 
 
 async def test_bot_connects_and_syncs_commands(running: RunningBot) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.media import small_mp4
+from testkit.media import small_mp4
 
 API_KEY = "afk_test_key_0123456789abcdef"
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "apiframe" / "openapi-v2-hailuo.json"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "apiframe" / "openapi-v2-hailuo.json"
 HAILUO_PARAMS = {"duration", "resolution", "image", "end_image", "prompt_optimizer"}
 TOP_LEVEL = {"prompt", "model", "hailuoParams", "webhookUrl", "webhookEvents"}
 

@@ -1,4 +1,4 @@
-"""`python -m cogs.catalogue`: refresh the message template and merge it into every language.
+"""`python -m tools.catalogue`: refresh the message template and merge it into every language.
 
 Collects every message marked in `bot/` and `cogs/` (`msg(...)` and `.tr(...)`) with Babel's
 extractor, and every string Discord is given for the slash commands (read from the real cogs,
@@ -29,6 +29,7 @@ from cogs._language import CONTEXTS
 from cogs.actions import Videos
 from cogs.credits import Credits
 from cogs.generate import Generate
+from cogs.quota import Quota
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 LOCALES: Final = ROOT / "bot" / "locales"
@@ -37,7 +38,7 @@ KEYWORDS: Final = {"msg": None, "tr": None}
 WIDTH: Final = 100
 HEADER: Final = (
     "# Messages of hailuo-bot, in English: the template every language's catalogue follows.\n"
-    "# Made by `python -m cogs.catalogue`; do not edit by hand."
+    "# Made by `python -m tools.catalogue`; do not edit by hand."
 )
 
 
@@ -60,7 +61,8 @@ class _Recorder(app_commands.Translator):
 async def command_strings() -> set[Key]:
     """(context, English text) of every command name, description and choice."""
     bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
-    for cog in (Generate(bot, None), Credits(bot, None), Videos(bot, None)):  # type: ignore[arg-type]
+    cogs = (Generate(bot, None), Credits(bot, None), Quota(bot, None), Videos(bot, None))  # type: ignore[arg-type]
+    for cog in cogs:
         await bot.add_cog(cog)
     recorder = _Recorder()
     for command in bot.tree.get_commands():
@@ -132,7 +134,7 @@ async def refresh(check: bool) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m cogs.catalogue", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.catalogue", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only check the template")
     sys.exit(asyncio.run(refresh(parser.parse_args().check)))
 

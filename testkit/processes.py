@@ -8,11 +8,13 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.conftest import DISCORD_TOKEN
-from tests.fakes.apiframe_server import API_KEY, FakeApiframe
-from tests.fakes.discord_server import FakeDiscord
+from bot.settings import StoreSettings
+from bot.store import Stores, stores_for
+from testkit.fake_apiframe import API_KEY, FakeApiframe
+from testkit.fake_discord import FakeDiscord
+from testkit.harness import DISCORD_TOKEN, ENGINE
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 class BotProcess:
@@ -39,6 +41,7 @@ class BotProcess:
             "PROGRESS_EDIT_INTERVAL_SECONDS": "0",
             "LOG_LEVEL": "DEBUG",
             "HTTP_PORT": "0",
+            **({"DATABASE_URL": ENGINE.url} if ENGINE.url else {}),
             **settings,
         }
         self.process: asyncio.subprocess.Process | None = None
@@ -47,6 +50,16 @@ class BotProcess:
     @property
     def database_path(self) -> Path:
         return Path(self.env["DATABASE_PATH"])
+
+    def stores(self) -> Stores:
+        """The stores of this process's database, for the test to read (open them first)."""
+        return stores_for(
+            StoreSettings(
+                database_path=self.database_path,
+                database_url=self.env.get("DATABASE_URL"),
+                _env_file=None,
+            )
+        )
 
     async def start(self) -> None:
         identified = self.discord.identifies

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.snowflakes import snowflake
+from testkit.snowflakes import snowflake
 
 TOKEN_LIFETIME = 15 * 60
 EPHEMERAL = 1 << 6

@@ -1,0 +1,336 @@
+"""The job store: named reads and writes of job rows, with their leases and their server's queue,
+written once for both engines. Money moves on jobs live in the ledger's store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from bot.clock import utc_now
+from bot.jobs import (
+    Admission,
+    Chooser,
+    Driven,
+    ImagePayload,
+    Job,
+    JobState,
+    NewJob,
+    QueueLimits,
+    short_id_prefix,
+)
+from bot.rules import ImageRole, Resolution
+from bot.store.driver import Driver, Tx, placeholders
+from bot.store.rows import driven_from_row, job_from_row
+from bot.store.settings import read_guild_settings
+
+JOB_WITH_SOURCE: Final = (
+    "SELECT j.*, s.video_channel_id AS source_channel_id, "
+    "s.video_message_id AS source_message_id FROM jobs j "
+    "LEFT JOIN jobs s ON s.id = j.source_job_id"
+)
+INSERT_JOB: Final = """
+    INSERT INTO jobs (
+        id, guild_id, channel_id, member_id, application_id, interaction_token,
+        interaction_created_at, prompt, duration, resolution, prompt_optimizer,
+        has_start_image, has_end_image, price, idempotency_key, state, created_at,
+        updated_at, upload_limit, source_job_id, source_action, age_restricted, language
+    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+              $17, $18, $19, $20, $21, $22)
+"""
+INSERT_IMAGE: Final = (
+    "INSERT INTO job_images (job_id, role, filename, content_type, data) "
+    "VALUES ($1, $2, $3, $4, $5)"
+)
+# A server's queue, in the order its requests were written (an insertion sequence: the same on
+# both engines, whatever their clocks or ids say).
+WAITING: Final = (
+    "SELECT * FROM jobs WHERE guild_id = $1 AND state = 'reserved' "
+    "AND admitted_at IS NULL ORDER BY seq"
+)
+RUNNING: Final = (
+    "SELECT member_id, COUNT(*) FROM jobs WHERE guild_id = $1 AND admitted_at IS NOT NULL "
+    "AND state IN ('reserved', 'submitted') GROUP BY member_id"
+)
+ADMIT: Final = (
+    "UPDATE jobs SET admitted_at = $1, updated_at = $1 WHERE id = $2 "
+    "AND state = 'reserved' AND admitted_at IS NULL"
+)
+
+
+async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
+    """Write a new job and its images, inside the transaction that reserves its price."""
+    origin, spec = job.origin, job.spec
+    await tx.execute(
+        INSERT_JOB,
+        job.id,
+        origin.guild_id,
+        origin.channel_id,
+        origin.member_id,
+        origin.application_id,
+        origin.interaction_token,
+        origin.interaction_created_at,
+        spec.prompt,
+        spec.duration,
+        spec.resolution.value,
+        spec.prompt_optimizer,
+        spec.has_start_image,
+        spec.has_end_image,
+        job.price,
+        job.idempotency_key,
+        JobState.RESERVED.value,
+        now,
+        origin.upload_limit,
+        None if job.source is None else job.source.job_id,
+        None if job.source is None else job.source.action.value,
+        origin.age_restricted,
+        origin.language,
+    )
+    if job.images:
+        await tx.execute_many(
+            INSERT_IMAGE,
+            [
+                (job.id, image.role.value, image.filename, image.content_type, image.data)
+                for image in job.images
+            ],
+        )
+
+
+class SqlJobStore:
+    def __init__(self, driver: Driver, default_credits: int) -> None:
+        self._db = driver
+        self._fallback_default = default_credits
+
+    async def _one(self, sql: str, *args: object) -> Job | None:
+        row = await self._db.fetch_one(sql, *args)
+        return None if row is None else job_from_row(row)
+
+    async def _many(self, sql: str, *args: object) -> list[Job]:
+        return [job_from_row(row) for row in await self._db.fetch(sql, *args)]
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job, with where the video it was made from lives (for its card's link)."""
+        return await self._one(f"{JOB_WITH_SOURCE} WHERE j.id = $1", job_id)
+
+    async def require(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        return job
+
+    async def by_short_id(self, guild_id: int, short_id: str) -> Job | None:
+        """A job of this server by the short id shown on its card (None if none, or if the
+        short id is not unique here)."""
+        prefix = short_id_prefix(short_id)
+        if prefix is None:
+            return None
+        found = await self._many(
+            "SELECT * FROM jobs WHERE guild_id = $1 AND id LIKE $2 LIMIT 2", guild_id, f"{prefix}%"
+        )
+        return found[0] if len(found) == 1 else None
+
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None:
+        return await self._one("SELECT * FROM jobs WHERE apiframe_job_id = $1", apiframe_job_id)
+
+    async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]:
+        """Submit-to-finish seconds of the latest completed jobs, per duration and resolution."""
+        latest = await self._many(
+            "SELECT * FROM jobs WHERE state = 'completed' AND submitted_at IS NOT NULL "
+            "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $1",
+            limit,
+        )
+        return [
+            (job.duration, job.resolution, job.render_seconds)
+            for job in reversed(latest)
+            if job.render_seconds is not None
+        ]
+
+    async def counts_by_state(self) -> dict[str, int]:
+        """How many jobs are waiting in a queue, running, and finished, for the metrics."""
+        rows = await self._db.fetch(
+            "SELECT CASE WHEN state = 'reserved' AND admitted_at IS NULL THEN 'waiting' "
+            "ELSE state END, COUNT(*) FROM jobs GROUP BY 1"
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def admitted_undelivered(self) -> list[Driven]:
+        """Every admitted job whose member has not been told the outcome, with its lease:
+        what the supervisor keeps driving. A few columns only: it runs every few seconds."""
+        rows = await self._db.fetch(
+            "SELECT id, guild_id, lease_owner, lease_expires_at, admitted_at FROM jobs "
+            "WHERE delivered_at IS NULL AND admitted_at IS NOT NULL"
+        )
+        return [driven_from_row(row) for row in rows]
+
+    async def undelivered(self) -> list[Job]:
+        """Every job whose member has not yet been told the outcome, oldest first."""
+        return await self._many("SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY seq")
+
+    async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]:
+        return await self._many(
+            "SELECT * FROM jobs WHERE guild_id = $1 AND member_id = $2 "
+            "ORDER BY created_at DESC, seq DESC LIMIT $3",
+            guild_id,
+            member_id,
+            limit,
+        )
+
+    async def images(self, job_id: str) -> list[ImagePayload]:
+        rows = await self._db.fetch(
+            "SELECT role, filename, content_type, data FROM job_images WHERE job_id = $1", job_id
+        )
+        return [ImagePayload(ImageRole(row[0]), row[1], row[2], bytes(row[3])) for row in rows]
+
+    async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
+        """Keep Apiframe's URLs. The images' bytes stay too: Apiframe's copies expire within
+        hours, and Again and 1080p send the same images again later."""
+        await self._db.execute(
+            "UPDATE jobs SET start_image_url = COALESCE($1, start_image_url), "
+            "end_image_url = COALESCE($2, end_image_url), updated_at = $3 WHERE id = $4",
+            urls.get(ImageRole.START),
+            urls.get(ImageRole.END),
+            utc_now(),
+            job_id,
+        )
+
+    async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool:
+        """Store Apiframe's id for the job. False if the job had already moved on."""
+        return (
+            await self._db.execute(
+                "UPDATE jobs SET state = 'submitted', apiframe_job_id = $1, remote_status = $2, "
+                "submitted_at = $3, updated_at = $3 WHERE id = $4 AND state = 'reserved'",
+                apiframe_job_id,
+                status,
+                utc_now(),
+                job_id,
+            )
+            == 1
+        )
+
+    async def record_progress(self, job_id: str, status: str, progress: int | None) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET remote_status = $1, progress = $2, updated_at = $3 "
+            "WHERE id = $4 AND state = 'submitted'",
+            status,
+            progress,
+            utc_now(),
+            job_id,
+        )
+
+    async def record_card_message(self, job_id: str, message_id: int) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET card_message_id = $1 WHERE id = $2", message_id, job_id
+        )
+
+    async def mark_late_notified(self, job_id: str) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET late_notified_at = $1 WHERE id = $2", utc_now(), job_id
+        )
+
+    async def mark_delivered(
+        self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
+    ) -> None:
+        """The member was told; `video_message` is the (channel, message) carrying the file."""
+        channel_id, message_id = video_message or (None, None)
+        await self._db.execute(
+            "UPDATE jobs SET delivered_at = $1, delivered_via = $2, updated_at = $1, "
+            "video_channel_id = COALESCE($3, video_channel_id), "
+            "video_message_id = COALESCE($4, video_message_id) "
+            "WHERE id = $5 AND delivered_at IS NULL",
+            utc_now(),
+            via,
+            channel_id,
+            message_id,
+            job_id,
+        )
+
+    async def mark_deleted(self, job_id: str, actor_id: int) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET deleted_at = $1, deleted_by = $2, updated_at = $1 "
+            "WHERE id = $3 AND deleted_at IS NULL",
+            utc_now(),
+            actor_id,
+            job_id,
+        )
+
+    # -- a server's queue ---------------------------------------------------------------------
+
+    async def waiting(self, guild_id: int) -> list[Job]:
+        """The server's queue, first come first served."""
+        return await self._many(WAITING, guild_id)
+
+    async def running_counts(self, guild_id: int) -> dict[int, int]:
+        """Jobs admitted and not yet finished, per member."""
+        return {int(r[0]): int(r[1]) for r in await self._db.fetch(RUNNING, guild_id)}
+
+    async def guilds_waiting(self) -> list[int]:
+        """Servers with at least one job waiting in their queue."""
+        rows = await self._db.fetch(
+            "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL"
+        )
+        return [int(row[0]) for row in rows]
+
+    async def admit_waiting(self, guild_id: int, choose: Chooser) -> Admission:
+        """One admission pass over the server's queue, as one transaction: its settings, what
+        runs and what waits are read, `choose` picks the jobs to start, and those are marked
+        admitted. Passes for one server run one at a time, in every process."""
+
+        async def body(tx: Tx) -> Admission:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+            running = {int(r[0]): int(r[1]) for r in await tx.fetch(RUNNING, guild_id)}
+            waiting = [job_from_row(row) for row in await tx.fetch(WAITING, guild_id)]
+            now = utc_now()
+            limits = QueueLimits(settings.per_member_limit, settings.per_server_limit)
+            admitted = [
+                job
+                for job in choose(limits, running, waiting)
+                if await tx.execute(ADMIT, now, job.id)
+            ]
+            started = {job.id for job in admitted}
+            return Admission(
+                tuple(admitted), tuple(job for job in waiting if job.id not in started)
+            )
+
+        return await self._db.write(body, lock=f"admit:{guild_id}")
+
+    # -- leases: which process drives a job -------------------------------------------------
+
+    async def claim(
+        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
+    ) -> bool:
+        return (
+            await self._db.execute(
+                "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 "
+                "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $4 "
+                "OR (lease_owner IS NULL AND admitted_at <= $5))",
+                owner,
+                until,
+                job_id,
+                now,
+                unleased_since,
+            )
+            == 1
+        )
+
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
+        if not job_ids:
+            return set()
+
+        async def body(tx: Tx) -> set[str]:
+            rows = await tx.fetch(
+                "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "  # noqa: S608
+                f"AND id IN ({placeholders(len(job_ids), start=3)}) RETURNING id",
+                until,
+                owner,
+                *job_ids,
+            )
+            return {str(row[0]) for row in rows}
+
+        return await self._db.write(body)
+
+    async def release(self, job_id: str, owner: str) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = $1 AND lease_owner = $2",
+            job_id,
+            owner,
+        )

@@ -1,0 +1,414 @@
+"""The ledger's store: balances, the append-only ledger and the money moves around a job, written
+once for both engines.
+
+Every move is one transaction body. How it stays right with many moves at once depends on the
+engine, and the body is the same for both:
+- On SQLite one writer thread runs every transaction, so moves never interleave.
+- On PostgreSQL each move first locks the rows it decides on (`Tx.row_lock`, at READ COMMITTED):
+  the member's account row before their balance is read, topped up or spent (no balance is
+  spent twice; an allowance tops up once per period); a capped server's settings row before its
+  month is summed (reservations in one capped server take turns, so the cap is never crossed by
+  one credit); and a job's row by the conditional UPDATE that settles it (a second settlement
+  waits, re-reads the state and finds nothing to move). Row locks rather than SERIALIZABLE:
+  these are hot, narrow rows locked in a fixed order (server, then account; or job, then
+  account), so there is nothing to retry in normal operation and no cycle to deadlock on;
+  should PostgreSQL still report one, the engine runs the body again.
+
+The schema backs the code up on both: balances never below zero, a job reserved, charged and
+refunded at most once each (and settled once), and a ledger that refuses UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from bot.allowances import Period, period_start
+from bot.errors import RepeatedRequest
+from bot.guilds import GuildSettings
+from bot.jobs import JobState, NewJob, sources_of
+from bot.money import (
+    OPENING_REASON,
+    REPEAT_WINDOW,
+    BalanceChange,
+    EntryKind,
+    LedgerEntry,
+    Settlement,
+    balance_problem,
+    cap_crossed,
+    charge_reason,
+    grant_reason,
+    job_problems,
+    last_row_problem,
+    orphan_problem,
+    refund_reason,
+    reserve_reason,
+    set_reason,
+    too_poor,
+    top_up,
+)
+from bot.store.driver import Driver, Tx, placeholders, to_db_time
+from bot.store.jobs import insert_job
+from bot.store.rows import entry_from_row, required
+from bot.store.settings import read_guild_settings
+
+APPEND: Final = (
+    "INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id, "
+    "actor_id, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+BALANCE: Final = "SELECT balance FROM accounts WHERE guild_id = $1 AND member_id = $2"
+ACCOUNT: Final = (
+    "SELECT balance, allowance_key FROM accounts WHERE guild_id = $1 AND member_id = $2"
+)
+# Two moves opening one account at once: one inserts, the other inserts nothing (on
+# PostgreSQL it waits for the first), so there is one opening row.
+OPEN_ACCOUNT: Final = (
+    "INSERT INTO accounts (guild_id, member_id, balance, created_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING balance"
+)
+SPEND: Final = (
+    "UPDATE accounts SET balance = balance - $3 "
+    "WHERE guild_id = $1 AND member_id = $2 AND balance >= $3 RETURNING balance"
+)
+SET_BALANCE: Final = "UPDATE accounts SET balance = $3 WHERE guild_id = $1 AND member_id = $2"
+ADD: Final = (
+    "UPDATE accounts SET balance = CASE WHEN balance + $3 < 0 THEN 0 ELSE balance + $3 END "
+    "WHERE guild_id = $1 AND member_id = $2 RETURNING balance"
+)
+REFUND: Final = (
+    "UPDATE accounts SET balance = balance + $3 WHERE guild_id = $1 AND member_id = $2 "
+    "RETURNING balance"
+)
+TOP_UP: Final = (
+    "UPDATE accounts SET balance = $3, allowance_key = $4 WHERE guild_id = $1 AND member_id = $2"
+)
+MONTH_SPEND: Final = (
+    "SELECT COALESCE(SUM(price), 0) FROM jobs WHERE guild_id = $1 AND created_at >= $2 "
+    "AND state <> 'failed'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One member's account, inside one money move: every ledger row it writes carries the
+    move's time."""
+
+    tx: Tx
+    guild_id: int
+    member_id: int
+    now: datetime
+
+    async def record(
+        self,
+        kind: EntryKind,
+        delta: int,
+        balance_after: int,
+        reason: str,
+        *,
+        job_id: str | None = None,
+        actor_id: int | None = None,
+    ) -> None:
+        await self.tx.execute(
+            APPEND,
+            self.guild_id,
+            self.member_id,
+            kind.value,
+            delta,
+            balance_after,
+            job_id,
+            actor_id,
+            reason,
+            self.now,
+        )
+
+
+async def month_spend(tx: Tx, guild_id: int, now: datetime) -> int:
+    """Credits the server spent or holds reserved this calendar month (UTC)."""
+    return int(await tx.value(MONTH_SPEND, guild_id, period_start(Period.MONTHLY, now)))
+
+
+class SqlLedgerStore:
+    def __init__(self, driver: Driver, default_credits: int) -> None:
+        self._db = driver
+        self._fallback_default = default_credits
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def stored_balance(self, guild_id: int, member_id: int) -> int | None:
+        row = await self._db.fetch_one(BALANCE, guild_id, member_id)
+        return None if row is None else int(row[0])
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        async def body(tx: Tx) -> GuildSettings:
+            return await read_guild_settings(tx, guild_id, self._fallback_default)
+
+        return await self._db.read(body)
+
+    async def history(
+        self, guild_id: int, member_id: int, limit: int, offset: int
+    ) -> list[LedgerEntry]:
+        rows = await self._db.fetch(
+            "SELECT * FROM ledger WHERE guild_id = $1 AND member_id = $2 "
+            "ORDER BY id DESC LIMIT $3 OFFSET $4",
+            guild_id,
+            member_id,
+            limit,
+            offset,
+        )
+        return [entry_from_row(row) for row in rows]
+
+    async def history_size(self, guild_id: int, member_id: int) -> int:
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM ledger WHERE guild_id = $1 AND member_id = $2",
+            guild_id,
+            member_id,
+        )
+        return 0 if row is None else int(row[0])
+
+    async def month_spend(self, guild_id: int, now: datetime) -> int:
+        async def body(tx: Tx) -> int:
+            return await month_spend(tx, guild_id, now)
+
+        return await self._db.read(body)
+
+    async def top_spenders(self, guild_id: int, now: datetime, limit: int) -> list[tuple[int, int]]:
+        rows = await self._db.fetch(
+            "SELECT member_id, SUM(price) AS spent FROM jobs WHERE guild_id = $1 "
+            "AND created_at >= $2 AND state <> 'failed' GROUP BY member_id "
+            "ORDER BY spent DESC, member_id LIMIT $3",
+            guild_id,
+            period_start(Period.MONTHLY, now),
+            limit,
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        rows = await self._db.fetch(
+            "SELECT * FROM ledger WHERE id > $1 ORDER BY id LIMIT $2", cursor, limit
+        )
+        return [entry_from_row(row) for row in rows]
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        rows = await self._db.fetch(
+            "SELECT created_at, member_id, delta, balance_after, kind, reason, job_id, actor_id "
+            "FROM ledger WHERE guild_id = $1 ORDER BY id",
+            guild_id,
+        )
+        return [(to_db_time(required(row[0])), *tuple(row)[1:]) for row in rows]
+
+    async def disagreements(self) -> list[str]:
+        """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""
+
+        async def body(tx: Tx) -> list[str]:
+            problems = [
+                balance_problem(int(r[0]), int(r[1]), int(r[2]), int(r[3]))
+                for r in await tx.fetch(
+                    "SELECT a.guild_id, a.member_id, a.balance, COALESCE(SUM(l.delta), 0) "
+                    "FROM accounts a LEFT JOIN ledger l ON l.guild_id = a.guild_id "
+                    "AND l.member_id = a.member_id GROUP BY a.guild_id, a.member_id, a.balance "
+                    "HAVING a.balance <> COALESCE(SUM(l.delta), 0)"
+                )
+            ]
+            problems.extend(
+                last_row_problem(int(r[0]), int(r[1]), int(r[2]), int(r[3]))
+                for r in await tx.fetch(
+                    "SELECT l.guild_id, l.member_id, l.balance_after, a.balance FROM ledger l "
+                    "JOIN (SELECT MAX(id) AS id FROM ledger GROUP BY guild_id, member_id) m "
+                    "ON m.id = l.id JOIN accounts a ON a.guild_id = l.guild_id "
+                    "AND a.member_id = l.member_id WHERE l.balance_after <> a.balance"
+                )
+            )
+            for r in await tx.fetch(
+                "SELECT j.id, j.state, "
+                "COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN l.kind = 'charge' THEN 1 ELSE 0 END), 0), "
+                "COALESCE(SUM(CASE WHEN l.kind = 'refund' THEN 1 ELSE 0 END), 0) "
+                "FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id GROUP BY j.id, j.state"
+            ):
+                problems.extend(job_problems(r[0], r[1], int(r[2]), int(r[3]), int(r[4])))
+            problems.extend(
+                orphan_problem(int(r[0]), r[1])
+                for r in await tx.fetch(
+                    "SELECT l.id, l.job_id FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id "
+                    "WHERE l.job_id IS NOT NULL AND j.id IS NULL"
+                )
+            )
+            return problems
+
+        return await self._db.read(body)
+
+    # -- money moves ------------------------------------------------------------------------
+
+    async def balance(
+        self, guild_id: int, member_id: int, role_ids: tuple[int, ...], now: datetime
+    ) -> tuple[int, bool]:
+        """The spendable balance (opening the account, applying an allowance due), and
+        whether anything was written."""
+
+        async def body(tx: Tx) -> tuple[int, bool]:
+            return await self._open(Account(tx, guild_id, member_id, now), role_ids)
+
+        return await self._db.write(body)
+
+    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
+        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
+        `RepeatedRequest` having written nothing."""
+        origin = job.origin
+        guild_id, member_id = origin.guild_id, origin.member_id
+
+        async def body(tx: Tx) -> int:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+            if settings.monthly_cap is not None:
+                if tx.row_lock:  # take turns within this server: its row locked, then the sum
+                    settings = await read_guild_settings(
+                        tx, guild_id, self._fallback_default, lock=True
+                    )
+                crossed = cap_crossed(
+                    settings.monthly_cap, await month_spend(tx, guild_id, now), job.price, now
+                )
+                if crossed is not None:
+                    raise crossed
+            account = Account(tx, guild_id, member_id, now)
+            balance, _ = await self._open(account, origin.role_ids, settings)
+            if job.source is not None:
+                # After the account's lock: a double click's second job waits for the first,
+                # then sees it.
+                await _refuse_repeated_click(tx, job, now)
+            left = await tx.value(SPEND, guild_id, member_id, job.price)
+            if left is None:
+                raise too_poor(settings.allowances, origin.role_ids, balance, job.price, now)
+            await insert_job(tx, job, now)
+            why = reserve_reason(job.spec.resolution.value, job.spec.duration, mark)
+            await account.record(
+                EntryKind.RESERVE, -job.price, int(left), why, job_id=job.id, actor_id=member_id
+            )
+            return int(left)
+
+        return await self._db.write(body)
+
+    async def settle(
+        self,
+        job_id: str,
+        target: JobState,
+        now: datetime,
+        *,
+        video_url: str | None,
+        reason: str | None,
+        actor_id: int | None,
+        only_if_waiting: bool,
+        mark: str,
+    ) -> Settlement:
+        """Move the job to COMPLETED (charge) or FAILED (refund), once, if it may still move."""
+        allowed = [
+            s.value for s in ((JobState.RESERVED,) if only_if_waiting else sources_of(target))
+        ]
+        waiting = " AND admitted_at IS NULL" if only_if_waiting else ""
+
+        async def body(tx: Tx) -> Settlement:
+            row = await tx.fetch_one(
+                "UPDATE jobs SET state = $1, video_url = COALESCE($2, video_url), "  # noqa: S608
+                "failure_reason = COALESCE($3, failure_reason), finished_at = $4, "
+                f"updated_at = $4 WHERE id = $5 AND state IN ({placeholders(len(allowed), 6)})"
+                f"{waiting} RETURNING guild_id, member_id, price",
+                target.value,
+                video_url,
+                reason,
+                now,
+                job_id,
+                *allowed,
+            )
+            if row is None:
+                balance = await tx.value(
+                    "SELECT a.balance FROM jobs j JOIN accounts a ON a.guild_id = j.guild_id "
+                    "AND a.member_id = j.member_id WHERE j.id = $1",
+                    job_id,
+                )
+                return Settlement(applied=False, balance=int(balance or 0))
+            account = Account(tx, int(row[0]), int(row[1]), now)
+            price = int(row[2])
+            if target is JobState.COMPLETED:
+                balance = int(await tx.value(BALANCE + tx.row_lock, account.guild_id, row[1]))
+                await account.record(
+                    EntryKind.CHARGE, 0, balance, charge_reason(mark), job_id=job_id
+                )
+            else:
+                balance = int(await tx.value(REFUND, account.guild_id, account.member_id, price))
+                why = refund_reason(reason, mark)
+                await account.record(
+                    EntryKind.REFUND, price, balance, why, job_id=job_id, actor_id=actor_id
+                )
+            return Settlement(applied=True, balance=balance, price=price)
+
+        return await self._db.write(body)
+
+    async def set_balance(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange:
+        async def body(tx: Tx) -> BalanceChange:
+            account = Account(tx, guild_id, member_id, now)
+            before, _ = await self._open(account)
+            await tx.execute(SET_BALANCE, guild_id, member_id, amount)
+            why = set_reason(amount)
+            await account.record(EntryKind.SET, amount - before, amount, why, actor_id=actor_id)
+            return BalanceChange(delta=amount - before, balance=amount)
+
+        return await self._db.write(body)
+
+    async def add_credits(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange:
+        """Grant (or, negative, remove) credits; a balance stops at zero."""
+
+        async def body(tx: Tx) -> BalanceChange:
+            account = Account(tx, guild_id, member_id, now)
+            before, _ = await self._open(account)
+            balance = int(await tx.value(ADD, guild_id, member_id, amount))
+            why = grant_reason(amount)
+            await account.record(EntryKind.GRANT, balance - before, balance, why, actor_id=actor_id)
+            return BalanceChange(delta=balance - before, balance=balance)
+
+        return await self._db.write(body)
+
+    async def _open(
+        self,
+        account: Account,
+        role_ids: tuple[int, ...] = (),
+        settings: GuildSettings | None = None,
+    ) -> tuple[int, bool]:
+        """Lock the member's account (opening it with the server's default if new) and top it
+        up if a new allowance period has begun; the balance, and whether anything was written."""
+        tx, guild_id, member_id, now = account.tx, account.guild_id, account.member_id, account.now
+        if settings is None:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+        opened = await tx.value(OPEN_ACCOUNT, guild_id, member_id, settings.default_credits, now)
+        if opened is not None:
+            await account.record(EntryKind.OPENING, int(opened), int(opened), OPENING_REASON)
+        row = await tx.fetch_one(ACCOUNT + tx.row_lock, guild_id, member_id)
+        assert row is not None
+        balance = int(row[0])
+        due = top_up(settings.allowances, role_ids, balance, row[1], now)
+        if due is None:
+            return balance, opened is not None
+        await tx.execute(TOP_UP, guild_id, member_id, due.balance, due.key)
+        if due.balance != balance:
+            await account.record(
+                EntryKind.ALLOWANCE, due.balance - balance, due.balance, due.reason
+            )
+        return due.balance, True
+
+
+async def _refuse_repeated_click(tx: Tx, job: NewJob, now: datetime) -> None:
+    """A double click on a result's button must not make two jobs: refuse a second job from
+    the same source, by the same member, for the same action, within a few seconds."""
+    assert job.source is not None
+    found = await tx.value(
+        "SELECT id FROM jobs WHERE source_job_id = $1 AND source_action = $2 AND member_id = $3 "
+        "AND created_at >= $4 LIMIT 1",
+        job.source.job_id,
+        job.source.action.value,
+        job.origin.member_id,
+        now - REPEAT_WINDOW,
+    )
+    if found is not None:
+        raise RepeatedRequest(existing_job_id=str(found))

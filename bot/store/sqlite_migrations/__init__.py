@@ -1,0 +1,1 @@
+"""SQLite schema migrations, applied in order by bot/store/sqlite.py."""
