@@ -38,17 +38,17 @@ import asyncpg
 
 from bench.plain import PlainPostgres, PlainSqlite
 from bot.clock import utc_now
-from bot.jobs import NewJob, RequestOrigin
-from bot.ledger import Ledger
-from bot.pricing import price_of
-from bot.rules import GenerationRequest, validate_request
+from bot.jobs.records import NewJob, RequestOrigin
+from bot.money.ledger import Ledger
+from bot.money.pricing import price_of
+from bot.requests.rules import GenerationRequest, validate_request
+from bot.requests.wordfilter import BlockedWords, fold
 from bot.runner import admissible
 from bot.store import stores_on
 from bot.store.driver import Driver
 from bot.store.ledger import SqlLedgerStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
-from bot.wordfilter import BlockedWords, fold
 from testkit.commands import hailuo, integer, sub
 from testkit.fake_apiframe import FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord, FakeInteraction, FakeMessage

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
 
@@ -21,27 +22,31 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.apiframe import ApiframeClient
-from bot.audit import AuditSink, AuditTrail
-from bot.defaults import DefaultsStore
-from bot.delivery import Deliverer, JobReporter
-from bot.downloads import AttachmentFetcher
-from bot.guilds import ServerSettings
-from bot.ledger import Ledger
+from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError
+from bot.apiframe.simulator import ApiframeSimulator
+from bot.apiframe.webhooks import webhook_signing_key
+from bot.errors import ConfigurationError, StartupFailed
+from bot.jobs.delivery import Deliverer, JobReporter
+from bot.jobs.polling import PollShape, RenderTimes
+from bot.jobs.submission import Submitter
+from bot.jobs.watching import Watcher, WatchPolicy
+from bot.media.attachments import AttachmentFetcher
+from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
-from bot.polling import PollShape, RenderTimes
-from bot.rules import IMAGE_MAX_BYTES
+from bot.money.ledger import Ledger
+from bot.money.servers import ServerSettings
+from bot.requests.defaults import DefaultsStore
+from bot.requests.rules import IMAGE_MAX_BYTES
+from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
-from bot.server_rules import ServerRules
+from bot.service.audit import AuditSink, AuditTrail
+from bot.service.invite import invite_url
+from bot.service.web import WebServer
 from bot.settings import Settings
-from bot.simulator import ApiframeSimulator
 from bot.store import stores_for
+from bot.store.driver import StoreUnavailable
 from bot.store.postgres import Listener, PostgresDatabase
 from bot.studio import Studio
-from bot.submission import Submitter
-from bot.videos import VideoFetcher
-from bot.watching import Watcher, WatchPolicy
-from bot.web import WebServer, webhook_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -362,3 +367,106 @@ async def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:
         for command in tree.get_commands()
     ]
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+# -- start-up: everything before the gateway ---------------------------------------------------
+
+STARTUP_ATTEMPTS: Final = 4
+STARTUP_BACKOFF: Final = 1.0
+NETWORK_FIX: Final = "check this machine's network connection and DNS"
+
+
+async def with_retries(
+    what: str,
+    url: str,
+    setting: str,
+    attempt: Callable[[], Awaitable[None]],
+    transient: tuple[type[BaseException], ...],
+) -> None:
+    """Run `attempt`, retrying transient network failures with backoff, then give up in one
+    line naming `what` could not be reached at `url` and the setting to check."""
+    for tries in range(1, STARTUP_ATTEMPTS + 1):
+        try:
+            await attempt()
+            return
+        except transient as exc:
+            reason = str(exc) or type(exc).__name__
+            if tries == STARTUP_ATTEMPTS:
+                raise StartupFailed(
+                    f"could not reach {what} at {url} after {tries} tries ({reason}): "
+                    f"{NETWORK_FIX}, or {setting}"
+                ) from None
+            delay = STARTUP_BACKOFF * 2 ** (tries - 1)
+            log.warning(
+                "could not reach %s at %s (%s); trying again in %.0f s (%d of %d)",
+                what,
+                url,
+                reason,
+                delay,
+                tries + 1,
+                STARTUP_ATTEMPTS,
+            )
+            await asyncio.sleep(delay)
+
+
+async def start_up(bot: HailuoBot, settings: Settings) -> None:
+    """Everything before the gateway: database, Discord login, Apiframe account."""
+    try:
+        await bot.database.open()
+    except StoreUnavailable as exc:
+        raise StartupFailed(str(exc)) from None
+
+    unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError)
+    base = settings.discord_api_base_url.rstrip("/")
+
+    async def reach_discord() -> None:
+        # A plain request first: discord.py's login opens an HTTP session for good, so it is
+        # tried once, when Discord is known to answer. Any HTTP answer means it is reachable.
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{base}/gateway") as response,
+        ):
+            await response.read()
+
+    await with_retries("Discord", base, "DISCORD_API_BASE_URL", reach_discord, unreachable)
+    try:
+        await bot.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        raise ConfigurationError(
+            "Discord refused DISCORD_TOKEN: reset the bot's token in the Developer Portal (Bot "
+            "tab) and set it again"
+        ) from None
+    except discord.HTTPException as exc:
+        if bot.set_up:
+            raise
+        raise StartupFailed(
+            f"Discord answered HTTP {exc.status} at {base}: check DISCORD_API_BASE_URL, or "
+            "try again later"
+        ) from None
+    except unreachable as exc:
+        if bot.set_up:  # raised by the set-up after login, not by the login
+            raise StartupFailed(f"the bot could not finish setting up: {exc}") from None
+        raise StartupFailed(
+            f"could not reach Discord at {base} ({exc}): {NETWORK_FIX}, or DISCORD_API_BASE_URL"
+        ) from None
+    log.info("logged in to Discord; invite the bot with %s", invite_url(bot.application_id))
+
+    apiframe_url = bot.apiframe.base_url
+    try:
+        me = await bot.apiframe.me()
+    except ApiframeAuthError as exc:
+        log.error(
+            "Apiframe refused APIFRAME_API_KEY (HTTP %s): videos will fail until it is "
+            "fixed; create a key in Apiframe's dashboard and set it again",
+            exc.status,
+        )
+        return
+    except ApiframeError as exc:
+        raise StartupFailed(
+            f"could not reach Apiframe at {apiframe_url} "
+            f"({exc.message}): {NETWORK_FIX}, or APIFRAME_BASE_URL"
+        ) from None
+    team = me.get("team")
+    credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
+    log.info("Apiframe account ready: %s credits left", credits_left)

@@ -1,13 +1,12 @@
 """Drives each job from its reservation to a delivered outcome, and resumes them after a restart.
 
-A job goes through four steps, each in its own piece: submit (`bot.submission`), watch
-(`bot.watching`: polling and webhook news), settle (here, the one place where a job is decided
-finished, whichever way the news came), and deliver (`bot.delivery`: the video as a file when it
-fits). Every step first persists what it learned, then acts, so a crash at any point leaves a job
-row that says what to do next: upload and submit again with the same Idempotency-Key, watch
-again, or deliver again. Money moves only through `Ledger.commit_charge` and `Ledger.refund`,
-each of which happens at most once per job.
-"""
+A job goes through four steps, each in its own piece: submit (`bot.jobs.submission`), watch
+(`bot.jobs.watching`: polling and webhook news), settle (here, the one place where a job is
+decided finished, whichever way the news came), and deliver (`bot.jobs.delivery`: the video as a
+file when it fits). Every step first persists what it learned, then acts, so a crash at any
+point leaves a job row that says what to do next: upload and submit again with the same
+Idempotency-Key, watch again, or deliver again. Money moves only through `Ledger.commit_charge`
+and `Ledger.refund`, each of which happens at most once per job."""
 
 from __future__ import annotations
 
@@ -18,18 +17,18 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from bot.apiframe import RemoteJob
+from bot.apiframe.client import RemoteJob
 from bot.backoff import Backoff
 from bot.clock import utc_now
-from bot.delivery import Deliverer, JobReporter
 from bot.i18n import msg
-from bot.jobs import Driven, Job, JobState, JobStore, QueueLimits
-from bot.ledger import Ledger
+from bot.jobs.delivery import Deliverer, JobReporter
+from bot.jobs.polling import SAMPLES_KEPT, RenderTimes
+from bot.jobs.records import Driven, Job, JobState, JobStore, QueueLimits
+from bot.jobs.submission import SubmitRefused, Submitter
+from bot.jobs.watching import Watcher
 from bot.logs import log_context
 from bot.metrics import Metrics
-from bot.polling import SAMPLES_KEPT, RenderTimes
-from bot.submission import SubmitRefused, Submitter
-from bot.watching import Watcher
+from bot.money.ledger import Ledger
 
 log = logging.getLogger(__name__)
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Protocol, cast
 
-from bot.audit import AuditSink, AuditTrail
-from bot.defaults import DefaultsStore
-from bot.delivery import JobReporter
-from bot.downloads import AttachmentFetcher
-from bot.guilds import ServerSettings
-from bot.jobs import JobStore
-from bot.ledger import Ledger
+from bot.jobs.delivery import JobReporter
+from bot.jobs.records import JobStore
+from bot.media.attachments import AttachmentFetcher
+from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
-from bot.server_rules import ServerRules
+from bot.money.ledger import Ledger
+from bot.money.servers import ServerSettings
+from bot.requests.defaults import DefaultsStore
+from bot.requests.server_rules import ServerRules
+from bot.service.audit import AuditSink, AuditTrail
 from bot.settings import Settings
 from bot.store import BotState, Database
 from bot.studio import Studio
-from bot.videos import VideoFetcher
 
 
 class Services(Protocol):

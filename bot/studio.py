@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from bot.audit import AuditTrail
 from bot.errors import RequestRejected, SourceUnavailable
 from bot.i18n import Text, msg
-from bot.jobs import (
+from bot.jobs.records import (
     ImagePayload,
     Job,
     JobSource,
@@ -24,9 +23,9 @@ from bot.jobs import (
     RequestOrigin,
     SourceAction,
 )
-from bot.ledger import Ledger
-from bot.pricing import price_of
-from bot.rules import (
+from bot.money.ledger import Ledger
+from bot.money.pricing import price_of
+from bot.requests.rules import (
     GenerationRequest,
     ImageFacts,
     ImageRole,
@@ -34,8 +33,9 @@ from bot.rules import (
     inspect_image,
     validate_request,
 )
+from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
-from bot.server_rules import ServerRules
+from bot.service.audit import AuditTrail
 
 CANCELLED_REASON = str(msg("Cancelled while waiting in the queue."))
 GONE: Final = msg("That video no longer exists.")

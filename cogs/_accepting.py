@@ -9,9 +9,9 @@ from typing import Any, Final
 import discord
 from discord import app_commands
 
-from bot.camera import suggestions
-from bot.jobs import RequestOrigin
-from bot.rules import Resolution
+from bot.jobs.records import RequestOrigin
+from bot.requests.camera import suggestions
+from bot.requests.rules import Resolution
 from bot.services import Services
 from bot.studio import Accepted
 from cogs._components import member_roles

@@ -25,13 +25,20 @@ from typing import Any, Final
 import discord
 from discord.ext import commands
 
-from bot.audit import AuditChannelGone
 from bot.clock import utc_now
-from bot.delivery import DEFAULT_UPLOAD_LIMIT, Delivery, DeliveryFailed, Outcome, Progress, Receipt
 from bot.i18n import Language, catalogues
-from bot.jobs import Job, JobState
-from bot.ledger import LedgerEntry
-from bot.videos import VideoFile
+from bot.jobs.delivery import (
+    DEFAULT_UPLOAD_LIMIT,
+    Delivery,
+    DeliveryFailed,
+    Outcome,
+    Progress,
+    Receipt,
+)
+from bot.jobs.records import Job, JobState
+from bot.media.videos import VideoFile
+from bot.money.ledger import LedgerEntry
+from bot.service.audit import AuditChannelGone
 from cogs._components import cancel_view
 from cogs._language import server_language
 from cogs._messages import (

@@ -8,8 +8,6 @@ from typing import Final
 
 import discord
 
-from bot.defaults import AppliedDefault, DefaultSource, OptionDefaults, conflicts
-from bot.delivery import Progress
 from bot.errors import (
     CapReached,
     InsufficientCredits,
@@ -18,8 +16,10 @@ from bot.errors import (
     UserFacingError,
 )
 from bot.i18n import Language, Text, Words, msg
-from bot.jobs import SHORT_ID_LENGTH, Job, JobState, SourceAction
-from bot.ledger import AllowanceStatus, EntryKind, LedgerEntry
+from bot.jobs.delivery import Progress
+from bot.jobs.records import SHORT_ID_LENGTH, Job, JobState, SourceAction
+from bot.money.ledger import AllowanceStatus, EntryKind, LedgerEntry
+from bot.requests.defaults import AppliedDefault, DefaultSource, OptionDefaults, conflicts
 
 MESSAGE_LIMIT: Final = 2000
 PROMPT_PREVIEW: Final = 300

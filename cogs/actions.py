@@ -20,13 +20,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import SourceUnavailable, UserFacingError
-from bot.frames import FrameUnavailable, last_frame
 from bot.i18n import Language, msg
-from bot.jobs import Job, JobState, SourceAction
-from bot.rules import PROMPT_MAX_LENGTH, Resolution
+from bot.jobs.records import Job, JobState, SourceAction
+from bot.media.frames import FrameUnavailable, last_frame
+from bot.media.videos import VideoUnavailable
+from bot.requests.rules import PROMPT_MAX_LENGTH, Resolution
 from bot.services import Services, services_of
 from bot.studio import GONE
-from bot.videos import VideoUnavailable
 from cogs._accepting import announce, origin_of
 from cogs._errors import note_acknowledged, note_outcome, respond
 from cogs._language import language_of

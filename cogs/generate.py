@@ -11,11 +11,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.errors import RequestRejected
 from bot.i18n import msg
-from bot.jobs import ImagePayload
-from bot.rules import (
+from bot.jobs.records import ImagePayload
+from bot.requests.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
+from bot.requests.rules import (
     PROMPT_MAX_LENGTH,
     GenerationRequest,
     ImageFacts,

@@ -12,12 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.allowances import EVERYONE, Period, month_after
 from bot.clock import utc_now
-from bot.defaults import SERVER, OptionDefaults
-from bot.reports import ledger_csv
+from bot.money.allowances import EVERYONE, Period, month_after
+from bot.requests.defaults import SERVER, OptionDefaults
+from bot.requests.wordfilter import MAX_ENTRIES
+from bot.service.reports import ledger_csv
 from bot.services import Services, services_of
-from bot.wordfilter import MAX_ENTRIES
 from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, camera_choices
 from cogs._errors import note_acknowledged, respond
 from cogs._language import language_of

@@ -4,12 +4,14 @@ and restarts it in this process. Shared by the tests and the benchmark."""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 from bot.app import HailuoBot
-from bot.jobs import Job
+from bot.jobs.records import Job
 from bot.settings import Settings, load_settings
 from bot.store.driver import Row
 from testkit.fake_apiframe import API_KEY, FakeApiframe
@@ -59,6 +61,23 @@ def make_settings(
     return load_settings(**values)
 
 
+STOP_WITHIN = 60.0
+
+
+async def bounded(step: Awaitable[object], what: str, within: float = STOP_WITHIN) -> None:
+    """Await a step of a shutdown; if it hangs, fail naming it, with every task's stack, rather
+    than hang the whole test run."""
+    try:
+        await asyncio.wait_for(step, within)
+    except TimeoutError:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=stacks)
+        raise AssertionError(
+            f"{what} took over {within:.0f} s; tasks:\n{stacks.getvalue()}"
+        ) from None
+
+
 class RunningBot:
     """The real bot, started against the fakes; `restart()` keeps the same database."""
 
@@ -85,9 +104,9 @@ class RunningBot:
 
     async def stop(self) -> None:
         if self.bot is not None:
-            await self.bot.close()
+            await bounded(self.bot.close(), "closing the bot")
         if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+            await bounded(asyncio.gather(self._task, return_exceptions=True), "the bot's task")
         self.bot = None
         self._task = None
 

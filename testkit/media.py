@@ -6,7 +6,7 @@ import functools
 
 from PIL import Image
 
-from bot.frames import encode_clip
+from bot.media.frames import encode_clip
 
 
 @functools.cache

@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from bot.guilds import ServerSettings
-from bot.ledger import Ledger
+from bot.money.ledger import Ledger
+from bot.money.servers import ServerSettings
 from bot.store import Database, Stores, stores_on
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
@@ -27,7 +27,7 @@ from bot.store.settings import SqlRulesStore, SqlSavedDefaults
 from bot.store.sqlite import SqliteDatabase
 from testkit.fake_apiframe import FakeApiframe
 from testkit.fake_discord import FakeDiscord
-from testkit.harness import RunningBot, make_settings
+from testkit.harness import RunningBot, bounded, make_settings
 from testkit.postgres import Cluster, running_cluster
 from testkit.postgres import unavailable as postgres_unavailable
 
@@ -55,7 +55,7 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord()
     await fake.start()
     yield fake
-    await fake.stop()
+    await bounded(fake.stop(), "stopping the fake Discord")
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
     fake = FakeApiframe()
     await fake.start()
     yield fake
-    await fake.stop()
+    await bounded(fake.stop(), "stopping the fake Apiframe")
 
 
 class ErrorLog(logging.Handler):

@@ -12,11 +12,10 @@
 - `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
 
 The domain never sees SQL: it declares what it needs as protocols beside what it keeps
-(`LedgerStore` in bot/ledger.py, `JobStore` in bot/jobs.py, `GuildSettingsStore` in
-bot/guilds.py, `RulesStore` in bot/server_rules.py, `SavedDefaults` in bot/defaults.py), and
-`stores_for` builds the implementations for the configured database. Nothing outside this
-package imports sqlite3, aiosqlite or asyncpg.
-"""
+(`LedgerStore` in bot/money/ledger.py, `JobStore` in bot/jobs/records.py, `GuildSettingsStore`
+in bot/money/servers.py, `RulesStore` in bot/requests/server_rules.py, `SavedDefaults` in
+bot/requests/defaults.py), and `stores_for` builds the implementations for the configured
+database. Nothing outside this package imports sqlite3, aiosqlite or asyncpg."""
 
 from __future__ import annotations
 

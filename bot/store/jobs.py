@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Final
 
 from bot.clock import utc_now
-from bot.jobs import (
+from bot.jobs.records import (
     Admission,
     Chooser,
     Driven,
@@ -18,7 +18,7 @@ from bot.jobs import (
     QueueLimits,
     short_id_prefix,
 )
-from bot.rules import ImageRole, Resolution
+from bot.requests.rules import ImageRole, Resolution
 from bot.store.driver import Driver, Tx, placeholders
 from bot.store.rows import driven_from_row, job_from_row
 from bot.store.settings import read_guild_settings

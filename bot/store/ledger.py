@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.allowances import Period, period_start
 from bot.errors import RepeatedRequest
-from bot.guilds import GuildSettings
-from bot.jobs import JobState, NewJob, sources_of
-from bot.money import (
+from bot.jobs.records import JobState, NewJob, sources_of
+from bot.money.allowances import Period, period_start
+from bot.money.rules import (
     OPENING_REASON,
     REPEAT_WINDOW,
     BalanceChange,
@@ -48,6 +47,7 @@ from bot.money import (
     too_poor,
     top_up,
 )
+from bot.money.servers import GuildSettings
 from bot.store.driver import Driver, Tx, placeholders, to_db_time
 from bot.store.jobs import insert_job
 from bot.store.rows import entry_from_row, required

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.allowances import Allowance, Period
-from bot.guilds import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
-from bot.jobs import Driven, Job, JobState, SourceAction
-from bot.money import EntryKind, LedgerEntry
-from bot.rules import Resolution
+from bot.jobs.records import Driven, Job, JobState, SourceAction
+from bot.money.allowances import Allowance, Period
+from bot.money.rules import EntryKind, LedgerEntry
+from bot.money.servers import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
+from bot.requests.rules import Resolution
 from bot.store.driver import Row, moment
 
 

@@ -1,21 +1,21 @@
 """The stores of what a server decides: its settings (each change logged with the admin who made
 it), its rules for prompts, saved option defaults; and the bot's own few named values. Written
-once, for both engines. The domain validates what is stored (`bot/guilds.py` and friends); the
-schema's CHECKs back it up."""
+once, for both engines. The domain validates what is stored (`bot/money/servers.py` and
+friends); the schema's CHECKs back it up."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Final
 
-from bot.allowances import EVERYONE, Period
 from bot.clock import utc_now
-from bot.defaults import OptionDefaults
-from bot.guilds import GuildSettings
-from bot.server_rules import ListChange
+from bot.money.allowances import EVERYONE, Period
+from bot.money.servers import GuildSettings
+from bot.requests.defaults import OptionDefaults
+from bot.requests.server_rules import ListChange
+from bot.requests.wordfilter import MAX_ENTRIES
 from bot.store.driver import Driver, Tx
 from bot.store.rows import settings_from_rows
-from bot.wordfilter import MAX_ENTRIES
 
 SETTINGS: Final = (
     "SELECT default_credits, monthly_cap, per_member_limit, per_server_limit, log_channel_id "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.jobs import NewJob, RequestOrigin
-from bot.pricing import price_of
-from bot.rules import GenerationRequest, validate_request
+from bot.jobs.records import NewJob, RequestOrigin
+from bot.money.pricing import price_of
+from bot.requests.rules import GenerationRequest, validate_request
 
 GUILD = 1001
 CHANNEL = 2002

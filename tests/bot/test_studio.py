@@ -10,26 +10,26 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.apiframe import ApiframeClient
-from bot.audit import AuditTrail
+from bot.apiframe.client import ApiframeClient
 from bot.clock import utc_now
-from bot.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
-from bot.guilds import ServerSettings
-from bot.jobs import ImagePayload, Job, JobState, JobStore, RequestOrigin, SourceAction
-from bot.ledger import Ledger, LedgerEntry
-from bot.polling import PollShape, RenderTimes
-from bot.rules import GenerationRequest, ImageFacts, ImageRole
+from bot.jobs.delivery import Deliverer, Outcome, Progress, Receipt
+from bot.jobs.polling import PollShape, RenderTimes
+from bot.jobs.records import ImagePayload, Job, JobState, JobStore, RequestOrigin, SourceAction
+from bot.jobs.submission import Submitter
+from bot.jobs.watching import Watcher, WatchPolicy
+from bot.media.videos import VideoFetcher
+from bot.money.ledger import Ledger, LedgerEntry
+from bot.money.servers import ServerSettings
+from bot.requests.rules import GenerationRequest, ImageFacts, ImageRole
+from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
-from bot.server_rules import ServerRules
+from bot.service.audit import AuditTrail
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.settings import SqlBotState, SqlGuildSettingsStore, SqlRulesStore
 from bot.store.sqlite import SqliteDatabase
 from bot.studio import CancelOutcome, Studio
-from bot.submission import Submitter
-from bot.videos import VideoFetcher
-from bot.watching import Watcher, WatchPolicy
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from tests.bot.factories import APP, CHANNEL, GUILD
 from tests.conftest import image_bytes

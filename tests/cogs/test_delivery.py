@@ -6,8 +6,8 @@ import dataclasses
 from datetime import timedelta
 
 from bot.i18n import ENGLISH_ONLY
-from bot.jobs import Job, JobState
-from bot.ledger import Ledger
+from bot.jobs.records import Job, JobState
+from bot.money.ledger import Ledger
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.sqlite import SqliteDatabase

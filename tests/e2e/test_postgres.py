@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import run_cli
+from bot.service.cli import run_cli
 from bot.settings import StoreSettings
 from testkit.commands import hailuo, integer, sub, user
 from testkit.fake_apiframe import FakeApiframe, JobScript

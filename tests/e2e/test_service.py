@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.check import run_check
+from bot.service.check import run_check
 from testkit.commands import hailuo
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord

@@ -1,0 +1,300 @@
+"""Generation jobs: their lifecycle, their records, and what the bot needs of the store that
+keeps them across restarts.
+
+A job row is written in the same transaction as its credit reservation, before anything is
+sent to Apiframe. Its state only moves forward:
+
+    reserved --submit--> submitted --COMPLETED--> completed (charged)
+        |                    |
+        +--------------------+--FAILED/CANCELLED/refused--> failed (refunded)
+
+`delivered_at` is set once the member has been told the outcome; a job whose outcome is
+known but not delivered is delivered again on the next start.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, Protocol
+
+from bot.i18n import ENGLISH
+from bot.requests.rules import ImageRole, Resolution, VideoSpec
+
+SHORT_ID_LENGTH: Final = 8
+
+
+class JobState(StrEnum):
+    RESERVED = "reserved"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED)
+
+
+_TRANSITIONS: Final[dict[JobState, frozenset[JobState]]] = {
+    JobState.RESERVED: frozenset({JobState.SUBMITTED, JobState.FAILED}),
+    JobState.SUBMITTED: frozenset({JobState.COMPLETED, JobState.FAILED}),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+
+
+def sources_of(target: JobState) -> tuple[JobState, ...]:
+    """The states a job may be in for a move to `target` to be allowed."""
+    return tuple(state for state, targets in _TRANSITIONS.items() if target in targets)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOrigin:
+    """Where a request came from, and what the front end needs to answer it later: the chat's
+    ids, and the reply token it was given with the request (with its creation time, since such
+    tokens expire; how soon is the front end's business)."""
+
+    guild_id: int
+    channel_id: int
+    member_id: int
+    application_id: int
+    interaction_token: str
+    interaction_created_at: datetime
+    role_ids: tuple[int, ...] = ()
+    upload_limit: int | None = None  # bytes a reply through this interaction may attach
+    age_restricted: bool = False  # the channel is marked for adults
+    language: str = ENGLISH  # the catalogue the member is answered from (bot/i18n.py)
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePayload:
+    role: ImageRole
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class SourceAction(StrEnum):
+    """How a job was made from an earlier one."""
+
+    AGAIN = "again"
+    HIGHER_RESOLUTION = "1080p"
+    EXTEND = "extend"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSource:
+    job_id: str
+    action: SourceAction
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated, priced request about to be reserved."""
+
+    id: str
+    origin: RequestOrigin
+    spec: VideoSpec
+    price: int
+    images: tuple[ImagePayload, ...] = ()
+    source: JobSource | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"hailuo-bot-{self.id}"
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    guild_id: int
+    channel_id: int
+    member_id: int
+    application_id: int
+    interaction_token: str
+    interaction_created_at: datetime
+    card_message_id: int | None
+    prompt: str
+    duration: int
+    resolution: Resolution
+    prompt_optimizer: bool | None
+    has_start_image: bool
+    has_end_image: bool
+    price: int
+    idempotency_key: str
+    state: JobState
+    apiframe_job_id: str | None
+    start_image_url: str | None
+    end_image_url: str | None
+    remote_status: str | None
+    progress: int | None
+    video_url: str | None
+    failure_reason: str | None
+    delivered_via: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+    admitted_at: datetime | None = None
+    late_notified_at: datetime | None = None
+    upload_limit: int | None = None
+    video_channel_id: int | None = None
+    video_message_id: int | None = None
+    source_job_id: str | None = None
+    source_action: SourceAction | None = None
+    deleted_at: datetime | None = None
+    age_restricted: bool = False  # asked for in a channel marked for adults
+    language: str = ENGLISH  # the catalogue its card and outcome are written from
+    # The message that carries the video this job was made from, when it has one.
+    source_message_url: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        """What members see and type: the first eight characters of the job's id."""
+        return self.id[:SHORT_ID_LENGTH]
+
+    @property
+    def card_message_url(self) -> str | None:
+        """The jump link of the job's card, once it was posted."""
+        if self.card_message_id is None:
+            return None
+        return (
+            f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.card_message_id}"
+        )
+
+    @property
+    def being_delivered(self) -> bool:
+        """Finished, and its outcome is on its way to the member right now."""
+        return self.state.is_final and self.delivered_at is None
+
+    @property
+    def video_message_url(self) -> str | None:
+        """The jump link of the message that carries the video file, once it was posted."""
+        if self.video_message_id is None or self.video_channel_id is None:
+            return None
+        return (
+            f"https://discord.com/channels/{self.guild_id}/{self.video_channel_id}/"
+            f"{self.video_message_id}"
+        )
+
+    @property
+    def render_seconds(self) -> float | None:
+        """Submit to finish, for a completed job."""
+        if (
+            self.state is not JobState.COMPLETED
+            or self.submitted_at is None
+            or self.finished_at is None
+        ):
+            return None
+        return (self.finished_at - self.submitted_at).total_seconds()
+
+    @property
+    def is_waiting(self) -> bool:
+        """In its server's queue: credits reserved, not yet allowed to start."""
+        return self.state is JobState.RESERVED and self.admitted_at is None
+
+    @property
+    def needs_upload(self) -> bool:
+        return (self.has_start_image and self.start_image_url is None) or (
+            self.has_end_image and self.end_image_url is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Driven:
+    """An admitted job whose member has not been told its outcome, and who drives it."""
+
+    job_id: str
+    guild_id: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    admitted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One pass over a server's queue: the jobs it let start, and those still waiting, in
+    order."""
+
+    admitted: tuple[Job, ...]
+    waiting: tuple[Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """How many of a server's jobs may run at once: per member, and in all."""
+
+    per_member: int
+    per_server: int
+
+
+# Which waiting jobs may start now, given the server's limits, its running jobs per member,
+# and its queue in order (a pure decision: `admissible` in bot/runner.py).
+Chooser = Callable[[QueueLimits, dict[int, int], list[Job]], list[Job]]
+
+
+class JobStore(Protocol):
+    """Named reads and writes of job rows (money moves live in the ledger's store), kept by
+    `bot/store/jobs.py` on either engine."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+    async def require(self, job_id: str) -> Job: ...
+    async def by_short_id(self, guild_id: int, short_id: str) -> Job | None: ...
+    async def mark_deleted(self, job_id: str, actor_id: int) -> None: ...
+    async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None: ...
+    async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]: ...
+    async def counts_by_state(self) -> dict[str, int]: ...
+    async def admitted_undelivered(self) -> list[Driven]: ...
+    async def undelivered(self) -> list[Job]: ...
+    async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]: ...
+    async def images(self, job_id: str) -> list[ImagePayload]: ...
+    async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None: ...
+    async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...
+    async def record_progress(self, job_id: str, status: str, progress: int | None) -> None: ...
+    async def record_card_message(self, job_id: str, message_id: int) -> None: ...
+    async def waiting(self, guild_id: int) -> list[Job]: ...
+    async def running_counts(self, guild_id: int) -> dict[int, int]: ...
+    async def guilds_waiting(self) -> list[int]: ...
+
+    async def admit_waiting(self, guild_id: int, choose: Chooser) -> Admission:
+        """One admission pass over the server's queue, as one transaction, one pass at a time
+        per server across every process: `choose` picks the jobs to start."""
+        ...
+
+    async def mark_late_notified(self, job_id: str) -> None: ...
+    async def mark_delivered(
+        self, job_id: str, via: str, *, video_message: tuple[int, int] | None = None
+    ) -> None: ...
+
+    # Leases: which process drives a job (several processes share one database).
+    async def claim(
+        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
+    ) -> bool:
+        """Take the job for `owner` until `until`: when `owner` holds it already, when its
+        lease expired, or when it has none and was admitted by `unleased_since`. False when
+        another live process holds it (or it is delivered)."""
+        ...
+
+    async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
+        """Extend `owner`'s leases on these jobs; the ids it still held."""
+        ...
+
+    async def release(self, job_id: str, owner: str) -> None: ...
+
+
+VALID_SHORT_ID: Final = frozenset("0123456789abcdef-")
+
+
+def short_id_prefix(short_id: str) -> str | None:
+    """The id prefix a member typed, or None when it cannot be one."""
+    prefix = short_id.strip().lower()
+    if not prefix or len(prefix) > 36 or not set(prefix) <= VALID_SHORT_ID:
+        return None
+    return prefix

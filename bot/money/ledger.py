@@ -1,0 +1,263 @@
+"""Credits: balances, their append-only ledger, and the moves of money around a job.
+
+The `Ledger` is what the rest of the bot talks to: it stamps each move with the time, counts it
+in the metrics and tells listeners (the audit trail) about it. Each move is one transaction in
+the `LedgerStore` (kept by `bot/store/ledger.py`, on SQLite or PostgreSQL), which keeps the same
+promises on either engine, in its schema as well as its code: a balance never below zero, a job
+reserved, charged and refunded at most once each, a server's monthly cap never crossed, and an
+allowance topped up once per period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.clock import utc_now
+from bot.jobs.records import JobState, NewJob
+from bot.metrics import Metrics
+from bot.money.allowances import Period as AllowancePeriod
+from bot.money.allowances import applicable, next_period_start
+from bot.money.rules import REPEAT_WINDOW, BalanceChange, EntryKind, LedgerEntry, Settlement
+from bot.money.servers import GuildSettings
+
+__all__ = [
+    "REPEAT_WINDOW",
+    "AllowanceStatus",
+    "BalanceChange",
+    "EntryKind",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerStore",
+    "Settlement",
+]
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceStatus:
+    amount: int
+    period: AllowancePeriod
+    next_refill: datetime
+
+
+class LedgerStore(Protocol):
+    """The money moves and reads of the ledger, each one transaction."""
+
+    async def balance(
+        self, guild_id: int, member_id: int, role_ids: tuple[int, ...], now: datetime
+    ) -> tuple[int, bool]:
+        """The spendable balance (opening the account, applying an allowance due), and
+        whether anything was written."""
+        ...
+
+    async def stored_balance(self, guild_id: int, member_id: int) -> int | None: ...
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings: ...
+
+    async def history(
+        self, guild_id: int, member_id: int, limit: int, offset: int
+    ) -> list[LedgerEntry]: ...
+
+    async def history_size(self, guild_id: int, member_id: int) -> int: ...
+
+    async def month_spend(self, guild_id: int, now: datetime) -> int: ...
+
+    async def top_spenders(
+        self, guild_id: int, now: datetime, limit: int
+    ) -> list[tuple[int, int]]: ...
+
+    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
+        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
+        `RepeatedRequest` having written nothing."""
+        ...
+
+    async def settle(
+        self,
+        job_id: str,
+        target: JobState,
+        now: datetime,
+        *,
+        video_url: str | None,
+        reason: str | None,
+        actor_id: int | None,
+        only_if_waiting: bool,
+        mark: str,
+    ) -> Settlement:
+        """Move the job to COMPLETED (charge) or FAILED (refund), once."""
+        ...
+
+    async def set_balance(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange: ...
+
+    async def add_credits(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+    ) -> BalanceChange: ...
+
+    async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
+        """Ledger rows of every server after the row `cursor`, oldest first (the audit trail)."""
+        ...
+
+    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+        """The server's ledger for CSV: time (ISO 8601, UTC), member, change, balance after,
+        kind, reason, job, actor; oldest first."""
+        ...
+
+    async def disagreements(self) -> list[str]:
+        """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""
+        ...
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        clock: Clock = utc_now,
+        metrics: Metrics | None = None,
+        simulated: bool = False,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        # With Apiframe simulated, every job's ledger rows say so.
+        self._mark = " (simulated)" if simulated else ""
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def store(self) -> LedgerStore:
+        return self._store
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every committed change of the ledger."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def balance(self, guild_id: int, member_id: int, role_ids: Iterable[int] = ()) -> int:
+        """The member's spendable credits, opening the account and applying any allowance due."""
+        balance, wrote = await self._store.balance(
+            guild_id, member_id, tuple(role_ids), self._clock()
+        )
+        if wrote:
+            self._changed()
+        return balance
+
+    async def stored_balance(self, guild_id: int, member_id: int) -> int | None:
+        """The balance as stored, opening nothing and applying no allowance; None for a member
+        without an account yet. For reads that must not write, like the owner's shell."""
+        return await self._store.stored_balance(guild_id, member_id)
+
+    async def allowance_status(
+        self, guild_id: int, role_ids: Iterable[int]
+    ) -> AllowanceStatus | None:
+        settings = await self._store.guild_settings(guild_id)
+        allowance = applicable(settings.allowances, role_ids)
+        if allowance is None:
+            return None
+        return AllowanceStatus(
+            allowance.amount, allowance.period, next_period_start(allowance.period, self._clock())
+        )
+
+    async def history(
+        self, guild_id: int, member_id: int, limit: int = 10, offset: int = 0
+    ) -> list[LedgerEntry]:
+        return await self._store.history(guild_id, member_id, limit, offset)
+
+    async def history_size(self, guild_id: int, member_id: int) -> int:
+        return await self._store.history_size(guild_id, member_id)
+
+    async def month_spend(self, guild_id: int) -> int:
+        """Credits this server has spent or holds reserved this calendar month (UTC)."""
+        return await self._store.month_spend(guild_id, self._clock())
+
+    async def top_spenders(self, guild_id: int, limit: int = 5) -> list[tuple[int, int]]:
+        return await self._store.top_spenders(guild_id, self._clock(), limit)
+
+    # -- a job's money --------------------------------------------------------------------
+
+    async def reserve(self, job: NewJob) -> int:
+        """Take the job's price from the member and write the job row; returns the balance left.
+
+        Raises `CapReached` or `InsufficientCredits` (and writes nothing) when it may not go on.
+        """
+        balance_after = await self._store.reserve(job, self._clock(), self._mark)
+        self._changed()
+        self._count("reserved", job.price)
+        return balance_after
+
+    async def commit_charge(self, job_id: str, video_url: str) -> Settlement:
+        """Mark the job completed and turn its reservation into a charge, once."""
+        settlement = await self._store.settle(
+            job_id,
+            JobState.COMPLETED,
+            self._clock(),
+            video_url=video_url,
+            reason=None,
+            actor_id=None,
+            only_if_waiting=False,
+            mark=self._mark,
+        )
+        if settlement.applied:
+            self._changed()
+            self._count("charged", settlement.price)
+        return settlement
+
+    async def refund(
+        self,
+        job_id: str,
+        reason: str,
+        *,
+        actor_id: int | None = None,
+        only_if_waiting: bool = False,
+    ) -> Settlement:
+        """Mark the job failed and give its reservation back, once.
+
+        With `only_if_waiting`, only a job still waiting in its server's queue is refunded
+        (a member's Cancel): one already on its way to Apiframe is left alone.
+        """
+        settlement = await self._store.settle(
+            job_id,
+            JobState.FAILED,
+            self._clock(),
+            video_url=None,
+            reason=reason,
+            actor_id=actor_id,
+            only_if_waiting=only_if_waiting,
+            mark=self._mark,
+        )
+        if settlement.applied:
+            self._changed()
+            self._count("refunded", settlement.price)
+        return settlement
+
+    def _count(self, movement: str, amount: int) -> None:
+        if self._metrics is not None:
+            self._metrics.credits.labels(movement).inc(amount)
+
+    # -- admin changes --------------------------------------------------------------------
+
+    async def set_balance(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int
+    ) -> BalanceChange:
+        if amount < 0:
+            raise ValueError("a balance cannot be negative")
+        change = await self._store.set_balance(guild_id, member_id, amount, actor_id, self._clock())
+        self._changed()
+        return change
+
+    async def add_credits(
+        self, guild_id: int, member_id: int, amount: int, actor_id: int
+    ) -> BalanceChange:
+        """Grant (or, when negative, remove) credits; the balance stops at zero."""
+        change = await self._store.add_credits(guild_id, member_id, amount, actor_id, self._clock())
+        self._changed()
+        return change

@@ -1,0 +1,185 @@
+"""The owner's shell commands: `python -m bot credits|ledger|db ...`.
+
+They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
+and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
+transaction, like the bot's own) or while it is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.money.ledger import Ledger
+from bot.money.servers import ServerSettings
+from bot.service.reports import ledger_csv
+from bot.settings import StoreSettings, settings_help
+from bot.store import Stores, stores_for
+from bot.store.copy import CopyRefused, copy_to_postgres
+from bot.store.driver import StoreUnavailable
+from bot.store.postgres import PostgresDatabase, redacted
+from bot.store.sqlite import BackupRefused, SqliteDatabase, backup
+
+OWNER = 0  # the actor id recorded for changes made from the shell
+
+
+def parser(version: str = "unknown") -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Run the hailuo-bot Discord bot (with no command), or manage its database.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument("--version", action="version", version=f"hailuo-bot {version}")
+    groups = root.add_subparsers(
+        dest="group", metavar="command", title="commands (none: run the bot)"
+    )
+
+    check = groups.add_parser("check", help="check the set-up without starting the bot")
+    check.add_argument(
+        "--offline", action="store_true", help="only the settings and the database (no network)"
+    )
+
+    balances = groups.add_parser("credits", help="show or change a member's credits")
+    credit_actions = balances.add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("show", "print the balance"),
+        ("set", "set the balance"),
+        ("add", "add (or, negative, remove) credits"),
+    ):
+        command = credit_actions.add_parser(action, help=helptext)
+        command.add_argument("--guild", type=int, required=True, help="server id")
+        command.add_argument("--member", type=int, required=True, help="member id")
+        if action != "show":
+            command.add_argument("amount", type=int)
+
+    ledger = groups.add_parser("ledger", help="the credit ledger")
+    ledger_actions = ledger.add_subparsers(dest="action", required=True)
+    export = ledger_actions.add_parser("export", help="write a server's ledger as CSV")
+    export.add_argument("--guild", type=int, required=True, help="server id")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+
+    db = groups.add_parser("db", help="database checks and backups")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    db_actions.add_parser("verify", help="check that balances, ledger and jobs agree")
+    copy = db_actions.add_parser("backup", help="copy the SQLite database while the bot runs")
+    copy.add_argument("path", type=Path)
+    move = db_actions.add_parser(
+        "copy", help="copy the SQLite database into an empty PostgreSQL database, then verify it"
+    )
+    move.add_argument("--to", required=True, metavar="URL", help="postgresql://user:pw@host/db")
+    return root
+
+
+WRITES: frozenset[tuple[str, str]] = frozenset({("credits", "set"), ("credits", "add")})
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
+    args = parser().parse_args(argv)
+    if args.group == "db" and args.action == "backup":
+        if settings.on_postgres:
+            return fail(
+                "db backup copies a SQLite file; back PostgreSQL up with its own tools "
+                "(pg_dump, or your provider's backups)"
+            )
+        try:
+            await backup(settings.sqlite_path, args.path)
+        except BackupRefused as exc:
+            return fail(str(exc))
+        print(f"backed up {settings.sqlite_path} to {args.path}", file=out)
+        return 0
+    if args.group == "db" and args.action == "copy":
+        return await copy_database(settings, args.to, out)
+    if not settings.on_postgres and not settings.sqlite_path.exists():
+        if (args.group, args.action) not in WRITES:
+            return fail(
+                f"no database at {settings.sqlite_path} yet (set DATABASE_PATH, "
+                "or start the bot once)"
+            )
+        # Setting credits before the bot's first start is fine: make the database now.
+        print(f"creating the database at {settings.sqlite_path}", file=sys.stderr)
+    stores = stores_for(settings)
+    try:
+        await stores.database.open()
+    except StoreUnavailable as exc:
+        return fail(str(exc))
+    try:
+        return await _run(args, stores, out)
+    finally:
+        await stores.database.close()
+
+
+async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
+    if args.group == "credits":
+        ledger = Ledger(stores.ledger)
+        if args.action == "show":
+            stored = await ledger.stored_balance(args.guild, args.member)
+            if stored is None:
+                guild = await ServerSettings(stores.guilds).get(args.guild)
+                print(
+                    f"{guild.default_credits} (no account yet: this server's starting balance)",
+                    file=out,
+                )
+            else:
+                print(f"{stored}", file=out)
+        elif args.action == "set":
+            if args.amount < 0:
+                return fail("a balance cannot be negative")
+            change = await ledger.set_balance(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        else:
+            change = await ledger.add_credits(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        return 0
+    if args.group == "ledger":
+        text = await ledger_csv(stores.ledger, args.guild)
+        if args.out is None:
+            out.write(text)
+        else:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}", file=out)
+        return 0
+    return report(await stores.ledger.disagreements(), out)
+
+
+def report(problems: list[str], out: TextIO) -> int:
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=out)
+        return 1
+    print("ok: balances, ledger and jobs agree", file=out)
+    return 0
+
+
+async def copy_database(settings: StoreSettings, url: str, out: TextIO) -> int:
+    """`db copy --to URL`: the configured SQLite database into an empty PostgreSQL one."""
+    if settings.on_postgres:
+        return fail("db copy reads a SQLite database: unset DATABASE_URL (or point it at one)")
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        return fail("--to must be a postgresql:// URL")
+    if not settings.sqlite_path.exists():
+        return fail(f"no database at {settings.sqlite_path} to copy")
+    target = PostgresDatabase(url)
+    try:
+        await target.open()
+    except StoreUnavailable as exc:
+        return fail(str(exc))
+    try:
+        async with SqliteDatabase(settings.sqlite_path) as source:
+            copied = await copy_to_postgres(source, target)
+    except CopyRefused as exc:
+        return fail(str(exc))
+    finally:
+        await target.close()
+    for table, rows in copied.rows.items():
+        print(f"{table}: {rows} row(s)", file=out)
+    print(f"copied {settings.sqlite_path} to {redacted(url)}", file=out)
+    return report(copied.problems, out)

@@ -1,0 +1,181 @@
+"""The bot's one HTTP server: health for the owner's supervisor, metrics for Prometheus, and
+Apiframe's webhooks, on one port.
+
+- `GET /healthz`: 200 while the process runs.
+- `GET /readyz`: 200 only when every check the bot registers passes (the gateway is READY, the
+  database takes a write, the job runner beats); otherwise 503. Either way the JSON body names
+  each part and its state, and nothing secret.
+- `GET /metrics`: Prometheus' text format; with a token set, only for `Authorization: Bearer`.
+
+`POST /apiframe/webhook` trusts nothing it is sent. A delivery must carry a valid
+`X-Webhook-Signature` (HMAC-SHA256 of the raw body, keyed with the raw SHA-256 digest of the
+API key, as `sha256=<hex>` or bare hex, compared in constant time) or it gets 401 and changes
+nothing. A body over `WEBHOOK_MAX_BYTES` gets 413. A signed delivery is only news: it wakes the
+job's watcher, which asks Apiframe for the job itself, so a repeated, late or out-of-order
+delivery can never charge, refund or deliver twice. An unknown job gets 200 (Apiframe must not
+retry it forever) and is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.apiframe.webhooks import signature_valid
+from bot.errors import StartupFailed
+from bot.metrics import CONTENT_TYPE, Metrics
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH: Final = "/apiframe/webhook"
+WEBHOOK_MAX_BYTES: Final = 64 * 1024
+SIGNATURE_HEADER: Final = "X-Webhook-Signature"
+
+# (Apiframe job id, status, progress) -> whether the job is one of this bot's.
+NewsHandler = Callable[[str, str, int | None], Awaitable[bool]]
+# Each readiness check: None when healthy, else a short reason.
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+READINESS_TIMEOUT: Final = 3.0
+
+
+class WebServer:
+    """An aiohttp application on `host:port`; port 0 in the settings means no server."""
+
+    def __init__(self, host: str, port: int, *, metrics: Metrics | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.app = web.Application(client_max_size=WEBHOOK_MAX_BYTES)
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self._runner: web.AppRunner | None = None
+        self._checks: dict[str, ReadinessCheck] = {}
+        self._metrics = metrics
+        self.webhooks_accepted = 0
+        self.webhooks_refused = 0
+
+    def add_readiness(self, part: str, check: ReadinessCheck) -> None:
+        self._checks[part] = check
+
+    def add_metrics(
+        self, metrics: Metrics, token: SecretStr | None, refresh: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Serve `/metrics`, after `refresh` has brought the gauges up to date."""
+        expected = None if token is None else f"Bearer {token.get_secret_value()}".encode()
+
+        async def scrape(request: web.Request) -> web.Response:
+            given = request.headers.get("Authorization", "").encode()
+            if expected is not None and not hmac.compare_digest(given, expected):
+                return web.json_response(
+                    {"error": "a bearer token is required"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            try:
+                async with asyncio.timeout(READINESS_TIMEOUT):
+                    await refresh()
+            except TimeoutError:
+                log.warning("metrics: the gauges could not be refreshed in time")
+            return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+        self.app.router.add_get("/metrics", scrape)
+
+    def add_webhook(self, signing_key: bytes, on_news: NewsHandler) -> None:
+        async def receive(request: web.Request) -> web.Response:
+            return await self._receive(request, signing_key, on_news)
+
+        self.app.router.add_post(WEBHOOK_PATH, receive)
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually listened on (useful when 0 asked the system for one)."""
+        if self._runner is None or not self._runner.addresses:
+            return 0
+        return int(self._runner.addresses[0][1])
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise StartupFailed(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
+                "set HTTP_PORT to a free port, or 0 to turn the HTTP server "
+                "off"
+            ) from None
+        log.info("HTTP server listening on %s:%d", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    @staticmethod
+    async def _healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        parts: dict[str, str] = {}
+        for part, check in self._checks.items():
+            try:
+                async with asyncio.timeout(READINESS_TIMEOUT):
+                    problem = await check()
+            except TimeoutError:
+                problem = f"no answer within {READINESS_TIMEOUT:.0f} s"
+            except Exception as exc:  # noqa: BLE001 - a failing check is the answer
+                problem = f"check failed: {type(exc).__name__}"
+            parts[part] = "ok" if problem is None else problem
+        ready = all(state == "ok" for state in parts.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "parts": parts},
+            status=200 if ready else 503,
+        )
+
+    async def _receive(
+        self, request: web.Request, signing_key: bytes, on_news: NewsHandler
+    ) -> web.Response:
+        if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
+            return self._refuse(413, "body too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(413, "body too large")
+        if not signature_valid(signing_key, body, request.headers.get(SIGNATURE_HEADER)):
+            return self._refuse(401, "bad signature")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return self._refuse(400, "not JSON")
+        job_id = payload.get("jobId") if isinstance(payload, dict) else None
+        status = payload.get("status") if isinstance(payload, dict) else None
+        if not isinstance(job_id, str) or not isinstance(status, str):
+            return self._refuse(400, "no jobId or status")
+        progress = payload.get("progress")
+        if not isinstance(progress, int) or not 0 <= progress <= 100:
+            progress = None
+        self.webhooks_accepted += 1
+        if self._metrics is not None:
+            self._metrics.webhooks.labels("accepted").inc()
+        known = await on_news(job_id, status, progress)
+        if not known:
+            log.info(
+                "webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored", job_id
+            )
+        return web.json_response({"received": True})
+
+    def _refuse(self, status: int, why: str) -> web.Response:
+        self.webhooks_refused += 1
+        if self._metrics is not None:
+            self._metrics.webhooks.labels("refused").inc()
+        log.warning("refused a webhook delivery: %s (HTTP %d)", why, status)
+        return web.json_response({"error": why}, status=status)
