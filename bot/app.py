@@ -31,6 +31,7 @@ from bot.jobs.polling import PollShape, RenderTimes
 from bot.jobs.submission import Submitter
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.attachments import AttachmentFetcher
+from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
 from bot.money.ledger import Ledger
@@ -61,6 +62,7 @@ EXTENSIONS: Final = (
 COMMAND_HASH_KEY: Final = "command_hash"
 # PostgreSQL NOTIFY channel on which processes pass on webhook news about jobs.
 NEWS_CHANNEL: Final = "hailuo_job_news"
+GAUGES_EVERY: Final = 15.0
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -92,6 +94,9 @@ class HailuoBot(commands.AutoShardedBot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        # Not for reading messages (the Message Content intent stays off): for hearing that a
+        # message was deleted, so that a moderator's decision is never undone.
+        intents.guild_messages = True
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -100,6 +105,7 @@ class HailuoBot(commands.AutoShardedBot):
             # aiohttp's default pool of 100 connections queues interaction answers behind
             # edits and followups during a burst; Discord's own rate limits still apply.
             connector=aiohttp.TCPConnector(limit=1000),
+            max_messages=None,  # nothing here reads old messages: keep none in memory
             **shards_of(settings),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
@@ -142,6 +148,7 @@ class HailuoBot(commands.AutoShardedBot):
         self.videos = VideoFetcher(
             timeout=settings.video_download_timeout_seconds, archive_dir=settings.video_archive_dir
         )
+        self.frames = FrameTaker(self.videos)
         self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
         self.web = WebServer(settings.http_host, settings.http_port, metrics=self.metrics)
         self.gateway_connected = False
@@ -151,6 +158,7 @@ class HailuoBot(commands.AutoShardedBot):
         self._audit: AuditTrail | None = None
         self._front_end: tuple[JobReporter, AuditSink] | None = None
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
+        self._gauges: asyncio.Task[None] | None = None
 
     @property
     def runner(self) -> JobRunner:
@@ -203,6 +211,7 @@ class HailuoBot(commands.AutoShardedBot):
         await self.runner.resume_pending()
         self.runner.supervise()
         self._audit.start()
+        self._gauges = asyncio.create_task(self._keep_gauges(), name="metrics-gauges")
 
     def _serve_http(self) -> None:
         settings = self.settings
@@ -211,7 +220,7 @@ class HailuoBot(commands.AutoShardedBot):
         self.web.add_readiness("gateway", self._gateway_state)
         self.web.add_readiness("database", self._database_state)
         self.web.add_readiness("job_runner", self._runner_state)
-        self.web.add_metrics(self.metrics, settings.metrics_token, self._refresh_gauges)
+        self.web.add_metrics(self.metrics, settings.metrics_token)
 
     async def _gateway_state(self) -> str | None:
         if self.gateway_connected and self.is_ready() and not self.is_closed():
@@ -228,7 +237,18 @@ class HailuoBot(commands.AutoShardedBot):
         age = self.runner.beat_age
         return None if age <= limit else f"stuck: no heartbeat for {age:.0f} s"
 
-    async def _refresh_gauges(self) -> None:
+    async def _keep_gauges(self) -> None:
+        """The gauges counted from the database, brought up to date in the background every
+        `GAUGES_EVERY` seconds: a scrape of /metrics only reads memory."""
+        while True:
+            try:
+                await self.refresh_gauges()
+            except Exception:
+                log.warning("metrics: the job gauges could not be counted", exc_info=True)
+            await asyncio.sleep(GAUGES_EVERY)
+
+    async def refresh_gauges(self) -> None:
+        """Count the jobs by state for the gauges (what the background task does)."""
         counts = await self.jobs.counts_by_state()
         for state in ("waiting", "reserved", "submitted", "completed", "failed"):
             self.metrics.jobs.labels(state).set(counts.get(state, 0))
@@ -291,6 +311,7 @@ class HailuoBot(commands.AutoShardedBot):
             lease_seconds=settings.job_lease_seconds,
             local=self.serves,
             relay=self._relay_news if self._news is not None else None,
+            image_retention=timedelta(days=settings.source_image_retention_days),
         )
 
     @property
@@ -342,6 +363,9 @@ class HailuoBot(commands.AutoShardedBot):
         return True
 
     async def close(self) -> None:
+        if self._gauges is not None:
+            self._gauges.cancel()
+            await asyncio.gather(self._gauges, return_exceptions=True)
         if self._runner is not None:
             await self._runner.close()
         if self._audit is not None:

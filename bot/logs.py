@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Final, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -65,8 +66,17 @@ class AddContext(logging.Filter):
         return True
 
 
+# Secrets that are not settings: the reply tokens Discord gives with every interaction, in the
+# URLs discord.py logs at DEBUG and in event payloads. Whoever holds one can answer as the bot.
+TOKEN_PATTERNS: Final = (
+    (re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9_.\-]{16,}"), r"\1[redacted]"),
+    (re.compile(r"""(["']token["']\s*:\s*["'])[^"']+"""), r"\1[redacted]"),
+)
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces each secret with a marker in the message, its arguments and any traceback."""
+    """Replaces each secret with a marker in the message, its arguments and any traceback:
+    the settings' secrets, and the interaction tokens of every request."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -75,11 +85,11 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
+        for pattern, replacement in TOKEN_PATTERNS:
+            text = pattern.sub(replacement, text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         message = record.getMessage()
         cleaned = self._clean(message)
         if record.exc_info and not record.exc_text:

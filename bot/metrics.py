@@ -85,6 +85,11 @@ class Metrics:
             "Operations refused because no database connection came free in time.",
             registry=r,
         )
+        self.readiness_probes = Counter(
+            "hailuo_readiness_probes",
+            "Readiness probes run (at most one every few seconds, however often /readyz is asked).",
+            registry=r,
+        )
         self.webhooks = Counter(
             "hailuo_webhook_deliveries", "Apiframe webhook deliveries.", ["result"], registry=r
         )

@@ -41,6 +41,7 @@ GAVE_UP: Final = str(
 NO_LINK: Final = str(msg("The video finished without a link to it."))
 # Tells the other processes about news of an Apiframe job (its id, status and progress).
 Relay = Callable[[str, str, int | None], Awaitable[None]]
+SWEEP_EVERY: Final = 600.0  # seconds between two looks for source pictures to let go of
 # An unexpected error in a job's step: try the step again, slower each time.
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
 
@@ -78,6 +79,7 @@ class JobRunner:
         lease_seconds: float = 30.0,
         local: Callable[[int], bool] = lambda _guild_id: True,
         relay: Relay | None = None,
+        image_retention: timedelta = timedelta(days=30),
     ) -> None:
         self._jobs = jobs
         self._ledger = ledger
@@ -106,6 +108,9 @@ class JobRunner:
         self.heartbeat = min(heartbeat, lease_seconds / 3)
         self.last_beat = time.monotonic()
         self._supervisor: asyncio.Task[None] | None = None
+        # Source pictures are let go of once no job can need them (see forget_source_images).
+        self._image_retention = image_retention
+        self._next_sweep = 0.0
 
     @property
     def running(self) -> int:
@@ -174,7 +179,24 @@ class JobRunner:
             await self.admit(guild_id)
         if pending:
             log.info("resumed %d unfinished job(s)", len(pending))
+        await self._answer_interrupted()
         return len(pending)
+
+    async def _answer_interrupted(self) -> None:
+        """Requests acknowledged before the last stop and never recorded: nothing was charged
+        for them, and their members are told so (once; a member who cannot be reached is not
+        tried again)."""
+        for request in await self._jobs.pending():
+            if not self._local(request.guild_id):
+                continue  # another process's shard: it answers its own
+            try:
+                told = await self._reporter.tell_interrupted(request)
+            except Exception:  # one member's channel must not stop the others
+                log.warning("could not tell a member their request was cut short", exc_info=True)
+                told = False
+            if not told:
+                log.info("a request cut short by the last stop could not be answered")
+            await self._jobs.clear_pending(request.interaction_token)
 
     def supervise(self) -> None:
         """Start the supervisor: every `heartbeat` seconds it makes sure each admitted,
@@ -201,10 +223,21 @@ class JobRunner:
                 for guild_id in await self._jobs.guilds_waiting():
                     if self._local(guild_id) and guild_id not in self._admitting:
                         self._admit_later(guild_id)
+                if time.monotonic() >= self._next_sweep:
+                    await self.forget_source_images()
                 self.last_beat = time.monotonic()
             except Exception:
                 log.exception("the job supervisor failed; trying again")
             await asyncio.sleep(self.heartbeat)
+
+    async def forget_source_images(self) -> int:
+        """Delete the source pictures no job needs any more (every few minutes)."""
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        now = utc_now()
+        forgotten = await self._jobs.forget_source_images(now - self._image_retention, now)
+        if forgotten:
+            log.info("let go of %d source picture(s) no job needs any more", forgotten)
+        return forgotten
 
     def _may_take(self, driven: Driven, now: datetime) -> bool:
         """Whether this process should try to take the job (the claim itself decides)."""

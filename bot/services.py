@@ -11,6 +11,7 @@ from typing import Protocol, cast
 from bot.jobs.delivery import JobReporter
 from bot.jobs.records import JobStore
 from bot.media.attachments import AttachmentFetcher
+from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
 from bot.money.ledger import Ledger
@@ -34,6 +35,7 @@ class Services(Protocol):
     option_defaults: DefaultsStore
     fetcher: AttachmentFetcher
     videos: VideoFetcher
+    frames: FrameTaker
     metrics: Metrics
 
     @property

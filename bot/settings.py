@@ -31,6 +31,9 @@ class StoreSettings(BaseSettings):
     # file at DATABASE_PATH. A secret, because a PostgreSQL URL carries a password.
     database_url: SecretStr | None = None
     postgres_pool_size: int = Field(default=10, ge=1, le=200)
+    # Where `python -m bot db copy` copies the SQLite database to (a secret: it holds a
+    # password, which has no place on a command line).
+    copy_to_database_url: SecretStr | None = None
     default_credits: int = Field(default=20, ge=0)
     log_level: LogLevel = "INFO"
 
@@ -54,12 +57,14 @@ class StoreSettings(BaseSettings):
 
     @property
     def database_secrets(self) -> tuple[str, ...]:
-        """What of DATABASE_URL must never be logged: its password, and the URL itself."""
-        if self.database_url is None:
-            return ()
-        url = self.database_url.get_secret_value()
-        password = urlsplit(url).password
-        return (url,) if not password else (url, password)
+        """What of the database URLs must never be logged: their passwords, and the URLs."""
+        found: list[str] = []
+        for secret in (self.database_url, self.copy_to_database_url):
+            if secret is not None:
+                url = secret.get_secret_value()
+                password = urlsplit(url).password
+                found += [url, password] if password else [url]
+        return tuple(found)
 
     @property
     def on_postgres(self) -> bool:
@@ -117,6 +122,9 @@ class Settings(StoreSettings):
     video_download_timeout_seconds: float = Field(default=120.0, gt=0)
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
+    # Members' start and end pictures are kept this long after their video is finished, for
+    # Again and 1080p; a failed job's at once let go of.
+    source_image_retention_days: float = Field(default=30.0, gt=0)
 
     # Shards across processes: the total, and the ones this process connects ("0,1"). Unset:
     # this process runs every shard Discord recommends. Several processes need PostgreSQL.

@@ -7,6 +7,9 @@ for each way in: `/hailuo` and, later, the buttons on a finished video.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -20,6 +23,7 @@ from bot.jobs.records import (
     JobState,
     JobStore,
     NewJob,
+    PendingRequest,
     RequestOrigin,
     SourceAction,
 )
@@ -30,12 +34,15 @@ from bot.requests.rules import (
     ImageFacts,
     ImageRole,
     Resolution,
+    VideoSpec,
     inspect_image,
     validate_request,
 )
 from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
 from bot.service.audit import AuditTrail
+
+log = logging.getLogger(__name__)
 
 CANCELLED_REASON = str(msg("Cancelled while waiting in the queue."))
 GONE: Final = msg("That video no longer exists.")
@@ -86,6 +93,21 @@ class Studio:
         """Check the request against the model's rules, price it, and reserve the price with
         the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
         `CapReached`, having charged and recorded nothing. The job waits for `admit`."""
+        spec = await self._judged(request, origin)
+        job = NewJob(
+            id=NewJob.new_id(),
+            origin=origin,
+            spec=spec,
+            price=price_of(spec),
+            images=images,
+            source=source,
+        )
+        balance_left = await self._ledger.reserve(job)
+        return Accepted(job.id, job.price, balance_left)
+
+    async def _judged(self, request: GenerationRequest, origin: RequestOrigin) -> VideoSpec:
+        """The request as the model and the server's rules accept it, or `RequestRejected`
+        with every problem at once (a refused prompt is told to the audit channel)."""
         verdict = await self._rules.judge(
             origin.guild_id, request.prompt, age_restricted=origin.age_restricted
         )
@@ -104,16 +126,18 @@ class Studio:
                 origin.guild_id, origin.member_id, (*verdict.blocked, *verdict.sexual)
             )
             raise RequestRejected(problems)
-        job = NewJob(
-            id=NewJob.new_id(),
-            origin=origin,
-            spec=spec,
-            price=price_of(spec),
-            images=images,
-            source=source,
-        )
-        balance_left = await self._ledger.reserve(job)
-        return Accepted(job.id, job.price, balance_left)
+        return spec
+
+    @asynccontextmanager
+    async def answering(self, origin: RequestOrigin) -> AsyncIterator[None]:
+        """Around the handling of a request the member was just told is being handled: it is
+        recorded until it becomes a job (the reservation lets go of it) or the block ends, so
+        that a bot that stops in between tells the member at its next start."""
+        await self._jobs.note_pending(PendingRequest.of(origin))
+        try:
+            yield
+        finally:
+            await self._jobs.clear_pending(origin.interaction_token)
 
     async def admit(self, job_id: str, guild_id: int, *, card_message_id: int | None) -> None:
         """The member has been shown the job (its card, if one could be posted): let the
@@ -190,6 +214,22 @@ class Studio:
         )
         return await self.accept(request, origin, images, JobSource(source.id, action))
 
+    async def check_extend(self, source_id: str, origin: RequestOrigin, prompt: str) -> None:
+        """Everything Extend can check before the video's last frame is taken (the new
+        prompt against the model's and the server's rules, the member's credits, the
+        server's cap): raises the same refusal `extend` would, having charged nothing."""
+        source = await self._finished(source_id, origin.guild_id)
+        request = GenerationRequest(
+            prompt=prompt,
+            duration=source.duration,
+            resolution=source.resolution.value,
+            prompt_optimizer=source.prompt_optimizer,
+        )
+        spec = await self._judged(request, origin)
+        await self._ledger.check_affordable(
+            origin.guild_id, origin.member_id, origin.role_ids, price_of(spec)
+        )
+
     async def extend(
         self, source_id: str, origin: RequestOrigin, prompt: str, last_frame: bytes
     ) -> Accepted:
@@ -235,6 +275,12 @@ class Studio:
             )
         await self._jobs.mark_deleted(job.id, actor_id)
         return job
+
+    async def messages_deleted(self, message_ids: list[int]) -> None:
+        """Messages were deleted, by anyone (a moderator with Discord's own Delete, say): a
+        video they carried is marked deleted, and never posted again."""
+        for job_id in await self._jobs.mark_messages_deleted(message_ids):
+            log.info("job %s: its message was deleted; it will not be posted again", job_id)
 
     async def limits_changed(self, guild_id: int) -> None:
         """A server's limits changed: jobs waiting in its queue may start now."""

@@ -10,7 +10,7 @@ import discord
 from bot.i18n import Language, msg
 from bot.services import services_of
 from bot.studio import CancelOutcome
-from cogs._errors import note_acknowledged, note_outcome, respond
+from cogs._errors import answered_on_error, note_acknowledged, note_outcome, respond
 from cogs._language import language_of
 from cogs._messages import history_page, outcome
 
@@ -51,6 +51,7 @@ class CancelJobButton(
     ) -> CancelJobButton:
         return cls(match["job"])
 
+    @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         result = await services_of(interaction.client).studio.cancel(
             self.job_id,
@@ -101,6 +102,7 @@ class HistoryButton(
     ) -> HistoryButton:
         return cls(int(match["member"]), int(match["page"]))
 
+    @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         guild_id = interaction.guild_id
         if guild_id is None:

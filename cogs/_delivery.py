@@ -35,7 +35,7 @@ from bot.jobs.delivery import (
     Progress,
     Receipt,
 )
-from bot.jobs.records import Job, JobState
+from bot.jobs.records import Job, JobState, PendingRequest
 from bot.media.videos import VideoFile
 from bot.money.ledger import LedgerEntry
 from bot.service.audit import AuditChannelGone
@@ -60,8 +60,8 @@ INTERACTION_TOKEN_LIFETIME: Final = timedelta(minutes=15)
 INTERACTION_TOKEN_MARGIN: Final = timedelta(seconds=90)
 
 
-def token_usable(job: Job, now: datetime) -> bool:
-    """Whether the job's interaction token can still edit and follow up (with a margin)."""
+def token_usable(job: Job | PendingRequest, now: datetime) -> bool:
+    """Whether an interaction token can still edit and follow up (with a margin)."""
     expires = job.interaction_created_at + INTERACTION_TOKEN_LIFETIME
     return now < expires - INTERACTION_TOKEN_MARGIN
 
@@ -136,6 +136,37 @@ class DiscordJobReporter:
             nonce=f"late{delivery_nonce(job)}"[:25],
         )
         return via.via is not Delivery.KEPT
+
+    async def tell_interrupted(self, request: PendingRequest) -> bool:
+        lang = catalogues().choose(request.language)
+        text = lang.tr(
+            "⚠️ The bot restarted before your request was recorded, so nothing was charged: "
+            "please send it again."
+        )
+        if token_usable(request, utc_now()):
+            webhook = discord.Webhook.partial(
+                request.application_id, request.interaction_token, client=self._bot
+            )
+            try:
+                # After a deferral, the first followup takes the place of "thinking…" and
+                # keeps its privacy.
+                await webhook.send(text, allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.info("could not answer a cut-short request in place (%s)", exc.status)
+            else:
+                return True
+        channel = self._bot.get_partial_messageable(request.channel_id, guild_id=request.guild_id)
+        try:
+            await channel.send(
+                f"<@{request.member_id}> {text}",
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(request.member_id)]
+                ),
+            )
+        except discord.HTTPException as exc:
+            log.info("could not tell a member in channel %s (%s)", request.channel_id, exc.status)
+            return False
+        return True
 
     async def deliver(self, outcome: Outcome) -> Receipt:
         return await self._post(outcome, nonce=delivery_nonce(outcome.job))

@@ -8,7 +8,6 @@ goes through the studio, on the same path as `/hailuo`; every refusal is the sam
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -19,22 +18,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import SourceUnavailable, UserFacingError
+from bot.errors import UserFacingError
 from bot.i18n import Language, msg
-from bot.jobs.records import Job, JobState, SourceAction
-from bot.media.frames import FrameUnavailable, last_frame
+from bot.jobs.records import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from bot.media.videos import VideoUnavailable
 from bot.requests.rules import PROMPT_MAX_LENGTH, Resolution
 from bot.services import Services, services_of
 from bot.studio import GONE
 from cogs._accepting import announce, origin_of
-from cogs._errors import note_acknowledged, note_outcome, respond
+from cogs._errors import answer_error, answered_on_error, note_acknowledged, note_outcome, respond
 from cogs._language import language_of
-from cogs._messages import describe, failure_reason, fit, quote_prompt, refusal, spoiler
+from cogs._messages import describe, failure_reason, fit, quote_prompt, refusal
 
 log = logging.getLogger(__name__)
 
-SOURCE_VIDEO_MAX_BYTES: Final = 100 * 1024 * 1024
 RESHOWN_VIDEO_MAX_BYTES: Final = 10 * 1024 * 1024
 LABELS: Final = {
     "again": msg("Again"),
@@ -79,6 +76,7 @@ class ResultAction(
     ) -> ResultAction:
         return cls(match["action"], match["job"])
 
+    @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction.client)
         if interaction.guild_id is None:
@@ -93,14 +91,16 @@ class ResultAction(
             )
             await interaction.response.defer(ephemeral=True, thinking=True)
             note_acknowledged(interaction)
-            try:
-                accepted = await services.studio.again(self.job_id, origin_of(interaction), action)
-            except UserFacingError as error:
-                note_outcome(interaction, "refused")
-                await respond(interaction, refusal(language_of(interaction), error))
-                return
-            note_outcome(interaction, "ok")
-            await announce(interaction, services, accepted)
+            origin = origin_of(interaction)
+            async with services.studio.answering(origin):
+                try:
+                    accepted = await services.studio.again(self.job_id, origin, action)
+                except UserFacingError as error:
+                    note_outcome(interaction, "refused")
+                    await respond(interaction, refusal(language_of(interaction), error))
+                    return
+                note_outcome(interaction, "ok")
+                await announce(interaction, services, accepted)
 
     async def _extend(self, interaction: discord.Interaction[Any], services: Services) -> None:
         source = await services.jobs.get(self.job_id)
@@ -149,57 +149,39 @@ class ExtendModal(discord.ui.Modal):
         )
         self.add_item(self.prompt)
 
+    # A modal's on_error takes no item (discord.py's own signature; its stubs say otherwise).
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        await answer_error(interaction, error)
+
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction.client)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        try:
-            video = await source_video(services, self.source, self.message)
-            frame = await frame_or_refusal(video)
-            accepted = await services.studio.extend(
-                self.source.id, origin_of(interaction), self.prompt.value, frame
-            )
-        except UserFacingError as error:
-            note_outcome(interaction, "refused")
-            await respond(interaction, refusal(language_of(interaction), error))
-            return
-        note_outcome(interaction, "ok")
-        await announce(interaction, services, accepted)
+        origin, prompt = origin_of(interaction), self.prompt.value
+        async with services.studio.answering(origin):
+            try:
+                # Everything that needs no frame first: a refusal costs no download.
+                await services.studio.check_extend(self.source.id, origin, prompt)
+                frame = await services.frames.last_frame(self.source.id, self._video_urls())
+                accepted = await services.studio.extend(self.source.id, origin, prompt, frame)
+            except UserFacingError as error:
+                note_outcome(interaction, "refused")
+                await respond(interaction, refusal(language_of(interaction), error))
+                return
+            note_outcome(interaction, "ok")
+            await announce(interaction, services, accepted)
 
-
-async def source_video(services: Services, job: Job, message: discord.Message | None) -> bytes:
-    """The finished video's bytes: from the owner's archive, its Discord message, or Apiframe
-    while it still keeps it. Raises `SourceUnavailable` when none has it."""
-    urls = [
-        a.url
-        for a in (message.attachments if message else [])
-        if a.filename.lower().endswith(".mp4")
-    ]
-    if job.video_url:
-        urls.append(job.video_url)
-    archived = await services.videos.archived(job.id)
-    if archived is not None:
-        return archived
-    for url in urls:
-        try:
-            return (await services.videos.fetch(url, "source.mp4", SOURCE_VIDEO_MAX_BYTES)).data
-        except VideoUnavailable as exc:
-            log.info("job %s: source video not at one place (%s)", job.id, exc)
-    raise SourceUnavailable(
-        msg(
-            "The bot can no longer fetch this video (Apiframe keeps it for about a day, and "
-            "its message has no file), so it cannot be extended."
-        )
-    )
-
-
-async def frame_or_refusal(video: bytes) -> bytes:
-    try:
-        return await asyncio.to_thread(last_frame, video)
-    except FrameUnavailable as exc:
-        raise SourceUnavailable(
-            msg("The video's last frame could not be read ({problem}).", problem=str(exc))
-        ) from None
+    def _video_urls(self) -> list[str]:
+        """Where the finished video may still be: the file on its message, then Apiframe's
+        link while Apiframe keeps it."""
+        urls = [
+            a.url
+            for a in (self.message.attachments if self.message else [])
+            if a.filename.lower().endswith(".mp4")
+        ]
+        return [*urls, self.source.video_url] if self.source.video_url else urls
 
 
 class Videos(commands.GroupCog, group_name="video", description="Find a video again"):
@@ -214,6 +196,18 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ResultAction)
 
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """Anyone deleted a message (a moderator with Discord's own Delete, say): a video it
+        carried is never posted again."""
+        if payload.guild_id is not None:
+            await self.services.studio.messages_deleted([payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            await self.services.studio.messages_deleted(sorted(payload.message_ids))
+
     @app_commands.command(name="show", description="Show a video of this server by its id")
     @app_commands.describe(
         id="The short id on the video's card or in /credits",
@@ -227,24 +221,38 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
         public: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
-        job = await self.services.jobs.by_short_id(interaction.guild_id, id)
         lang = language_of(interaction)
+        typed = discord.utils.escape_markdown(id.strip()[:40])
+        if len(id.strip()) < SHORT_ID_LENGTH:
+            # A shorter prefix would let anyone walk through a server's videos by guessing.
+            await respond(
+                interaction,
+                lang.tr(
+                    "Type the video's whole id: the {length} characters on its card or in "
+                    "`/credits` (`{id}` is too short).",
+                    length=SHORT_ID_LENGTH,
+                    id=typed,
+                ),
+            )
+            return
+        job = await self.services.jobs.by_short_id(interaction.guild_id, id)
         if job is None:
             await respond(
                 interaction,
                 lang.tr(
                     "No video with the id `{id}` in this server: the id is on each card and "
                     "in `/credits`.",
-                    id=discord.utils.escape_markdown(id[:40]),
+                    id=typed,
                 ),
             )
             return
+        if job.age_restricted and not getattr(interaction.channel, "nsfw", False):
+            # Made for adults: shown in an age-restricted channel only, whatever was asked.
+            await respond(interaction, adults_only(lang, job))
+            return
         await interaction.response.defer(ephemeral=not public, thinking=True)
         note_acknowledged(interaction)
-        here_for_adults = bool(getattr(interaction.channel, "nsfw", False))
-        text, file = await self._describe(
-            lang, job, hidden=job.age_restricted and not here_for_adults
-        )
+        text, file = await self._describe(lang, job)
         await interaction.followup.send(
             fit(text),
             file=file or discord.utils.MISSING,
@@ -252,11 +260,9 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def _describe(
-        self, lang: Language, job: Job, *, hidden: bool
-    ) -> tuple[str, discord.File | None]:
-        """The video's details; `hidden`: it was made for adults and is shown elsewhere, so
-        its link and file are spoilers."""
+    async def _describe(self, lang: Language, job: Job) -> tuple[str, discord.File | None]:
+        """The video's details, and its file when it has no message of its own to link to.
+        A video whose message was deleted, by anyone, is never posted again."""
         head = lang.tr(
             "🎬 **{video}** · `{id}` · by <@{member}>",
             video=describe(job),
@@ -276,24 +282,56 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             percent = f" {job.progress}%" if job.progress is not None else ""
             lines.append(lang.tr("⏳ Still being made{percent}.", percent=percent))
             return "\n".join(lines), None
-        if job.deleted_at is not None:
-            lines.append(lang.tr("🗑️ Its message was deleted."))
-            return "\n".join(lines), None
         if job.being_delivered:
             # Finished a moment ago and on its way: posting it here too would make two.
             card = job.card_message_url
             lines.append(
-                lang.tr(
-                    "✅ Finished: it is being posted on its card right now: {link}",
-                    link=spoiler(card, hidden),
-                )
+                lang.tr("✅ Finished: it is being posted on its card right now: {link}", link=card)
                 if card
                 else lang.tr("✅ Finished: it is being posted in its channel right now.")
             )
             return "\n".join(lines), None
-        if job.video_message_url and await self._message_exists(job):
-            lines.append(f"▶️ {spoiler(job.video_message_url, hidden)}")
+        carrier = self._carrier(job)
+        if job.deleted_at is None and carrier is not None and await self._gone(job, *carrier):
+            await self.services.studio.messages_deleted([carrier[1]])
+            job = await self.services.jobs.require(job.id)
+        if job.deleted_at is not None:
+            lines.append(lang.tr("🗑️ Its message was deleted, so it is not shown again."))
             return "\n".join(lines), None
+        if job.video_message_url:
+            lines.append(f"▶️ {job.video_message_url}")
+            return "\n".join(lines), None
+        # Delivered as a link (too large, or the file step failed) or kept for /credits.
+        video = await self._file(job)
+        if video is None:
+            lines.append(lang.tr("The video is no longer available: Apiframe no longer keeps it."))
+            return "\n".join(lines), None
+        lines.append(lang.tr("Here is the video."))
+        return "\n".join(lines), discord.File(
+            io.BytesIO(video), filename=f"hailuo-{job.short_id}.mp4"
+        )
+
+    @staticmethod
+    def _carrier(job: Job) -> tuple[int, int] | None:
+        """The message the video was delivered in: its file's, else its card's."""
+        if job.video_channel_id is not None and job.video_message_id is not None:
+            return job.video_channel_id, job.video_message_id
+        if job.card_message_id is not None and job.delivered_via == "interaction":
+            return job.channel_id, job.card_message_id
+        return None
+
+    async def _gone(self, job: Job, channel_id: int, message_id: int) -> bool:
+        """Whether Discord says the message no longer exists (anything else: not known)."""
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        try:
+            await channel.fetch_message(message_id)
+        except discord.NotFound:
+            return True
+        except discord.HTTPException:
+            return False
+        return False
+
+    async def _file(self, job: Job) -> bytes | None:
         video = await self.services.videos.archived(job.id)
         if video is None and job.video_url:
             try:
@@ -303,29 +341,23 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
                 video = fetched.data
             except VideoUnavailable:
                 video = None
-        if video is None or len(video) > RESHOWN_VIDEO_MAX_BYTES:
-            lines.append(
-                lang.tr(
-                    "The video is no longer available: its message is gone and Apiframe "
-                    "no longer keeps it."
-                )
-            )
-            return "\n".join(lines), None
-        lines.append(lang.tr("Its message is gone; here is the video again."))
-        return "\n".join(lines), discord.File(
-            io.BytesIO(video), filename=f"hailuo-{job.short_id}.mp4", spoiler=hidden
-        )
+        return video if video is not None and len(video) <= RESHOWN_VIDEO_MAX_BYTES else None
 
-    async def _message_exists(self, job: Job) -> bool:
-        assert job.video_channel_id is not None and job.video_message_id is not None
-        channel = self.bot.get_partial_messageable(job.video_channel_id, guild_id=job.guild_id)
-        try:
-            await channel.fetch_message(job.video_message_id)
-        except discord.NotFound:
-            return False
-        except discord.HTTPException:
-            return True  # cannot tell: the link is the best answer
-        return True
+
+def adults_only(lang: Language, job: Job) -> str:
+    """The private answer about a video made in an age-restricted channel, asked for
+    elsewhere: where it is, and nothing of it."""
+    link = job.video_message_url or job.card_message_url
+    if link is None:
+        return lang.tr(
+            "🔞 Video `{id}` was made in an age-restricted channel, so it is shown there only.",
+            id=job.short_id,
+        )
+    return lang.tr(
+        "🔞 Video `{id}` was made in an age-restricted channel, so it is shown there only: {link}",
+        id=job.short_id,
+        link=link,
+    )
 
 
 async def setup(bot: commands.Bot) -> None:

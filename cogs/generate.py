@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import RequestRejected
+from bot.errors import RequestRejected, UserFacingError
 from bot.i18n import msg
-from bot.jobs.records import ImagePayload
+from bot.jobs.records import ImagePayload, RequestOrigin
 from bot.requests.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.requests.rules import (
     PROMPT_MAX_LENGTH,
@@ -33,9 +33,9 @@ from cogs._accepting import (
     origin_of,
 )
 from cogs._components import CancelJobButton
-from cogs._errors import note_acknowledged, respond
+from cogs._errors import note_acknowledged, note_outcome, respond
 from cogs._language import language_of
-from cogs._messages import defaults_fix, defaults_saved, defaults_used
+from cogs._messages import defaults_fix, defaults_saved, defaults_used, refusal
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +122,32 @@ class Generate(commands.Cog):
         # Answer within Discord's 3 s first; everything after waits its turn below.
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        typed = OptionDefaults(duration, resolution, prompt_optimizer, camera)
+        origin = origin_of(interaction)
+        async with self.services.studio.answering(origin):
+            try:
+                typed = OptionDefaults(duration, resolution, prompt_optimizer, camera)
+                request, applied = await self._request(origin, prompt, typed, image, end_image)
+                async with self.intake:
+                    await self._accept(interaction, origin, request, image, end_image, applied)
+            except UserFacingError as error:
+                note_outcome(interaction, "refused")
+                await respond(interaction, refusal(language_of(interaction), error))
+
+    async def _request(
+        self,
+        origin: RequestOrigin,
+        prompt: str,
+        typed: OptionDefaults,
+        image: discord.Attachment | None,
+        end_image: discord.Attachment | None,
+    ) -> tuple[GenerationRequest, tuple[AppliedDefault, ...]]:
+        """The request as typed, with the saved defaults for what was not; refused here
+        already if its options break a rule (before any download)."""
         store = self.services.option_defaults
         chosen, applied = apply_defaults(
             typed,
-            await store.get(interaction.guild_id, interaction.user.id),
-            await store.get(interaction.guild_id, SERVER),
+            await store.get(origin.guild_id, origin.member_id),
+            await store.get(origin.guild_id, SERVER),
         )
         request = GenerationRequest(
             prompt=prompt,
@@ -138,19 +158,18 @@ class Generate(commands.Cog):
             end_image=facts_of(end_image),
             camera=chosen.camera or "",
         )
-        # Rules that metadata can settle are answered before any download.
         try:
             validate_request(request)
         except RequestRejected as rejected:
             if not applied:
                 raise
             raise RequestRejected([*rejected.problems, defaults_fix(applied)]) from None
-        async with self.intake:
-            await self._accept(interaction, request, image, end_image, applied)
+        return request, applied
 
     async def _accept(
         self,
         interaction: discord.Interaction[commands.Bot],
+        origin: RequestOrigin,
         request: GenerationRequest,
         image: discord.Attachment | None,
         end_image: discord.Attachment | None,
@@ -176,9 +195,7 @@ class Generate(commands.Cog):
             request = dataclasses.replace(
                 request, start_image=read.get(ImageRole.START), end_image=read.get(ImageRole.END)
             )
-        accepted = await self.services.studio.accept(
-            request, origin_of(interaction), tuple(payloads)
-        )
+        accepted = await self.services.studio.accept(request, origin, tuple(payloads))
         await announce(
             interaction,
             self.services,

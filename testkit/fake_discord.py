@@ -189,6 +189,9 @@ class FakeDiscord:
         # with the response too: a test can stall a request or end the bot at that moment.
         self.before: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
         self.after: list[Callable[[str, str, dict[str, Any]], Awaitable[None]]] = []
+        self.file_downloads = 0  # files of messages downloaded (a video to extend, say)
+        # Called with an attachment's key when the bot downloads it from the CDN.
+        self.on_download: list[Callable[[str], Awaitable[None]]] = []
         self.identifies = 0
         self.gateway_refused = False
         self.accepted_token: str | None = None  # None: any bot token logs in
@@ -532,6 +535,19 @@ class FakeDiscord:
             raise AssertionError(f"no reply containing {text!r}; replies were {seen!r}") from None
         return next(m for m in self.replies_to(interaction) if text in m.content)
 
+    async def delete_message(self, message: FakeMessage) -> None:
+        """The message is deleted (by the bot, or by a moderator with Discord's own Delete):
+        gone, and MESSAGE_DELETE goes out as Discord sends it."""
+        message.deleted = True
+        await self.dispatch(
+            "MESSAGE_DELETE",
+            {
+                "id": str(message.id),
+                "channel_id": str(message.channel_id),
+                "guild_id": str(self.guild_of_channel(message.channel_id)),
+            },
+        )
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send an event to the gateway connections that should get it: a server's events
         to the connection of its shard only."""
@@ -673,6 +689,7 @@ class FakeDiscord:
         return f"http://127.0.0.1:{self.port}/message-files"
 
     async def _message_file(self, request: web.Request) -> web.Response:
+        self.file_downloads += 1
         message = self.messages.get(int(request.match_info["message"]))
         data = None if message is None else message.files.get(request.match_info["filename"])
         if data is None:
@@ -719,6 +736,8 @@ class FakeDiscord:
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
+        for hook in list(self.on_download):
+            await hook(key)
         found = self.attachments.get(key)
         if found is None:
             return web.Response(status=404)
@@ -823,7 +842,7 @@ class FakeDiscord:
             if found is None or found.deleted or found.channel_id != int(match.group(1)):
                 return discord_error(404, 10008, "Unknown Message")
             if method == "DELETE":
-                found.deleted = True
+                await self.delete_message(found)
                 return web.Response(status=204)
             if method == "GET":
                 return json_response(found.to_json(self._author(), self.files_base))
@@ -987,7 +1006,7 @@ class FakeDiscord:
         if request.method == "GET":
             return json_response(message.to_json(self._author()))
         if request.method == "DELETE":
-            message.deleted = True
+            await self.delete_message(message)
             return web.Response(status=204)
         if request.method == "PATCH":
             data = await self._payload(request)

@@ -10,14 +10,16 @@ from bot.media.frames import encode_clip
 
 
 @functools.cache
-def small_mp4(frames: int = 12, width: int = 64, height: int = 48) -> bytes:
+def small_mp4(
+    frames: int = 12, width: int = 64, height: int = 48, keyframe_every: int | None = None
+) -> bytes:
     """A short H.264 MP4 whose frames shade from red to blue (the last frame is blue)."""
     shades = [index / max(1, frames - 1) for index in range(frames)]
     pictures = [
         Image.new("RGB", (width, height), (int(255 * (1 - share)), 40, int(255 * share)))
         for share in shades
     ]
-    return encode_clip(pictures, 12)
+    return encode_clip(pictures, 12, keyframe_every=keyframe_every)
 
 
 def oversized_mp4(size: int) -> bytes:

@@ -24,13 +24,14 @@ from typing import Any, Final
 
 import aiohttp
 from pydantic import SecretStr
+from yarl import URL
 
 from bot.apiframe.budget import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
 from bot.backoff import Backoff
 from bot.errors import HailuoBotError
 from bot.logs import log_context
 from bot.metrics import Metrics, apiframe_route
-from bot.sessions import USER_AGENT, LazySession
+from bot.sessions import REDIRECTS, USER_AGENT, LazySession, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +286,22 @@ class ApiframeClient:
 
     # -- transport --------------------------------------------------------------------------
 
+    def _redirected(self, url: str, location: str | None, redirects: int) -> str:
+        """Where a redirect leads, if it may be followed: to Apiframe's own origin only (the
+        API key goes nowhere else), a few times at most."""
+        current = URL(url)
+        target = current.join(URL(location)) if location else None
+        if target is None or not same_origin(current, target) or redirects >= MAX_REDIRECTS:
+            where = target.host if target is not None else "nowhere"
+            log.error(
+                "Apiframe's answer redirected to %s: refused, the API key is only ever sent to "
+                "APIFRAME_BASE_URL (%s)",
+                where,
+                self._base_url,
+            )
+            raise ApiframeRejected(f"refused a redirect to {where}")
+        return str(target)
+
     async def _request(
         self,
         method: str,
@@ -303,6 +320,7 @@ class ApiframeClient:
         }
         failures = 0
         rate_limited = 0
+        redirects = 0
         while True:
             if self.budget is not None:
                 await self.budget.acquire(priority)
@@ -314,6 +332,8 @@ class ApiframeClient:
                     json=json_body,
                     data=form() if form else None,
                     headers=request_headers,
+                    # Followed by hand below: the API key goes to Apiframe's origin only.
+                    allow_redirects=False,
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -344,6 +364,10 @@ class ApiframeClient:
                         )
                     if 200 <= status < 300:
                         return _json_object(text, request_id)
+                    if status in REDIRECTS:
+                        url = self._redirected(url, response.headers.get("Location"), redirects)
+                        redirects += 1
+                        continue
                     if status < 500:
                         raise _client_error(status, text, request_id, path)
                     problem = f"HTTP {status}"
@@ -368,6 +392,9 @@ class ApiframeClient:
                 delay,
             )
             await self._sleep(delay)
+
+
+MAX_REDIRECTS: Final = 3
 
 
 def _json_object(text: str, request_id: str | None) -> dict[str, Any]:

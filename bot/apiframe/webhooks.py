@@ -20,7 +20,9 @@ def sign(key: bytes, body: bytes) -> str:
 
 
 def signature_valid(key: bytes, body: bytes, header: str | None) -> bool:
-    if not header:
+    """Whether the header signs this body; any malformed header (not ASCII hex, say) is
+    simply not a valid signature."""
+    if not header or not header.isascii():
         return False
     given = header.strip()
     if given.lower().startswith("sha256="):

@@ -19,7 +19,7 @@ from typing import Final, Protocol
 from bot.backoff import Backoff
 from bot.clock import utc_now
 from bot.errors import HailuoBotError
-from bot.jobs.records import Job, JobState, JobStore
+from bot.jobs.records import Job, JobState, JobStore, PendingRequest
 from bot.media.videos import VideoFetcher, VideoFile, VideoTooLarge, VideoUnavailable
 from bot.metrics import Metrics
 
@@ -82,6 +82,11 @@ class JobReporter(Protocol):
     async def show_queued(self, job: Job, position: int) -> bool:
         """The job waits in its server's queue at `position` (1 is next). Returns whether the
         member could be shown it (False: try again at the next change)."""
+        ...
+
+    async def tell_interrupted(self, request: PendingRequest) -> bool:
+        """The bot stopped after acknowledging this request and before recording it: tell
+        the member nothing was charged and to ask again. Returns whether they were told."""
         ...
 
     def upload_limit(self, job: Job) -> int:

@@ -219,6 +219,33 @@ class Driven:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A request the member was told is being handled (Discord shows them "thinking…"), not
+    yet recorded as a job nor answered. Should the bot stop in between, the next start tells
+    them that nothing was charged; until then it is kept with what that needs."""
+
+    interaction_token: str
+    application_id: int
+    guild_id: int
+    channel_id: int
+    member_id: int
+    language: str
+    interaction_created_at: datetime
+
+    @classmethod
+    def of(cls, origin: RequestOrigin) -> PendingRequest:
+        return cls(
+            origin.interaction_token,
+            origin.application_id,
+            origin.guild_id,
+            origin.channel_id,
+            origin.member_id,
+            origin.language,
+            origin.interaction_created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """One pass over a server's queue: the jobs it let start, and those still waiting, in
     order."""
@@ -248,6 +275,7 @@ class JobStore(Protocol):
     async def require(self, job_id: str) -> Job: ...
     async def by_short_id(self, guild_id: int, short_id: str) -> Job | None: ...
     async def mark_deleted(self, job_id: str, actor_id: int) -> None: ...
+    async def mark_messages_deleted(self, message_ids: list[int]) -> list[str]: ...
     async def by_apiframe_id(self, apiframe_job_id: str) -> Job | None: ...
     async def render_times(self, limit: int) -> list[tuple[int, Resolution, float]]: ...
     async def counts_by_state(self) -> dict[str, int]: ...
@@ -255,6 +283,10 @@ class JobStore(Protocol):
     async def undelivered(self) -> list[Job]: ...
     async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]: ...
     async def images(self, job_id: str) -> list[ImagePayload]: ...
+    async def forget_source_images(self, finished_before: datetime, now: datetime) -> int: ...
+    async def note_pending(self, request: PendingRequest) -> None: ...
+    async def clear_pending(self, interaction_token: str) -> None: ...
+    async def pending(self) -> list[PendingRequest]: ...
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None: ...
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None: ...
@@ -295,6 +327,8 @@ VALID_SHORT_ID: Final = frozenset("0123456789abcdef-")
 def short_id_prefix(short_id: str) -> str | None:
     """The id prefix a member typed, or None when it cannot be one."""
     prefix = short_id.strip().lower()
-    if not prefix or len(prefix) > 36 or not set(prefix) <= VALID_SHORT_ID:
+    # At least the id the card shows: a shorter prefix would let anyone walk through a
+    # server's videos by guessing.
+    if not SHORT_ID_LENGTH <= len(prefix) <= 36 or not set(prefix) <= VALID_SHORT_ID:
         return None
     return prefix

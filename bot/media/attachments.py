@@ -8,7 +8,7 @@ import aiohttp
 
 from bot.errors import RequestRejected
 from bot.i18n import Text, msg
-from bot.sessions import LazySession
+from bot.sessions import LazySession, fetched
 
 
 class AttachmentFetcher:
@@ -57,7 +57,7 @@ class AttachmentFetcher:
                 )
             ]
         )
-        async with self._session.get().get(url) as response:
+        async with fetched(self._session.get(), url) as response:
             if response.status != 200:
                 raise RequestRejected(
                     [

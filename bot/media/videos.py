@@ -17,7 +17,7 @@ from typing import Final
 import aiohttp
 
 from bot.errors import HailuoBotError
-from bot.sessions import USER_AGENT, LazySession
+from bot.sessions import USER_AGENT, LazySession, RedirectRefused, fetched
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,14 @@ class VideoFetcher:
                 data = await self._read(url, max_bytes)
         except TimeoutError:
             raise VideoUnavailable(f"the download took longer than {self._timeout:.0f} s") from None
+        except RedirectRefused as exc:
+            raise VideoUnavailable(f"the download was {exc}: refused") from None
         except aiohttp.ClientError as exc:
             raise VideoUnavailable(f"the download failed ({type(exc).__name__})") from None
         return VideoFile(filename, data)
 
     async def _read(self, url: str, max_bytes: int) -> bytes:
-        async with self._session.get().get(url) as response:
+        async with fetched(self._session.get(), url) as response:
             if response.status != 200:
                 raise VideoUnavailable(f"the CDN answered HTTP {response.status}")
             kind = response.content_type.lower()

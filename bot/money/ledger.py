@@ -20,7 +20,15 @@ from bot.jobs.records import JobState, NewJob
 from bot.metrics import Metrics
 from bot.money.allowances import Period as AllowancePeriod
 from bot.money.allowances import applicable, next_period_start
-from bot.money.rules import REPEAT_WINDOW, BalanceChange, EntryKind, LedgerEntry, Settlement
+from bot.money.rules import (
+    REPEAT_WINDOW,
+    BalanceChange,
+    EntryKind,
+    LedgerEntry,
+    Settlement,
+    cap_crossed,
+    too_poor,
+)
 from bot.money.servers import GuildSettings
 
 __all__ = [
@@ -181,6 +189,24 @@ class Ledger:
 
     async def top_spenders(self, guild_id: int, limit: int = 5) -> list[tuple[int, int]]:
         return await self._store.top_spenders(guild_id, self._clock(), limit)
+
+    async def check_affordable(
+        self, guild_id: int, member_id: int, role_ids: Iterable[int], price: int
+    ) -> None:
+        """Whether a reservation of `price` would go through now, without making it: raises
+        the `CapReached` or `InsufficientCredits` it would. For a request that has work to do
+        before it can be reserved (Extend), so that a refusal comes before the work."""
+        now = self._clock()
+        settings = await self._store.guild_settings(guild_id)
+        crossed = cap_crossed(
+            settings.monthly_cap, await self._store.month_spend(guild_id, now), price, now
+        )
+        if crossed is not None:
+            raise crossed
+        roles = tuple(role_ids)
+        balance = await self.balance(guild_id, member_id, roles)
+        if balance < price:
+            raise too_poor(settings.allowances, roles, balance, price, now)
 
     # -- a job's money --------------------------------------------------------------------
 

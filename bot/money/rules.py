@@ -57,8 +57,9 @@ class Settlement:
 
 # -- decisions every store takes the same way ---------------------------------------------------
 
-# Within this time, a second job from the same result and button is a double click.
-REPEAT_WINDOW: Final = timedelta(seconds=30)
+# Within this time, a second job from the same result and button, by the same member, is a
+# double click (the same request); after it, a new one (Again twice on purpose makes two).
+REPEAT_WINDOW: Final = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,14 @@ DURATIONS: Final = (6, 10)
 # Pillow format name -> the MIME type Apiframe and Discord use for it.
 ACCEPTED_FORMATS: Final[dict[str, str]] = {
     "JPEG": "image/jpeg",
+    # A phone's JPEG with a second picture after the first (Multi-Picture Format): a JPEG to
+    # everyone who reads its first frame, as Apiframe and Discord do.
+    "MPO": "image/jpeg",
     "PNG": "image/png",
     "WEBP": "image/webp",
 }
+# The only decoders Pillow may try on a member's bytes: no other format's code ever runs.
+OPENED_FORMATS: Final = ("JPEG", "PNG", "WEBP")
 _EXTENSIONS: Final[dict[str, str]] = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
@@ -226,6 +231,27 @@ def aspect_ratio_allowed(width: int, height: int) -> bool:
     )
 
 
+# Formats members send by mistake, told by their first bytes (never decoded), to name them in
+# the refusal.
+MAGIC: Final = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"%PDF", "PDF"),
+)
+
+
+def sniffed_format(data: bytes) -> str | None:
+    for magic, name in MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "HEIC"
+    return None
+
+
 def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFacts:
     """Read the true type and size from an image's bytes (headers only, never the pixels).
 
@@ -238,9 +264,10 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=OPENED_FORMATS) as image:
                 image_format = image.format or ""
                 width, height = image.size
+                frames = getattr(image, "n_frames", 1) if image_format != "MPO" else 1
                 image.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RequestRejected(
@@ -253,9 +280,16 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
             ]
         ) from None
     except UnidentifiedImageError:
+        kind = sniffed_format(data)
         raise RequestRejected(
             [
                 msg(
+                    "{image} is really a {format} file: use a JPEG, PNG or WebP image.",
+                    image=label,
+                    format=kind,
+                )
+                if kind
+                else msg(
                     "{image} is not a picture the bot can read: use a JPEG, PNG or WebP image.",
                     image=label,
                 )
@@ -266,6 +300,17 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
             [msg("{image} is damaged or cut short: export it again and re-attach it.", image=label)]
         ) from None
 
+    if frames > 1:
+        raise RequestRejected(
+            [
+                msg(
+                    "{image} is animated ({frames} frames): use a still picture, such as one "
+                    "frame of it saved as a PNG.",
+                    image=label,
+                    frames=frames,
+                )
+            ]
+        )
     actual = ACCEPTED_FORMATS.get(image_format)
     if actual is None:
         raise RequestRejected(

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from bot.money.ledger import Ledger
 from bot.money.servers import ServerSettings
@@ -69,7 +70,12 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     move = db_actions.add_parser(
         "copy", help="copy the SQLite database into an empty PostgreSQL database, then verify it"
     )
-    move.add_argument("--to", required=True, metavar="URL", help="postgresql://user:pw@host/db")
+    move.add_argument(
+        "--to",
+        metavar="URL",
+        help="postgresql://user@host/db, without a password (default: COPY_TO_DATABASE_URL, "
+        "where a password belongs)",
+    )
     return root
 
 
@@ -159,12 +165,27 @@ def report(problems: list[str], out: TextIO) -> int:
     return 0
 
 
-async def copy_database(settings: StoreSettings, url: str, out: TextIO) -> int:
-    """`db copy --to URL`: the configured SQLite database into an empty PostgreSQL one."""
+async def copy_database(settings: StoreSettings, given: str | None, out: TextIO) -> int:
+    """`db copy`: the configured SQLite database into an empty PostgreSQL one, named by
+    COPY_TO_DATABASE_URL (or by `--to`, when its URL holds no password)."""
     if settings.on_postgres:
         return fail("db copy reads a SQLite database: unset DATABASE_URL (or point it at one)")
+    if given is not None and urlsplit(given).password:
+        # The command line stays in the shell's history and the list of processes.
+        return fail(
+            "--to carries a password, which would stay in your shell history and the list of "
+            "processes: put the URL in COPY_TO_DATABASE_URL instead (a line of .env, or "
+            "exported) and run `python -m bot db copy`"
+        )
+    secret = settings.copy_to_database_url
+    url = given if given is not None else (None if secret is None else secret.get_secret_value())
+    if url is None:
+        return fail(
+            "say where to copy to: set COPY_TO_DATABASE_URL=postgresql://user:password@host/db "
+            "(a line of .env, or exported), then run `python -m bot db copy`"
+        )
     if not url.lower().startswith(("postgresql://", "postgres://")):
-        return fail("--to must be a postgresql:// URL")
+        return fail("the target must be a postgresql:// URL (COPY_TO_DATABASE_URL or --to)")
     if not settings.sqlite_path.exists():
         return fail(f"no database at {settings.sqlite_path} to copy")
     target = PostgresDatabase(url)

@@ -24,15 +24,17 @@ TABLES: Final = (
     "allowances",
     "accounts",
     "jobs",
+    "images",
     "job_images",
     "ledger",
     "bot_state",
     "blocked_words",
     "option_defaults",
+    "pending_requests",
 )
 # Identity columns whose values the copy keeps, so their sequences must continue after them.
 IDENTITIES: Final = (("guild_settings_log", "id"), ("ledger", "id"), ("jobs", "seq"))
-ORDER: Final = {"jobs": "seq", "ledger": "id", "guild_settings_log": "id"}
+ORDER: Final = {"jobs": "seq", "ledger": "id", "guild_settings_log": "id", "images": "sha256"}
 
 
 class CopyRefused(Exception):

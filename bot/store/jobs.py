@@ -3,7 +3,8 @@ written once for both engines. Money moves on jobs live in the ledger's store.""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from typing import Final
 
 from bot.clock import utc_now
@@ -15,14 +16,18 @@ from bot.jobs.records import (
     Job,
     JobState,
     NewJob,
+    PendingRequest,
     QueueLimits,
     short_id_prefix,
 )
 from bot.requests.rules import ImageRole, Resolution
 from bot.store.driver import Driver, Tx, placeholders
-from bot.store.rows import driven_from_row, job_from_row
+from bot.store.rows import driven_from_row, job_from_row, pending_from_row
 from bot.store.settings import read_guild_settings
 
+# How long an unused picture is kept at the least, so that one being named by a new job right
+# now is never swept from under it.
+IMAGE_GRACE: Final = timedelta(hours=1)
 JOB_WITH_SOURCE: Final = (
     "SELECT j.*, s.video_channel_id AS source_channel_id, "
     "s.video_message_id AS source_message_id FROM jobs j "
@@ -37,8 +42,14 @@ INSERT_JOB: Final = """
     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
               $17, $18, $19, $20, $21, $22)
 """
+# A picture is kept once per content: a second job with the same bytes only names it (and
+# marks it as used now, so that a sweep of unused pictures running at that moment spares it).
+KEEP_IMAGE: Final = (
+    "INSERT INTO images (sha256, data, created_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (sha256) DO UPDATE SET created_at = excluded.created_at"
+)
 INSERT_IMAGE: Final = (
-    "INSERT INTO job_images (job_id, role, filename, content_type, data) "
+    "INSERT INTO job_images (job_id, role, filename, content_type, image_sha256) "
     "VALUES ($1, $2, $3, $4, $5)"
 )
 # A server's queue, in the order its requests were written (an insertion sequence: the same on
@@ -85,14 +96,16 @@ async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
         origin.age_restricted,
         origin.language,
     )
-    if job.images:
-        await tx.execute_many(
-            INSERT_IMAGE,
-            [
-                (job.id, image.role.value, image.filename, image.content_type, image.data)
-                for image in job.images
-            ],
+    for image in job.images:
+        digest = hashlib.sha256(image.data).hexdigest()
+        await tx.execute(KEEP_IMAGE, digest, image.data, now)
+        await tx.execute(
+            INSERT_IMAGE, job.id, image.role.value, image.filename, image.content_type, digest
         )
+    # The request the member was told is being handled is now recorded.
+    await tx.execute(
+        "DELETE FROM pending_requests WHERE interaction_token = $1", origin.interaction_token
+    )
 
 
 class SqlJobStore:
@@ -176,9 +189,38 @@ class SqlJobStore:
 
     async def images(self, job_id: str) -> list[ImagePayload]:
         rows = await self._db.fetch(
-            "SELECT role, filename, content_type, data FROM job_images WHERE job_id = $1", job_id
+            "SELECT j.role, j.filename, j.content_type, COALESCE(i.data, j.data) "
+            "FROM job_images j LEFT JOIN images i ON i.sha256 = j.image_sha256 "
+            "WHERE j.job_id = $1 ORDER BY j.role DESC",
+            job_id,
         )
         return [ImagePayload(ImageRole(row[0]), row[1], row[2], bytes(row[3])) for row in rows]
+
+    async def forget_source_images(self, finished_before: datetime, now: datetime) -> int:
+        """Let go of the pictures no job can need any more: those of failed jobs (nothing is
+        made from them again), and of videos finished before `finished_before` (Again and
+        1080p on them say the pictures are gone). Returns how many pictures were deleted."""
+
+        async def body(tx: Tx) -> int:
+            await tx.execute(
+                "DELETE FROM job_images WHERE job_id IN (SELECT id FROM jobs WHERE "
+                "(state = 'failed' AND delivered_at IS NOT NULL) "
+                "OR (state = 'completed' AND finished_at < $1))",
+                finished_before,
+            )
+            # Pictures no job names any more; one named a moment ago is spared (see KEEP_IMAGE).
+            return await tx.execute(
+                "DELETE FROM images WHERE created_at < $1 AND NOT EXISTS "
+                "(SELECT 1 FROM job_images j WHERE j.image_sha256 = images.sha256)",
+                now - IMAGE_GRACE,
+            )
+
+        return await self._db.write(body)
+
+    async def image_count(self) -> int:
+        """Pictures kept (each once, however many jobs use it)."""
+        row = await self._db.fetch_one("SELECT COUNT(*) FROM images")
+        return 0 if row is None else int(row[0])
 
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None:
         """Keep Apiframe's URLs. The images' bytes stay too: Apiframe's copies expire within
@@ -242,6 +284,52 @@ class SqlJobStore:
             message_id,
             job_id,
         )
+
+    async def mark_messages_deleted(self, message_ids: list[int]) -> list[str]:
+        """The messages were deleted, by anyone: the jobs whose card or video they carried are
+        marked deleted (never posted again). Returns the jobs newly marked."""
+        if not message_ids:
+            return []
+
+        async def body(tx: Tx) -> list[str]:
+            marks = placeholders(len(message_ids), start=2)
+            rows = await tx.fetch(
+                "UPDATE jobs SET deleted_at = $1, updated_at = $1 WHERE deleted_at IS NULL "  # noqa: S608
+                f"AND (video_message_id IN ({marks}) OR (card_message_id IN ({marks}) "
+                "AND video_message_id IS NULL AND state = 'completed')) RETURNING id",
+                utc_now(),
+                *message_ids,
+            )
+            return [str(row[0]) for row in rows]
+
+        return await self._db.write(body)
+
+    # -- requests acknowledged before they were recorded -----------------------------------
+
+    async def note_pending(self, request: PendingRequest) -> None:
+        await self._db.execute(
+            "INSERT INTO pending_requests (interaction_token, application_id, guild_id, "
+            "channel_id, member_id, language, interaction_created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (interaction_token) DO NOTHING",
+            request.interaction_token,
+            request.application_id,
+            request.guild_id,
+            request.channel_id,
+            request.member_id,
+            request.language,
+            request.interaction_created_at,
+        )
+
+    async def clear_pending(self, interaction_token: str) -> None:
+        await self._db.execute(
+            "DELETE FROM pending_requests WHERE interaction_token = $1", interaction_token
+        )
+
+    async def pending(self) -> list[PendingRequest]:
+        rows = await self._db.fetch(
+            "SELECT * FROM pending_requests ORDER BY interaction_created_at"
+        )
+        return [pending_from_row(row) for row in rows]
 
     async def mark_deleted(self, job_id: str, actor_id: int) -> None:
         await self._db.execute(

@@ -55,6 +55,9 @@ ACQUIRE_TIMEOUT: Final = 10.0
 LISTEN_CHECK_SECONDS: Final = 5.0
 RECONNECT: Final = Backoff(floor=1.0, ceiling=30.0)
 UNREACHABLE: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# How long closing waits for borrowed connections to come back before cutting them: a query
+# stuck on a dead server must not hold the bot's shutdown open forever.
+CLOSE_GRACE: Final = 10.0
 
 
 def redacted(url: str) -> str:
@@ -154,7 +157,14 @@ class PostgresDatabase(Opened):
         self._listeners.clear()
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_GRACE)
+            except TimeoutError:
+                log.warning(
+                    "PostgreSQL: connections still busy after %.0f s at shutdown; cut them",
+                    CLOSE_GRACE,
+                )
+                pool.terminate()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:

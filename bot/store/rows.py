@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.jobs.records import Driven, Job, JobState, SourceAction
+from bot.jobs.records import Driven, Job, JobState, PendingRequest, SourceAction
 from bot.money.allowances import Allowance, Period
 from bot.money.rules import EntryKind, LedgerEntry
 from bot.money.servers import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
@@ -83,6 +83,18 @@ def driven_from_row(row: Row) -> Driven:
         row["lease_owner"],
         moment(row["lease_expires_at"]),
         moment(row["admitted_at"]),
+    )
+
+
+def pending_from_row(row: Row) -> PendingRequest:
+    return PendingRequest(
+        interaction_token=row["interaction_token"],
+        application_id=int(row["application_id"]),
+        guild_id=int(row["guild_id"]),
+        channel_id=int(row["channel_id"]),
+        member_id=int(row["member_id"]),
+        language=row["language"],
+        interaction_created_at=required(row["interaction_created_at"]),
     )
 
 

@@ -15,8 +15,10 @@ through aiosqlite, and read bodies on a read-only connection of their own, in on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -222,7 +224,7 @@ class SqliteDatabase(Opened):
             ) from None
 
     async def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(private_files, self.path)
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
         try:
@@ -347,6 +349,18 @@ class SqliteDatabase(Opened):
                 raise
 
 
+def private_files(path: Path) -> None:
+    """The database holds prompts, images and reply tokens: its folder (when the bot makes it)
+    is the owner's alone, and the file is readable and writable by its owner only. SQLite
+    gives its -wal and -shm files the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)  # made by an earlier version, or by hand
+
+
 class BackupRefused(HailuoBotError):
     """A backup that cannot be made as asked; nothing was written."""
 
@@ -370,6 +384,13 @@ async def backup(source: Path, target: Path) -> None:
         # Read-only, so a source that vanished in between is never created empty.
         with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src:
             src.execute("PRAGMA busy_timeout=10000")
+            try:
+                # A backup holds what the database holds: the owner's alone from its first byte.
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                raise BackupRefused(f"{target} already exists: choose a new name") from None
+            except OSError as exc:
+                raise BackupRefused(f"could not write {target}: {exc.strerror}") from None
             try:
                 with closing(sqlite3.connect(target)) as dst:
                     src.backup(dst)

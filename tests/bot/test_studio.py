@@ -15,7 +15,15 @@ from bot.clock import utc_now
 from bot.errors import InsufficientCredits, RequestRejected, SourceUnavailable
 from bot.jobs.delivery import Deliverer, Outcome, Progress, Receipt
 from bot.jobs.polling import PollShape, RenderTimes
-from bot.jobs.records import ImagePayload, Job, JobState, JobStore, RequestOrigin, SourceAction
+from bot.jobs.records import (
+    ImagePayload,
+    Job,
+    JobState,
+    JobStore,
+    PendingRequest,
+    RequestOrigin,
+    SourceAction,
+)
 from bot.jobs.submission import Submitter
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.videos import VideoFetcher
@@ -53,6 +61,9 @@ class Members:
 
     def upload_limit(self, job: Job) -> int:
         return 10_000_000
+
+    async def tell_interrupted(self, request: PendingRequest) -> bool:
+        return True
 
     async def deliver(self, outcome: Outcome) -> Receipt:
         raise AssertionError("no job finishes in these tests")
@@ -245,7 +256,10 @@ async def test_again_without_the_kept_images_is_a_clear_refusal(
     again = await bench.studio.again(accepted.job_id, origin(2), SourceAction.AGAIN)
     assert again.price == 5  # with the kept image, Again works
 
-    await database.execute("DELETE FROM job_images WHERE job_id = $1", accepted.job_id)
+    # Past SOURCE_IMAGE_RETENTION_DAYS, the pictures are let go of.
+    await bench.jobs.forget_source_images(
+        utc_now() + timedelta(minutes=1), utc_now() + timedelta(hours=2)
+    )
     with pytest.raises(SourceUnavailable, match="no longer has this video's images"):
         await bench.studio.again(accepted.job_id, origin(3), SourceAction.AGAIN)
     assert await bench.ledger.balance(GUILD, 3) == 20  # nothing charged

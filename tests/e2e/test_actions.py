@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -157,6 +158,35 @@ async def test_extend_refuses_a_frame_too_small_for_the_model(
     assert len(fake_apiframe.jobs) == 1
 
 
+@pytest.mark.parametrize("why", ["a blocked word", "no credits left"])
+async def test_extend_refuses_before_it_downloads_or_decodes_anything(
+    running: RunningBot, fake_apiframe: FakeApiframe, why: str
+) -> None:
+    discord = running.discord
+    admin, ana = discord.add_member("admin", admin=True), discord.add_member("ana")
+    card = await finished_card(running, ana)
+    if why == "a blocked word":
+        blocked = await discord.invoke(
+            "quota", [sub("block", sub("add", text("words", "kraken")))], member=admin
+        )
+        await discord.wait_reply(blocked, "Blocked")
+        prompt, fragment = "a k/r/a/k/e/n rises", "is blocked in this server"
+    else:
+        emptied = await discord.invoke(
+            "quota", [sub("set", user("member", ana.id), integer("amount", 0))], member=admin
+        )
+        await discord.wait_reply(emptied, "now has **0** credits")
+        prompt, fragment = "it goes on", "you have 0"
+    downloads, cdn = discord.file_downloads, fake_apiframe.cdn_requests
+    click = await discord.click(card, "Extend", member=ana)
+    await discord.wait_for(lambda: click.modal is not None)
+    submitted = await discord.submit_modal(click, {"What happens next": prompt}, member=ana)
+    refusal = await answered(discord, submitted, fragment)
+    assert refusal.ephemeral and "Nothing was charged" in refusal.content
+    assert (discord.file_downloads, fake_apiframe.cdn_requests) == (downloads, cdn)
+    assert len(fake_apiframe.jobs) == 1
+
+
 async def test_delete_is_for_the_author_or_a_moderator_and_touches_no_credits(
     running: RunningBot,
 ) -> None:
@@ -213,6 +243,29 @@ async def test_a_double_click_makes_one_job(
     assert len(fake_apiframe.jobs) == 2
     assert running.bot is not None
     assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 10
+
+
+async def test_again_on_purpose_a_moment_later_makes_a_second_paid_video(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    first = await discord.click(card, "Again", member=ana)
+    await discord.wait_reply(first, "credits reserved")
+    assert running.bot is not None
+    # Three seconds later (the double-click window is two): a deliberate second click.
+    await running.bot.database.execute(
+        "UPDATE jobs SET created_at = $1 WHERE source_job_id IS NOT NULL",
+        datetime.now(UTC) - timedelta(seconds=3),
+    )
+    second = await discord.click(card, "Again", member=ana)
+    await discord.wait_reply(second, "credits reserved")
+    await discord.wait_reply(first, READY, within=20)
+    await discord.wait_reply(second, READY, within=20)
+    await idle(running)
+    assert len(fake_apiframe.jobs) == 3
+    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 5  # each one paid
 
 
 async def test_again_at_the_member_limit_waits_in_the_queue_with_cancel(
@@ -337,21 +390,61 @@ async def test_video_show_while_its_video_is_being_posted_never_posts_it_twice(
     assert not [m for m in discord.replies_to(shown) if m.files]
 
 
-async def test_video_show_reposts_the_file_when_its_message_is_gone(
-    running: RunningBot, fake_apiframe: FakeApiframe
+@pytest.mark.parametrize("seen", ["MESSAGE_DELETE", "a 404 when the bot looks"])
+async def test_a_video_a_moderator_deleted_is_never_posted_again(
+    running: RunningBot, fake_apiframe: FakeApiframe, seen: str
 ) -> None:
     discord = running.discord
     ana = discord.add_member("ana")
     card = await finished_card(running, ana)
-    card.deleted = True  # someone deleted it by hand
+    if seen == "MESSAGE_DELETE":
+        await discord.delete_message(card)  # Discord's own Delete, by a moderator
+    else:
+        card.deleted = True  # deleted while the bot was not listening
+    short = await _short_id(running, card)
+    for _ in range(2):
+        shown = await discord.invoke(
+            "video", [sub("show", text("id", short), boolean("public", True))], member=ana
+        )
+        reply = await discord.wait_reply(shown, "message was deleted, so it is not shown again")
+        assert not reply.files
+    assert [m for m in discord.messages.values() if m.files and not m.deleted] == []
+    assert running.bot is not None
+    job = await running.bot.jobs.require(await _job_id(running, card))
+    assert job.deleted_at is not None
+    again = await discord.click(card, "Again", member=ana)  # its buttons still make new ones
+    await discord.wait_reply(again, "credits reserved")
+
+
+async def test_video_show_posts_a_video_that_was_delivered_as_a_link(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    discord.upload_limit = 1000  # the file is refused: the card carries Apiframe's link
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    assert not card.files and fake_apiframe.base_url in card.content
+    discord.upload_limit = 10 * 1024 * 1024
     shown = await discord.invoke(
-        "video",
-        [sub("show", text("id", await _short_id(running, card)), boolean("public", True))],
-        member=ana,
+        "video", [sub("show", text("id", await _short_id(running, card)))], member=ana
     )
-    reply = await discord.wait_reply(shown, "here is the video again")
-    assert not reply.ephemeral
-    assert list(reply.files.values()) == [fake_apiframe.video_bytes]
+    reply = await discord.wait_reply(shown, "Here is the video")
+    assert reply.ephemeral and list(reply.files.values()) == [fake_apiframe.video_bytes]
+
+
+async def test_video_show_needs_the_whole_short_id(running: RunningBot) -> None:
+    discord = running.discord
+    ana = discord.add_member("ana")
+    card = await finished_card(running, ana)
+    short = await _short_id(running, card)
+    for typed in (short[:1], short[:7]):
+        shown = await discord.invoke("video", [sub("show", text("id", typed))], member=ana)
+        reply = await discord.wait_reply(shown, "is too short")
+        assert "8 characters" in reply.content
+    whole = await discord.invoke(
+        "video", [sub("show", text("id", await _job_id(running, card)))], member=ana
+    )
+    await discord.wait_reply(whole, "▶️")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,63 @@ async def test_sigterm_mid_job_exits_fast_and_the_job_resumes(
     await bot_process.start()
     await check_invariants(bot_process, fake_apiframe, fake_discord, ["graceful"])
     print(f"SIGTERM to exit: {took:.2f}s")
+
+
+@pytest.mark.parametrize("token", ["still valid", "expired"])
+async def test_a_request_cut_short_after_its_acknowledgement_is_answered_at_the_next_start(
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    fake_apiframe: FakeApiframe,
+    bot_process: BotProcess,
+    token: str,
+) -> None:
+    """Killed after Discord showed the member "thinking…" and before the request became a
+    job (while its picture downloads): the next start tells them nothing was charged."""
+    discord = fake_discord
+    killed = asyncio.Event()
+
+    async def kill(_key: str) -> None:
+        if not killed.is_set():
+            killed.set()
+            await bot_process.kill()
+
+    discord.on_download.append(kill)
+    member = discord.add_member("ana")
+    picture = discord.add_attachment(
+        "start.png", image_bytes(640, 480), content_type="image/png", width=640, height=480
+    )
+    asked = await discord.invoke(
+        "hailuo", hailuo("a cut short", image=picture), member=member, attachments=[picture]
+    )
+    await asyncio.wait_for(killed.wait(), 30)
+    discord.on_download.clear()
+    if token == "expired":
+        stores = bot_process.stores()
+        await stores.database.open()
+        try:
+            await stores.database.execute(
+                "UPDATE pending_requests SET interaction_created_at = $1",
+                datetime.now(UTC) - timedelta(minutes=14.5),
+            )
+        finally:
+            await stores.database.close()
+    await bot_process.start()
+    said = "restarted before your request was recorded, so nothing was charged"
+    if token == "still valid":
+        reply = await discord.wait_reply(asked, said, within=30)
+        assert reply.ephemeral
+    else:
+        await discord.wait_for(
+            lambda: any(said in m.content for m in discord.channel_messages()), within=30
+        )
+        [told] = [m for m in discord.channel_messages() if said in m.content]
+        assert told.content.startswith(f"<@{member.id}>")
+    assert fake_apiframe.jobs == {}
+    stores = bot_process.stores()
+    await stores.database.open()
+    try:
+        assert await stores.database.fetch("SELECT id FROM jobs") == []
+        assert await stores.jobs.pending() == []
+        assert await stores.ledger.disagreements() == []
+    finally:
+        await stores.database.close()

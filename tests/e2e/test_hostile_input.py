@@ -125,7 +125,7 @@ ATTACHMENT_CASES: dict[str, tuple[dict[str, Any], str]] = {
             "width": 800,
             "height": 800,
         },
-        "not a picture",
+        "really a PDF file",
     ),
     "metadata says small, bytes are tiny": (
         {"data": image_bytes(50, 50), "content_type": "image/png", "width": 900, "height": 900},

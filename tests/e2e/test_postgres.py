@@ -46,8 +46,10 @@ async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
 
     url = await fresh_database(postgres_cluster)
     out = io.StringIO()
-    store = StoreSettings(database_path=tmp_path / "bot.sqlite3", _env_file=None)
-    assert await run_cli(["db", "copy", "--to", url], store, out) == 0, out.getvalue()
+    store = StoreSettings(
+        database_path=tmp_path / "bot.sqlite3", copy_to_database_url=url, _env_file=None
+    )
+    assert await run_cli(["db", "copy"], store, out) == 0, out.getvalue()
 
     on_copy = RunningBot(make_settings(tmp_path, discord, fake_apiframe, database_url=url), discord)
     await on_copy.start()

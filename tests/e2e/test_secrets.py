@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from testkit.commands import hailuo
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
+from testkit.fake_discord import FakeDiscord
 from testkit.harness import DISCORD_TOKEN, RunningBot
+from testkit.processes import BotProcess
 from tests.conftest import ErrorLog
 
 
@@ -92,3 +95,26 @@ def test_the_redaction_filter_covers_messages_arguments_and_tracebacks() -> None
         logger.removeHandler(handler)
     joined = "\n".join(records)
     assert API_KEY not in joined and joined.count("[redacted]") == 2
+
+
+async def test_interaction_tokens_are_redacted_at_every_level(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
+    """discord.py logs every webhook URL at DEBUG, reply token and all: not one reaches the
+    log (a token answers as the bot for fifteen minutes)."""
+    bot = BotProcess(tmp_path, fake_discord, fake_apiframe, LOG_LEVEL="DEBUG")
+    await bot.start()
+    try:
+        member = fake_discord.add_member("ana")
+        asked = await fake_discord.invoke("hailuo", hailuo("tokens"), member=member)
+        await fake_discord.wait_reply(asked, "your video is ready", within=30)
+        await fake_discord.wait_reply(
+            await fake_discord.invoke("credits", member=member), "credits"
+        )
+    finally:
+        await bot.terminate()
+    log = bot.logs()
+    assert "discord.webhook" in log and "/interactions/" in log  # DEBUG lines were written
+    assert "[redacted]" in log
+    for interaction in fake_discord.interactions.values():
+        assert interaction.token not in log

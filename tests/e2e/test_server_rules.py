@@ -115,7 +115,7 @@ async def test_saved_defaults_apply_by_precedence_and_are_reported(
     assert "`/hailuo-defaults`" in reply.content and "Nothing was charged" in reply.content
 
 
-async def test_a_video_made_for_adults_is_a_spoiler_anywhere_else(
+async def test_a_video_made_for_adults_is_never_posted_outside_age_restricted_channels(
     running: RunningBot, fake_apiframe: FakeApiframe
 ) -> None:
     discord = running.discord
@@ -129,16 +129,20 @@ async def test_a_video_made_for_adults_is_a_spoiler_anywhere_else(
     assert running.bot is not None
     await discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
     short = (await running.bot.jobs.recent_for_member(discord.guild_id, ana.id, 1))[0].short_id
+    link = f"https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}"
 
-    elsewhere = await discord.invoke("video", [sub("show", text("id", short))], member=ana)
-    shown = await discord.wait_reply(elsewhere, "▶️")
-    assert f"||https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}||" in (
-        shown.content
+    # Asked to post it publicly in an ordinary channel: a private pointer, nothing of it.
+    elsewhere = await discord.invoke(
+        "video", [sub("show", text("id", short), boolean("public", True))], member=ana
     )
+    shown = await discord.wait_reply(elsewhere, "age-restricted channel")
+    assert shown.ephemeral and link in shown.content
+    assert "nightclub" not in shown.content and not shown.files
+    assert [m for m in discord.channel_messages() if m.files] == []
     inside = await discord.invoke(
         "video", [sub("show", text("id", short))], member=ana, channel_id=adults
     )
-    assert "||" not in (await discord.wait_reply(inside, "▶️")).content
+    assert link in (await discord.wait_reply(inside, "▶️")).content
     listing = await discord.invoke("credits", member=ana)
     assert (
         f"||https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}||"

@@ -103,6 +103,33 @@ async def test_a_stalled_job_runner_turns_readyz_503(served: RunningBot) -> None
     assert parts["job_runner"].startswith("stuck: no heartbeat")
 
 
+async def test_readiness_is_probed_once_every_few_seconds_however_often_it_is_asked(
+    served: RunningBot,
+) -> None:
+    await wait_readiness(served, 200)
+
+    async def probes() -> float:
+        _, text = await get(served, "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
+        return samples(text)[("hailuo_readiness_probes_total", ())]
+
+    before = await probes()
+    answers = await asyncio.gather(*(readiness(served) for _ in range(50)))
+    assert {status for status, _ in answers} == {200}
+    assert await probes() - before <= 1  # fifty asks, one probe (of the database's lock)
+
+
+async def test_metrics_are_served_from_memory_even_without_the_database(
+    served: RunningBot,
+) -> None:
+    assert served.bot is not None
+    await served.bot.database.close()  # any query would fail now
+    try:
+        status, text = await get(served, "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
+        assert status == 200 and "hailuo_jobs" in text
+    finally:
+        await served.bot.database.open()
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     found = {}
     for family in text_string_to_metric_families(text):
@@ -127,6 +154,7 @@ async def test_metrics_count_what_happened(served: RunningBot, fake_apiframe: Fa
     await discord.wait_for(lambda: not served.bot.runner.running)  # type: ignore[union-attr]
 
     assert (await get(served, "/metrics"))[0] == 401
+    await served.bot.refresh_gauges()  # the background count, every 15 s
     status, text = await get(served, "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
     assert status == 200
     found = samples(text)

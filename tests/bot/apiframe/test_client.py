@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from bot.apiframe.client import (
@@ -22,6 +23,7 @@ from bot.apiframe.client import (
     video_url_from,
 )
 from bot.backoff import Backoff
+from bot.media.videos import VideoFetcher, VideoUnavailable
 from testkit.fake_apiframe import API_KEY, SPEC_PATH, FakeApiframe, JobScript
 from tests.conftest import image_bytes
 
@@ -245,3 +247,67 @@ async def test_upload_returns_a_url_that_serves_the_bytes(
     assert url.startswith(fake_apiframe.base_url)
     [(stored, content_type)] = fake_apiframe.uploads.values()
     assert stored == data and content_type == "image/png"
+
+
+class Door:
+    """A little HTTP server on loopback that answers every request with a redirect (or a
+    plain JSON answer), and remembers the headers it was sent."""
+
+    def __init__(self, location: str | None = None) -> None:
+        self.location = location
+        self.seen: list[dict[str, str]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Door:
+        async def answer(request: web.Request) -> web.Response:
+            self.seen.append(dict(request.headers))
+            if self.location is None or request.path == "/final":
+                return web.json_response({"team": {"credits": 1}})
+            return web.Response(status=302, headers={"Location": self.location})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def test_a_redirect_to_another_origin_never_gets_the_api_key() -> None:
+    async with Door() as elsewhere, Door(f"{elsewhere.base}/v2/me") as apiframe:
+        async with ApiframeClient(apiframe.base, SecretStr(API_KEY), retry=FAST) as api:
+            with pytest.raises(ApiframeRejected, match="refused a redirect"):
+                await api.me()
+        assert elsewhere.seen == []  # not even asked
+        assert all(h.get("X-API-Key") == API_KEY for h in apiframe.seen)
+
+
+async def test_a_redirect_within_apiframe_is_followed() -> None:
+    async with (
+        Door("/final") as apiframe,
+        ApiframeClient(apiframe.base, SecretStr(API_KEY), retry=FAST) as api,
+    ):
+        assert (await api.me())["team"] == {"credits": 1}
+    assert len(apiframe.seen) == 2  # the redirect, then the same origin's answer
+
+
+async def test_a_video_download_follows_redirects_to_https_only() -> None:
+    async with Door() as plain, Door(f"{plain.base}/video.mp4") as cdn:
+        videos = VideoFetcher(timeout=5)
+        try:
+            with pytest.raises(VideoUnavailable, match=r"redirected to http://127\.0\.0\.1"):
+                await videos.fetch(f"{cdn.base}/a.mp4", "a.mp4", 10_000)
+        finally:
+            await videos.close()
+        assert plain.seen == []

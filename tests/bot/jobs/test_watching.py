@@ -13,7 +13,7 @@ from bot.apiframe.client import ApiframeClient
 from bot.clock import utc_now
 from bot.jobs.delivery import Outcome, Progress, Receipt
 from bot.jobs.polling import PollShape, RenderTimes
-from bot.jobs.records import Job
+from bot.jobs.records import Job, PendingRequest
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.money.ledger import Ledger
 from bot.store.jobs import SqlJobStore
@@ -42,6 +42,9 @@ class Member:
 
     def upload_limit(self, job: Job) -> int:
         return 10_000_000
+
+    async def tell_interrupted(self, request: PendingRequest) -> bool:
+        return True
 
     async def deliver(self, outcome: Outcome) -> Receipt:
         raise AssertionError("the watcher never delivers")

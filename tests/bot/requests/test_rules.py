@@ -179,7 +179,7 @@ def test_a_file_that_lies_about_its_type_is_refused() -> None:
     ("data", "fragment"),
     [
         (b"", "is empty"),
-        (b"GIF89a" + b"\0" * 100, "not a picture"),
+        (b"GIF89a" + b"\0" * 100, "really a GIF file"),
         (b"this is not an image at all", "not a picture"),
     ],
 )
@@ -199,6 +199,38 @@ def test_gif_bytes_are_refused_even_when_readable() -> None:
     with pytest.raises(RequestRejected) as caught:
         inspect_image(ImageRole.START, png(content_type=None, name="a.gif"), buffer.getvalue())
     assert "really a GIF file" in str(caught.value)
+
+
+def still(width: int, height: int, frames: int, image_format: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    pictures = [Image.new("RGB", (width, height), (n * 40, 90, 200)) for n in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format=image_format, save_all=frames > 1, append_images=pictures[1:])
+    return buffer.getvalue()
+
+
+def test_a_phone_jpeg_with_a_second_picture_is_a_jpeg() -> None:
+    data = still(800, 600, 2, "MPO")
+    facts = inspect_image(ImageRole.START, png(content_type="image/jpeg", name="a.jpg"), data)
+    assert (facts.content_type, facts.width, facts.height) == ("image/jpeg", 800, 600)
+
+
+@pytest.mark.parametrize(("image_format", "kind"), [("PNG", "image/png"), ("WEBP", "image/webp")])
+def test_an_animated_picture_is_refused_with_its_fix(image_format: str, kind: str) -> None:
+    data = still(800, 600, 3, image_format)
+    with pytest.raises(RequestRejected) as caught:
+        inspect_image(ImageRole.START, png(content_type=kind), data)
+    assert "is animated (3 frames): use a still picture" in str(caught.value)
+
+
+@pytest.mark.parametrize(("image_format", "name"), [("BMP", "BMP"), ("TIFF", "TIFF")])
+def test_other_formats_are_named_and_never_decoded(image_format: str, name: str) -> None:
+    with pytest.raises(RequestRejected) as caught:
+        inspect_image(ImageRole.START, png(content_type=None), still(800, 600, 1, image_format))
+    assert f"really a {name} file: use a JPEG, PNG or WebP image" in str(caught.value)
 
 
 def test_truncated_png_is_refused() -> None:

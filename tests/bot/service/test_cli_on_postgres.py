@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.errors import ConfigurationError
 from bot.jobs.records import ImagePayload, JobSource, SourceAction
@@ -29,6 +30,11 @@ async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
     out = io.StringIO()
     code = await run_cli(list(argv), settings, out)
     return code, out.getvalue()
+
+
+def copying(settings: StoreSettings, url: str) -> StoreSettings:
+    """The settings with COPY_TO_DATABASE_URL set, as `db copy` reads it."""
+    return settings.model_copy(update={"copy_to_database_url": SecretStr(url)})
 
 
 def on_postgres(url: str) -> StoreSettings:
@@ -80,7 +86,7 @@ async def test_db_copy_moves_every_row_and_the_bot_reads_the_same_on_the_copy(
 ) -> None:
     source = sqlite_with_every_kind_of_row
     url = await fresh_database(postgres_cluster)
-    code, said = await cli(source, "db", "copy", "--to", url)
+    code, said = await cli(copying(source, url), "db", "copy")
     assert code == 0, said
     assert "ledger: 16 row(s)" in said and "ok: balances, ledger and jobs agree" in said
     assert PASSWORD not in said and "***" in said
@@ -115,7 +121,7 @@ async def test_db_copy_moves_every_row_and_the_bot_reads_the_same_on_the_copy(
 
     code, said = await cli(on_postgres(url), "db", "verify")
     assert code == 0 and "ok" in said
-    code, _ = await cli(source, "db", "copy", "--to", url)
+    code, _ = await cli(copying(source, url), "db", "copy")
     assert code == 1  # never into a database with rows
 
 
@@ -128,9 +134,25 @@ async def test_db_copy_refuses_a_target_with_rows(
     assert (await cli(on_postgres(url), "credits", "set", "--guild", "1", "--member", "2", "5"))[
         0
     ] == 0
-    code, _ = await cli(sqlite_with_every_kind_of_row, "db", "copy", "--to", url)
+    code, _ = await cli(copying(sqlite_with_every_kind_of_row, url), "db", "copy")
     assert code == 1
     assert "not empty" in capsys.readouterr().err
+
+
+async def test_db_copy_refuses_a_password_on_the_command_line(
+    sqlite_with_every_kind_of_row: StoreSettings,
+    postgres_cluster: Cluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = await fresh_database(postgres_cluster)
+    code, said = await cli(sqlite_with_every_kind_of_row, "db", "copy", "--to", url)
+    err = capsys.readouterr().err
+    assert code == 1 and said == ""
+    assert "put the URL in COPY_TO_DATABASE_URL" in err and PASSWORD not in err
+    assert len(err.strip().splitlines()) == 1
+    code, _ = await cli(sqlite_with_every_kind_of_row, "db", "copy")
+    assert code == 1
+    assert "set COPY_TO_DATABASE_URL=" in capsys.readouterr().err
 
 
 async def test_the_shell_commands_work_on_postgres(

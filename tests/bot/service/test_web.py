@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.apiframe.webhooks import signature_valid, webhook_signing_key
-from bot.service.web import WEBHOOK_MAX_BYTES, WEBHOOK_PATH, WebServer
+from bot.metrics import Metrics
+from bot.service.web import WEBHOOK_MAX_BYTES, WEBHOOK_PATH, WebServer, json_depth
 
 API_KEY = SecretStr("afk_live_0123456789abcdef")
 Heard = list[tuple[str, str, int | None]]
@@ -127,3 +130,68 @@ async def test_healthz_answers(server: Served) -> None:
         session.get(f"http://127.0.0.1:{web.bound_port}/healthz") as response,
     ):
         assert response.status == 200
+
+
+async def raw_post(web: WebServer, body: bytes, signature: bytes) -> bytes:
+    """A request written by hand, with header bytes no HTTP client library would send."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", web.bound_port)
+    writer.write(
+        b"POST " + WEBHOOK_PATH.encode() + b" HTTP/1.1\r\nHost: bot\r\n"
+        b"Content-Type: application/json\r\nX-Webhook-Signature: " + signature + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "signature", ["sha256=\u00e9".encode(), b"sha256=\xff\xfe", b"\xc3\xa9" * 40]
+)
+async def test_a_signature_header_that_is_not_ascii_is_a_401_without_a_traceback(
+    server: Served, signature: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    web, heard = server
+    assert await raw_post(web, BODY, signature) == b"HTTP/1.1 401 Unauthorized"
+    assert heard == []
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+
+
+async def test_a_signed_body_nested_too_deep_is_a_400(server: Served) -> None:
+    web, heard = server
+    body = b'{"jobId": "3f1c", "status": "COMPLETED", "x": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    assert await post(web, body, signed(body)) == 400
+    assert json_depth(b'{"a": [{"b": "[[[["}]}') == 3  # brackets in strings do not count
+    assert heard == []
+
+
+async def test_a_flood_of_forged_requests_is_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    web = WebServer("127.0.0.1", 0, metrics=metrics)
+
+    async def on_news(job_id: str, status: str, progress: int | None) -> bool:
+        raise AssertionError("forged news must never be heard")
+
+    web.add_webhook(webhook_signing_key(API_KEY), on_news)
+    await web.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            codes = await asyncio.gather(*(post(web, BODY, "sha256=00") for _ in range(200)))
+    finally:
+        await web.stop()
+    assert set(codes) == {401}
+    assert metrics.webhooks.labels("refused")._value.get() == 200
+    assert len([r for r in caplog.records if "refused webhook" in r.getMessage()]) == 1
+
+
+async def test_a_delivery_replayed_is_acknowledged_without_any_work(server: Served) -> None:
+    web, heard = server
+    for _ in range(5):  # Apiframe's retries, or a captured body sent again
+        assert await post(web, BODY, signed(BODY)) == 200
+    assert heard == [("3f1c", "COMPLETED", 100)]
+    later = json.dumps({"jobId": "3f1c", "status": "PROCESSING", "progress": 60}).encode()
+    assert await post(web, later, signed(later)) == 200  # new news is heard
+    assert heard[-1] == ("3f1c", "PROCESSING", 60)

@@ -210,6 +210,22 @@ async def test_no_free_connection_fails_the_one_operation_and_counts_it(
         assert (await database.fetch_one("SELECT 1")) is not None  # and it recovers
 
 
+async def test_closing_cuts_a_connection_stuck_in_a_query(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown never waits forever on a borrowed connection."""
+    import bot.store.postgres
+
+    monkeypatch.setattr(bot.store.postgres, "CLOSE_GRACE", 0.5)
+    database = PostgresDatabase(postgres_url, max_size=2)
+    await database.open()
+    stuck = asyncio.create_task(database.fetch_one("SELECT pg_sleep(600)"))
+    await asyncio.sleep(0.3)  # the query is on the server
+    await asyncio.wait_for(database.close(), 30)
+    with pytest.raises(Exception):  # noqa: B017 - whichever way asyncpg reports the cut
+        await asyncio.wait_for(stuck, 30)
+
+
 async def test_a_pool_of_one_serves_fifty_servers_admitting_at_once(postgres_url: str) -> None:
     """The admission pass that once held a connection while it waited for a second one."""
     from bot.money.ledger import Ledger

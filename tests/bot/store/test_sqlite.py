@@ -10,7 +10,7 @@ import pytest
 
 from bot.store.driver import Tx
 from bot.store.settings import SqlBotState
-from bot.store.sqlite import SqliteDatabase
+from bot.store.sqlite import SqliteDatabase, backup
 
 
 async def insert(tx: Tx, key: str) -> None:
@@ -94,3 +94,25 @@ async def test_opening_twice_is_opening_once(tmp_path: Path) -> None:
     await db.open()
     assert db._writer is writer
     await db.close()
+
+
+async def test_the_database_its_journal_and_its_backups_are_the_owners_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data" / "bot.sqlite3"
+    async with SqliteDatabase(path) as db:
+        await db.write(lambda tx: insert(tx, "a"))
+        files = [path, path.with_name("bot.sqlite3-wal"), path.with_name("bot.sqlite3-shm")]
+        assert [f.stat().st_mode & 0o777 for f in files] == [0o600] * 3
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        await backup(path, tmp_path / "backup.sqlite3")
+    assert (tmp_path / "backup.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_database_made_by_an_earlier_version_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    async with SqliteDatabase(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -4,6 +4,7 @@ runner, the studio and the cogs read back is what they wrote."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -120,3 +121,41 @@ async def test_saved_defaults_replace_and_clear(backend: Backend) -> None:
     assert await defaults.get(GUILD, 1) == OptionDefaults(resolution="1080p")
     await defaults.save(GUILD, 1, OptionDefaults())
     assert await defaults.get(GUILD, 1) == OptionDefaults()
+
+
+async def test_a_hundred_failed_requests_with_one_picture_keep_one_copy_then_none(
+    backend: Backend,
+) -> None:
+    ledger, jobs = backend.ledger(), backend.jobs
+    await ledger.add_credits(GUILD, 42, 1000, actor_id=1)
+    picture = ImagePayload(ImageRole.START, "a.png", "image/png", b"\x89PNG" + b"p" * 100_000)
+    failed = [dataclasses.replace(new_job(42), images=(picture,)) for _ in range(100)]
+    for job in failed:
+        await ledger.reserve(job)
+    assert await jobs.image_count() == 1  # one copy, named a hundred times
+    assert await jobs.images(failed[-1].id) == [picture]
+    for job in failed:
+        await ledger.refund(job.id, "the model refused it")
+        await jobs.mark_delivered(job.id, "interaction")
+    later = utc_now() + timedelta(hours=2)  # past the grace for pictures named a moment ago
+    assert await jobs.forget_source_images(utc_now(), later) == 1
+    assert await jobs.image_count() == 0 and await jobs.images(failed[0].id) == []
+
+
+async def test_a_finished_videos_pictures_are_kept_for_the_retention_then_let_go(
+    backend: Backend,
+) -> None:
+    ledger, jobs = backend.ledger(), backend.jobs
+    picture = ImagePayload(ImageRole.START, "a.png", "image/png", b"\x89PNG kept")
+    done = dataclasses.replace(new_job(42), images=(picture,))
+    again = dataclasses.replace(new_job(43), images=(picture,))
+    await ledger.reserve(done)
+    await jobs.record_submitted(done.id, "remote-1", "QUEUED")
+    await ledger.commit_charge(done.id, "https://v/1.mp4")
+    await ledger.reserve(again)  # still running: its picture is needed whatever the age
+    later = utc_now() + timedelta(hours=2)
+    assert await jobs.forget_source_images(utc_now() - timedelta(days=30), later) == 0
+    assert await jobs.images(done.id) == [picture]  # within the retention: Again may use it
+    await jobs.forget_source_images(utc_now() + timedelta(minutes=1), later)
+    assert await jobs.images(done.id) == []  # past it
+    assert await jobs.images(again.id) == [picture] and await jobs.image_count() == 1
