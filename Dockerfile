@@ -25,8 +25,9 @@ USER hailuo
 VOLUME ["/data"]
 # The HTTP server: /healthz, /readyz, /metrics, and Apiframe's webhooks when they are on.
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=4).status != 200)"]
+# Asks /readyz on whatever HTTP_PORT the bot was given (the probe reads the same settings).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "bot", "health"]
 
 # SIGTERM (docker stop) makes the bot stop taking work, save state and exit.
 STOPSIGNAL SIGTERM

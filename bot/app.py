@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final, cast
 
 import aiohttp
 import discord
@@ -23,9 +23,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError
-from bot.apiframe.simulator import ApiframeSimulator
 from bot.apiframe.webhooks import webhook_signing_key
 from bot.errors import ConfigurationError, StartupFailed
+from bot.i18n import catalogues_fingerprint
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import PollShape, RenderTimes
 from bot.jobs.submission import Submitter
@@ -46,8 +46,11 @@ from bot.service.web import WebServer
 from bot.settings import Settings
 from bot.store import stores_for
 from bot.store.driver import StoreUnavailable
-from bot.store.postgres import Listener, PostgresDatabase
 from bot.studio import Studio
+
+if TYPE_CHECKING:  # loaded only for a bot on PostgreSQL, or trying the simulator
+    from bot.apiframe.simulator import ApiframeSimulator
+    from bot.store.postgres import Listener, PostgresDatabase
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ EXTENSIONS: Final = (
     "cogs.credits",
     "cogs.quota",
     "cogs.actions",
+    "cogs.welcome",
 )
 COMMAND_HASH_KEY: Final = "command_hash"
 # PostgreSQL NOTIFY channel on which processes pass on webhook news about jobs.
@@ -119,7 +123,11 @@ class HailuoBot(commands.AutoShardedBot):
         self.database = self.stores.database
         self.state = self.stores.state
         # Several processes on PostgreSQL: webhook news for a job driven elsewhere goes there.
-        self._news = self.database if isinstance(self.database, PostgresDatabase) else None
+        self._news = (
+            cast("PostgresDatabase", self.database)
+            if self.database.engine == "postgresql"
+            else None
+        )
         self.relay: Listener | None = None  # the LISTEN for news from other processes
         self._relayed: set[asyncio.Task[None]] = set()
         self.ledger = Ledger(
@@ -129,11 +137,13 @@ class HailuoBot(commands.AutoShardedBot):
         self.jobs = self.stores.jobs
         self.rules = ServerRules(self.stores.rules)
         self.option_defaults = DefaultsStore(self.stores.defaults)
-        self.simulator = (
-            ApiframeSimulator(settings.apiframe_api_key, settings.apiframe_simulate_seconds)
-            if settings.apiframe_simulate
-            else None
-        )
+        self.simulator: ApiframeSimulator | None = None
+        if settings.apiframe_simulate:
+            from bot.apiframe.simulator import ApiframeSimulator  # noqa: PLC0415 - trying it out only
+
+            self.simulator = ApiframeSimulator(
+                settings.apiframe_api_key, settings.apiframe_simulate_seconds
+            )
         self.apiframe = ApiframeClient(
             self.simulator.base_url if self.simulator else settings.apiframe_base_url,
             settings.apiframe_api_key,
@@ -158,6 +168,7 @@ class HailuoBot(commands.AutoShardedBot):
         self._audit: AuditTrail | None = None
         self._front_end: tuple[JobReporter, AuditSink] | None = None
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
+        self._serving = False
         self._gauges: asyncio.Task[None] | None = None
 
     @property
@@ -205,22 +216,34 @@ class HailuoBot(commands.AutoShardedBot):
         if shards is None or 0 in shards:
             # Commands are global: one process (shard 0's) registers them for all.
             await self.sync_commands_if_changed()
-        if self.settings.http_port:
-            self._serve_http()
-            await self.web.start()
+        await self.serve_http()
         await self.runner.resume_pending()
         self.runner.supervise()
         self._audit.start()
         self._gauges = asyncio.create_task(self._keep_gauges(), name="metrics-gauges")
 
+    async def serve_http(self) -> None:
+        """Start the HTTP server, once: at start-up before anything talks to Discord (so a busy
+        port is found before commands are synced), or at set-up for a bot started directly."""
+        if not self.settings.http_port or self._serving:
+            return
+        self._serve_http()
+        await self.web.start()
+        self._serving = True
+
     def _serve_http(self) -> None:
         settings = self.settings
         if settings.apiframe_webhook_url:
-            self.web.add_webhook(webhook_signing_key(settings.apiframe_api_key), self.runner.hear)
+            self.web.add_webhook(webhook_signing_key(settings.apiframe_api_key), self._hear)
         self.web.add_readiness("gateway", self._gateway_state)
         self.web.add_readiness("database", self._database_state)
         self.web.add_readiness("job_runner", self._runner_state)
         self.web.add_metrics(self.metrics, settings.metrics_token)
+
+    async def _hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool | None:
+        if self._runner is None:
+            return None  # still starting: refused, so that Apiframe may deliver it again
+        return await self._runner.hear(apiframe_job_id, status, progress)
 
     async def _gateway_state(self) -> str | None:
         if self.gateway_connected and self.is_ready() and not self.is_closed():
@@ -232,6 +255,8 @@ class HailuoBot(commands.AutoShardedBot):
         return None
 
     async def _runner_state(self) -> str | None:
+        if self._runner is None:
+            return "starting"
         # Four missed beats: the supervisor is stuck (a minute at most with the default beat).
         limit = self.runner.heartbeat * 4.5
         age = self.runner.beat_age
@@ -381,16 +406,15 @@ class HailuoBot(commands.AutoShardedBot):
 
 
 async def command_definition(tree: app_commands.CommandTree[HailuoBot]) -> str:
-    """The commands as Discord would receive them, translations included (a new translation
-    is a change worth syncing)."""
-    translator = tree.translator
-    payload = [
-        await command.get_translated_payload(tree, translator)
-        if translator is not None
-        else command.to_dict(tree)
-        for command in tree.get_commands()
-    ]
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    """The commands as Discord would receive them, and the catalogues their translations come
+    from (a new translation is a change worth syncing): the catalogues' text, not their
+    reading, so that a start with nothing to sync reads none."""
+    payload = [command.to_dict(tree) for command in tree.get_commands()]
+    return json.dumps(
+        {"commands": payload, "translations": catalogues_fingerprint()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 # -- start-up: everything before the gateway ---------------------------------------------------
@@ -439,6 +463,7 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
         await bot.database.open()
     except StoreUnavailable as exc:
         raise StartupFailed(str(exc)) from None
+    await bot.serve_http()  # a busy port is found now, before Discord hears of the bot
 
     unreachable = (aiohttp.ClientConnectionError, OSError, TimeoutError)
     base = settings.discord_api_base_url.rstrip("/")

@@ -56,11 +56,19 @@ class InsufficientCredits(UserFacingError):
     """The member's balance is below the price of the request."""
 
     def __init__(
-        self, balance: int, price: int, *, refill: tuple[int, datetime] | None = None
+        self,
+        balance: int,
+        price: int,
+        *,
+        refill: tuple[int, datetime] | None = None,
+        server_set_up: bool = True,
     ) -> None:
         self.balance = balance
         self.price = price
         self.refill = refill
+        # False: the server's admins have handed out no credits in any way yet (no starting
+        # balance, no allowance, no grant), so the member is told who can, not to ask for more.
+        self.server_set_up = server_set_up
         super().__init__(Text(f"not enough credits: {balance}, {price} needed"))
 
 

@@ -14,13 +14,12 @@ so its card and its outcome speak it too, after a restart as well.
 from __future__ import annotations
 
 import functools
+import hashlib
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Final
-
-from babel.messages.pofile import read_po
 
 ENGLISH: Final = "en"
 DOMAIN: Final = "hailuo"
@@ -114,18 +113,29 @@ ENGLISH_ONLY: Final = Language(ENGLISH)
 
 
 class Catalogues:
-    """The languages the bot speaks, English always among them."""
+    """The languages the bot speaks, English always among them. Each catalogue is read the
+    first time a member needs it, so a start (and an English answer) reads none."""
 
-    def __init__(self, languages: Iterable[Language]) -> None:
+    def __init__(
+        self, languages: Iterable[Language] = (), sources: Mapping[str, Path] | None = None
+    ) -> None:
         self._languages = {language.code: language for language in languages}
         self._languages.setdefault(ENGLISH, ENGLISH_ONLY)
+        self._sources = {
+            code: source for code, source in (sources or {}).items() if code not in self._languages
+        }
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(sorted(self._languages))
+        return tuple(sorted({*self._languages, *self._sources}))
 
     def __getitem__(self, code: str) -> Language:
-        return self._languages[code]
+        found = self._languages.get(code)
+        if found is None:
+            source = self._sources[code]  # KeyError: not a language of the bot's
+            found = read_catalogue(code, source.read_text(encoding="utf-8"))
+            self._languages[code] = found
+        return found
 
     def find(self, locale: str | None) -> Language | None:
         """The catalogue for a Discord locale (`de`, `es-ES`, `en-US`), by exact code or by
@@ -133,7 +143,10 @@ class Catalogues:
         if not locale:
             return None
         code = locale.replace("_", "-")
-        return self._languages.get(code) or self._languages.get(code.split("-", 1)[0])
+        for candidate in (code, code.split("-", 1)[0]):
+            if candidate in self._languages or candidate in self._sources:
+                return self[candidate]
+        return None
 
     def choose(self, *locales: str | None) -> Language:
         """The first of the given locales the bot speaks (the member's, then the server's),
@@ -147,6 +160,8 @@ class Catalogues:
 
 def read_catalogue(code: str, source: str) -> Language:
     """One PO file's translated, non-fuzzy messages."""
+    from babel.messages.pofile import read_po  # noqa: PLC0415 - the first time one is needed
+
     catalog = read_po(iter(source.splitlines(keepends=True)), locale=code.replace("-", "_"))
     messages: dict[Key, str] = {}
     for message in catalog:
@@ -157,13 +172,30 @@ def read_catalogue(code: str, source: str) -> Language:
     return Language(code, messages)
 
 
-@functools.cache
-def catalogues() -> Catalogues:
-    """The catalogues shipped in the package, read once."""
-    root = resources.files("bot.locales")
-    languages = []
+LOCALES: Final = Path(__file__).resolve().parent / "locales"
+
+
+def _shipped() -> dict[str, Path]:
+    root = LOCALES
+    found = {}
     for folder in root.iterdir():
         po = folder.joinpath("LC_MESSAGES", f"{DOMAIN}.po")
         if folder.is_dir() and po.is_file():
-            languages.append(read_catalogue(folder.name, po.read_text(encoding="utf-8")))
-    return Catalogues(languages)
+            found[folder.name] = po
+    return found
+
+
+@functools.cache
+def catalogues() -> Catalogues:
+    """The catalogues shipped in the package, each read once, when first needed."""
+    return Catalogues(sources=_shipped())
+
+
+@functools.cache
+def catalogues_fingerprint() -> str:
+    """A digest of every shipped catalogue's text: a new or changed translation changes it,
+    without reading any of them."""
+    digest = hashlib.sha256()
+    for code, po in sorted(_shipped().items()):
+        digest.update(code.encode() + b"\0" + po.read_bytes() + b"\0")
+    return digest.hexdigest()

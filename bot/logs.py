@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final, Literal
 
-from pythonjsonlogger.json import JsonFormatter
-
 REDACTED = "[redacted]"
 LogFormat = Literal["text", "json"]
 
@@ -105,6 +103,8 @@ class RedactSecrets(logging.Filter):
 
 def formatter(style: LogFormat) -> logging.Formatter:
     if style == "json":
+        from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415 - for LOG_FORMAT=json only
+
         return JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={

@@ -1,30 +1,87 @@
-"""The bot's configuration, read once from the environment or a `.env` file."""
+"""The bot's configuration, read once from the environment or a `.env` file.
+
+Every mistake becomes one line naming the setting and the fix (`ConfigurationError`), and none
+of those lines ever repeats a secret: a database URL that cannot be read is described, not
+quoted.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Final, Literal, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SIMULATED_API_KEY = "afk_simulated_no_apiframe_account"
+ENV_FILE: Final = ".env"
+# Reserved characters a password must carry percent-encoded inside a URL.
+PERCENT_ENCODED: Final = "/ as %2F, @ as %40, : as %3A, # as %23, ? as %3F, % as %25"
+SHARD_IDS_FORM: Final = re.compile(r"^\s*\d+(\s*,\s*\d+)*\s*$")
 
 
-class StoreSettings(BaseSettings):
-    """What the owner's shell commands need: the database, and no secrets."""
+def database_url_problem(name: str, url: str) -> str | None:
+    """What is wrong with a database URL, in words that never repeat any part of it (it may
+    hold a password, and a password with a `/` is read as the port)."""
+    scheme, colon, _ = url.partition(":")
+    if not colon or scheme.lower() not in ("sqlite", "postgresql", "postgres"):
+        return f"{name} must start with sqlite:/// or postgresql://"
+    if scheme.lower() == "sqlite":
+        if not url.lower().startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            return f"{name} must be sqlite:/// followed by the file's path"
+        return None
+    unreadable = (
+        f"{name} cannot be read as postgresql://user:password@host:port/database: the port must "
+        f"be a number, and reserved characters in the password percent-encoded ({PERCENT_ENCODED})"
+    )
+    try:
+        parts: SplitResult = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return unreadable
+    # A `/`, `#` or `?` in the password ends the address early; what follows shows an `@`.
+    if parts.fragment or "@" in parts.path or "@" in parts.query:
+        return unreadable
+    return None
+
+
+def loopback(host: str | None) -> bool:
+    import ipaddress  # noqa: PLC0415 - only for a webhook URL over http
+
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceSettings(BaseSettings):
+    """Where the bot's HTTP server listens: all `python -m bot health` needs (no secrets)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
         env_ignore_empty=True,
     )
+
+    # The bot's one HTTP server (health, metrics, Apiframe's webhooks); port 0 turns it off.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+
+class StoreSettings(ServiceSettings):
+    """What the owner's shell commands need: the database, and no secrets."""
 
     database_path: Path = Path("data/hailuo-bot.sqlite3")
     # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
@@ -34,17 +91,22 @@ class StoreSettings(BaseSettings):
     # Where `python -m bot db copy` copies the SQLite database to (a secret: it holds a
     # password, which has no place on a command line).
     copy_to_database_url: SecretStr | None = None
-    default_credits: int = Field(default=20, ge=0)
+    # A member's balance in a server whose admins have not set `/quota default`: nothing, so
+    # that no video is paid from the owner's Apiframe account until a server's admins decide.
+    default_credits: int = Field(default=0, ge=0, le=1_000_000)
     log_level: LogLevel = "INFO"
 
     @model_validator(mode="after")
-    def _known_database(self) -> StoreSettings:
-        scheme = self.store_url.split(":", 1)[0].lower()
-        if scheme not in ("sqlite", "postgresql", "postgres"):
-            raise ValueError(
-                "DATABASE_URL must start with sqlite:/// or postgresql:// "
-                f"(it starts with {scheme[:20]!r})"
+    def _readable_databases(self) -> StoreSettings:
+        for name, secret in (
+            ("DATABASE_URL", self.database_url),
+            ("COPY_TO_DATABASE_URL", self.copy_to_database_url),
+        ):
+            problem = (
+                None if secret is None else database_url_problem(name, secret.get_secret_value())
             )
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     @property
@@ -108,7 +170,7 @@ class Settings(StoreSettings):
     # One budget for every request to Apiframe, whatever the number of jobs in flight.
     apiframe_max_requests_per_second: float = Field(default=10.0, gt=0)
     # The public HTTPS address of POST /apiframe/webhook on this bot's HTTP server; unset: poll.
-    apiframe_webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    apiframe_webhook_url: str | None = None
     # With webhooks on, each job is still checked this often in case a delivery is lost.
     apiframe_webhook_poll_interval_seconds: float = Field(default=60.0, gt=0)
     apiframe_max_wait_minutes: float = Field(default=60.0, gt=0)
@@ -129,10 +191,37 @@ class Settings(StoreSettings):
     # Shards across processes: the total, and the ones this process connects ("0,1"). Unset:
     # this process runs every shard Discord recommends. Several processes need PostgreSQL.
     shard_count: int | None = Field(default=None, ge=1, le=10_000)
-    shard_ids: str | None = Field(default=None, pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$")
+    shard_ids: str | None = None
     # How long a process's hold on a job lasts without renewal; a process that dies leaves its
     # jobs to the others after this long. Renewed every third of it.
     job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
+
+    @field_validator("apiframe_webhook_url")
+    @classmethod
+    def _reachable_webhook(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        example = "such as https://bot.example.com/apiframe/webhook"
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ValueError(f"must be a full https:// address, {example}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in url.strip():
+            raise ValueError(f"must be a full https:// address, {example}")
+        if parts.scheme == "http" and not loopback(parts.hostname):
+            raise ValueError(
+                "must start with https://: Apiframe sends webhooks over HTTPS only (put the "
+                f"bot behind a reverse proxy that terminates TLS), {example}"
+            )
+        return url.strip()
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_list(cls, shard_ids: str | None) -> str | None:
+        if shard_ids is not None and not SHARD_IDS_FORM.match(shard_ids):
+            raise ValueError("must be shard numbers separated by commas, such as 0,1")
+        return shard_ids
 
     @model_validator(mode="after")
     def _shards_make_sense(self) -> Settings:
@@ -159,9 +248,6 @@ class Settings(StoreSettings):
             return tuple(range(self.shard_count))
         return tuple(sorted({int(part) for part in self.shard_ids.split(",")}))
 
-    # The bot's one HTTP server (health, metrics, Apiframe's webhooks); port 0 turns it off.
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
     # When set, GET /metrics asks for it as a bearer token.
     metrics_token: SecretStr | None = None
     log_format: Literal["text", "json"] = "text"
@@ -174,9 +260,9 @@ class Settings(StoreSettings):
 APIFRAME_KEY_PREFIX = "afk_"
 
 
-def setup_warnings(settings: Settings) -> list[str]:
+def setup_warnings(settings: Settings, env_file: Path = Path(ENV_FILE)) -> list[str]:
     """Settings that parse but are probably mistakes; the bot still starts."""
-    warnings = []
+    warnings = misspelt_settings(env_file)
     if not settings.apiframe_api_key.get_secret_value().startswith(APIFRAME_KEY_PREFIX):
         warnings.append(
             f"APIFRAME_API_KEY does not look like an Apiframe API key (those start "
@@ -188,6 +274,29 @@ def setup_warnings(settings: Settings) -> list[str]:
             "DISCORD_TOKEN does not look like a bot token (three parts separated "
             "by dots): copy it again from the Developer Portal's Bot tab"
         )
+    return warnings
+
+
+def misspelt_settings(env_file: Path = Path(ENV_FILE)) -> list[str]:
+    """Lines of `.env` whose name is not a setting but nearly is one (`HTTP_PROT`,
+    `LOGLEVEL`): a typo the owner would otherwise never hear of, since unknown names are
+    ignored (an `.env` may hold other programs' variables, which are left alone)."""
+    try:
+        names = [name for name in dotenv_values(env_file) if name]
+    except (OSError, UnicodeDecodeError):
+        return []
+    known = [field.upper() for field in Settings.model_fields]
+    warnings = []
+    for name in names:
+        if name.upper() in known:
+            continue
+        import difflib  # noqa: PLC0415 - only when .env holds a name that is not a setting
+
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+        if close:
+            warnings.append(
+                f"{env_file} sets {name}, which is not a setting: did you mean {close[0]}?"
+            )
     return warnings
 
 
@@ -213,12 +322,21 @@ def load_store_settings(**overrides: object) -> StoreSettings:
     return _load(StoreSettings, overrides)
 
 
-SettingsT = TypeVar("SettingsT", bound=StoreSettings)
+def load_service_settings(**overrides: object) -> ServiceSettings:
+    return _load(ServiceSettings, overrides)
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     try:
         return kind(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{ENV_FILE} is not UTF-8 text (byte {exc.start}): save it again as UTF-8 "
+            "(in most editors: Save As, encoding UTF-8)"
+        ) from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -112,6 +112,13 @@ def lineage(lang: Language, job: Job) -> str:
 
 def refusal(lang: Language, error: UserFacingError) -> str:
     """The private reply that explains a refusal, with its fix; nothing was charged."""
+    if isinstance(error, InsufficientCredits) and not error.server_set_up:
+        return lang.tr(
+            "This server has not set up credits yet, so videos cannot be made here. Someone "
+            "with the Manage Server permission can give every member a starting balance "
+            "(`/quota default`), an allowance (`/quota allowance`) or credits (`/quota add`). "
+            "Nothing was charged."
+        )
     if isinstance(error, InsufficientCredits):
         when = ""
         if error.refill is not None:

@@ -61,6 +61,14 @@ class Credits(commands.Cog):
         ]
         if allowance is not None:
             lines.append(allowance_line(lang, allowance))
+        elif balance == 0 and not await self.services.ledger.credits_set_up(guild_id):
+            lines.append(
+                lang.tr(
+                    "This server has not set up credits yet: someone with the Manage Server "
+                    "permission gives them with `/quota default`, `/quota allowance` or "
+                    "`/quota add`."
+                )
+            )
         if jobs:
             lines.append("\n" + lang.tr("**Recent videos**"))
             lines.extend(job_line(lang, job) for job in jobs)

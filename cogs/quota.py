@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.clock import utc_now
 from bot.money.allowances import EVERYONE, Period, month_after
+from bot.money.rules import MAX_AMOUNT
 from bot.requests.defaults import SERVER, OptionDefaults
 from bot.requests.wordfilter import MAX_ENTRIES
 from bot.service.reports import ledger_csv
@@ -24,7 +25,6 @@ from cogs._language import language_of
 from cogs._messages import PERIOD_WORDS, defaults_saved, fit, signed
 
 TOP_SPENDERS: Final = 5
-MAX_AMOUNT: Final = 1_000_000
 
 Choice = app_commands.Choice
 manage_server = app_commands.checks.has_permissions(manage_guild=True)

@@ -204,6 +204,8 @@ class FakeDiscord:
         # More servers than the main one (each with one channel), and the shard each gateway
         # connection identified as: Discord sends a server's events to its shard only.
         self.more_guilds: dict[int, int] = {}
+        self.guild_owners: dict[int, int] = {}
+        self.system_channels: dict[int, int] = {}
         self._shards: dict[int, tuple[int, int]] = {}
         self.shard_identifies: list[tuple[int, int]] = []
         self._seq = 0
@@ -295,6 +297,25 @@ class FakeDiscord:
             time.sleep(0.001)  # a new millisecond, so a new timestamp part
         channel_id = snowflake()
         self.more_guilds[guild_id] = channel_id
+        return guild_id, channel_id
+
+    async def join_guild(
+        self, owner: FakeMember, *, system_channel: bool = True
+    ) -> tuple[int, int]:
+        """The bot added to a new server, as an invite does: GUILD_CREATE for a server that was
+        not in READY. It has one channel, its system channel unless told otherwise; returns
+        (server id, channel id)."""
+        guild_id, channel_id = self.add_guild(0, 1)
+        self.extra_channels[channel_id] = "general"
+        self.guild_owners[guild_id] = owner.id
+        if system_channel:
+            self.system_channels[guild_id] = channel_id
+        data = self._guild_json(guild_id)
+        # No `unavailable` key: a server the bot has just joined, not one coming back.
+        del data["unavailable"]
+        for socket in list(self._sockets):
+            if self._covers(socket, guild_id):
+                await self._send(socket, "GUILD_CREATE", data)
         return guild_id, channel_id
 
     def guild_of_channel(self, channel_id: int) -> int:
@@ -582,7 +603,10 @@ class FakeDiscord:
             "id": str(guild),
             "name": "Video Club",
             "icon": None,
-            "owner_id": str(self.bot_user.id),
+            "owner_id": str(self.guild_owners.get(guild, self.bot_user.id)),
+            "system_channel_id": (
+                str(self.system_channels[guild]) if guild in self.system_channels else None
+            ),
             "unavailable": False,
             "member_count": 3,
             "large": False,

@@ -51,7 +51,7 @@ def make_settings(
         "apiframe_max_poll_interval_seconds": 0.2,
         "apiframe_typical_render_seconds": 0.1,
         "progress_edit_interval_seconds": 0.0,
-        "default_credits": 20,
+        "default_credits": 20,  # as in BotProcess: the default of 0 has tests of its own
         "http_port": 0,
         "_env_file": None,
     }

@@ -83,13 +83,48 @@ def _account() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root with no unprivileged user to run PostgreSQL as")
 
 
+PREFIX = "hailuo-pg-"
+OWNER = "owner.pid"
+
+
+def _stop_orphans(bin_dir: Path, account: pwd.struct_passwd | None) -> None:
+    """Clusters left by a test run that was killed before it could stop them (its process,
+    named in the cluster's folder, is gone): stopped and deleted, so they do not pile up."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still being made
+        if _alive(owner):
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _run_as(
+                    account,
+                    [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
+                )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def running_cluster() -> Iterator[Cluster]:
     """Start a cluster for the duration of the block, then stop it and delete its files."""
     bin_dir = binaries()
     assert bin_dir is not None, unavailable()
     account = _account()
-    root = Path(tempfile.mkdtemp(prefix="hailuo-pg-"))
+    _stop_orphans(bin_dir, account)
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (root / OWNER).write_text(str(os.getpid()))
     data = root / "data"
     password_file = root / "password"
     password_file.write_text(PASSWORD)

@@ -41,6 +41,9 @@ class BotProcess:
             "PROGRESS_EDIT_INTERVAL_SECONDS": "0",
             "LOG_LEVEL": "DEBUG",
             "HTTP_PORT": "0",
+            # As an owner who hands out credits from the start; the default (none until a
+            # server's admins decide) has tests of its own.
+            "DEFAULT_CREDITS": "20",
             **({"DATABASE_URL": ENGINE.url} if ENGINE.url else {}),
             **settings,
         }

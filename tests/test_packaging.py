@@ -33,7 +33,13 @@ def test_the_image_installs_from_the_lock_and_checks_readiness() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
     assert "pip install --no-deps ." in dockerfile
-    assert "HEALTHCHECK" in dockerfile and "/readyz" in dockerfile
+    # The probe reads HTTP_PORT like the bot (tests/e2e/test_first_hour.py runs it).
+    assert 'CMD ["python", "-m", "bot", "health"]' in dockerfile
     assert "USER hailuo" in dockerfile and "EXPOSE 8080" in dockerfile
+
+
+def test_compose_names_the_service_bot_and_publishes_the_configured_port() -> None:
     compose = (REPO / "compose.yaml").read_text()
-    assert "hailuo-data:/data" in compose and "8080:8080" in compose
+    assert re.search(r"^services:\n  bot:\n", compose, re.M)  # docker compose exec bot …
+    assert "hailuo-data:/data" in compose and "env_file: .env" in compose
+    assert '"127.0.0.1:${HTTP_PORT:-8080}:${HTTP_PORT:-8080}"' in compose

@@ -21,7 +21,6 @@ from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
-from PIL import Image, ImageDraw
 from pydantic import SecretStr
 
 from bot.apiframe.webhooks import sign, webhook_signing_key
@@ -38,6 +37,8 @@ VIDEO_FRAMES: Final = 24
 @functools.cache
 def sample_video(resolution: str, duration: int) -> bytes:
     """A one-second clip that says what it stands for."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415 - only once a simulated video is made
+
     width, height = VIDEO_SIZE
     pictures = []
     for index in range(VIDEO_FRAMES):

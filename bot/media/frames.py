@@ -13,14 +13,15 @@ import io
 import logging
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Any, Final
-
-import av
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Final
 
 from bot.errors import HailuoBotError, SourceUnavailable
 from bot.i18n import msg
 from bot.media.videos import VideoFetcher, VideoUnavailable
+
+if TYPE_CHECKING:  # PyAV and Pillow load on the first Extend, not when the bot starts
+    import av
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class FrameUnavailable(HailuoBotError):
 def last_frame(video: bytes) -> bytes:
     """The video's last frame as PNG bytes, decoding as little as it can: from the last
     keyframe before the end (a seek), and only the final frame turned into a picture."""
+    import av  # noqa: PLC0415
+
     try:
         with av.open(io.BytesIO(video), mode="r") as container:
             if not container.streams.video:
@@ -145,6 +148,8 @@ def encode_clip(
 ) -> bytes:
     """An H.264 MP4 of the pictures, `rate` a second (all of the first one's size), with a
     keyframe every `keyframe_every` frames (None: the encoder's choice)."""
+    import av  # noqa: PLC0415
+
     width, height = pictures[0].size
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:

@@ -73,6 +73,9 @@ class LedgerStore(Protocol):
     async def history_size(self, guild_id: int, member_id: int) -> int: ...
 
     async def month_spend(self, guild_id: int, now: datetime) -> int: ...
+    async def credits_set_up(self, guild_id: int) -> bool:
+        """Whether the server's admins have handed out credits in any way yet."""
+        ...
 
     async def top_spenders(
         self, guild_id: int, now: datetime, limit: int
@@ -206,7 +209,18 @@ class Ledger:
         roles = tuple(role_ids)
         balance = await self.balance(guild_id, member_id, roles)
         if balance < price:
-            raise too_poor(settings.allowances, roles, balance, price, now)
+            raise too_poor(
+                settings.allowances,
+                roles,
+                balance,
+                price,
+                now,
+                server_set_up=await self._store.credits_set_up(guild_id),
+            )
+
+    async def credits_set_up(self, guild_id: int) -> bool:
+        """Whether the server's admins have handed out credits in any way yet."""
+        return await self._store.credits_set_up(guild_id)
 
     # -- a job's money --------------------------------------------------------------------
 

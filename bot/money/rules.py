@@ -60,6 +60,9 @@ class Settlement:
 # Within this time, a second job from the same result and button, by the same member, is a
 # double click (the same request); after it, a new one (Again twice on purpose makes two).
 REPEAT_WINDOW: Final = timedelta(seconds=2)
+# The most credits one admin action may set or move (a starting balance, an allowance, a
+# grant), whether from Discord or the shell: far beyond any real use, far inside 64 bits.
+MAX_AMOUNT: Final = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +109,17 @@ def too_poor(
     balance: int,
     price: int,
     now: datetime,
+    *,
+    server_set_up: bool = True,
 ) -> InsufficientCredits:
     """The refusal for a balance below the price, with the next top-up when one applies."""
     allowance = applicable(allowances, role_ids)
     refill = (
         None if allowance is None else (allowance.amount, next_period_start(allowance.period, now))
     )
-    return InsufficientCredits(balance=balance, price=price, refill=refill)
+    return InsufficientCredits(
+        balance=balance, price=price, refill=refill, server_set_up=server_set_up
+    )
 
 
 def reserve_reason(resolution: str, duration: int, mark: str) -> str:

@@ -8,12 +8,11 @@ either from Discord's attachment metadata or from `inspect_image`, which reads h
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
-
-from PIL import Image, UnidentifiedImageError
 
 from bot.errors import RequestRejected
 from bot.i18n import Text, msg
@@ -99,9 +98,18 @@ class VideoSpec:
     has_end_image: bool
 
 
+CONTROLS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def prompt_length(prompt: str) -> int:
     """Length as Apiframe counts it (JavaScript string length: UTF-16 code units)."""
     return len(prompt.encode("utf-16-le")) // 2
+
+
+def without_controls(text: str) -> str:
+    """Text less its control characters (NUL, escapes, C1 codes) but for tabs and line breaks:
+    nothing a member means, and nothing a model or a database should be sent."""
+    return CONTROLS.sub("", text)
 
 
 def validate_request(request: GenerationRequest) -> VideoSpec:
@@ -109,8 +117,9 @@ def validate_request(request: GenerationRequest) -> VideoSpec:
     problems: list[Text] = []
     moves, camera_problems = parse_moves(request.camera)
     problems.extend(camera_problems)
-    problems.extend(bracket_problems(request.prompt))
-    prompt = with_moves(request.prompt.strip(), moves) if request.prompt.strip() else ""
+    typed = without_controls(request.prompt).strip()
+    problems.extend(bracket_problems(typed))
+    prompt = with_moves(typed, moves) if typed else ""
     length = prompt_length(prompt)
     if length == 0:
         problems.append(msg("The prompt is empty: describe the video you want."))
@@ -258,6 +267,9 @@ def inspect_image(role: ImageRole, declared: ImageFacts, data: bytes) -> ImageFa
     Raises `RequestRejected` when the bytes are no image, a truncated or hostile one, or a
     different type from the one declared. The returned facts still go through `image_problems`.
     """
+    # Pillow only when a picture is attached: a bot that starts never pays for it.
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
     label = role.label(declared.filename)
     if not data:
         raise RequestRejected([msg("{image} is empty: attach the picture again.", image=label)])

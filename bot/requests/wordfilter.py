@@ -228,7 +228,9 @@ class _Trie:
 
 
 def clean_entry(entry: str) -> str:
-    return " ".join(entry.split())[:MAX_ENTRY_LENGTH]
+    """An entry as kept: control characters out, runs of spaces one space, bounded."""
+    printable = "".join(c for c in entry if unicodedata.category(c) != "Cc" or c.isspace())
+    return " ".join(printable.split())[:MAX_ENTRY_LENGTH]
 
 
 class BlockedWords:

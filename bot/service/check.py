@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError
 from bot.errors import ConfigurationError
 from bot.i18n import ENGLISH, catalogues
 from bot.service.invite import invite_url
+from bot.service.probe import readyz_url
 from bot.settings import Settings, load_settings, setup_warnings
 from bot.store import stores_for
 from bot.store.driver import StoreUnavailable
@@ -58,6 +60,50 @@ async def check_database(settings: Settings) -> list[Outcome]:
             )
         ]
     return [Outcome(True, f"database at {path}: opened, migrated, balances and ledger agree")]
+
+
+async def check_http_port(settings: Settings) -> list[Outcome]:
+    """The HTTP server's port is free: found here, not after the bot has logged in."""
+    if not settings.http_port:
+        return [Outcome(True, "HTTP server: off (HTTP_PORT=0)")]
+    where = f"{settings.http_host}:{settings.http_port}"
+    try:
+        await asyncio.to_thread(bind_test, settings.http_host, settings.http_port)
+    except OSError as exc:
+        if await bot_answers(settings):
+            return [Outcome(True, f"HTTP server: the bot is running there ({where})")]
+        return [
+            Outcome(
+                False,
+                f"cannot listen on {where} ({exc.strerror or exc}): is the bot already "
+                "running? Else set HTTP_PORT to a free port, or 0 to turn the HTTP server off",
+            )
+        ]
+    return [Outcome(True, f"HTTP server: {where} is free")]
+
+
+async def bot_answers(settings: Settings) -> bool:
+    """Whether the port is busy because this bot is already running on it."""
+    url = readyz_url(settings).removesuffix("/readyz") + "/healthz"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(url) as response,
+        ):
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+    return response.status == 200 and isinstance(body, dict) and body.get("status") == "ok"
+
+
+def bind_test(host: str, port: int) -> None:
+    """Bind and let go, as aiohttp would bind (address reuse on, so a port in TIME_WAIT is
+    free, as it is for the bot)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        probe.listen(1)
 
 
 async def check_languages(settings: Settings) -> list[Outcome]:
@@ -195,7 +241,9 @@ async def run_check(
     print(f"{PASSED} settings: read", file=out)
     for warning in setup_warnings(settings):
         print(f"  warning: {warning}", file=out)
-    checks: list[Check] = [check_database, check_languages]
+    if settings.apiframe_simulate:
+        print("  note: APIFRAME_SIMULATE is on: nothing is sent to Apiframe or billed", file=out)
+    checks: list[Check] = [check_database, check_http_port, check_languages]
     if not offline:
         checks += [check_discord, check_apiframe, check_webhook]
     passed = True

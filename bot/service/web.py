@@ -48,7 +48,9 @@ HEARD_KEPT: Final = 4096  # deliveries remembered, to acknowledge a repeat witho
 SIGNATURE_HEADER: Final = "X-Webhook-Signature"
 
 # (Apiframe job id, status, progress) -> whether the job is one of this bot's.
-NewsHandler = Callable[[str, str, int | None], Awaitable[bool]]
+# True: the job is the bot's; False: it is not (ignored); None: the bot is still starting, and
+# the delivery is refused with 503 so that it may come again.
+NewsHandler = Callable[[str, str, int | None], Awaitable[bool | None]]
 # Each readiness check: None when healthy, else a short reason.
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 READINESS_TIMEOUT: Final = 3.0
@@ -189,12 +191,14 @@ class WebServer:
             # Delivered again (Apiframe retries; a captured body replayed): known already.
             self._count("duplicate")
             return web.json_response({"received": True})
+        known = await on_news(job_id, status, progress)
+        if known is None:
+            return self._refuse(503, "the bot is still starting")
         self._heard[news] = None
         while len(self._heard) > HEARD_KEPT:
             self._heard.popitem(last=False)
         self.webhooks_accepted += 1
         self._count("accepted")
-        known = await on_news(job_id, status, progress)
         if not known:
             log.info(
                 "webhook for Apiframe job %s, which is not (yet) one of this bot's; ignored", job_id

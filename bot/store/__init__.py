@@ -27,7 +27,6 @@ from bot.settings import StoreSettings
 from bot.store.driver import Driver
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
-from bot.store.postgres import PostgresDatabase
 from bot.store.settings import (
     SqlBotState,
     SqlGuildSettingsStore,
@@ -100,6 +99,9 @@ def stores_for(
     """The stores for the configured database (not opened yet: open `database`)."""
     database: Database
     if settings.on_postgres:
+        # Only here: a bot on its SQLite file never loads asyncpg (a faster start).
+        from bot.store.postgres import PostgresDatabase  # noqa: PLC0415
+
         database = PostgresDatabase(
             settings.store_url,
             max_size=settings.postgres_pool_size,

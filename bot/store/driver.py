@@ -118,14 +118,24 @@ def sqlite_sql(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 
+def storable(value: object) -> object:
+    """A parameter as either engine is given it. PostgreSQL's text cannot hold NUL (a statement
+    with one fails), so neither engine gets one: it becomes U+FFFD, the replacement character.
+    What members type has its control characters taken out before this; this is the net
+    under everything else (an error message from Apiframe, say)."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
 def sqlite_value(value: object) -> object:
     """A parameter as SQLite keeps it: times as ISO 8601 text in UTC (so that they sort),
-    flags as 0 or 1."""
+    flags as 0 or 1, text as `storable`."""
     if isinstance(value, datetime):
         return to_db_time(value)
     if isinstance(value, bool):
         return int(value)
-    return value
+    return storable(value)
 
 
 def to_db_time(moment: datetime) -> str:

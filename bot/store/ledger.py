@@ -26,7 +26,7 @@ from typing import Final
 
 from bot.errors import RepeatedRequest
 from bot.jobs.records import JobState, NewJob, sources_of
-from bot.money.allowances import Period, period_start
+from bot.money.allowances import Period, applicable, period_start
 from bot.money.rules import (
     OPENING_REASON,
     REPEAT_WINDOW,
@@ -123,6 +123,17 @@ class Account:
         )
 
 
+HANDED_OUT: Final = "SELECT EXISTS (SELECT 1 FROM ledger WHERE guild_id = $1 AND delta > 0)"
+
+
+async def handed_out(tx: Tx, settings: GuildSettings) -> bool:
+    """Whether the server's admins have given credits in any way: a starting balance, an
+    allowance, or any credit ever added (asked only when a member is refused)."""
+    if settings.default_credits > 0 or settings.allowances:
+        return True
+    return bool(await tx.value(HANDED_OUT, settings.guild_id))
+
+
 async def month_spend(tx: Tx, guild_id: int, now: datetime) -> int:
     """Credits the server spent or holds reserved this calendar month (UTC)."""
     return int(await tx.value(MONTH_SPEND, guild_id, period_start(Period.MONTHLY, now)))
@@ -169,6 +180,13 @@ class SqlLedgerStore:
     async def month_spend(self, guild_id: int, now: datetime) -> int:
         async def body(tx: Tx) -> int:
             return await month_spend(tx, guild_id, now)
+
+        return await self._db.read(body)
+
+    async def credits_set_up(self, guild_id: int) -> bool:
+        async def body(tx: Tx) -> bool:
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+            return await handed_out(tx, settings)
 
         return await self._db.read(body)
 
@@ -277,7 +295,14 @@ class SqlLedgerStore:
                 await _refuse_repeated_click(tx, job, now)
             left = await tx.value(SPEND, guild_id, member_id, job.price)
             if left is None:
-                raise too_poor(settings.allowances, origin.role_ids, balance, job.price, now)
+                raise too_poor(
+                    settings.allowances,
+                    origin.role_ids,
+                    balance,
+                    job.price,
+                    now,
+                    server_set_up=await handed_out(tx, settings),
+                )
             await insert_job(tx, job, now)
             why = reserve_reason(job.spec.resolution.value, job.spec.duration, mark)
             await account.record(
@@ -347,7 +372,7 @@ class SqlLedgerStore:
     ) -> BalanceChange:
         async def body(tx: Tx) -> BalanceChange:
             account = Account(tx, guild_id, member_id, now)
-            before, _ = await self._open(account)
+            before, _ = await self._open(account, open_empty=True)
             await tx.execute(SET_BALANCE, guild_id, member_id, amount)
             why = set_reason(amount)
             await account.record(EntryKind.SET, amount - before, amount, why, actor_id=actor_id)
@@ -362,7 +387,7 @@ class SqlLedgerStore:
 
         async def body(tx: Tx) -> BalanceChange:
             account = Account(tx, guild_id, member_id, now)
-            before, _ = await self._open(account)
+            before, _ = await self._open(account, open_empty=True)
             balance = int(await tx.value(ADD, guild_id, member_id, amount))
             why = grant_reason(amount)
             await account.record(EntryKind.GRANT, balance - before, balance, why, actor_id=actor_id)
@@ -375,12 +400,26 @@ class SqlLedgerStore:
         account: Account,
         role_ids: tuple[int, ...] = (),
         settings: GuildSettings | None = None,
+        *,
+        open_empty: bool = False,
     ) -> tuple[int, bool]:
         """Lock the member's account (opening it with the server's default if new) and top it
-        up if a new allowance period has begun; the balance, and whether anything was written."""
+        up if a new allowance period has begun; the balance, and whether anything was written.
+        An account that would open empty is opened only with `open_empty` (credits are about
+        to be set or added)."""
         tx, guild_id, member_id, now = account.tx, account.guild_id, account.member_id, account.now
         if settings is None:
             settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+        if (
+            not open_empty
+            and settings.default_credits == 0
+            and applicable(settings.allowances, role_ids) is None
+        ):
+            # Nothing to open an account with: none is opened, so that the member is still
+            # new to the bot, and gets the starting balance, once the admins set one.
+            row = await tx.fetch_one(ACCOUNT + tx.row_lock, guild_id, member_id)
+            if row is None:
+                return 0, False
         opened = await tx.value(OPEN_ACCOUNT, guild_id, member_id, settings.default_credits, now)
         if opened is not None:
             await account.record(EntryKind.OPENING, int(opened), int(opened), OPENING_REASON)

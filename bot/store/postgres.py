@@ -41,6 +41,7 @@ from bot.store.driver import (
     StoreUnavailable,
     bundled_migrations,
     changed,
+    storable,
 )
 
 log = logging.getLogger(__name__)
@@ -85,19 +86,23 @@ class PostgresTx:
         self._connection = connection
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
-        return list(await self._connection.fetch(sql, *args))
+        return list(await self._connection.fetch(sql, *_bound(args)))
 
     async def fetch_one(self, sql: str, *args: object) -> Row | None:
-        return await self._connection.fetchrow(sql, *args)
+        return await self._connection.fetchrow(sql, *_bound(args))
 
     async def value(self, sql: str, *args: object) -> Any:
-        return await self._connection.fetchval(sql, *args)
+        return await self._connection.fetchval(sql, *_bound(args))
 
     async def execute(self, sql: str, *args: object) -> int:
-        return changed(await self._connection.execute(sql, *args))
+        return changed(await self._connection.execute(sql, *_bound(args)))
 
     async def execute_many(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        await self._connection.executemany(sql, list(rows))
+        await self._connection.executemany(sql, [_bound(row) for row in rows])
+
+
+def _bound(args: Iterable[object]) -> tuple[object, ...]:
+    return tuple(storable(arg) for arg in args)
 
 
 class PostgresDatabase(Opened):
@@ -221,15 +226,15 @@ class PostgresDatabase(Opened):
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         async with self.connection() as connection:
-            return list(await connection.fetch(sql, *args))
+            return await PostgresTx(connection).fetch(sql, *args)
 
     async def fetch_one(self, sql: str, *args: object) -> Row | None:
         async with self.connection() as connection:
-            return await connection.fetchrow(sql, *args)
+            return await PostgresTx(connection).fetch_one(sql, *args)
 
     async def execute(self, sql: str, *args: object) -> int:
         async with self.connection() as connection:
-            return changed(await connection.execute(sql, *args))
+            return await PostgresTx(connection).execute(sql, *args)
 
     async def ping(self) -> None:
         await self.fetch_one("SELECT 1")

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import pwd
 import queue
 import sqlite3
 import threading
@@ -217,7 +218,24 @@ class SqliteDatabase(Opened):
             return
         try:
             await self._open()
+        except PermissionError:
+            raise StoreUnavailable(
+                f"the database at {self.path} (or its folder) is not writable by this user "
+                f"({_user()}): run the command as the user that runs the bot, or give this one "
+                "write access to the file and its folder"
+            ) from None
         except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+                raise StoreUnavailable(
+                    f"the database at {self.path} is read-only for this user ({_user()}): run "
+                    "the command as the user that runs the bot, or give this one write access "
+                    "to the file and its folder"
+                ) from None
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise StoreUnavailable(
+                    f"{self.path} is not a SQLite database (damaged, or another file): point "
+                    "DATABASE_PATH at the bot's database, or restore it from a backup"
+                ) from None
             raise StoreUnavailable(
                 f"cannot open the database at {self.path} ({exc}): check DATABASE_PATH and "
                 "that its folder is writable"
@@ -347,6 +365,13 @@ class SqliteDatabase(Opened):
                 if connection.in_transaction:
                     await connection.execute("ROLLBACK")
                 raise
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def private_files(path: Path) -> None:

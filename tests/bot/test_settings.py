@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigurationError
-from bot.settings import load_settings
+from bot.settings import database_url_problem, load_settings, misspelt_settings
 
 
 def test_missing_secrets_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,3 +64,64 @@ def test_sharding_on_sqlite_is_refused_with_the_fix(shards: dict[str, object]) -
         load_settings(_env_file=None, discord_token="t", apiframe_api_key="k", **shards)
     assert "DATABASE_URL=postgresql://" in str(refused.value)
     load_settings(_env_file=None, discord_token="t", apiframe_api_key="k", shard_count=1)
+
+
+def test_the_safe_money_default_is_no_credits() -> None:
+    settings = load_settings(_env_file=None, discord_token="t", apiframe_api_key="k")
+    assert settings.default_credits == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://bot.example.com/apiframe/webhook", True),
+        ("http://127.0.0.1:8080/apiframe/webhook", True),  # local tests
+        ("http://localhost:8080/apiframe/webhook", True),
+        ("http://[::1]:8080/apiframe/webhook", True),
+        ("http://bot.example.com/apiframe/webhook", False),
+        ("http://10.0.0.5/apiframe/webhook", False),
+        ("ftp://bot.example.com/apiframe/webhook", False),
+        ("https://bot.example.com:port/apiframe/webhook", False),
+    ],
+)
+def test_webhooks_need_https_except_on_loopback(url: str, accepted: bool) -> None:
+    values = {"discord_token": "t", "apiframe_api_key": "k", "apiframe_webhook_url": url}
+    if accepted:
+        assert load_settings(_env_file=None, **values).apiframe_webhook_url == url
+    else:
+        with pytest.raises(ConfigurationError, match="APIFRAME_WEBHOOK_URL"):
+            load_settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://u:p@host:5432/db", None),
+        ("postgresql://u:p%2Fq%40r@host/db?sslmode=require", None),
+        ("postgres:///db", None),
+        ("sqlite:///data/bot.sqlite3", None),
+        ("postgresql://u:Xy7/Qz9+Ab@host/db", "percent-encoded"),
+        ("postgresql://u:12/ab@host/db", "percent-encoded"),  # a password that looks like a port
+        ("postgresql://u:p#w@host/db", "percent-encoded"),
+        ("postgresql://u:pw@host:abc/db", "the port must be a number"),
+        ("mysql://u:pw@host/db", "must start with sqlite:/// or postgresql://"),
+        ("Xy7Qz9-just-a-password", "must start with sqlite:/// or postgresql://"),
+        ("sqlite://relative.db", "sqlite:/// followed by the file's path"),
+    ],
+)
+def test_database_urls_are_read_without_ever_repeating_them(url: str, problem: str | None) -> None:
+    found = database_url_problem("DATABASE_URL", url)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+        assert url not in found and "Xy7" not in found
+
+
+def test_a_setting_misspelt_in_env_is_named(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("HTTP_PROT=1\nLOGLEVEL=DEBUG\nDISCORD_TOKEN=t\nPGPASSWORD=x\nTZ=UTC\n")
+    assert misspelt_settings(env_file) == [
+        f"{env_file} sets HTTP_PROT, which is not a setting: did you mean HTTP_PORT?",
+        f"{env_file} sets LOGLEVEL, which is not a setting: did you mean LOG_LEVEL?",
+    ]

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from dotenv import dotenv_values
 from bot.settings import load_settings
 from testkit.fake_apiframe import API_KEY, FakeApiframe
 from testkit.fake_discord import FakeDiscord
-from testkit.harness import DISCORD_TOKEN
+from testkit.harness import DISCORD_TOKEN, free_port
 from testkit.processes import REPO, BotProcess
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
@@ -172,3 +174,71 @@ def test_the_documented_docker_run_keeps_the_database_on_the_volume(tmp_path: Pa
     assert settings.database_path.parts[:2] == ("/", "data")
     # Reachable from outside the container, for webhooks behind a proxy.
     assert settings.http_host == "0.0.0.0"
+
+
+def healthcheck() -> list[str]:
+    """The image's HEALTHCHECK command, with this machine's Python for the image's."""
+    dockerfile = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    found = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", dockerfile, re.M)
+    assert found is not None
+    command: list[str] = json.loads(found.group(1))
+    assert command[0] == "python"
+    return [sys.executable, *command[1:]]
+
+
+async def test_the_images_healthcheck_follows_http_port(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
+    port = free_port()  # not the image's 8080
+    bot = BotProcess(tmp_path, fake_discord, fake_apiframe, HTTP_PORT=str(port))
+    env = {**bot.env, "HTTP_HOST": "0.0.0.0"}  # as in the image
+    bot.env.update(env)
+
+    def probe() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            healthcheck(), env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    await bot.start()
+    try:
+        await fake_discord.wait_for(lambda: "Apiframe account ready" in bot.logs(), within=20)
+        deadline = asyncio.get_running_loop().time() + 20
+        while (answer := await asyncio.to_thread(probe)).returncode != 0:
+            assert asyncio.get_running_loop().time() < deadline, answer.stderr
+            await asyncio.sleep(0.5)
+        assert answer.stdout.strip() == "ready"
+    finally:
+        await bot.close()
+    stopped = await asyncio.to_thread(probe)
+    assert stopped.returncode == 1
+    assert f"nothing answers at http://127.0.0.1:{port}/readyz" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+
+
+def test_a_backup_in_the_container_lands_on_the_volume(tmp_path: Path) -> None:
+    """`docker compose exec bot python -m bot db backup`: the image's DATABASE_PATH is on the
+    /data volume, and a backup with no path goes to /data/backups (the image's working folder,
+    /app, is not the bot user's to write)."""
+    env_file = tmp_path / ".env"
+    env_file.write_text((REPO / ".env.example").read_text())
+    volume = tmp_path / "volume"
+    environment = {
+        name: value.replace("/data", str(volume))
+        for name, value in docker_environment(env_file).items()
+    }
+    workdir = tmp_path / "app"
+    workdir.mkdir()
+    for command in (("db", "verify"), ("db", "backup")):  # the database, then its backup
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *command],
+            cwd=workdir,
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), **environment},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    [copy] = (volume / "backups").iterdir()
+    assert copy.name.startswith("hailuo-") and copy.suffix == ".sqlite3"
+    assert list(workdir.iterdir()) == []

@@ -287,6 +287,20 @@ async def test_prompt_mentions_never_notify_anyone(guarded: RunningBot) -> None:
         assert [str(u) for u in allowed.get("users", [])] in ([], [str(member.id)])
 
 
+async def test_control_characters_in_a_prompt_never_reach_apiframe_or_the_database(
+    guarded: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    """PostgreSQL's text cannot hold NUL: a prompt of NULs once failed there with an error id."""
+    discord = guarded.discord
+    member = discord.add_member("m")
+    empty = await discord.invoke("hailuo", hailuo("\x00" * 80), member=member)
+    assert "The prompt is empty" in await final_reply(discord, empty)
+    mixed = await discord.invoke("hailuo", hailuo("a\x00 cat\x1b[31m on\x07 a roof"), member=member)
+    await discord.wait_reply(mixed, "your video is ready")
+    [job] = fake_apiframe.jobs.values()
+    assert job.body["prompt"] == "a cat[31m on a roof"
+
+
 def test_the_hostile_attachment_catalogue_stays_broad() -> None:
     """Each case above is its own test that proves a clear refusal with nothing charged; the
     catalogue must not quietly shrink."""

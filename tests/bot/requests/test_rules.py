@@ -17,6 +17,7 @@ from bot.requests.rules import (
     aspect_ratio_allowed,
     inspect_image,
     validate_request,
+    without_controls,
 )
 from tests.conftest import image_bytes
 
@@ -118,7 +119,7 @@ def test_aspect_rule_matches_the_fraction(width: int, height: int) -> None:
 
 
 @given(
-    prompt=st.text(min_size=1, max_size=50).filter(lambda s: s.strip()),
+    prompt=st.text(min_size=1, max_size=50).filter(lambda s: without_controls(s).strip()),
     duration=st.sampled_from([6, 10]),
     resolution=st.sampled_from(["768p", "1080p"]),
     start=st.none() | st.tuples(sizes, sizes, st.integers(0, 30_000_000)),

@@ -178,27 +178,27 @@ async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None
     fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3", _env_file=None)
     assert await cli(fresh, "credits", "set", "--guild", "1", "--member", "2", "50") == (
         0,
-        "balance 50 (+30)\n",
+        "balance 50 (+50)\n",
     )
     assert await cli(fresh, "credits", "show", "--guild", "1", "--member", "2") == (0, "50\n")
     assert (await cli(fresh, "db", "verify"))[0] == 0
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "said"),
     [
-        ("credits", "show", "--guild", "1", "--member", "2"),
-        ("db", "verify"),
-        ("ledger", "export", "--guild", "1"),
+        (("credits", "show", "--guild", "1", "--member", "2"), "0 (no account yet"),
+        (("db", "verify"), "ok: balances, ledger and jobs agree"),
+        (("ledger", "export", "--guild", "1"), "time,member,change"),
     ],
 )
-async def test_reads_without_a_database_say_so_and_create_nothing(
-    tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+async def test_reads_before_the_first_start_make_the_database_as_the_bot_would(
+    tmp_path: Path, command: tuple[str, ...], said: str
 ) -> None:
-    missing = StoreSettings(database_path=tmp_path / "none.sqlite3", _env_file=None)
-    assert (await cli(missing, *command))[0] == 1
-    assert "no database at" in capsys.readouterr().err
-    assert os.listdir(tmp_path) == []
+    fresh = StoreSettings(database_path=tmp_path / "new.sqlite3", _env_file=None)
+    code, out = await cli(fresh, *command)
+    assert code == 0 and out.startswith(said)
+    assert (tmp_path / "new.sqlite3").is_file()
 
 
 async def test_backup_without_a_database_creates_nothing(

@@ -12,10 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.money.rules import EntryKind
 from bot.store.driver import StoreBusy
 from bot.store.postgres import PostgresDatabase
 from bot.store.sqlite import SqliteDatabase
-from tests.bot.factories import GUILD
+from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[3]
@@ -181,6 +182,20 @@ async def test_balances_and_grants_past_two_to_the_31st(backend: Backend) -> Non
     await backend.guilds.set_default_credits(GUILD, large, actor_id=1)
     await backend.guilds.set_monthly_cap(GUILD, 2**40, actor_id=1)
     assert await ledger.balance(GUILD, 43) == large
+    assert await backend.store.disagreements() == []
+
+
+async def test_text_with_nul_is_kept_alike_on_both_engines(backend: Backend) -> None:
+    """PostgreSQL's text cannot hold NUL; neither engine is given one (an error message from
+    Apiframe could carry one, and the job must still settle)."""
+    ledger = backend.ledger()
+    change = await ledger.add_credits(GUILD, 42, 5, actor_id=1)
+    assert change.balance == 25
+    job = new_job(42)
+    await ledger.reserve(job)
+    await ledger.refund(job.id, "the model said \x00no\x00")
+    [entry] = [e for e in await ledger.history(GUILD, 42) if e.kind is EntryKind.REFUND]
+    assert "\ufffdno\ufffd" in entry.reason
     assert await backend.store.disagreements() == []
 
 

@@ -1,0 +1,92 @@
+"""The first message in a server that adds the bot: what its admins do before members can make
+videos. Credits start at nothing (unless the owner set DEFAULT_CREDITS), so a server that
+skipped this would only see refusals.
+
+It goes where admins will see it: the server's system channel (where Discord announces new
+members), or, when there is none or the bot may not post there, a direct message to the
+server's owner. Discord sends the join event once per join, to the one process whose shard
+holds the server, so the message is not repeated on restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.money.pricing import PRICES
+from bot.services import Services, services_of
+from cogs._language import server_language
+
+log = logging.getLogger(__name__)
+
+
+def first_steps(guild: discord.Guild, default_credits: int) -> str:
+    lang = server_language(guild)
+    cheapest = min(PRICES.values())
+    if default_credits > 0:
+        starting = lang.tr(
+            "Members start with {credits} credits, the bot's default: set your own with "
+            "`/quota default`.",
+            credits=default_credits,
+        )
+    else:
+        starting = lang.tr(
+            "Members start with no credits: give them some with `/quota default` (a starting "
+            "balance for everyone), `/quota allowance` (a top-up every day, week or month) or "
+            "`/quota add` (one member)."
+        )
+    return "\n".join(
+        (
+            lang.tr(
+                "👋 **Hailuo is here.** Before members make videos in {server}:",
+                server=guild.name,
+            ),
+            f"1. {starting}",
+            "2. "
+            + lang.tr(
+                "Set the most the whole server may spend in a month with `/quota cap` (the "
+                "credits are the bot owner's Apiframe credits; a video costs {price} or more).",
+                price=cheapest,
+            ),
+            "3. " + lang.tr("Try `/hailuo` yourself."),
+            lang.tr(
+                "`/quota` is for members with the Manage Server permission; `/quota show` sums "
+                "it all up."
+            ),
+        )
+    )
+
+
+class Welcome(commands.Cog):
+    def __init__(self, bot: commands.Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        settings = await self.services.guild_settings.get(guild.id)
+        text = first_steps(guild, settings.default_credits)
+        mentions = discord.AllowedMentions.none()
+        channel = guild.system_channel
+        if channel is not None:
+            try:
+                await channel.send(text, allowed_mentions=mentions)
+                return
+            except discord.HTTPException as exc:
+                log.info("server %s: cannot post in its system channel (%s)", guild.id, exc.status)
+        try:
+            owner = guild.owner or await self.bot.fetch_user(guild.owner_id or 0)
+            await owner.send(text, allowed_mentions=mentions)
+        except discord.HTTPException as exc:
+            log.info(
+                "server %s: the first-steps message reached nobody (no system channel to post "
+                "in, and its owner's messages are closed: HTTP %s)",
+                guild.id,
+                exc.status,
+            )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Welcome(bot, services_of(bot)))
