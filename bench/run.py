@@ -3,6 +3,7 @@
 1. Answer latency under a burst: INTERACTION_CREATE leaving the fake gateway -> the interaction
    callback reaching the fake REST, for the real bot and for a bare discord.py bot that only
    defers (`bench/floor_bot.py`).
+   The same burst's answers and job cards with the Components V2 card beside the classic one.
 2. Ledger throughput: reserve-then-charge pairs from 100 tasks through the project's ledger,
    against the same transactions run in a plain sqlite3 loop on one connection.
 3. Delivery lag and polling cost: the member's wait after the video exists, and the checks each
@@ -253,6 +254,59 @@ async def answer_latency(workdir: Path, sizes: Sizes) -> list[Row]:
                     met,
                 )
             )
+    return rows
+
+
+async def measure_cards(workdir: Path, count: int, style: str) -> tuple[list[float], list[float]]:
+    """`count` commands at once with the given card style: the seconds to each answer, and
+    to each job's public card (posted after the answer, so the style's cost shows there)."""
+    async with Stage(workdir / f"cards-{style}-{count}") as stage:
+        stage.apiframe.default_script = JobScript(polls_before_done=10**9)
+        bot = stage.bot("bot", CARD_STYLE=style)
+        await bot.start()
+        await stage.settle_in()
+        await burst(stage.discord, 5)  # warm up
+        members = [stage.discord.add_member(f"c{index}") for index in range(count)]
+        interactions: list[FakeInteraction] = await asyncio.gather(
+            *[
+                stage.discord.invoke("hailuo", hailuo(f"card {index}"), member=member)
+                for index, member in enumerate(members)
+            ]
+        )
+
+        def card(interaction: FakeInteraction) -> FakeMessage | None:
+            found = [m for m in stage.discord.replies_to(interaction) if not m.ephemeral]
+            return found[0] if found else None
+
+        await stage.discord.wait_for(
+            lambda: all(card(i) is not None for i in interactions), within=120
+        )
+        await bot.close()
+    answers = [i.callback_at - i.sent_at for i in interactions if i.callback_at]
+    cards = [card_of.created_at - i.created_at for i in interactions if (card_of := card(i))]
+    return answers, cards
+
+
+async def card_latency(workdir: Path, sizes: Sizes) -> list[Row]:
+    """The V2 card beside the classic one, for the same burst."""
+    classic_answers, classic_cards = await measure_cards(workdir, sizes.burst, "classic")
+    v2_answers, v2_cards = await measure_cards(workdir, sizes.burst, "v2")
+    rows = []
+    for label, ours, theirs in (
+        ("answer", v2_answers, classic_answers),
+        ("card posted", v2_cards, classic_cards),
+    ):
+        p99, ref = percentile(ours, 0.99), percentile(theirs, 0.99)
+        rows.append(
+            Row(
+                f"{label}, {sizes.burst} at once, p99: Components V2 card (reference: classic)",
+                ms(p99),
+                ms(ref),
+                f"{p99 / ref:.2f}×",
+                "",
+                None,
+            )
+        )
     return rows
 
 
@@ -1131,6 +1185,7 @@ def table(rows: list[Row]) -> str:
 
 SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
     ("latency", answer_latency),
+    ("cards", card_latency),
     ("ledger", ledger_throughput),
     ("delivery", delivery),
     ("footprint", footprint),

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, cast
 
 import aiohttp
@@ -28,6 +29,7 @@ from bot.errors import ConfigurationError, StartupFailed
 from bot.i18n import catalogues_fingerprint
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import PollShape, RenderTimes
+from bot.jobs.records import Job
 from bot.jobs.submission import Submitter
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.attachments import AttachmentFetcher
@@ -35,6 +37,7 @@ from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
 from bot.money.ledger import Ledger
+from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.requests.defaults import DefaultsStore
 from bot.requests.rules import IMAGE_MAX_BYTES
@@ -42,7 +45,7 @@ from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
 from bot.service.audit import AuditSink, AuditTrail
 from bot.service.invite import invite_url
-from bot.service.web import WebServer
+from bot.service.web import VIDEOS_PATH, WebServer
 from bot.settings import Settings
 from bot.store import stores_for
 from bot.store.driver import StoreUnavailable
@@ -114,6 +117,10 @@ class HailuoBot(commands.AutoShardedBot):
             **options,  # type: ignore[arg-type]
         )
         self.settings = settings
+        try:
+            self.prices = PriceTable.with_overrides(settings.video_prices)
+        except ValueError as exc:
+            raise ConfigurationError(f"VIDEO_PRICES: {exc}") from None
         self.metrics = Metrics()
         self.stores = stores_for(
             settings,
@@ -205,7 +212,9 @@ class HailuoBot(commands.AutoShardedBot):
         reporter, audit_sink = self._front_end
         self._runner = self._build_runner(reporter)
         self._audit = AuditTrail(self.state, self.stores.ledger, self.guild_settings, audit_sink)
-        self._studio = Studio(self.ledger, self.jobs, self._runner, self.rules, self._audit)
+        self._studio = Studio(
+            self.ledger, self.jobs, self._runner, self.rules, self._audit, self.prices
+        )
         self.ledger.on_change(self._audit.wake)
         if self._news is not None:
             # While the relay was down, news may have been missed: check every job at once.
@@ -239,6 +248,8 @@ class HailuoBot(commands.AutoShardedBot):
         self.web.add_readiness("database", self._database_state)
         self.web.add_readiness("job_runner", self._runner_state)
         self.web.add_metrics(self.metrics, settings.metrics_token)
+        if settings.video_public_base_url is not None:
+            self.web.add_videos(self._public_video)
 
     async def _hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool | None:
         if self._runner is None:
@@ -326,6 +337,7 @@ class HailuoBot(commands.AutoShardedBot):
                 reporter,
                 self.videos,
                 archiving=settings.video_archive_dir is not None,
+                publishing=settings.video_public_base_url is not None,
                 retry_floor=interval,
                 metrics=self.metrics,
             ),
@@ -337,7 +349,26 @@ class HailuoBot(commands.AutoShardedBot):
             local=self.serves,
             relay=self._relay_news if self._news is not None else None,
             image_retention=timedelta(days=settings.source_image_retention_days),
+            on_content_refusal=self._content_refused,
         )
+
+    def public_video_url(self, job: Job) -> str | None:
+        base = self.settings.video_public_base_url
+        if base is None or job.public_name is None:
+            return None
+        return f"{base}{VIDEOS_PATH}/{job.public_name}.mp4"
+
+    async def _public_video(self, name: str) -> Path | None:
+        """The archived file behind a public name, unless its video was deleted (by its member
+        or a moderator: never shown again)."""
+        job = await self.jobs.by_public_name(name)
+        if job is None or job.deleted_at is not None:
+            return None
+        return self.videos.archived_path(job.id)
+
+    async def _content_refused(self, job: Job, error: str) -> None:
+        if self._audit is not None:
+            await self._audit.content_refused(job, error)
 
     @property
     def owner(self) -> str:

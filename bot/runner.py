@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from bot.apiframe.client import RemoteJob
+from bot.apiframe.client import RemoteJob, content_refusal
 from bot.backoff import Backoff
 from bot.clock import utc_now
 from bot.i18n import msg
@@ -80,7 +80,9 @@ class JobRunner:
         local: Callable[[int], bool] = lambda _guild_id: True,
         relay: Relay | None = None,
         image_retention: timedelta = timedelta(days=30),
+        on_content_refusal: Callable[[Job, str], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_content_refusal = on_content_refusal
         self._jobs = jobs
         self._ledger = ledger
         self._submitter = submitter
@@ -367,7 +369,9 @@ class JobRunner:
             if remote.video_url is None:
                 log.error("job %s: Apiframe says COMPLETED but gave no video link", job.id)
                 return await self._refund(job, NO_LINK)
-            settlement = await self._ledger.commit_charge(job.id, remote.video_url)
+            settlement = await self._ledger.commit_charge(
+                job.id, remote.video_url, remote.credit_cost
+            )
             if settlement.applied:
                 log.info("job %s completed and charged %d", job.id, job.price)
             settled = await self._jobs.require(job.id)
@@ -381,15 +385,24 @@ class JobRunner:
                         settled.resolution.value, str(settled.duration)
                     ).observe(settled.render_seconds)
             return settled
-        reason = remote.error or str(
-            msg("The job was cancelled.")
-            if remote.status == "CANCELLED"
-            else msg("The video could not be made.")
+        refused = content_refusal(remote.error)
+        reason = (
+            str(refused)
+            if refused is not None
+            else remote.error
+            or str(
+                msg("The job was cancelled.")
+                if remote.status == "CANCELLED"
+                else msg("The video could not be made.")
+            )
         )
-        return await self._refund(job, reason)
+        settled = await self._refund(job, reason, remote.credit_cost)
+        if refused is not None and self._on_content_refusal is not None:
+            await self._on_content_refusal(settled, remote.error or "")
+        return settled
 
-    async def _refund(self, job: Job, reason: str) -> Job:
-        settlement = await self._ledger.refund(job.id, reason)
+    async def _refund(self, job: Job, reason: str, apiframe_cost: int | None = None) -> Job:
+        settlement = await self._ledger.refund(job.id, reason, apiframe_cost=apiframe_cost)
         if settlement.applied:
             log.info("job %s failed and was refunded %d: %s", job.id, job.price, reason)
             if self._metrics is not None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Protocol, cast
 
 from bot.jobs.delivery import JobReporter
-from bot.jobs.records import JobStore
+from bot.jobs.records import Job, JobStore
 from bot.media.attachments import AttachmentFetcher
 from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
 from bot.money.ledger import Ledger
+from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.requests.defaults import DefaultsStore
 from bot.requests.server_rules import ServerRules
@@ -37,6 +38,11 @@ class Services(Protocol):
     videos: VideoFetcher
     frames: FrameTaker
     metrics: Metrics
+    prices: PriceTable
+
+    def public_video_url(self, job: Job) -> str | None:
+        """Where the bot's own HTTP server serves the job's archived video, if it does."""
+        ...
 
     @property
     def studio(self) -> Studio: ...

@@ -51,6 +51,24 @@ def database_url_problem(name: str, url: str) -> str | None:
     return None
 
 
+def https_address(url: str, example: str) -> str:
+    """A public https address (plain http only to this machine's loopback, for trying it
+    out); `ValueError` in words otherwise."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise ValueError(f"must be a full https:// address, {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url.strip():
+        raise ValueError(f"must be a full https:// address, {example}")
+    if parts.scheme == "http" and not loopback(parts.hostname):
+        raise ValueError(
+            "must start with https://: Discord and Apiframe reach the bot over HTTPS only (put "
+            f"the bot behind a reverse proxy that terminates TLS), {example}"
+        )
+    return url.strip()
+
+
 def loopback(host: str | None) -> bool:
     import ipaddress  # noqa: PLC0415 - only for a webhook URL over http
 
@@ -184,6 +202,16 @@ class Settings(StoreSettings):
     video_download_timeout_seconds: float = Field(default=120.0, gt=0)
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
+    # The job's card: Discord's Components V2 layout (the video in a media gallery), or the
+    # classic message with an attachment.
+    card_style: Literal["v2", "classic"] = "v2"
+    # Members' prices, per model and variant, where they differ from Apiframe's credits:
+    # "hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12" (read by bot/money/pricing.py).
+    video_prices: str | None = None
+    # The public https address of the bot's HTTP server (its root, as a reverse proxy exposes
+    # it): with VIDEO_ARCHIVE_DIR, archived videos are served there under unguessable names,
+    # and a video over Discord's upload limit plays from there. Unset: Apiframe's link.
+    video_public_base_url: str | None = None
     # Members' start and end pictures are kept this long after their video is finished, for
     # Again and 1080p; a failed job's at once let go of.
     source_image_retention_days: float = Field(default=30.0, gt=0)
@@ -201,20 +229,14 @@ class Settings(StoreSettings):
     def _reachable_webhook(cls, url: str | None) -> str | None:
         if url is None:
             return None
-        example = "such as https://bot.example.com/apiframe/webhook"
-        try:
-            parts = urlsplit(url.strip())
-            parts.port  # noqa: B018 - raises for a port that is not a number
-        except ValueError:
-            raise ValueError(f"must be a full https:// address, {example}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in url.strip():
-            raise ValueError(f"must be a full https:// address, {example}")
-        if parts.scheme == "http" and not loopback(parts.hostname):
-            raise ValueError(
-                "must start with https://: Apiframe sends webhooks over HTTPS only (put the "
-                f"bot behind a reverse proxy that terminates TLS), {example}"
-            )
-        return url.strip()
+        return https_address(url, "such as https://bot.example.com/apiframe/webhook")
+
+    @field_validator("video_public_base_url")
+    @classmethod
+    def _public_base(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        return https_address(url, "such as https://bot.example.com").rstrip("/")
 
     @field_validator("shard_ids")
     @classmethod
@@ -222,6 +244,20 @@ class Settings(StoreSettings):
         if shard_ids is not None and not SHARD_IDS_FORM.match(shard_ids):
             raise ValueError("must be shard numbers separated by commas, such as 0,1")
         return shard_ids
+
+    @model_validator(mode="after")
+    def _public_videos_need_an_archive(self) -> Settings:
+        if self.video_public_base_url is not None and self.video_archive_dir is None:
+            raise ValueError(
+                "VIDEO_PUBLIC_BASE_URL serves archived videos: set VIDEO_ARCHIVE_DIR too (or "
+                "unset VIDEO_PUBLIC_BASE_URL)"
+            )
+        if self.video_public_base_url is not None and not self.http_port:
+            raise ValueError(
+                "VIDEO_PUBLIC_BASE_URL needs the HTTP server: set HTTP_PORT (not 0), or unset "
+                "VIDEO_PUBLIC_BASE_URL"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shards_make_sense(self) -> Settings:

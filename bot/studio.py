@@ -28,8 +28,9 @@ from bot.jobs.records import (
     SourceAction,
 )
 from bot.money.ledger import Ledger
-from bot.money.pricing import price_of
+from bot.money.pricing import DEFAULT_TABLE, PriceTable
 from bot.requests.rules import (
+    DEFAULT_MODEL,
     GenerationRequest,
     ImageFacts,
     ImageRole,
@@ -76,7 +77,9 @@ class Studio:
         runner: JobRunner,
         rules: ServerRules,
         audit: AuditTrail,
+        prices: PriceTable = DEFAULT_TABLE,
     ) -> None:
+        self._prices = prices
         self._ledger = ledger
         self._jobs = jobs
         self._runner = runner
@@ -98,7 +101,7 @@ class Studio:
             id=NewJob.new_id(),
             origin=origin,
             spec=spec,
-            price=price_of(spec),
+            price=self._prices.of(spec),
             images=images,
             source=source,
         )
@@ -211,10 +214,13 @@ class Studio:
             prompt_optimizer=source.prompt_optimizer,
             start_image=facts.get(ImageRole.START),
             end_image=facts.get(ImageRole.END),
+            model=source.model.value,
         )
         return await self.accept(request, origin, images, JobSource(source.id, action))
 
-    async def check_extend(self, source_id: str, origin: RequestOrigin, prompt: str) -> None:
+    async def check_extend(
+        self, source_id: str, origin: RequestOrigin, prompt: str, model: str = DEFAULT_MODEL
+    ) -> None:
         """Everything Extend can check before the video's last frame is taken (the new
         prompt against the model's and the server's rules, the member's credits, the
         server's cap): raises the same refusal `extend` would, having charged nothing."""
@@ -224,17 +230,25 @@ class Studio:
             duration=source.duration,
             resolution=source.resolution.value,
             prompt_optimizer=source.prompt_optimizer,
+            start_image=FRAME_TO_COME,
+            model=model,
         )
         spec = await self._judged(request, origin)
         await self._ledger.check_affordable(
-            origin.guild_id, origin.member_id, origin.role_ids, price_of(spec)
+            origin.guild_id, origin.member_id, origin.role_ids, self._prices.of(spec)
         )
 
     async def extend(
-        self, source_id: str, origin: RequestOrigin, prompt: str, last_frame: bytes
+        self,
+        source_id: str,
+        origin: RequestOrigin,
+        prompt: str,
+        last_frame: bytes,
+        model: str = DEFAULT_MODEL,
     ) -> Accepted:
         """A new clip that starts where a finished one ends: its last frame is the start
-        image, checked like any other."""
+        image, checked like any other, for any model that starts from a picture (Hailuo 02
+        unless the member chose)."""
         source = await self._finished(source_id, origin.guild_id)
         frame = ImagePayload(
             ImageRole.START, f"{source.short_id}-last-frame.png", "image/png", last_frame
@@ -245,6 +259,7 @@ class Studio:
             resolution=source.resolution.value,
             prompt_optimizer=source.prompt_optimizer,
             start_image=_facts(frame),
+            model=model,
         )
         return await self.accept(
             request, origin, (frame,), JobSource(source.id, SourceAction.EXTEND)
@@ -285,6 +300,11 @@ class Studio:
     async def limits_changed(self, guild_id: int) -> None:
         """A server's limits changed: jobs waiting in its queue may start now."""
         await self._runner.admit(guild_id)
+
+
+# What Extend's start image will be, for the checks made before it is taken: a PNG whose size
+# and shape are the video's own, and so pass (the real frame is checked again once taken).
+FRAME_TO_COME: Final = ImageFacts("last frame", "image/png", 1, None, None)
 
 
 def _facts(image: ImagePayload) -> ImageFacts:

@@ -9,16 +9,21 @@ from typing import Any, Final
 import discord
 from discord import app_commands
 
-from bot.jobs.records import RequestOrigin
+from bot.i18n import Language
+from bot.jobs.records import Job, RequestOrigin
 from bot.requests.camera import suggestions
-from bot.requests.rules import Resolution
+from bot.requests.rules import Model, Resolution
 from bot.services import Services
 from bot.studio import Accepted
+from cogs._cards import progress_layout
 from cogs._components import member_roles
 from cogs._language import language_of
-from cogs._messages import job_card, simulated
+from cogs._messages import job_card
+from cogs._messages import simulated as show_simulated
 
 log = logging.getLogger(__name__)
+
+BAD_REQUEST: Final = 400
 
 # The options every way of choosing a video's length and resolution offers.
 DURATION_CHOICES: Final = [
@@ -28,6 +33,8 @@ DURATION_CHOICES: Final = [
 RESOLUTION_CHOICES: Final = [
     app_commands.Choice(name=resolution.value, value=resolution.value) for resolution in Resolution
 ]
+# Named after the models, as members know them; the value is Apiframe's model id.
+MODEL_CHOICES: Final = [app_commands.Choice(name=model.label, value=model.value) for model in Model]
 
 
 async def camera_choices(
@@ -61,23 +68,21 @@ async def announce(
     job into its server's queue (the card or not: the outcome is delivered either way)."""
     card_id: int | None = None
     lang = language_of(interaction)
+    v2 = services.settings.card_style == "v2"
     try:
+        saved = await services.jobs.require(accepted.job_id)
+        simulated = services.settings.apiframe_simulate
         await interaction.edit_original_response(
             content=lang.tr(
-                "Accepted: **{price}** credits reserved, **{left}** left. Follow your video "
-                "below; if it fails, the credits come back.",
+                "Accepted: {model}, **{price}** credits reserved, **{left}** left. Follow your "
+                "video below; if it fails, the credits come back.",
+                model=saved.model.label,
                 price=accepted.price,
                 left=accepted.balance_left,
             )
             + note
         )
-        saved = await services.jobs.require(accepted.job_id)
-        card = await interaction.followup.send(
-            simulated(lang, job_card(lang, saved), services.settings.apiframe_simulate),
-            wait=True,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-        card_id = card.id
+        card_id = await post_card(interaction, lang, saved, simulated=simulated, v2=v2)
     except discord.HTTPException:
         log.warning(
             "job %s: could not post its card; the outcome will still be delivered",
@@ -87,3 +92,33 @@ async def announce(
     finally:
         assert interaction.guild_id is not None
         await services.studio.admit(accepted.job_id, interaction.guild_id, card_message_id=card_id)
+
+
+async def post_card(
+    interaction: discord.Interaction[Any], lang: Language, job: Job, *, simulated: bool, v2: bool
+) -> int:
+    """The job's public card (a followup to the member's command); its message id."""
+    if v2:
+        try:
+            card = await interaction.followup.send(
+                view=progress_layout(lang, job, simulated=simulated),
+                wait=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return card.id
+        except discord.HTTPException as exc:
+            if exc.status != BAD_REQUEST:
+                raise
+            log.warning(
+                "job %s: Discord refused its Components V2 card (HTTP %s: %s); posting the "
+                "classic card",
+                job.id,
+                exc.status,
+                exc.text,
+            )
+    card = await interaction.followup.send(
+        show_simulated(lang, job_card(lang, job), simulated),
+        wait=True,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
+    return card.id

@@ -10,6 +10,7 @@ import discord
 from bot.i18n import Language, msg
 from bot.services import services_of
 from bot.studio import CancelOutcome
+from cogs._cards import failure_layout
 from cogs._errors import answered_on_error, note_acknowledged, note_outcome, respond
 from cogs._language import language_of
 from cogs._messages import history_page, outcome
@@ -61,11 +62,19 @@ class CancelJobButton(
         )
         lang = language_of(interaction)
         if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
-            await interaction.response.edit_message(
-                content=outcome(lang, result.job),
-                view=None,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
+            card = interaction.message
+            if card is not None and card.flags.components_v2:
+                # A V2 card takes no content: it becomes the failure card instead.
+                await interaction.response.edit_message(
+                    view=failure_layout(lang, result.job),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            else:
+                await interaction.response.edit_message(
+                    content=outcome(lang, result.job),
+                    view=None,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
             note_acknowledged(interaction)
             note_outcome(interaction, "ok")
             return

@@ -12,6 +12,10 @@ A finished video goes as an attached MP4 when it fits the upload limit of the pa
 (the interaction's own limit, the server's boost tier, or 10 MiB in a DM); Discord plays it
 inline and keeps it. When it does not fit, or Discord refuses the upload (413), the same
 message carries the link instead.
+
+Cards and outcomes are Components V2 layouts (`cogs/_cards.py`) unless the owner chose the
+classic cards; where Discord refuses a V2 message, the same message goes classic, and the log
+says why once.
 """
 
 from __future__ import annotations
@@ -39,22 +43,29 @@ from bot.jobs.records import Job, JobState, PendingRequest
 from bot.media.videos import VideoFile
 from bot.money.ledger import LedgerEntry
 from bot.service.audit import AuditChannelGone
-from cogs._components import cancel_view
+from cogs._cards import notice_layout, outcome_layout, progress_layout
+from cogs._components import CANCEL, CancelJobButton, cancel_view
 from cogs._language import server_language
 from cogs._messages import (
+    ARCHIVED_NOTE,
+    LINK_ONLY_NOTE,
     MESSAGE_LIMIT,
+    TOO_LARGE_NOTE,
     audit_line,
+    content_refused_line,
     job_card,
     late_notice,
     outcome,
     refused_prompt_line,
     simulated,
 )
-from cogs.actions import result_view
+from cogs.actions import result_actions, result_view
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_TOO_LARGE: Final = 413
+BAD_REQUEST: Final = 400
+Layout = discord.ui.LayoutView | None
 # Discord's interaction tokens live 15 minutes; stop using one a little before that.
 INTERACTION_TOKEN_LIFETIME: Final = timedelta(minutes=15)
 INTERACTION_TOKEN_MARGIN: Final = timedelta(seconds=90)
@@ -80,10 +91,59 @@ def as_file(video: VideoFile) -> discord.File:
     return discord.File(io.BytesIO(video.data), filename=video.filename)
 
 
+def v2_refused(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused a message for its form (as it would a V2 layout it does not
+    take): a 400, not a 413 for the file or a 403/404 for the place."""
+    return exc.status == BAD_REQUEST
+
+
 class DiscordJobReporter:
-    def __init__(self, bot: commands.Bot, *, simulated: bool = False) -> None:
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        simulated: bool = False,
+        v2: bool = True,
+        public_link: Callable[[Job], str | None] = lambda _job: None,
+    ) -> None:
         self._bot = bot
         self._simulated = simulated
+        self._v2 = v2
+        self._public_link = public_link
+        self._told_v2_refusal = False
+
+    def _fell_back(self, job: Job, exc: discord.HTTPException) -> None:
+        """A V2 message was refused: this one goes classic; the log says why, once."""
+        if not self._told_v2_refusal:
+            self._told_v2_refusal = True
+            log.warning(
+                "Discord refused a Components V2 card (HTTP %s: %s); such messages are sent as "
+                "classic cards instead (set CARD_STYLE=classic to stop trying)",
+                exc.status,
+                exc.text,
+            )
+        log.info("job %s: its card went classic after a refused V2 message", job.id)
+
+    def _layout(
+        self, job: Job, video: VideoFile | None, too_large: bool, *, buttons: bool
+    ) -> discord.ui.LayoutView:
+        """The outcome as a V2 card: the uploaded file, else a link the gallery plays."""
+        lang = language(job)
+        media, note = None, None
+        if job.state is JobState.COMPLETED and job.video_url:
+            if video is not None:
+                media = f"attachment://{video.filename}"
+            else:
+                public = self._public_link(job)
+                media = public or job.video_url
+                kept = (
+                    ARCHIVED_NOTE if public else (TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE)
+                )
+                note = lang.render(kept)
+        actions = result_actions(job, lang) if buttons else []
+        return outcome_layout(
+            lang, job, media=media, note=note, simulated=self._simulated, buttons=actions
+        )
 
     def _words(self, job: Job, text: str) -> str:
         return simulated(language(job), text, self._simulated)
@@ -111,9 +171,22 @@ class DiscordJobReporter:
     async def show_progress(self, job: Job, progress: Progress) -> None:
         if job.card_message_id is None or not token_usable(job, utc_now()):
             return
+        lang = language(job)
+        if self._v2:
+            try:
+                await self._webhook(job).edit_message(
+                    job.card_message_id,
+                    view=progress_layout(lang, job, progress, simulated=self._simulated),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                return
+            except discord.HTTPException as exc:
+                if not v2_refused(exc):
+                    raise
+                self._fell_back(job, exc)
         await self._webhook(job).edit_message(
             job.card_message_id,
-            content=self._words(job, job_card(language(job), job, progress)),
+            content=self._words(job, job_card(lang, job, progress)),
             view=None,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -121,10 +194,29 @@ class DiscordJobReporter:
     async def show_queued(self, job: Job, position: int) -> bool:
         if job.card_message_id is None or not token_usable(job, utc_now()):
             return False
+        lang = language(job)
+        if self._v2:
+            try:
+                await self._webhook(job).edit_message(
+                    job.card_message_id,
+                    view=progress_layout(
+                        lang,
+                        job,
+                        queued=position,
+                        simulated=self._simulated,
+                        buttons=[CancelJobButton(job.id, lang.render(CANCEL))],
+                    ),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                return True
+            except discord.HTTPException as exc:
+                if not v2_refused(exc):
+                    raise
+                self._fell_back(job, exc)
         await self._webhook(job).edit_message(
             job.card_message_id,
-            content=self._words(job, job_card(language(job), job, queued=position)),
-            view=cancel_view(job.id, language(job)),
+            content=self._words(job, job_card(lang, job, queued=position)),
+            view=cancel_view(job.id, lang),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         return True
@@ -182,21 +274,31 @@ class DiscordJobReporter:
         def fitting(limit: int) -> VideoFile | None:
             return news.video if news.video is not None and news.video.size <= limit else None
 
+        def too_large(video: VideoFile | None) -> bool:
+            return news.too_large or (news.video is not None and video is None)
+
         def words(video: VideoFile | None) -> str:
             if text is not None:
                 return text
-            too_large = news.too_large or (news.video is not None and video is None)
             return self._words(
                 job,
-                outcome(language(job), job, with_file=video is not None, too_large=too_large),
+                outcome(
+                    language(job), job, with_file=video is not None, too_large=too_large(video)
+                ),
             )
 
         # A finished video carries its next steps (Again, 1080p, Extend, Delete) in a server.
-        buttons = (
-            result_view(job, language(job))
-            if text is None and job.state is JobState.COMPLETED
-            else None
-        )
+        with_buttons = text is None and job.state is JobState.COMPLETED
+        buttons = result_view(job, language(job)) if with_buttons else None
+
+        def layout(video: VideoFile | None, *, in_server: bool = True) -> Layout:
+            """The V2 card for this message (None: classic cards)."""
+            if not self._v2:
+                return None
+            if text is not None:
+                return notice_layout(language(job), text, simulated=self._simulated)
+            return self._layout(job, video, too_large(video), buttons=with_buttons and in_server)
+
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.
         if self._card_usable(job):
@@ -204,7 +306,7 @@ class DiscordJobReporter:
             video = fitting(self._card_limit(job))
             try:
                 try:
-                    await self._edit_card(job, words(video), video, member_only, buttons)
+                    await self._edit_card(job, words, layout, video, member_only, buttons)
                 except discord.HTTPException as exc:
                     if video is None or exc.status != PAYLOAD_TOO_LARGE:
                         raise
@@ -214,7 +316,7 @@ class DiscordJobReporter:
                         video.size,
                     )
                     video = None
-                    await self._edit_card(job, words(None), None, member_only, buttons)
+                    await self._edit_card(job, words, layout, None, member_only, buttons)
             except discord.HTTPException as exc:
                 log.info(
                     "job %s: interaction reply failed (%s); posting in the channel",
@@ -231,6 +333,7 @@ class DiscordJobReporter:
                 Delivery.CHANNEL,
                 job,
                 words,
+                layout,
                 fitting(self._channel_limit(job)),
                 nonce,
                 member_only,
@@ -254,6 +357,7 @@ class DiscordJobReporter:
                 Delivery.DIRECT_MESSAGE,
                 job,
                 words,
+                lambda video: layout(video, in_server=False),
                 fitting(DEFAULT_UPLOAD_LIMIT),
                 nonce,
                 member_only,
@@ -267,42 +371,54 @@ class DiscordJobReporter:
     async def _edit_card(
         self,
         job: Job,
-        content: str,
+        words: Callable[[VideoFile | None], str],
+        layout: Callable[[VideoFile | None], Layout],
         video: VideoFile | None,
         mentions: discord.AllowedMentions,
         buttons: discord.ui.View | None = None,
     ) -> None:
         assert job.card_message_id is not None
+        webhook = self._webhook(job)
         # `attachments` replaces what the card carries, so a repeat still shows one file.
-        await self._webhook(job).edit_message(
+        card = layout(video)
+        if card is not None:
+            try:
+                await webhook.edit_message(
+                    job.card_message_id,
+                    view=card,
+                    allowed_mentions=mentions,
+                    attachments=[as_file(video)] if video is not None else [],
+                )
+                return
+            except discord.HTTPException as exc:
+                if not v2_refused(exc):
+                    raise
+                self._fell_back(job, exc)
+        await webhook.edit_message(
             job.card_message_id,
-            content=content,
+            content=words(video),
             view=buttons,
             allowed_mentions=mentions,
             attachments=[as_file(video)] if video is not None else [],
         )
 
-    @staticmethod
     async def _send(
+        self,
         target: discord.abc.Messageable,
         via: Delivery,
         job: Job,
         words: Callable[[VideoFile | None], str],
+        layout: Callable[[VideoFile | None], Layout],
         video: VideoFile | None,
         nonce: str,
         mentions: discord.AllowedMentions,
         buttons: discord.ui.View | None = None,
     ) -> Receipt:
         """Send with the file if given; on a 413 send the link instead."""
-        extra: dict[str, Any] = {} if buttons is None else {"view": buttons}
         if video is not None:
             try:
-                message = await target.send(
-                    words(video),
-                    file=as_file(video),
-                    nonce=nonce,
-                    allowed_mentions=mentions,
-                    **extra,
+                message = await self._send_one(
+                    target, job, words, layout, video, nonce, mentions, buttons
                 )
             except discord.HTTPException as exc:
                 if exc.status != PAYLOAD_TOO_LARGE:
@@ -312,8 +428,37 @@ class DiscordJobReporter:
                 )
             else:
                 return Receipt(via, (message.channel.id, message.id))
-        await target.send(words(None), nonce=nonce, allowed_mentions=mentions, **extra)
+        await self._send_one(target, job, words, layout, None, nonce, mentions, buttons)
         return Receipt(via)
+
+    async def _send_one(
+        self,
+        target: discord.abc.Messageable,
+        job: Job,
+        words: Callable[[VideoFile | None], str],
+        layout: Callable[[VideoFile | None], Layout],
+        video: VideoFile | None,
+        nonce: str,
+        mentions: discord.AllowedMentions,
+        buttons: discord.ui.View | None,
+    ) -> discord.Message:
+        """One message: the V2 card when there is one (classic if Discord refuses it)."""
+        files = [as_file(video)] if video is not None else []
+        card = layout(video)
+        if card is not None:
+            try:
+                return await target.send(
+                    view=card, files=files, nonce=nonce, allowed_mentions=mentions
+                )
+            except discord.HTTPException as exc:
+                if not v2_refused(exc):
+                    raise
+                self._fell_back(job, exc)
+                files = [as_file(video)] if video is not None else []
+        extra: dict[str, Any] = {} if buttons is None else {"view": buttons}
+        return await target.send(
+            words(video), files=files, nonce=nonce, allowed_mentions=mentions, **extra
+        )
 
 
 class DiscordAuditSink:
@@ -328,6 +473,13 @@ class DiscordAuditSink:
         channel = self._bot.get_partial_messageable(channel_id, guild_id=guild_id)
         await channel.send(
             refused_prompt_line(server_language(self._bot.get_guild(guild_id)), member_id, reasons),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def content_refused(self, channel_id: int, job: Job, error: str) -> None:
+        channel = self._bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        await channel.send(
+            content_refused_line(server_language(self._bot.get_guild(job.guild_id)), job, error),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

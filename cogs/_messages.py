@@ -20,6 +20,7 @@ from bot.jobs.delivery import Progress
 from bot.jobs.records import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from bot.money.ledger import AllowanceStatus, EntryKind, LedgerEntry
 from bot.requests.defaults import AppliedDefault, DefaultSource, OptionDefaults, conflicts
+from bot.requests.rules import Model
 
 MESSAGE_LIMIT: Final = 2000
 PROMPT_PREVIEW: Final = 300
@@ -39,7 +40,7 @@ def quote_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
 
 
 def describe(job: Job) -> str:
-    return f"Hailuo 02 · {job.resolution.value} · {job.duration} s"
+    return f"{job.model.label} · {job.resolution.value} · {job.duration} s"
 
 
 def fit(text: str) -> str:
@@ -69,29 +70,40 @@ def progress_words(lang: Language, progress: Progress) -> str:
     )
 
 
-def job_card(
+def card_state(
     lang: Language, job: Job, progress: Progress | None = None, *, queued: int | None = None
 ) -> str:
-    """The public message that follows a job while it runs."""
+    """Where a running job stands: queued, being sent, or rendering."""
     if queued is not None:
-        state = lang.tr(
+        return lang.tr(
             "🕒 Waiting in this server's queue: position {position}. "
             "{price} credits reserved; Cancel refunds them.",
             position=queued,
             price=job.price,
         )
-    elif progress is None:
-        state = lang.tr("⏳ Sending to Apiframe…")
-    else:
-        state = progress_words(lang, progress)
-    head = lang.tr(
-        "🎬 **{video}** for <@{member}> · `{id}`{lineage}",
+    if progress is None:
+        return lang.tr("⏳ Sending to Apiframe…")
+    return progress_words(lang, progress)
+
+
+def card_head(lang: Language, job: Job) -> str:
+    """The first line of a running job's card: model, resolution, length, price, whose, id."""
+    return lang.tr(
+        "🎬 **{video}** · {price} credits · for <@{member}> · `{id}`{lineage}",
         video=describe(job),
+        price=job.price,
         member=job.member_id,
         id=job.short_id,
         lineage=lineage(lang, job),
     )
-    return fit(f"{head}\n{quote_prompt(job.prompt)}\n{state}")
+
+
+def job_card(
+    lang: Language, job: Job, progress: Progress | None = None, *, queued: int | None = None
+) -> str:
+    """The public message that follows a job while it runs (the classic card)."""
+    state = card_state(lang, job, progress, queued=queued)
+    return fit(f"{card_head(lang, job)}\n{quote_prompt(job.prompt)}\n{state}")
 
 
 SOURCE_WORDS: Final = {
@@ -174,6 +186,10 @@ def late_notice(lang: Language, job: Job) -> str:
 LINK_ONLY_NOTE: Final = msg(
     "-# Apiframe keeps this link for about a day: download the video to keep it."
 )
+ARCHIVED_NOTE: Final = msg(
+    "-# The file is larger than Discord lets the bot upload here, so it plays from the bot's "
+    "own copy."
+)
 TOO_LARGE_NOTE: Final = msg(
     "-# The file is larger than Discord lets the bot upload here, so this is Apiframe's link, "
     "which it keeps for about a day: download the video to keep it."
@@ -193,35 +209,42 @@ def outcome(lang: Language, job: Job, *, with_file: bool = False, too_large: boo
     Discord embeds its player, with a note that the link does not last.
     """
     if job.state is JobState.COMPLETED and job.video_url:
-        head = lang.tr(
-            "✅ <@{member}>, your video is ready · {resolution} · {duration} s · "
-            "{price} credits · `{id}`{lineage}",
-            member=job.member_id,
-            resolution=job.resolution.value,
-            duration=job.duration,
-            price=job.price,
-            id=job.short_id,
-            lineage=lineage(lang, job),
-        )
+        head = ready_head(lang, job)
         if with_file:
             return fit(f"{head}\n{quote_prompt(job.prompt)}")
         note = lang.render(TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE)
         room = MESSAGE_LIMIT - len(head) - len(note) - len(job.video_url) - 6
         prompt = quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))
         return f"{head}\n{prompt}\n{note}\n{job.video_url}"
+    return fit(f"{failed_head(lang, job)}\n{quote_prompt(job.prompt)}\n{failed_words(lang, job)}")
+
+
+def ready_head(lang: Language, job: Job) -> str:
+    return lang.tr(
+        "✅ <@{member}>, your video is ready · {video} · {price} credits · `{id}`{lineage}",
+        member=job.member_id,
+        video=describe(job),
+        price=job.price,
+        id=job.short_id,
+        lineage=lineage(lang, job),
+    )
+
+
+def failed_head(lang: Language, job: Job) -> str:
+    return lang.tr(
+        "❌ <@{member}>, your video could not be made ({video}).",
+        member=job.member_id,
+        video=describe(job),
+    )
+
+
+def failed_words(lang: Language, job: Job) -> str:
+    """Why, in the member's language where it is one of the bot's sentences, and the refund."""
     reason = failure_reason(lang, job, 500) or lang.tr("The video could not be made.")
-    return fit(
-        lang.tr(
-            "❌ <@{member}>, your video could not be made ({video}).",
-            member=job.member_id,
-            video=describe(job),
-        )
-        + f"\n{quote_prompt(job.prompt)}\n"
-        + lang.tr(
-            "Reason: {reason}\nThe {price} credits were refunded: nothing was charged.",
-            reason=reason,
-            price=job.price,
-        )
+    return lang.tr(
+        "Reason: {reason}\nThe {price} credits were refunded: nothing was charged.",
+        reason=reason,
+        price=job.price,
     )
 
 
@@ -345,6 +368,8 @@ def described(lang: Language, defaults: OptionDefaults) -> str:
         )
     if defaults.camera:
         parts.append(lang.tr("camera {moves}", moves=defaults.camera))
+    if defaults.model is not None:
+        parts.append(Model(defaults.model).label)
     return ", ".join(parts) or lang.tr("none")
 
 
@@ -356,6 +381,8 @@ def _shown(lang: Language, default: AppliedDefault) -> str:
         shown = lang.tr("resolution {value}", value=value)
     elif default.option == "prompt_optimizer":
         shown = lang.tr("prompt optimizer {state}", state=on_off(lang, bool(value)))
+    elif default.option == "model":
+        shown = lang.tr("model {name}", name=Model(str(value)).label)
     else:
         shown = lang.tr("camera {moves}", moves=value)
     whose = lang.tr("yours") if default.source is DefaultSource.MEMBER else lang.tr("the server's")
@@ -406,6 +433,21 @@ def refused_prompt_line(lang: Language, member_id: int, reasons: tuple[str, ...]
             "no credits moved.",
             member=member_id,
             reasons=shown,
+        )
+    )
+
+
+def content_refused_line(lang: Language, job: Job, error: str) -> str:
+    """An audit-channel line outside the ledger: the model's content policy refused a job."""
+    return fit(
+        lang.tr(
+            "🛑 {model} refused <@{member}>'s video `{id}` under its content policy "
+            "(“{error}”); the {price} credits were refunded.",
+            model=job.model.label,
+            member=job.member_id,
+            id=job.short_id,
+            error=discord.utils.escape_markdown(error[:200]),
+            price=job.price,
         )
     )
 

@@ -22,7 +22,7 @@ from bot.errors import UserFacingError
 from bot.i18n import Language, msg
 from bot.jobs.records import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from bot.media.videos import VideoUnavailable
-from bot.requests.rules import PROMPT_MAX_LENGTH, Resolution
+from bot.requests.rules import DEFAULT_MODEL, PROMPT_MAX_LENGTH, Model, Resolution
 from bot.services import Services, services_of
 from bot.studio import GONE
 from cogs._accepting import announce, origin_of
@@ -41,14 +41,19 @@ LABELS: Final = {
 }
 
 
-def result_view(job: Job, lang: Language) -> discord.ui.View:
+def result_actions(job: Job, lang: Language) -> list[ResultAction]:
     """The buttons under a finished video; 1080p only where it applies (a 768p 6 s clip)."""
-    view = discord.ui.View(timeout=None)
     actions = ["again", "1080p", "extend", "delete"]
     if job.resolution is not Resolution.P768 or job.duration != 6:
         actions.remove("1080p")
-    for action in actions:
-        view.add_item(ResultAction(action, job.id, lang.render(LABELS[action])))
+    return [ResultAction(action, job.id, lang.render(LABELS[action])) for action in actions]
+
+
+def result_view(job: Job, lang: Language) -> discord.ui.View:
+    """The same buttons as a classic message's view."""
+    view = discord.ui.View(timeout=None)
+    for item in result_actions(job, lang):
+        view.add_item(item)
     return view
 
 
@@ -148,6 +153,20 @@ class ExtendModal(discord.ui.Modal):
             default=source.prompt[:PROMPT_MAX_LENGTH],
         )
         self.add_item(self.prompt)
+        # Any model that starts from a picture: every one of them (Hailuo 02 if untouched).
+        self.model: discord.ui.Select[ExtendModal] = discord.ui.Select(
+            options=[
+                discord.SelectOption(
+                    label=model.label, value=model.value, default=model is DEFAULT_MODEL
+                )
+                for model in Model
+            ],
+        )
+        self.add_item(discord.ui.Label(text=lang.tr("Model"), component=self.model))
+
+    @property
+    def chosen_model(self) -> str:
+        return self.model.values[0] if self.model.values else DEFAULT_MODEL.value
 
     # A modal's on_error takes no item (discord.py's own signature; its stubs say otherwise).
     async def on_error(  # type: ignore[override]
@@ -159,13 +178,15 @@ class ExtendModal(discord.ui.Modal):
         services = services_of(interaction.client)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        origin, prompt = origin_of(interaction), self.prompt.value
+        origin, prompt, model = origin_of(interaction), self.prompt.value, self.chosen_model
         async with services.studio.answering(origin):
             try:
                 # Everything that needs no frame first: a refusal costs no download.
-                await services.studio.check_extend(self.source.id, origin, prompt)
+                await services.studio.check_extend(self.source.id, origin, prompt, model)
                 frame = await services.frames.last_frame(self.source.id, self._video_urls())
-                accepted = await services.studio.extend(self.source.id, origin, prompt, frame)
+                accepted = await services.studio.extend(
+                    self.source.id, origin, prompt, frame, model
+                )
             except UserFacingError as error:
                 note_outcome(interaction, "refused")
                 await respond(interaction, refusal(language_of(interaction), error))

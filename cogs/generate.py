@@ -16,6 +16,7 @@ from bot.i18n import msg
 from bot.jobs.records import ImagePayload, RequestOrigin
 from bot.requests.defaults import SERVER, AppliedDefault, OptionDefaults, apply_defaults
 from bot.requests.rules import (
+    DEFAULT_MODEL,
     PROMPT_MAX_LENGTH,
     GenerationRequest,
     ImageFacts,
@@ -27,6 +28,7 @@ from bot.requests.rules import (
 from bot.services import Services, services_of
 from cogs._accepting import (
     DURATION_CHOICES,
+    MODEL_CHOICES,
     RESOLUTION_CHOICES,
     announce,
     camera_choices,
@@ -71,18 +73,20 @@ class Generate(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(CancelJobButton)
 
-    @app_commands.command(name="hailuo", description="Make a short video with MiniMax Hailuo 02")
+    @app_commands.command(name="hailuo", description="Make a short video with MiniMax Hailuo")
     @app_commands.describe(
         prompt="What happens in the video. Camera moves go in brackets, e.g. [Push in]",
         duration="Length in seconds (1080p is 6 s only)",
         resolution="768p (6 or 10 s) or 1080p (6 s)",
         image="Start frame: JPEG, PNG or WebP, short side at least 300 px",
-        end_image="End frame (needs a start frame): the video moves from one to the other",
+        end_image="End frame (needs a start frame; Hailuo 02 only): the video moves between them",
         prompt_optimizer="Let the model rewrite the prompt for a better result",
         camera="Camera moves, up to 3 combined: start typing, e.g. Pan left, Pedestal up",
+        model="Hailuo 02 (start and end frames), 2.3, or 2.3 Fast (from a start frame only)",
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(model=MODEL_CHOICES)
     @app_commands.autocomplete(camera=camera_choices)
     async def hailuo(
         self,
@@ -94,6 +98,7 @@ class Generate(commands.Cog):
         end_image: discord.Attachment | None = None,
         prompt_optimizer: bool | None = None,
         camera: app_commands.Range[str, 0, 200] | None = None,
+        model: str | None = None,
     ) -> None:
         if interaction.guild_id is None:
             await respond(
@@ -125,7 +130,7 @@ class Generate(commands.Cog):
         origin = origin_of(interaction)
         async with self.services.studio.answering(origin):
             try:
-                typed = OptionDefaults(duration, resolution, prompt_optimizer, camera)
+                typed = OptionDefaults(duration, resolution, prompt_optimizer, camera, model)
                 request, applied = await self._request(origin, prompt, typed, image, end_image)
                 async with self.intake:
                     await self._accept(interaction, origin, request, image, end_image, applied)
@@ -157,6 +162,7 @@ class Generate(commands.Cog):
             start_image=facts_of(image),
             end_image=facts_of(end_image),
             camera=chosen.camera or "",
+            model=chosen.model or DEFAULT_MODEL.value,
         )
         try:
             validate_request(request)
@@ -211,10 +217,12 @@ class Generate(commands.Cog):
         resolution="Your usual resolution",
         prompt_optimizer="Whether the model should rewrite your prompts",
         camera="Your usual camera moves, e.g. Push in",
+        model="Your usual model",
         clear="Forget all your saved defaults first",
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(model=MODEL_CHOICES)
     @app_commands.autocomplete(camera=camera_choices)
     @app_commands.guild_only()
     async def hailuo_defaults(
@@ -224,13 +232,14 @@ class Generate(commands.Cog):
         resolution: str | None = None,
         prompt_optimizer: bool | None = None,
         camera: app_commands.Range[str, 0, 200] | None = None,
+        model: str | None = None,
         clear: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
         saved = await self.services.option_defaults.update(
             interaction.guild_id,
             interaction.user.id,
-            OptionDefaults(duration, resolution, prompt_optimizer, camera),
+            OptionDefaults(duration, resolution, prompt_optimizer, camera, model),
             clear=clear,
         )
         await respond(interaction, defaults_saved(language_of(interaction), False, saved))

@@ -13,13 +13,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import utc_now
-from bot.money.allowances import EVERYONE, Period, month_after
+from bot.money.allowances import EVERYONE, Period, month_after, period_start
 from bot.money.rules import MAX_AMOUNT
 from bot.requests.defaults import SERVER, OptionDefaults
 from bot.requests.wordfilter import MAX_ENTRIES
 from bot.service.reports import ledger_csv
 from bot.services import Services, services_of
-from cogs._accepting import DURATION_CHOICES, RESOLUTION_CHOICES, camera_choices
+from cogs._accepting import DURATION_CHOICES, MODEL_CHOICES, RESOLUTION_CHOICES, camera_choices
 from cogs._errors import note_acknowledged, respond
 from cogs._language import language_of
 from cogs._messages import PERIOD_WORDS, defaults_saved, fit, signed
@@ -364,10 +364,12 @@ class Quota(commands.Cog):
         resolution="The server's usual resolution",
         prompt_optimizer="Whether the model should rewrite prompts",
         camera="Usual camera moves, e.g. Static shot",
+        model="The server's usual model",
         clear="Forget the server's saved defaults first",
     )
     @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.choices(resolution=RESOLUTION_CHOICES)
+    @app_commands.choices(model=MODEL_CHOICES)
     @app_commands.autocomplete(camera=camera_choices)
     @manage_server
     async def quota_defaults(
@@ -377,12 +379,13 @@ class Quota(commands.Cog):
         resolution: str | None = None,
         prompt_optimizer: bool | None = None,
         camera: app_commands.Range[str, 0, 200] | None = None,
+        model: str | None = None,
         clear: bool = False,
     ) -> None:
         saved = await self.services.option_defaults.update(
             guild_of(interaction),
             SERVER,
-            OptionDefaults(duration, resolution, prompt_optimizer, camera),
+            OptionDefaults(duration, resolution, prompt_optimizer, camera, model),
             clear=clear,
         )
         await respond(interaction, defaults_saved(language_of(interaction), True, saved))
@@ -396,6 +399,9 @@ class Quota(commands.Cog):
         running = sum((await self.services.jobs.running_counts(guild_id)).values())
         waiting = len(await self.services.jobs.waiting(guild_id))
         top = await self.services.ledger.top_spenders(guild_id, TOP_SPENDERS)
+        costs = await self.services.jobs.month_costs(
+            guild_id, period_start(Period.MONTHLY, utc_now())
+        )
         lang = language_of(interaction)
         cap = (
             lang.tr(
@@ -418,6 +424,15 @@ class Quota(commands.Cog):
                 waiting=waiting,
             ),
             lang.tr("Audit channel: {channel}", channel=channel),
+            lang.tr(
+                "This month: members were charged {charged} credits; Apiframe billed "
+                "{billed} for the {reported} of {finished} finished videos whose cost it "
+                "reported.",
+                charged=costs.charged,
+                billed=costs.billed,
+                reported=costs.reported,
+                finished=costs.finished,
+            ),
         ]
         if settings.allowances:
             lines.append(lang.tr("Allowances:"))

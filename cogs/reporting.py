@@ -18,8 +18,14 @@ from cogs._language import CommandTranslator
 
 async def setup(bot: commands.Bot) -> None:
     services = services_of(bot)
+    settings = services.settings
     services.use_front_end(
-        DiscordJobReporter(bot, simulated=services.settings.apiframe_simulate),
+        DiscordJobReporter(
+            bot,
+            simulated=settings.apiframe_simulate,
+            v2=settings.card_style == "v2",
+            public_link=services.public_video_url,
+        ),
         DiscordAuditSink(bot),
     )
     install_error_handler(bot.tree)

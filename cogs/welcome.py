@@ -15,16 +15,14 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.money.pricing import PRICES
 from bot.services import Services, services_of
 from cogs._language import server_language
 
 log = logging.getLogger(__name__)
 
 
-def first_steps(guild: discord.Guild, default_credits: int) -> str:
+def first_steps(guild: discord.Guild, default_credits: int, cheapest: int) -> str:
     lang = server_language(guild)
-    cheapest = min(PRICES.values())
     if default_credits > 0:
         starting = lang.tr(
             "Members start with {credits} credits, the bot's default: set your own with "
@@ -67,7 +65,7 @@ class Welcome(commands.Cog):
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
         settings = await self.services.guild_settings.get(guild.id)
-        text = first_steps(guild, settings.default_credits)
+        text = first_steps(guild, settings.default_credits, self.services.prices.cheapest())
         mentions = discord.AllowedMentions.none()
         channel = guild.system_channel
         if channel is not None:

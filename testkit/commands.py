@@ -41,8 +41,11 @@ def hailuo(
     image: dict[str, Any] | None = None,
     end_image: dict[str, Any] | None = None,
     prompt_optimizer: bool | None = None,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
     options = [text("prompt", prompt)]
+    if model is not None:
+        options.append(text("model", model))
     if duration is not None:
         options.append(integer("duration", duration))
     if resolution is not None:

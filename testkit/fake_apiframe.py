@@ -26,6 +26,20 @@ API_KEY = "afk_test_key_0123456789abcdef"
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "apiframe" / "openapi-v2-hailuo.json"
 HAILUO_PARAMS = {"duration", "resolution", "image", "end_image", "prompt_optimizer"}
 TOP_LEVEL = {"prompt", "model", "hailuoParams", "webhookUrl", "webhookEvents"}
+MODELS = ("hailuo-02", "hailuo-2.3", "hailuo-2.3-fast")
+# What this Apiframe bills per variant: the published prices, and for Hailuo 2.3 Fast (whose
+# price is not published) less than Hailuo 2.3's, so that an owner's margin shows.
+CREDIT_COSTS: dict[tuple[str, str, int], int] = {
+    ("hailuo-02", "768p", 6): 5,
+    ("hailuo-02", "768p", 10): 8,
+    ("hailuo-02", "1080p", 6): 10,
+    ("hailuo-2.3", "768p", 6): 5,
+    ("hailuo-2.3", "768p", 10): 10,
+    ("hailuo-2.3", "1080p", 6): 10,
+    ("hailuo-2.3-fast", "768p", 6): 3,
+    ("hailuo-2.3-fast", "768p", 10): 6,
+    ("hailuo-2.3-fast", "1080p", 6): 6,
+}
 
 
 def load_schema_validator() -> Any | None:
@@ -53,7 +67,7 @@ class JobScript:
 
     outcome: str = "COMPLETED"  # COMPLETED, FAILED or CANCELLED
     polls_before_done: int = 2
-    error: str = "Content policy violation"
+    error: str = "Upstream provider error: generation failed"
     result_shape: str = "videoUrl"  # videoUrl, string or videos
     render_seconds: float | None = None  # if set, done by time instead of by polls
     # With render_seconds: report 1% until this share of the render, then jump to done.
@@ -71,6 +85,17 @@ class RemoteJobState:
     polls: int = 0
     poll_times: list[float] = field(default_factory=list)
     completed_at: float | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model", "hailuo-02"))
+
+    @property
+    def credit_cost(self) -> int:
+        """What Apiframe bills for this job's variant."""
+        params = self.body.get("hailuoParams") or {}
+        variant = (self.model, params.get("resolution", "768p"), params.get("duration", 6))
+        return CREDIT_COSTS.get(variant, 5)
 
 
 @dataclass
@@ -185,7 +210,7 @@ class FakeApiframe:
                         "jobId": job.id,
                         "status": "PROCESSING",
                         "progress": view["progress"],
-                        "model": "hailuo-02",
+                        "model": job.model,
                     },
                 )
             await asyncio.sleep(max(0.0, job.created + render - time.monotonic()))
@@ -195,13 +220,13 @@ class FakeApiframe:
                 "event": event,
                 "jobId": job.id,
                 "status": view["status"],
-                "model": "hailuo-02",
+                "model": job.model,
             }
             if event == "completed":
                 payload.update(
                     progress=100,
                     result=view.get("result"),
-                    creditCost=5,
+                    creditCost=job.credit_cost,
                     completedAt=view["completedAt"],
                 )
             else:
@@ -291,11 +316,16 @@ class FakeApiframe:
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not 1 <= len(prompt.encode("utf-16-le")) // 2 <= 2000:
             problems.append("prompt must be 1..2000 characters")
-        if body.get("model") != "hailuo-02":
-            problems.append("model must be hailuo-02")
+        model = body.get("model")
+        if model not in MODELS:
+            problems.append(f"model must be one of {', '.join(MODELS)}")
         params = body.get("hailuoParams", {})
         if not isinstance(params, dict):
             return [*problems, "hailuoParams must be an object"]
+        if "end_image" in params and model != "hailuo-02":
+            problems.append(f"{model} takes no end_image")
+        if model == "hailuo-2.3-fast" and "image" not in params:
+            problems.append("hailuo-2.3-fast needs image")
         problems += [f"unknown hailuoParams key {k}" for k in set(params) - HAILUO_PARAMS]
         if params.get("duration", 6) not in (6, 10):
             problems.append("duration must be 6 or 10")
@@ -348,7 +378,7 @@ class FakeApiframe:
             fraction = min(1.0, job.polls / max(script.polls_before_done + 1, 1))
         view: dict[str, Any] = {
             "id": job.id,
-            "model": "hailuo-02",
+            "model": job.model,
             "progress": None,
             "error": None,
             "creditCost": None,
@@ -371,7 +401,7 @@ class FakeApiframe:
             if self.cdn_mode == "purged":
                 view["expired"] = True
             view["progress"] = 100
-            view["creditCost"] = 5
+            view["creditCost"] = job.credit_cost
             view["result"] = (
                 {"videoUrl": url}
                 if script.result_shape == "videoUrl"

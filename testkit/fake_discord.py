@@ -11,17 +11,24 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import yarl
 from aiohttp import WSMsgType, web
 
 from testkit.snowflakes import snowflake
 
 TOKEN_LIFETIME = 15 * 60
 EPHEMERAL = 1 << 6
+COMPONENTS_V2 = 1 << 15
+# Components V2: what a message flagged with it may carry, and Discord's limits on it.
+V2_TYPES = {1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17}
+V2_MAX_COMPONENTS = 40
+V2_MAX_TEXT = 4000
 MANAGE_GUILD = 1 << 5
 ALL_MEMBER_PERMISSIONS = (1 << 41) - 1 - (1 << 3) - MANAGE_GUILD  # everything but admin/manage
 
@@ -91,13 +98,35 @@ class FakeMessage:
     created_at: float = field(default_factory=time.time)
 
     def buttons(self) -> dict[str, str]:
-        """label -> custom_id of every button on the message."""
-        found: dict[str, str] = {}
-        for row in self.components:
-            for component in row.get("components", []):
-                if component.get("type") == 2 and "custom_id" in component:
-                    found[component.get("label", "")] = component["custom_id"]
-        return found
+        """label -> custom_id of every button on the message, however deep."""
+        return {
+            component.get("label", ""): component["custom_id"]
+            for component in walk(self.components)
+            if component.get("type") == 2 and "custom_id" in component
+        }
+
+    @property
+    def v2(self) -> bool:
+        return bool(self.flags & COMPONENTS_V2)
+
+    def video_link(self) -> str:
+        """The link the message plays the video from: a V2 gallery's link, or a classic
+        message's last line (empty: none, such as when the file is attached)."""
+        for item in self.gallery():
+            url = str(item.get("media", {}).get("url", ""))
+            if not url.startswith("attachment://"):
+                return url
+        last = self.content.splitlines()[-1] if self.content else ""
+        return last if last.startswith(("http://", "https://")) else ""
+
+    def gallery(self) -> list[dict[str, Any]]:
+        """The items of the message's media galleries: `media.url`, `spoiler`."""
+        return [
+            item
+            for component in walk(self.components)
+            if component.get("type") == 12
+            for item in component.get("items", [])
+        ]
 
     @property
     def ephemeral(self) -> bool:
@@ -119,7 +148,7 @@ class FakeMessage:
             "id": str(self.id),
             "channel_id": str(self.channel_id),
             "type": 0,
-            "content": self.content,
+            "content": "" if self.v2 else self.content,
             "author": author,
             "attachments": attachments,
             "embeds": [],
@@ -167,10 +196,20 @@ class Fault:
 class FakeDiscord:
     def __init__(self) -> None:
         self.application_id = snowflake()
+        self.managers_role = snowflake()
+        # Discord's OAuth2 side: the app's secret, who is signed in, the codes and tokens given.
+        self.client_secret = "fake-client-secret"
+        self.oauth_member: FakeMember | None = None
+        self.oauth_codes: dict[str, tuple[FakeMember, str]] = {}
+        self.oauth_tokens: dict[str, FakeMember] = {}
         self.bot_user = FakeMember(snowflake(), "hailuo-bot")
         self.guild_id = snowflake()
         self.channel_id = snowflake()
         self.forbidden_channels: set[int] = set()
+        # Components V2: refuse every such message (a Discord that does not take them yet),
+        # and the reasons any was refused for.
+        self.refuse_components_v2 = False
+        self.refused_v2: list[str] = []
         self.roles: dict[int, str] = {}
         self.extra_channels: dict[int, str] = {}
         self.age_restricted: set[int] = set()
@@ -220,6 +259,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/cdn/{key}/{filename}", self._cdn)
         app.router.add_get("/message-files/{message}/{filename}", self._message_file)
+        app.router.add_get("/oauth2/authorize", self._authorize)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -253,9 +293,21 @@ class FakeDiscord:
             if permissions is not None
             else (ALL_MEMBER_PERMISSIONS | MANAGE_GUILD if admin else ALL_MEMBER_PERMISSIONS)
         )
-        member = FakeMember(snowflake(), name, perms)
+        # An admin holds the server's managers role: what the bot reads of a member through
+        # REST (roles), as interactions carry (permissions), says Manage Server.
+        member = FakeMember(snowflake(), name, perms, [self.managers_role] if admin else [])
         self.members[member.id] = member
         return member
+
+    def demote(self, member: FakeMember) -> None:
+        """The member loses Manage Server (their managers role), as an owner might decide."""
+        member.permissions &= ~MANAGE_GUILD
+        member.roles = [role for role in member.roles if role != self.managers_role]
+
+    def log_in(self, member: FakeMember) -> None:
+        """Who Discord's OAuth2 consent screen is signed in as: the next authorization is
+        theirs (granted at once, as when they press Authorize)."""
+        self.oauth_member = member
 
     async def add_role(self, name: str) -> int:
         role_id = snowflake()
@@ -639,7 +691,11 @@ class FakeDiscord:
                     "managed": False,
                     "mentionable": False,
                     "flags": 0,
-                }
+                },
+                {
+                    **self._role_json(self.managers_role, "managers"),
+                    "permissions": str(MANAGE_GUILD | ALL_MEMBER_PERMISSIONS),
+                },
             ],
             "channels": [
                 {
@@ -723,26 +779,44 @@ class FakeDiscord:
     async def submit_modal(
         self, shown: FakeInteraction, values: dict[str, str], *, member: FakeMember
     ) -> FakeInteraction:
-        """Submit the modal the bot showed in answer to `shown`: `values` by field label;
-        fields not given keep what the bot pre-filled."""
+        """Submit the modal the bot showed in answer to `shown`: `values` by field label (a
+        select's by its label's text, as an option's value); fields not given keep what the
+        bot pre-filled (a select, its default option)."""
         assert shown.modal is not None, "the bot answered with no modal"
         created = time.time()
         interaction_id = snowflake(created)
         token = f"itok-{interaction_id}"
-        rows = [
-            {
-                "type": 1,
-                "components": [
+        rows: list[dict[str, Any]] = []
+        for row in shown.modal["components"]:
+            if row["type"] == 18:  # a label around one component (a select, here)
+                inner = row["component"]
+                chosen = values.get(row.get("label", "")) or next(
+                    (o["value"] for o in inner.get("options", []) if o.get("default")), None
+                )
+                rows.append(
                     {
-                        "type": 4,
-                        "custom_id": field_["custom_id"],
-                        "value": values.get(field_.get("label", ""), field_.get("value", "")),
+                        "type": 18,
+                        "component": {
+                            "type": inner["type"],
+                            "custom_id": inner["custom_id"],
+                            "values": [] if chosen is None else [chosen],
+                        },
                     }
-                    for field_ in row["components"]
-                ],
-            }
-            for row in shown.modal["components"]
-        ]
+                )
+                continue
+            rows.append(
+                {
+                    "type": 1,
+                    "components": [
+                        {
+                            "type": 4,
+                            "custom_id": field_["custom_id"],
+                            "value": values.get(field_.get("label", ""), field_.get("value", "")),
+                        }
+                        for field_ in row["components"]
+                    ],
+                }
+            )
         payload: dict[str, Any] = {
             **{k: v for k, v in shown.payload.items() if k not in ("id", "token", "data")},
             "id": str(interaction_id),
@@ -818,6 +892,10 @@ class FakeDiscord:
 
     async def _route(self, request: web.Request, path: str) -> web.StreamResponse:
         method = request.method
+        if path == "/oauth2/token" or request.headers.get("Authorization", "").startswith(
+            "Bearer "
+        ):
+            return await self._oauth(request, path)
         if (
             self.accepted_token is not None
             and request.headers.get("Authorization") != f"Bot {self.accepted_token}"
@@ -891,7 +969,82 @@ class FakeDiscord:
             if member is None:
                 return discord_error(404, 10013, "Unknown User")
             return json_response(member.user_json())
+        if method == "GET" and (match := re.fullmatch(r"/guilds/(\d+)/members/search", path)):
+            query = request.query.get("query", "").lower()
+            limit = int(request.query.get("limit", "1"))
+            hits = [m for m in self.members.values() if m.name.lower().startswith(query)]
+            return json_response([m.member_json() for m in hits[:limit]])
+        if method == "GET" and (match := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path)):
+            member = self.members.get(int(match.group(2)))
+            if member is None:
+                return discord_error(404, 10007, "Unknown Member")
+            return json_response(member.member_json())
         return discord_error(404, 0, f"404: Not Found ({method} {path})")
+
+    # -- OAuth2 (the dashboard's "Login with Discord") ----------------------------------------
+
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        """The consent screen, as if the signed-in member pressed Authorize at once."""
+        query = request.query
+        if query.get("client_id") != str(self.application_id):
+            return web.Response(status=400, text="unknown client_id")
+        if query.get("response_type") != "code" or "identify" not in query.get("scope", ""):
+            return web.Response(status=400, text="bad response_type or scope")
+        redirect = query.get("redirect_uri", "")
+        if self.oauth_member is None:
+            return web.Response(status=401, text="nobody is signed in to Discord")
+        code = secrets.token_urlsafe(16)
+        self.oauth_codes[code] = (self.oauth_member, redirect)
+        target = yarl.URL(redirect).update_query(code=code, state=query.get("state", ""))
+        raise web.HTTPFound(str(target))
+
+    async def _oauth(self, request: web.Request, path: str) -> web.Response:
+        if path == "/oauth2/token" and request.method == "POST":
+            form = await request.post()
+            if form.get("client_secret") != self.client_secret or form.get("client_id") != str(
+                self.application_id
+            ):
+                return json_response({"error": "invalid_client"}, 401)
+            given = self.oauth_codes.pop(str(form.get("code", "")), None)
+            if given is None or form.get("grant_type") != "authorization_code":
+                return json_response({"error": "invalid_grant"}, 400)
+            member, redirect = given
+            if form.get("redirect_uri") != redirect:
+                return json_response({"error": "invalid_grant"}, 400)
+            token = secrets.token_urlsafe(24)
+            self.oauth_tokens[token] = member
+            return json_response(
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": 604800,
+                    "refresh_token": secrets.token_urlsafe(24),
+                    "scope": "identify guilds",
+                }
+            )
+        signed_in = self.oauth_tokens.get(
+            request.headers.get("Authorization", "").removeprefix("Bearer ")
+        )
+        if signed_in is None:
+            return discord_error(401, 0, "401: Unauthorized")
+        member = signed_in
+        if path == "/users/@me":
+            return json_response({**member.user_json(), "locale": member.locale})
+        if path == "/users/@me/guilds":
+            return json_response(
+                [
+                    {
+                        "id": str(guild),
+                        "name": "Video Club",
+                        "icon": None,
+                        "owner": False,
+                        "permissions": str(member.permissions),
+                        "features": [],
+                    }
+                    for guild in (self.guild_id, *self.more_guilds)
+                ]
+            )
+        return discord_error(404, 0, f"404: Not Found ({request.method} {path})")
 
     async def _commands(self, request: web.Request, method: str) -> web.Response:
         if method == "PUT":
@@ -944,6 +1097,15 @@ class FakeDiscord:
         body = await self._payload(request)
         kind = body["type"]
         data = body.get("data") or {}
+        source_message = (
+            self.messages.get(interaction.source_message_id)
+            if kind == 7 and interaction.source_message_id is not None
+            else None
+        )
+        if kind in (4, 7) and (
+            refused := self._v2_refused(data, set(data.get("_files", {})), source_message)
+        ):
+            return refused
         interaction.callback_type = kind
         interaction.callback_at = time.monotonic()
         if kind in (4, 5):
@@ -960,6 +1122,8 @@ class FakeDiscord:
                 source.content = data["content"] or ""
             if "components" in data:
                 source.components = data["components"]
+            source.flags |= int(data.get("flags") or 0) & COMPONENTS_V2
+            self._render(source)
             source.edits += 1
         answer: dict[str, Any] = {
             "id": str(interaction.id),
@@ -984,8 +1148,35 @@ class FakeDiscord:
             components=data.get("components") or [],
             files=data.get("_files", {}),
         )
+        self._render(message)
         self.messages[message.id] = message
         return message
+
+    @staticmethod
+    def _render(message: FakeMessage) -> None:
+        """A Components V2 message has no content of its own: for the tests, its content is
+        what a reader reads (its text displays)."""
+        if message.v2:
+            message.content = rendered(message.components)
+
+    def _v2_refused(
+        self, data: dict[str, Any], files: set[str], message: FakeMessage | None = None
+    ) -> web.Response | None:
+        """Discord's answer to a Components V2 payload it would refuse (None: taken)."""
+        flags = int(data.get("flags") or 0)
+        if message is not None and message.v2:
+            if "flags" in data and not flags & COMPONENTS_V2:
+                return discord_error(400, 50035, "Invalid Form Body: cannot remove the V2 flag")
+            flags |= COMPONENTS_V2
+        if not flags & COMPONENTS_V2:
+            return None
+        if self.refuse_components_v2:
+            return discord_error(400, 50035, "Invalid Form Body: components v2 refused")
+        problem = v2_problem(data, files)
+        if problem is not None:
+            self.refused_v2.append(problem)
+            return discord_error(400, 50035, f"Invalid Form Body: {problem}")
+        return None
 
     def _channel_of(self, interaction: FakeInteraction) -> int:
         return int(interaction.payload.get("channel_id") or self.channel_id)
@@ -1002,6 +1193,8 @@ class FakeDiscord:
         data = await self._payload(request)
         if len(data.get("content") or "") > 2000:
             return discord_error(400, 50035, "Invalid Form Body: content over 2000")
+        if refused := self._v2_refused(data, set(data.get("_files", {}))):
+            return refused
         original = self.original(live)
         if original is not None and original.loading and not original.deleted:
             # The first followup after a defer replaces the "thinking" message and keeps
@@ -1011,6 +1204,8 @@ class FakeDiscord:
             original.allowed_mentions = data.get("allowed_mentions")
             original.components = data.get("components") or []
             original.files = data.get("_files", {})
+            original.flags |= int(data.get("flags") or 0) & COMPONENTS_V2
+            self._render(original)
             message = original
         else:
             message = self._new_message(self._channel_of(live), data, token)
@@ -1036,10 +1231,7 @@ class FakeDiscord:
             data = await self._payload(request)
             if len(data.get("content") or "") > 2000:
                 return discord_error(400, 50035, "Invalid Form Body: content over 2000")
-            if "content" in data:
-                message.content = data["content"] or ""
-            if "components" in data:
-                message.components = data["components"] or []
+            files = dict(message.files)
             if "attachments" in data:
                 # The new list replaces the old one: kept files are referenced by id.
                 kept = {str(1000 + i): name for i, name in enumerate(message.files)}
@@ -1049,7 +1241,16 @@ class FakeDiscord:
                     if str(a.get("id")) in kept
                 }
                 files.update(data.get("_files", {}))
-                message.files = files
+            checked = {"components": message.components, **data}
+            if refused := self._v2_refused(checked, set(files), message):
+                return refused
+            if "content" in data:
+                message.content = data["content"] or ""
+            if "components" in data:
+                message.components = data["components"] or []
+            message.files = files
+            message.flags |= int(data.get("flags") or 0) & COMPONENTS_V2
+            self._render(message)
             message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
             message.loading = False
             message.edits += 1
@@ -1064,6 +1265,8 @@ class FakeDiscord:
         if channel_id != self.channel_id and channel_id not in self.extra_channels and not is_dm:
             return discord_error(404, 10003, "Unknown Channel")
         data = await self._payload(request)
+        if refused := self._v2_refused(data, set(data.get("_files", {}))):
+            return refused
         nonce = data.get("nonce")
         if nonce is not None and data.get("enforce_nonce"):
             for existing in self.messages.values():
@@ -1073,6 +1276,53 @@ class FakeDiscord:
             return discord_error(400, 50035, "Invalid Form Body")
         message = self._new_message(channel_id, data, None)
         return json_response(message.to_json(self._author()))
+
+
+def walk(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every component, children after their parent (rows, containers, sections, accessories)."""
+    for component in components:
+        yield component
+        yield from walk(component.get("components", []))
+        accessory = component.get("accessory")
+        if isinstance(accessory, dict):
+            yield from walk([accessory])
+
+
+def rendered(components: list[dict[str, Any]]) -> str:
+    """What a reader of a Components V2 message reads: its text displays, in order."""
+    return "\n".join(
+        str(component.get("content", ""))
+        for component in walk(components)
+        if component.get("type") == 10
+    )
+
+
+def v2_problem(data: dict[str, Any], files: set[str]) -> str | None:
+    """Why Discord would refuse this Components V2 payload (None: it would take it)."""
+    if data.get("content") or data.get("embeds"):
+        return "a Components V2 message cannot have content or embeds"
+    components = list(walk(data.get("components") or []))
+    if len(components) > V2_MAX_COMPONENTS:
+        return f"more than {V2_MAX_COMPONENTS} components"
+    if sum(len(str(c.get("content", ""))) for c in components if c.get("type") == 10) > (
+        V2_MAX_TEXT
+    ):
+        return f"more than {V2_MAX_TEXT} characters of text"
+    for component in components:
+        if component.get("type") not in V2_TYPES:
+            return f"component type {component.get('type')} is not allowed"
+        if component.get("type") == 12:
+            items = component.get("items", [])
+            if not 1 <= len(items) <= 10:
+                return "a media gallery holds 1 to 10 items"
+            for item in items:
+                url = str((item.get("media") or {}).get("url", ""))
+                if url.startswith("attachment://"):
+                    if url.removeprefix("attachment://") not in files:
+                        return f"{url} names no attachment of the message"
+                elif not url.startswith(("https://", "http://")):
+                    return f"media url {url!r} is not an http(s) URL or an attachment"
+    return None
 
 
 def _mentions(option: dict[str, Any], member_id: int) -> bool:

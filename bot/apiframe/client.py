@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from yarl import URL
 from bot.apiframe.budget import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
 from bot.backoff import Backoff
 from bot.errors import HailuoBotError
+from bot.i18n import Text, msg
 from bot.logs import log_context
 from bot.metrics import Metrics, apiframe_route
 from bot.sessions import REDIRECTS, USER_AGENT, LazySession, same_origin
@@ -92,6 +94,7 @@ class RemoteJob:
     progress: int | None
     error: str | None
     video_url: str | None
+    credit_cost: int | None = None  # what Apiframe billed, once it says
 
     @property
     def is_terminal(self) -> bool:
@@ -133,6 +136,7 @@ WEBHOOK_EVENTS: Final = ("progress", "completed", "failed")
 
 def build_generate_body(
     *,
+    model: str = MODEL,
     prompt: str,
     duration: int,
     resolution: str,
@@ -141,7 +145,8 @@ def build_generate_body(
     end_image_url: str | None,
     webhook_url: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of `POST /v2/videos/generate` for Hailuo 02 (no unknown keys allowed)."""
+    """The JSON body of `POST /v2/videos/generate` for a Hailuo model (no unknown keys
+    allowed; the same parameters for every model of the family)."""
     params: dict[str, Any] = {"duration": duration, "resolution": resolution}
     if image_url is not None:
         params["image"] = image_url
@@ -149,11 +154,48 @@ def build_generate_body(
         params["end_image"] = end_image_url
     if prompt_optimizer is not None:
         params["prompt_optimizer"] = prompt_optimizer
-    body: dict[str, Any] = {"prompt": prompt, "model": MODEL, "hailuoParams": params}
+    body: dict[str, Any] = {"prompt": prompt, "model": model, "hailuoParams": params}
     if webhook_url is not None:
         body["webhookUrl"] = webhook_url
         body["webhookEvents"] = list(WEBHOOK_EVENTS)
     return body
+
+
+# MiniMax's codes for content it flagged (1026: the input, 1027: the output), or the words its
+# and Apiframe's messages use for them.
+FLAGGED_INPUT: Final = re.compile(r"\b1026\b")
+FLAGGED_OUTPUT: Final = re.compile(r"\b1027\b")
+FLAGGED_WORDS: Final = re.compile(
+    r"sensitive|content (?:policy|moderation|violation)|flagged|nsfw|inappropriate", re.I
+)
+INPUT_REFUSED: Final = msg(
+    "The model's content policy refused this prompt or picture, so no video was made."
+)
+OUTPUT_REFUSED: Final = msg(
+    "The model's content policy refused the video it made, so it cannot be delivered."
+)
+POLICY_REFUSED: Final = msg("The model's content policy refused this request.")
+
+
+def credits_billed(cost: object) -> int | None:
+    """A job's `creditCost`, when it is a count of credits (not null, a flag or a debt)."""
+    if isinstance(cost, int) and not isinstance(cost, bool) and cost >= 0:
+        return cost
+    return None
+
+
+def content_refusal(error: str | None) -> Text | None:
+    """What to tell a member when a failed job's error says MiniMax refused its content (and
+    so nothing is wrong with the bot or the request's form); None for any other failure."""
+    if not error:
+        return None
+    if FLAGGED_INPUT.search(error):
+        return INPUT_REFUSED
+    if FLAGGED_OUTPUT.search(error):
+        return OUTPUT_REFUSED
+    if FLAGGED_WORDS.search(error):
+        return POLICY_REFUSED
+    return None
 
 
 def video_url_from(result: object) -> str | None:
@@ -273,12 +315,14 @@ class ApiframeClient:
             raise ApiframeProtocolError("job answer has no status")
         progress = answer.get("progress")
         error = answer.get("error")
+        cost = answer.get("creditCost")
         return RemoteJob(
             id=str(answer.get("id") or job_id),
             status=status.upper(),
             progress=progress if isinstance(progress, int) and 0 <= progress <= 100 else None,
             error=error if isinstance(error, str) else None,
             video_url=video_url_from(answer.get("result")),
+            credit_cost=credits_billed(cost),
         )
 
     async def me(self) -> dict[str, Any]:

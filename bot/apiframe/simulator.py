@@ -167,7 +167,7 @@ class ApiframeSimulator:
         share = (time.monotonic() - job.created) / self._render_seconds
         view: dict[str, Any] = {
             "id": job.id,
-            "model": "hailuo-02",
+            "model": str(job.body.get("model", "hailuo-02")),
             "error": None,
             "creditCost": None,
             "webhookStatus": None,
@@ -244,7 +244,7 @@ class ApiframeSimulator:
                 "jobId": job.id,
                 "status": "PROCESSING",
                 "progress": 50,
-                "model": "hailuo-02",
+                "model": str(job.body.get("model", "hailuo-02")),
             },
         )
         await asyncio.sleep(max(0.0, job.created + self._render_seconds - time.monotonic()))

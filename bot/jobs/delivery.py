@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, Protocol
 
@@ -107,9 +107,11 @@ class Deliverer:
         videos: VideoFetcher,
         *,
         archiving: bool = False,
+        publishing: bool = False,
         retry_floor: float = 2.0,
         metrics: Metrics | None = None,
     ) -> None:
+        self._publishing = publishing
         self._jobs = jobs
         self._reporter = reporter
         self._videos = videos
@@ -156,7 +158,10 @@ class Deliverer:
         except VideoUnavailable as exc:
             log.warning("job %s: could not fetch the video (%s); delivering the link", job.id, exc)
             return Outcome(job)
-        await self._videos.archive(job.id, video)
+        if await self._videos.archive(job.id, video) and self._publishing:
+            # Served by the bot's own HTTP server under a name nobody can guess: a video over
+            # the upload limit plays from there, long after Apiframe's link is gone.
+            job = replace(job, public_name=await self._jobs.publish(job.id))
         if video.size > limit:
             log.info(
                 "job %s: the video is %d bytes, over the upload limit of %d; delivering the link",

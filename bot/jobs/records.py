@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from bot.i18n import ENGLISH
-from bot.requests.rules import ImageRole, Resolution, VideoSpec
+from bot.requests.rules import DEFAULT_MODEL, ImageRole, Model, Resolution, VideoSpec
 
 SHORT_ID_LENGTH: Final = 8
 
@@ -154,6 +154,9 @@ class Job:
     language: str = ENGLISH  # the catalogue its card and outcome are written from
     # The message that carries the video this job was made from, when it has one.
     source_message_url: str | None = None
+    model: Model = DEFAULT_MODEL
+    apiframe_cost: int | None = None  # what Apiframe billed (its creditCost), once known
+    public_name: str | None = None  # its archived video's name on the bot's HTTP server
 
     @property
     def short_id(self) -> str:
@@ -267,9 +270,30 @@ class QueueLimits:
 Chooser = Callable[[QueueLimits, dict[int, int], list[Job]], list[Job]]
 
 
+@dataclass(frozen=True, slots=True)
+class MonthCosts:
+    """A server's videos since the start of a month: what members were charged, and what
+    Apiframe billed for the jobs whose cost it reported."""
+
+    charged: int
+    billed: int
+    reported: int  # jobs whose cost Apiframe reported
+    finished: int  # jobs finished (charged or refunded)
+
+
 class JobStore(Protocol):
     """Named reads and writes of job rows (money moves live in the ledger's store), kept by
     `bot/store/jobs.py` on either engine."""
+
+    async def month_costs(self, guild_id: int, since: datetime) -> MonthCosts:
+        """What members were charged and Apiframe billed, for jobs made since `since`."""
+        ...
+
+    async def publish(self, job_id: str) -> str:
+        """The job's public name for its archived video (made once, then kept)."""
+        ...
+
+    async def by_public_name(self, name: str) -> Job | None: ...
 
     async def get(self, job_id: str) -> Job | None: ...
     async def require(self, job_id: str) -> Job: ...

@@ -130,6 +130,7 @@ class Submitter:
 
     def body(self, job: Job) -> dict[str, object]:
         return build_generate_body(
+            model=job.model.value,
             prompt=job.prompt,
             duration=job.duration,
             resolution=job.resolution.value,

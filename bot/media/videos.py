@@ -114,11 +114,13 @@ class VideoFetcher:
             raise VideoUnavailable("the download is not an MP4 file")
         return data
 
-    async def archive(self, job_id: str, video: VideoFile) -> None:
-        """Keep a copy for the owner when `VIDEO_ARCHIVE_DIR` is set; never fatal."""
+    async def archive(self, job_id: str, video: VideoFile) -> bool:
+        """Keep a copy for the owner when `VIDEO_ARCHIVE_DIR` is set; never fatal. Whether a
+        copy is kept."""
         if self._archive_dir is None:
-            return
-        target = self._archive_dir / f"{job_id}.mp4"
+            return False
+        target = self.archived_path(job_id)
+        assert target is not None
         try:
             await asyncio.to_thread(_write_atomically, target, video.data)
         except OSError as exc:
@@ -128,6 +130,14 @@ class VideoFetcher:
                 self._archive_dir,
                 exc.strerror or exc,
             )
+            return False
+        return True
+
+    def archived_path(self, job_id: str) -> Path | None:
+        """Where the archived copy of a job's video is (or would be)."""
+        if self._archive_dir is None:
+            return None
+        return self._archive_dir / f"{job_id}.mp4"
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -97,16 +97,30 @@ class LedgerStore(Protocol):
         actor_id: int | None,
         only_if_waiting: bool,
         mark: str,
+        apiframe_cost: int | None = None,
     ) -> Settlement:
-        """Move the job to COMPLETED (charge) or FAILED (refund), once."""
+        """Move the job to COMPLETED (charge) or FAILED (refund), once, noting what Apiframe
+        billed for it when it said."""
         ...
 
     async def set_balance(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+        self,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+        note: str = "",
     ) -> BalanceChange: ...
 
     async def add_credits(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+        self,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+        note: str = "",
     ) -> BalanceChange: ...
 
     async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
@@ -234,8 +248,11 @@ class Ledger:
         self._count("reserved", job.price)
         return balance_after
 
-    async def commit_charge(self, job_id: str, video_url: str) -> Settlement:
-        """Mark the job completed and turn its reservation into a charge, once."""
+    async def commit_charge(
+        self, job_id: str, video_url: str, apiframe_cost: int | None = None
+    ) -> Settlement:
+        """Mark the job completed and turn its reservation into a charge, once; with the
+        credits Apiframe billed for it, when it said."""
         settlement = await self._store.settle(
             job_id,
             JobState.COMPLETED,
@@ -245,6 +262,7 @@ class Ledger:
             actor_id=None,
             only_if_waiting=False,
             mark=self._mark,
+            apiframe_cost=apiframe_cost,
         )
         if settlement.applied:
             self._changed()
@@ -258,6 +276,7 @@ class Ledger:
         *,
         actor_id: int | None = None,
         only_if_waiting: bool = False,
+        apiframe_cost: int | None = None,
     ) -> Settlement:
         """Mark the job failed and give its reservation back, once.
 
@@ -273,6 +292,7 @@ class Ledger:
             actor_id=actor_id,
             only_if_waiting=only_if_waiting,
             mark=self._mark,
+            apiframe_cost=apiframe_cost,
         )
         if settlement.applied:
             self._changed()
@@ -286,18 +306,24 @@ class Ledger:
     # -- admin changes --------------------------------------------------------------------
 
     async def set_balance(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, note: str = ""
     ) -> BalanceChange:
+        """Set a balance; `note`, the admin's reason, goes on the ledger row."""
         if amount < 0:
             raise ValueError("a balance cannot be negative")
-        change = await self._store.set_balance(guild_id, member_id, amount, actor_id, self._clock())
+        change = await self._store.set_balance(
+            guild_id, member_id, amount, actor_id, self._clock(), note
+        )
         self._changed()
         return change
 
     async def add_credits(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int
+        self, guild_id: int, member_id: int, amount: int, actor_id: int, note: str = ""
     ) -> BalanceChange:
-        """Grant (or, when negative, remove) credits; the balance stops at zero."""
-        change = await self._store.add_credits(guild_id, member_id, amount, actor_id, self._clock())
+        """Grant (or, when negative, remove) credits; the balance stops at zero. `note`, the
+        admin's reason, goes on the ledger row."""
+        change = await self._store.add_credits(
+            guild_id, member_id, amount, actor_id, self._clock(), note
+        )
         self._changed()
         return change

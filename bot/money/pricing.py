@@ -1,18 +1,112 @@
-"""What a video costs, in the same credits Apiframe charges the owner."""
+"""What a video costs members, per model and variant, in the same credits Apiframe charges the
+owner: Apiframe's published prices by default, any of them changed by the owner
+(`VIDEO_PRICES`).
+
+Hailuo 2.3 Fast has no published Apiframe price: members pay Hailuo 2.3's for it until the
+owner says otherwise. Whatever members pay, every finished job also records what Apiframe
+billed for it (`creditCost`), so `/quota show` can set one beside the other.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
-from bot.requests.rules import Resolution, VideoSpec
+from bot.requests.rules import Model, Resolution, VideoSpec
 
-PRICES: Final[dict[tuple[Resolution, int], int]] = {
-    (Resolution.P768, 6): 5,
-    (Resolution.P768, 10): 8,
-    (Resolution.P1080, 6): 10,
+Variant = tuple[Model, Resolution, int]  # model, resolution, duration in seconds
+
+APIFRAME_CREDITS: Final[dict[Variant, int]] = {
+    (Model.HAILUO_02, Resolution.P768, 6): 5,
+    (Model.HAILUO_02, Resolution.P768, 10): 8,
+    (Model.HAILUO_02, Resolution.P1080, 6): 10,
+    (Model.HAILUO_23, Resolution.P768, 6): 5,
+    (Model.HAILUO_23, Resolution.P768, 10): 10,
+    (Model.HAILUO_23, Resolution.P1080, 6): 10,
 }
+DEFAULT_PRICES: Final[dict[Variant, int]] = {
+    **APIFRAME_CREDITS,
+    **{
+        (Model.HAILUO_23_FAST, resolution, duration): price
+        for (model, resolution, duration), price in APIFRAME_CREDITS.items()
+        if model is Model.HAILUO_23
+    },
+}
+MAX_PRICE: Final = 1000
+PRICE_ENTRY: Final = re.compile(
+    r"^\s*(?P<model>[a-z0-9.\-]+)\s+(?P<resolution>\d+p)\s+(?P<duration>\d+)\s*s?\s*=\s*"
+    r"(?P<credits>\d+)\s*$",
+    re.IGNORECASE,
+)
+PRICE_EXAMPLE: Final = "hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12"
 
 
-def price_of(spec: VideoSpec) -> int:
-    """The credits a validated request costs. Every valid spec has a price."""
-    return PRICES[(spec.resolution, spec.duration)]
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Members' price of every variant offered; a variant not in it is not offered."""
+
+    prices: Mapping[Variant, int] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    def of(self, spec: VideoSpec) -> int:
+        """The credits a validated request costs. Every valid spec has a price."""
+        return self.prices[(spec.model, spec.resolution, spec.duration)]
+
+    def for_model(self, model: Model) -> Iterator[tuple[Resolution, int, int]]:
+        """(resolution, duration, credits) of one model, cheapest first."""
+        for (each, resolution, duration), price in sorted(
+            self.prices.items(), key=lambda item: item[1]
+        ):
+            if each is model:
+                yield resolution, duration, price
+
+    def cheapest(self) -> int:
+        return min(self.prices.values())
+
+    @classmethod
+    def with_overrides(cls, text: str | None) -> PriceTable:
+        """The defaults with the owner's changes (`VIDEO_PRICES`); `ValueError` in words that
+        name the entry and the fix."""
+        return cls({**DEFAULT_PRICES, **parse_prices(text or "")})
+
+
+def parse_prices(text: str) -> dict[Variant, int]:
+    """`"hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12"` as prices of variants."""
+    found: dict[Variant, int] = {}
+    for entry in filter(str.strip, text.split(",")):
+        match = PRICE_ENTRY.match(entry)
+        if match is None:
+            raise ValueError(
+                f"cannot read {entry.strip()!r}: write each price as model resolution "
+                f"duration=credits, separated by commas, such as {PRICE_EXAMPLE}"
+            )
+        try:
+            model = Model(match["model"].lower())
+        except ValueError:
+            names = ", ".join(model.value for model in Model)
+            raise ValueError(f"{match['model']!r} is not a model: use one of {names}") from None
+        try:
+            resolution = Resolution(match["resolution"].lower())
+        except ValueError:
+            raise ValueError(
+                f"{match['resolution']!r} is not a resolution: use 768p or 1080p"
+            ) from None
+        variant = (model, resolution, int(match["duration"]))
+        if variant not in DEFAULT_PRICES:
+            raise ValueError(
+                f"{entry.strip()!r} is not a video Apiframe makes: 768p is 6 or 10 s, 1080p 6 s"
+            )
+        price = int(match["credits"])
+        if not 1 <= price <= MAX_PRICE:
+            raise ValueError(f"{entry.strip()!r}: a price is from 1 to {MAX_PRICE} credits")
+        found[variant] = price
+    return found
+
+
+DEFAULT_TABLE: Final = PriceTable()
+
+
+def price_of(spec: VideoSpec, table: PriceTable = DEFAULT_TABLE) -> int:
+    """The credits a validated request costs under `table` (Apiframe's prices by default)."""
+    return table.of(spec)

@@ -129,12 +129,22 @@ def reserve_reason(resolution: str, duration: int, mark: str) -> str:
 OPENING_REASON: Final = "starting balance"
 
 
-def set_reason(amount: int) -> str:
-    return f"balance set to {amount}"
+# The most of an admin's note a ledger row keeps.
+NOTE_LIMIT: Final = 200
 
 
-def grant_reason(amount: int) -> str:
-    return f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}"
+def with_note(reason: str, note: str) -> str:
+    """A reason with the admin's own words after it (one line, bounded)."""
+    words = " ".join(note.split())[:NOTE_LIMIT]
+    return f"{reason}: {words}" if words else reason
+
+
+def set_reason(amount: int, note: str = "") -> str:
+    return with_note(f"balance set to {amount}", note)
+
+
+def grant_reason(amount: int, note: str = "") -> str:
+    return with_note(f"{'granted' if amount >= 0 else 'removed'} {abs(amount)}", note)
 
 
 def charge_reason(mark: str) -> str:

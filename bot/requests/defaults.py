@@ -15,6 +15,7 @@ from typing import Final, Protocol
 from bot.errors import RequestRejected
 from bot.i18n import Text, msg
 from bot.requests.camera import parse_moves
+from bot.requests.rules import Model
 
 SERVER: Final = 0  # the member id under which a server's own defaults are kept
 
@@ -32,6 +33,7 @@ class OptionDefaults:
     resolution: str | None = None
     prompt_optimizer: bool | None = None
     camera: str | None = None
+    model: str | None = None  # a `Model` value
 
     @property
     def empty(self) -> bool:
@@ -47,6 +49,8 @@ class OptionDefaults:
             parts.append(f"prompt optimizer {'on' if self.prompt_optimizer else 'off'}")
         if self.camera:
             parts.append(f"camera {self.camera}")
+        if self.model is not None:
+            parts.append(Model(self.model).label)
         return ", ".join(parts) or "none"
 
 
@@ -114,11 +118,20 @@ class DefaultsStore:
 
 def conflicts(defaults: OptionDefaults) -> list[Text]:
     """What the model's rules will refuse in these defaults, with the fix."""
+    found = []
     if defaults.resolution == "1080p" and defaults.duration == 10:
-        return [
+        found.append(
             msg(
                 "1080p is 6 s only, so these defaults will be refused together: save 6 s or "
                 "768p instead."
             )
-        ]
-    return []
+        )
+    if defaults.model is not None and Model(defaults.model).needs_start_image:
+        found.append(
+            msg(
+                "{model} starts from a picture, so a /hailuo without `image` will be refused "
+                "while it is the default: attach one each time, or save another model.",
+                model=Model(defaults.model).label,
+            )
+        )
+    return found

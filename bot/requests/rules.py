@@ -51,6 +51,42 @@ class Resolution(StrEnum):
     P1080 = "1080p"
 
 
+class Model(StrEnum):
+    """The Hailuo models Apiframe serves on one endpoint, by Apiframe's model id."""
+
+    HAILUO_02 = "hailuo-02"
+    HAILUO_23 = "hailuo-2.3"
+    HAILUO_23_FAST = "hailuo-2.3-fast"
+
+    @property
+    def label(self) -> str:
+        """The model's name as members see it (a name, so never translated)."""
+        return MODEL_TITLES[self]
+
+    @property
+    def takes_end_image(self) -> bool:
+        """Only Hailuo 02 interpolates between a start and an end image."""
+        return self is Model.HAILUO_02
+
+    @property
+    def needs_start_image(self) -> bool:
+        """Hailuo 2.3 Fast makes videos from a picture only, never from words alone."""
+        return self is Model.HAILUO_23_FAST
+
+    @property
+    def typical_render_seconds(self) -> float:
+        """About how long a 6 s, 768p video takes (Fast: about half)."""
+        return 90.0 if self is Model.HAILUO_23_FAST else 180.0
+
+
+DEFAULT_MODEL: Final = Model.HAILUO_02
+MODEL_TITLES: Final[dict[Model, str]] = {
+    Model.HAILUO_02: "Hailuo 02",
+    Model.HAILUO_23: "Hailuo 2.3",
+    Model.HAILUO_23_FAST: "Hailuo 2.3 Fast",
+}
+
+
 class ImageRole(StrEnum):
     START = "start"
     END = "end"
@@ -84,6 +120,7 @@ class GenerationRequest:
     start_image: ImageFacts | None = None
     end_image: ImageFacts | None = None
     camera: str = ""  # camera moves, comma-separated (the `camera` option)
+    model: str = DEFAULT_MODEL.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +133,7 @@ class VideoSpec:
     prompt_optimizer: bool | None
     has_start_image: bool
     has_end_image: bool
+    model: Model = DEFAULT_MODEL
 
 
 CONTROLS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -144,18 +182,39 @@ def validate_request(request: GenerationRequest) -> VideoSpec:
     if resolution is Resolution.P1080 and request.duration == 10:
         problems.append(msg("1080p is 6 s only: pick 768p for 10 s, or 6 s for 1080p."))
 
-    if request.end_image is not None and request.start_image is None:
+    model: Model | None = None
+    try:
+        model = Model(request.model)
+    except ValueError:
+        problems.append(msg("Model must be Hailuo 02, Hailuo 2.3 or Hailuo 2.3 Fast."))
+    if request.end_image is not None and model is not None and not model.takes_end_image:
+        problems.append(
+            msg(
+                "{model} takes no end image: choose the model Hailuo 02 to go from a start "
+                "to an end image, or leave out `end_image`.",
+                model=model.label,
+            )
+        )
+    elif request.end_image is not None and request.start_image is None:
         problems.append(
             msg(
                 "An end image needs a start image: attach the first frame as `image`, "
                 "or send this picture as `image` on its own."
             )
         )
+    if model is not None and model.needs_start_image and request.start_image is None:
+        problems.append(
+            msg(
+                "{model} starts from a picture: attach one as `image`, or choose Hailuo 2.3 "
+                "or Hailuo 02 to make a video from words alone.",
+                model=model.label,
+            )
+        )
     for role, facts in ((ImageRole.START, request.start_image), (ImageRole.END, request.end_image)):
         if facts is not None:
             problems.extend(image_problems(role, facts))
 
-    if problems or resolution is None:
+    if problems or resolution is None or model is None:
         raise RequestRejected(problems)
     return VideoSpec(
         prompt=prompt,
@@ -164,6 +223,7 @@ def validate_request(request: GenerationRequest) -> VideoSpec:
         prompt_optimizer=request.prompt_optimizer,
         has_start_image=request.start_image is not None,
         has_end_image=request.end_image is not None,
+        model=model,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Final, Protocol
 
 from bot.backoff import Backoff
 from bot.errors import HailuoBotError
+from bot.jobs.records import Job
 from bot.money.ledger import LedgerEntry, LedgerStore
 from bot.money.servers import ServerSettings
 from bot.store import BotState
@@ -38,6 +39,10 @@ class AuditSink(Protocol):
         self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
     ) -> None:
         """Say that a member's prompt was refused by the server's rules (no credits moved)."""
+        ...
+
+    async def content_refused(self, channel_id: int, job: Job, error: str) -> None:
+        """Say that the model's content policy refused a job (its credits came back)."""
         ...
 
 
@@ -95,6 +100,21 @@ class AuditTrail:
             log.warning(
                 "guild %s: could not post a refused prompt to the audit channel",
                 guild_id,
+                exc_info=True,
+            )
+
+    async def content_refused(self, job: Job, error: str) -> None:
+        """A line for the audit channel, outside the ledger: the model's content policy
+        refused a job (its refund is a ledger row of its own). Best effort, like the above."""
+        channel_id = (await self._guilds.log_channels()).get(job.guild_id)
+        if channel_id is None:
+            return
+        try:
+            await self._sink.content_refused(channel_id, job, error)
+        except Exception:
+            log.warning(
+                "guild %s: could not post a content refusal to the audit channel",
+                job.guild_id,
                 exc_info=True,
             )
 

@@ -20,6 +20,7 @@ import aiohttp
 from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError, RetryPolicy
 from bot.errors import ConfigurationError
 from bot.i18n import ENGLISH, catalogues
+from bot.money.pricing import PriceTable
 from bot.service.invite import invite_url
 from bot.service.probe import readyz_url
 from bot.settings import Settings, load_settings, setup_warnings
@@ -238,6 +239,11 @@ async def run_check(
         except ConfigurationError as exc:
             print(f"{FAILED} settings: {exc}", file=out)
             return 1
+    try:
+        PriceTable.with_overrides(settings.video_prices)
+    except ValueError as exc:
+        print(f"{FAILED} settings: VIDEO_PRICES: {exc}", file=out)
+        return 1
     print(f"{PASSED} settings: read", file=out)
     for warning in setup_warnings(settings):
         print(f"  warning: {warning}", file=out)

@@ -26,9 +26,11 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -51,6 +53,10 @@ SIGNATURE_HEADER: Final = "X-Webhook-Signature"
 # True: the job is the bot's; False: it is not (ignored); None: the bot is still starting, and
 # the delivery is refused with 503 so that it may come again.
 NewsHandler = Callable[[str, str, int | None], Awaitable[bool | None]]
+# An archived video's file by its public name (None: no such video, or not to be shown).
+VideoFinder = Callable[[str], Awaitable[Path | None]]
+VIDEOS_PATH: Final = "/videos"
+PUBLIC_NAME: Final = re.compile(r"[A-Za-z0-9_-]{32,64}")
 # Each readiness check: None when healthy, else a short reason.
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 READINESS_TIMEOUT: Final = 3.0
@@ -98,6 +104,27 @@ class WebServer:
             return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
         self.app.router.add_get("/metrics", scrape)
+
+    def add_videos(self, find: VideoFinder) -> None:
+        """Serve archived videos at `/videos/<name>.mp4`, by their unguessable names only:
+        HEAD and byte ranges (players seek), the right content type, nothing else listed."""
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            name = request.match_info["name"]
+            path = await find(name) if PUBLIC_NAME.fullmatch(name) else None
+            if path is None or not path.is_file():
+                return web.json_response({"error": "no such video"}, status=404)
+            return web.FileResponse(
+                path,
+                headers={
+                    "Content-Type": "video/mp4",
+                    "Cache-Control": "public, max-age=86400",
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
+
+        # GET answers HEAD too (aiohttp adds it), with the same headers and no body.
+        self.app.router.add_get(VIDEOS_PATH + "/{name}.mp4", serve)
 
     def add_webhook(self, signing_key: bytes, on_news: NewsHandler) -> None:
         async def receive(request: web.Request) -> web.Response:

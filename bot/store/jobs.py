@@ -4,6 +4,7 @@ written once for both engines. Money moves on jobs live in the ledger's store.""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -15,6 +16,7 @@ from bot.jobs.records import (
     ImagePayload,
     Job,
     JobState,
+    MonthCosts,
     NewJob,
     PendingRequest,
     QueueLimits,
@@ -28,6 +30,8 @@ from bot.store.settings import read_guild_settings
 # How long an unused picture is kept at the least, so that one being named by a new job right
 # now is never swept from under it.
 IMAGE_GRACE: Final = timedelta(hours=1)
+# An archived video's public name: 32 random bytes, URL-safe (43 characters).
+PUBLIC_NAME_BYTES: Final = 32
 JOB_WITH_SOURCE: Final = (
     "SELECT j.*, s.video_channel_id AS source_channel_id, "
     "s.video_message_id AS source_message_id FROM jobs j "
@@ -38,9 +42,9 @@ INSERT_JOB: Final = """
         id, guild_id, channel_id, member_id, application_id, interaction_token,
         interaction_created_at, prompt, duration, resolution, prompt_optimizer,
         has_start_image, has_end_image, price, idempotency_key, state, created_at,
-        updated_at, upload_limit, source_job_id, source_action, age_restricted, language
+        updated_at, upload_limit, source_job_id, source_action, age_restricted, language, model
     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-              $17, $18, $19, $20, $21, $22)
+              $17, $18, $19, $20, $21, $22, $23)
 """
 # A picture is kept once per content: a second job with the same bytes only names it (and
 # marks it as used now, so that a sweep of unused pictures running at that moment spares it).
@@ -95,6 +99,7 @@ async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
         None if job.source is None else job.source.action.value,
         origin.age_restricted,
         origin.language,
+        spec.model.value,
     )
     for image in job.images:
         digest = hashlib.sha256(image.data).hexdigest()
@@ -345,6 +350,34 @@ class SqlJobStore:
     async def waiting(self, guild_id: int) -> list[Job]:
         """The server's queue, first come first served."""
         return await self._many(WAITING, guild_id)
+
+    async def publish(self, job_id: str) -> str:
+        candidate = secrets.token_urlsafe(PUBLIC_NAME_BYTES)
+
+        async def body(tx: Tx) -> str:
+            await tx.execute(
+                "UPDATE jobs SET public_name = $1 WHERE id = $2 AND public_name IS NULL",
+                candidate,
+                job_id,
+            )
+            return str(await tx.value("SELECT public_name FROM jobs WHERE id = $1", job_id))
+
+        return await self._db.write(body)
+
+    async def by_public_name(self, name: str) -> Job | None:
+        return await self._one(f"{JOB_WITH_SOURCE} WHERE j.public_name = $1", name)
+
+    async def month_costs(self, guild_id: int, since: datetime) -> MonthCosts:
+        row = await self._db.fetch_one(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'completed' THEN price END), 0), "
+            "COALESCE(SUM(apiframe_cost), 0), COUNT(apiframe_cost), "
+            "COUNT(CASE WHEN state IN ('completed', 'failed') THEN 1 END) "
+            "FROM jobs WHERE guild_id = $1 AND created_at >= $2",
+            guild_id,
+            since,
+        )
+        assert row is not None
+        return MonthCosts(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
     async def running_counts(self, guild_id: int) -> dict[int, int]:
         """Jobs admitted and not yet finished, per member."""

@@ -323,8 +323,10 @@ class SqlLedgerStore:
         actor_id: int | None,
         only_if_waiting: bool,
         mark: str,
+        apiframe_cost: int | None = None,
     ) -> Settlement:
-        """Move the job to COMPLETED (charge) or FAILED (refund), once, if it may still move."""
+        """Move the job to COMPLETED (charge) or FAILED (refund), once, if it may still move;
+        with what Apiframe billed for it, when it said."""
         allowed = [
             s.value for s in ((JobState.RESERVED,) if only_if_waiting else sources_of(target))
         ]
@@ -334,13 +336,15 @@ class SqlLedgerStore:
             row = await tx.fetch_one(
                 "UPDATE jobs SET state = $1, video_url = COALESCE($2, video_url), "  # noqa: S608
                 "failure_reason = COALESCE($3, failure_reason), finished_at = $4, "
-                f"updated_at = $4 WHERE id = $5 AND state IN ({placeholders(len(allowed), 6)})"
+                "apiframe_cost = COALESCE($6, apiframe_cost), "
+                f"updated_at = $4 WHERE id = $5 AND state IN ({placeholders(len(allowed), 7)})"
                 f"{waiting} RETURNING guild_id, member_id, price",
                 target.value,
                 video_url,
                 reason,
                 now,
                 job_id,
+                apiframe_cost,
                 *allowed,
             )
             if row is None:
@@ -368,20 +372,32 @@ class SqlLedgerStore:
         return await self._db.write(body)
 
     async def set_balance(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+        self,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+        note: str = "",
     ) -> BalanceChange:
         async def body(tx: Tx) -> BalanceChange:
             account = Account(tx, guild_id, member_id, now)
             before, _ = await self._open(account, open_empty=True)
             await tx.execute(SET_BALANCE, guild_id, member_id, amount)
-            why = set_reason(amount)
+            why = set_reason(amount, note)
             await account.record(EntryKind.SET, amount - before, amount, why, actor_id=actor_id)
             return BalanceChange(delta=amount - before, balance=amount)
 
         return await self._db.write(body)
 
     async def add_credits(
-        self, guild_id: int, member_id: int, amount: int, actor_id: int, now: datetime
+        self,
+        guild_id: int,
+        member_id: int,
+        amount: int,
+        actor_id: int,
+        now: datetime,
+        note: str = "",
     ) -> BalanceChange:
         """Grant (or, negative, remove) credits; a balance stops at zero."""
 
@@ -389,7 +405,7 @@ class SqlLedgerStore:
             account = Account(tx, guild_id, member_id, now)
             before, _ = await self._open(account, open_empty=True)
             balance = int(await tx.value(ADD, guild_id, member_id, amount))
-            why = grant_reason(amount)
+            why = grant_reason(amount, note)
             await account.record(EntryKind.GRANT, balance - before, balance, why, actor_id=actor_id)
             return BalanceChange(delta=balance - before, balance=balance)
 

@@ -9,7 +9,7 @@ from bot.jobs.records import Driven, Job, JobState, PendingRequest, SourceAction
 from bot.money.allowances import Allowance, Period
 from bot.money.rules import EntryKind, LedgerEntry
 from bot.money.servers import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
-from bot.requests.rules import Resolution
+from bot.requests.rules import Model, Resolution
 from bot.store.driver import Row, moment
 
 
@@ -73,6 +73,9 @@ def job_from_row(row: Row) -> Job:
         age_restricted=bool(row["age_restricted"]),
         language=row["language"],
         source_message_url=_source_message_url(row),
+        model=Model(row["model"]),
+        apiframe_cost=row["apiframe_cost"],
+        public_name=row["public_name"],
     )
 
 

@@ -230,7 +230,7 @@ class SqlSavedDefaults:
 
     async def get(self, guild_id: int, member_id: int) -> OptionDefaults:
         row = await self._db.fetch_one(
-            "SELECT duration, resolution, prompt_optimizer, camera FROM option_defaults "
+            "SELECT duration, resolution, prompt_optimizer, camera, model FROM option_defaults "
             "WHERE guild_id = $1 AND member_id = $2",
             guild_id,
             member_id,
@@ -239,7 +239,7 @@ class SqlSavedDefaults:
             return OptionDefaults()
         optimizer = row[2]
         return OptionDefaults(
-            row[0], row[1], None if optimizer is None else bool(optimizer), row[3]
+            row[0], row[1], None if optimizer is None else bool(optimizer), row[3], row[4]
         )
 
     async def save(self, guild_id: int, member_id: int, defaults: OptionDefaults) -> None:
@@ -253,16 +253,17 @@ class SqlSavedDefaults:
             return
         await self._db.execute(
             "INSERT INTO option_defaults (guild_id, member_id, duration, resolution, "
-            "prompt_optimizer, camera, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "prompt_optimizer, camera, model, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
             "ON CONFLICT (guild_id, member_id) DO UPDATE SET duration = excluded.duration, "
             "resolution = excluded.resolution, prompt_optimizer = excluded.prompt_optimizer, "
-            "camera = excluded.camera, updated_at = excluded.updated_at",
+            "camera = excluded.camera, model = excluded.model, updated_at = excluded.updated_at",
             guild_id,
             member_id,
             defaults.duration,
             defaults.resolution,
             defaults.prompt_optimizer,
             defaults.camera,
+            defaults.model,
             utc_now(),
         )
 

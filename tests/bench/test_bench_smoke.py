@@ -27,6 +27,7 @@ async def test_the_benchmark_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> No
         "cold start",
         "blocked words",
         "Extend: CPU",
+        "Components V2 card",
         "forged webhooks",
     ):
         assert any(fragment in measure for measure in measures), fragment

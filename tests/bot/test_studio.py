@@ -78,6 +78,9 @@ class NoAuditChannel:
     ) -> None:
         raise AssertionError("no audit channel is set in these tests")
 
+    async def content_refused(self, channel_id: int, job: Job, error: str) -> None:
+        raise AssertionError("no audit channel is set in these tests")
+
 
 @dataclasses.dataclass
 class Bench:

@@ -125,7 +125,12 @@ async def test_extend_starts_from_the_last_frame(
     click = await discord.click(card, "Extend", member=bo)
     await discord.wait_for(lambda: click.modal is not None)
     assert click.modal is not None
-    [[field]] = [row["components"] for row in click.modal["components"]]
+    [field] = [
+        component
+        for row in click.modal["components"]
+        for component in row.get("components", [])
+        if component["type"] == 4
+    ]
     assert field["value"] == "a boat leaves the harbour"  # pre-filled with the old prompt
     submitted = await discord.submit_modal(
         click, {"What happens next": "the boat sails into the storm"}, member=bo
@@ -365,7 +370,7 @@ async def test_video_show_while_its_video_is_being_posted_never_posts_it_twice(
     release = asyncio.Event()
 
     async def hold_the_result(method: str, path: str, body: dict[str, Any]) -> None:
-        if method == "PATCH" and READY in str(body.get("content")):
+        if method == "PATCH" and READY in str(body):  # the card's words, classic or V2
             posting.set()
             await release.wait()
 
@@ -423,7 +428,7 @@ async def test_video_show_posts_a_video_that_was_delivered_as_a_link(
     discord.upload_limit = 1000  # the file is refused: the card carries Apiframe's link
     ana = discord.add_member("ana")
     card = await finished_card(running, ana)
-    assert not card.files and fake_apiframe.base_url in card.content
+    assert not card.files and fake_apiframe.base_url in card.video_link()
     discord.upload_limit = 10 * 1024 * 1024
     shown = await discord.invoke(
         "video", [sub("show", text("id", await _short_id(running, card)))], member=ana

@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.store import Stores
 from testkit.commands import hailuo
 from testkit.fake_apiframe import FakeApiframe, JobScript
-from testkit.fake_discord import FakeDiscord, FakeInteraction
+from testkit.fake_discord import FakeDiscord, FakeInteraction, rendered
 from testkit.processes import BotProcess
 from tests.conftest import image_bytes
 
@@ -138,12 +138,14 @@ def on_discord(
 ) -> Callable[[Callable[[], Awaitable[None]]], None]:
     def install(kill: Callable[[], Awaitable[None]]) -> None:
         async def hook(request_method: str, path: str, body: dict[str, Any]) -> None:
-            if (
-                request_method == method
-                and path_part in path
-                and content_part
-                in (body.get("content") or body.get("data", {}).get("content") or "")
-            ):
+            data = body.get("data") or {}
+            words = (
+                body.get("content")
+                or data.get("content")
+                # a Components V2 message: its words are in its text displays
+                or rendered(body.get("components") or data.get("components") or [])
+            )
+            if request_method == method and path_part in path and content_part in words:
                 await kill()
 
         (discord.before if when == "before" else discord.after).append(hook)

@@ -62,8 +62,7 @@ async def test_a_video_over_the_upload_limit_is_delivered_as_the_link(
     fake_apiframe.video_bytes = oversized_mp4(11 * 1024 * 1024)
     card, member_id = await make_video(running, "bo")
     assert card.files == {}
-    lines = card.content.splitlines()
-    assert lines[-1].startswith(f"{fake_apiframe.base_url}/cdn/videos/")
+    assert card.video_link().startswith(f"{fake_apiframe.base_url}/cdn/videos/")
     assert "larger than Discord lets the bot upload" in card.content
     assert "/cdn/videos/" in await credits_reply(running, member_id)
 
@@ -74,7 +73,7 @@ async def test_discords_413_is_the_real_limit(
     running.discord.upload_limit = 1000  # the interaction said 10 MiB; Discord says no
     card, _ = await make_video(running, "cy")
     assert card.files == {}
-    assert card.content.splitlines()[-1].startswith(f"{fake_apiframe.base_url}/cdn/videos/")
+    assert card.video_link().startswith(f"{fake_apiframe.base_url}/cdn/videos/")
     assert "larger than Discord lets" in card.content
 
 
@@ -85,7 +84,7 @@ async def test_a_failed_download_still_delivers_the_link(
     fake_apiframe.cdn_mode = mode
     card, _ = await make_video(running, f"dee-{mode}")
     assert card.files == {}
-    assert card.content.splitlines()[-1].startswith(f"{fake_apiframe.base_url}/cdn/videos/")
+    assert card.video_link().startswith(f"{fake_apiframe.base_url}/cdn/videos/")
     assert "keeps this link for about a day" in card.content
     assert running.bot is not None
     await running.discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]

@@ -226,12 +226,12 @@ async def test_in_a_dm_it_says_servers_only(
 async def test_failed_job_is_refunded_and_says_why(
     running: RunningBot, fake_apiframe: FakeApiframe, outcome: str
 ) -> None:
-    fake_apiframe.scripts.append(JobScript(outcome=outcome, error="Content policy violation"))
+    fake_apiframe.scripts.append(JobScript(outcome=outcome, error="Provider overloaded"))
     discord = running.discord
     member = discord.add_member("unlucky")
     interaction = await discord.invoke("hailuo", hailuo("something forbidden"), member=member)
     card = await discord.wait_reply(interaction, "could not be made")
-    assert "Content policy violation" in card.content
+    assert "Provider overloaded" in card.content
     assert "5 credits were refunded: nothing was charged" in card.content
     assert running.bot is not None
     assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20

@@ -16,7 +16,9 @@ async def test_a_german_member_reads_the_acknowledgement_card_and_result_in_germ
     lena = discord.add_member("lena")
     lena.locale = GERMAN
     asked = await discord.invoke("hailuo", hailuo("ein roter Drachen über Hügeln"), member=lena)
-    ack = await discord.wait_reply(asked, "Angenommen: **5** Credits reserviert, **15** übrig.")
+    ack = await discord.wait_reply(
+        asked, "Angenommen: Hailuo 02, **5** Credits reserviert, **15** übrig."
+    )
     assert ack.ephemeral
     result = await discord.wait_reply(asked, "dein Video ist fertig", within=20)
     assert "5 Credits" in result.content

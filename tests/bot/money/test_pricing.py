@@ -1,23 +1,66 @@
+"""Members' prices per model and variant: Apiframe's credits by default, the owner's where set."""
+
 from __future__ import annotations
 
 import pytest
 
-from bot.money.pricing import PRICES, price_of
-from bot.requests.rules import GenerationRequest, Resolution, validate_request
+from bot.money.pricing import DEFAULT_PRICES, PriceTable, parse_prices, price_of
+from bot.requests.rules import GenerationRequest, ImageFacts, Model, Resolution, validate_request
+
+PICTURE = ImageFacts("start.png", "image/png", 1000, 1280, 720)
+
+
+def spec(model: str, resolution: str, duration: int) -> object:
+    return validate_request(
+        GenerationRequest("a cat", duration, resolution, start_image=PICTURE, model=model)
+    )
 
 
 @pytest.mark.parametrize(
-    ("resolution", "duration", "price"),
+    ("model", "resolution", "duration", "price"),
     [
-        ("768p", 6, 5),
-        ("768p", 10, 8),
-        ("1080p", 6, 10),
+        ("hailuo-02", "768p", 6, 5),
+        ("hailuo-02", "768p", 10, 8),
+        ("hailuo-02", "1080p", 6, 10),
+        ("hailuo-2.3", "768p", 6, 5),
+        ("hailuo-2.3", "768p", 10, 10),
+        ("hailuo-2.3", "1080p", 6, 10),
+        # No published Apiframe price: Hailuo 2.3's until the owner sets one.
+        ("hailuo-2.3-fast", "768p", 6, 5),
+        ("hailuo-2.3-fast", "768p", 10, 10),
+        ("hailuo-2.3-fast", "1080p", 6, 10),
     ],
 )
-def test_prices_match_apiframe(resolution: str, duration: int, price: int) -> None:
-    assert price_of(validate_request(GenerationRequest("a cat", duration, resolution))) == price
+def test_default_prices_are_apiframes(
+    model: str, resolution: str, duration: int, price: int
+) -> None:
+    assert price_of(spec(model, resolution, duration)) == price  # type: ignore[arg-type]
 
 
-def test_1080p_10s_has_no_price_because_it_is_not_offered() -> None:
-    assert (Resolution.P1080, 10) not in PRICES
-    assert len(PRICES) == 3
+def test_1080p_10s_is_offered_by_no_model() -> None:
+    assert all((model, Resolution.P1080, 10) not in DEFAULT_PRICES for model in Model)
+    assert len(DEFAULT_PRICES) == 9
+
+
+def test_the_owner_overrides_some_prices_and_keeps_the_rest() -> None:
+    table = PriceTable.with_overrides("hailuo-2.3-fast 768p 6s=4,  HAILUO-02 1080p 6 s = 12")
+    assert table.of(spec("hailuo-2.3-fast", "768p", 6)) == 4  # type: ignore[arg-type]
+    assert table.of(spec("hailuo-02", "1080p", 6)) == 12  # type: ignore[arg-type]
+    assert table.of(spec("hailuo-2.3", "768p", 10)) == 10  # type: ignore[arg-type]
+    assert table.cheapest() == 4
+    assert PriceTable.with_overrides(None).prices == DEFAULT_PRICES
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("hailuo-02=5", "write each price as model resolution duration=credits"),
+        ("hailuo-3 768p 6s=5", "'hailuo-3' is not a model"),
+        ("hailuo-02 720p 6s=5", "'720p' is not a resolution"),
+        ("hailuo-02 1080p 10s=5", "not a video Apiframe makes"),
+        ("hailuo-02 768p 6s=0", "a price is from 1 to 1000 credits"),
+    ],
+)
+def test_a_price_that_cannot_be_read_is_said_in_words(text: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parse_prices(text)

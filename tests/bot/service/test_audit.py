@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.jobs.records import Job
 from bot.money.ledger import EntryKind, Ledger, LedgerEntry
 from bot.money.servers import ServerSettings
 from bot.service.audit import AuditChannelGone, AuditTrail
@@ -24,6 +25,9 @@ class RecordingSink:
         self, guild_id: int, channel_id: int, member_id: int, reasons: tuple[str, ...]
     ) -> None:
         self.posts.append((guild_id, channel_id, []))
+
+    async def content_refused(self, channel_id: int, job: Job, error: str) -> None:
+        self.posts.append((job.guild_id, channel_id, []))
 
     async def post(self, guild_id: int, channel_id: int, entries: list[LedgerEntry]) -> None:
         if self.gone:
