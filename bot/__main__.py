@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             settings.discord_token.get_secret_value(),
             settings.apiframe_api_key.get_secret_value(),
             *settings.database_secrets,
+            *(
+                [settings.discord_client_secret.get_secret_value()]
+                if settings.discord_client_secret
+                else []
+            ),
         ],
         settings.log_format,
     )

@@ -9,10 +9,11 @@ pieces the job lifecycle needs to reach members (`use_front_end`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, cast
@@ -25,6 +26,10 @@ from discord.ext import commands
 
 from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError
 from bot.apiframe.webhooks import webhook_signing_key
+from bot.dashboard.directory import Rights
+from bot.dashboard.oauth import OAuthClient
+from bot.dashboard.site import PATH as DASHBOARD_PATH
+from bot.dashboard.site import Dashboard
 from bot.errors import ConfigurationError, StartupFailed
 from bot.i18n import catalogues_fingerprint
 from bot.jobs.delivery import Deliverer, JobReporter
@@ -46,9 +51,12 @@ from bot.runner import JobRunner
 from bot.service.audit import AuditSink, AuditTrail
 from bot.service.invite import invite_url
 from bot.service.web import VIDEOS_PATH, WebServer
+from bot.services import services_of
 from bot.settings import Settings
 from bot.store import stores_for
 from bot.store.driver import StoreUnavailable
+from bot.store.jobs import SqlJobStore
+from bot.store.ledger import SqlLedgerStore
 from bot.studio import Studio
 
 if TYPE_CHECKING:  # loaded only for a bot on PostgreSQL, or trying the simulator
@@ -237,8 +245,33 @@ class HailuoBot(commands.AutoShardedBot):
         if not self.settings.http_port or self._serving:
             return
         self._serve_http()
+        if self.settings.dashboard_on:
+            self.web.app.add_subapp(DASHBOARD_PATH, await self._dashboard().application())
+            log.info("dashboard: on at %s", self.settings.dashboard_public_url)
         await self.web.start()
         self._serving = True
+
+    def _dashboard(self) -> Dashboard:
+        settings = self.settings
+        assert settings.dashboard_public_url is not None
+        assert settings.discord_client_secret is not None
+        oauth = OAuthClient(
+            settings.discord_api_base_url,
+            lambda: self.application_id,
+            settings.discord_client_secret,
+            f"{settings.dashboard_public_url}/callback",
+        )
+        stores = self.stores
+        assert isinstance(stores.ledger, SqlLedgerStore)
+        assert isinstance(stores.jobs, SqlJobStore)
+        return Dashboard(
+            services_of(self),
+            stores.ledger,
+            stores.jobs,
+            DiscordDirectory(self),
+            oauth,
+            secure=settings.dashboard_public_url.startswith("https://"),
+        )
 
     def _serve_http(self) -> None:
         settings = self.settings
@@ -550,3 +583,61 @@ async def start_up(bot: HailuoBot, settings: Settings) -> None:
     team = me.get("team")
     credits_left = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
     log.info("Apiframe account ready: %s credits left", credits_left)
+
+
+class DiscordDirectory:
+    """What the dashboard asks of Discord, answered by the bot: rights from the member as
+    Discord has them now (fetched, never the login-time list), names from the cache or REST."""
+
+    def __init__(self, bot: HailuoBot) -> None:
+        self._bot = bot
+
+    def guild_name(self, guild_id: int) -> str | None:
+        guild = self._bot.get_guild(guild_id)
+        return None if guild is None else guild.name
+
+    async def rights(self, guild_id: int, user_id: int) -> Rights:
+        guild = self._bot.get_guild(guild_id)
+        if guild is None:
+            return Rights()
+        try:
+            member = await guild.fetch_member(user_id)
+        except discord.HTTPException:  # not (or no longer) in the server, or Discord is down
+            return Rights()
+        permissions = member.guild_permissions
+        return Rights(
+            manage_guild=permissions.manage_guild, manage_messages=permissions.manage_messages
+        )
+
+    async def member_names(self, guild_id: int, member_ids: Iterable[int]) -> dict[int, str]:
+        guild = self._bot.get_guild(guild_id)
+        names: dict[int, str] = {}
+        for member_id in member_ids:
+            member = guild.get_member(member_id) if guild is not None else None
+            if member is None and guild is not None:
+                with contextlib.suppress(discord.HTTPException):
+                    member = await guild.fetch_member(member_id)
+            if member is not None:
+                names[member_id] = member.display_name
+        return names
+
+    async def search_members(self, guild_id: int, query: str, limit: int) -> list[int]:
+        guild = self._bot.get_guild(guild_id)
+        if guild is None:
+            return []
+        route = discord.http.Route("GET", "/guilds/{guild_id}/members/search", guild_id=guild_id)
+        try:
+            found = await self._bot.http.request(route, params={"query": query, "limit": limit})
+        except discord.HTTPException:
+            return []
+        return [int(member["user"]["id"]) for member in found if isinstance(member, dict)]
+
+    def role_names(self, guild_id: int) -> dict[int, str]:
+        guild = self._bot.get_guild(guild_id)
+        if guild is None:
+            return {}
+        return {role.id: role.name for role in guild.roles if not role.is_default()}
+
+    async def delete_message(self, channel_id: int, message_id: int) -> None:
+        with contextlib.suppress(discord.NotFound):
+            await self._bot.http.delete_message(channel_id, message_id)

@@ -202,6 +202,10 @@ class Settings(StoreSettings):
     video_download_timeout_seconds: float = Field(default=120.0, gt=0)
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
+    # The admin dashboard: its public https address (ending in /dashboard, behind your reverse
+    # proxy) and the Discord application's OAuth2 client secret (a secret); both or neither.
+    dashboard_public_url: str | None = None
+    discord_client_secret: SecretStr | None = None
     # The job's card: Discord's Components V2 layout (the video in a media gallery), or the
     # classic message with an attachment.
     card_style: Literal["v2", "classic"] = "v2"
@@ -238,12 +242,41 @@ class Settings(StoreSettings):
             return None
         return https_address(url, "such as https://bot.example.com").rstrip("/")
 
+    @field_validator("dashboard_public_url")
+    @classmethod
+    def _dashboard_address(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        example = "such as https://bot.example.com/dashboard"
+        address = https_address(url, example).rstrip("/")
+        if not address.endswith("/dashboard"):
+            raise ValueError(f"must be the address of the dashboard itself, {example}")
+        return address
+
     @field_validator("shard_ids")
     @classmethod
     def _shard_list(cls, shard_ids: str | None) -> str | None:
         if shard_ids is not None and not SHARD_IDS_FORM.match(shard_ids):
             raise ValueError("must be shard numbers separated by commas, such as 0,1")
         return shard_ids
+
+    @model_validator(mode="after")
+    def _dashboard_complete(self) -> Settings:
+        url, secret = self.dashboard_public_url, self.discord_client_secret
+        if (url is None) != (secret is None):
+            raise ValueError(
+                "the dashboard needs both DASHBOARD_PUBLIC_URL and DISCORD_CLIENT_SECRET (the "
+                "Developer Portal's OAuth2 page): set the other, or unset both"
+            )
+        if url is not None and not self.http_port:
+            raise ValueError(
+                "DASHBOARD_PUBLIC_URL needs the HTTP server: set HTTP_PORT (not 0), or unset it"
+            )
+        return self
+
+    @property
+    def dashboard_on(self) -> bool:
+        return self.dashboard_public_url is not None and self.discord_client_secret is not None
 
     @model_validator(mode="after")
     def _public_videos_need_an_archive(self) -> Settings:

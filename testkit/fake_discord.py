@@ -304,7 +304,7 @@ class FakeDiscord:
         member.permissions &= ~MANAGE_GUILD
         member.roles = [role for role in member.roles if role != self.managers_role]
 
-    def log_in(self, member: FakeMember) -> None:
+    def log_in(self, member: FakeMember | None) -> None:
         """Who Discord's OAuth2 consent screen is signed in as: the next authorization is
         theirs (granted at once, as when they press Authorize)."""
         self.oauth_member = member

@@ -71,11 +71,15 @@ async def command_strings() -> set[Key]:
 
 
 def marked_messages() -> set[str]:
-    """The English text of every message marked in the code."""
+    """The English text of every message marked in the code, and in the dashboard's templates
+    (`_("...")`)."""
     found: set[str] = set()
     for package in ("bot", "cogs"):
         for _, _, message, _, _ in extract_from_dir(
-            ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS
+            ROOT / package,
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            options_map={"**/templates/**.html": {"trimmed": "true"}},
+            keywords={**KEYWORDS, "_": None},
         ):
             if isinstance(message, str):
                 found.add(message)

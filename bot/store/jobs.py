@@ -24,7 +24,7 @@ from bot.jobs.records import (
 )
 from bot.requests.rules import ImageRole, Resolution
 from bot.store.driver import Driver, Tx, placeholders
-from bot.store.rows import driven_from_row, job_from_row, pending_from_row
+from bot.store.rows import driven_from_row, job_from_row, pending_from_row, required
 from bot.store.settings import read_guild_settings
 
 # How long an unused picture is kept at the least, so that one being named by a new job right
@@ -366,6 +366,57 @@ class SqlJobStore:
 
     async def by_public_name(self, name: str) -> Job | None:
         return await self._one(f"{JOB_WITH_SOURCE} WHERE j.public_name = $1", name)
+
+    async def outcomes_since(self, guild_id: int, since: datetime) -> dict[str, int]:
+        """The server's jobs made since `since`, counted by state."""
+        rows = await self._db.fetch(
+            "SELECT state, COUNT(*) FROM jobs WHERE guild_id = $1 AND created_at >= $2 "
+            "GROUP BY state",
+            guild_id,
+            since,
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def charges_since(self, guild_id: int, since: datetime) -> list[tuple[datetime, int]]:
+        """(when it was charged, credits) of every video the server finished since `since`."""
+        rows = await self._db.fetch(
+            "SELECT finished_at, price FROM jobs WHERE guild_id = $1 AND created_at >= $2 "
+            "AND state = 'completed' AND finished_at IS NOT NULL",
+            guild_id,
+            since,
+        )
+        return [(required(row[0]), int(row[1])) for row in rows]
+
+    async def gallery(
+        self,
+        guild_id: int,
+        *,
+        member_id: int | None = None,
+        model: str | None = None,
+        state: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 24,
+    ) -> list[tuple[int, Job]]:
+        """(its place, the job) of the server's videos newest first, from before `before_seq`,
+        for one member, model or outcome when asked."""
+        where: list[str] = ["j.guild_id = $1"]
+        values: list[object] = [guild_id]
+        for clause, value in (
+            ("j.member_id = ${}", member_id),
+            ("j.model = ${}", model),
+            ("j.state = ${}", state),
+            ("j.seq < ${}", before_seq),
+        ):
+            if value is not None:
+                values.append(value)
+                where.append(clause.format(len(values)))
+        values.append(limit)
+        rows = await self._db.fetch(
+            f"{JOB_WITH_SOURCE} WHERE {' AND '.join(where)} "
+            f"ORDER BY j.seq DESC LIMIT ${len(values)}",
+            *values,
+        )
+        return [(int(row["seq"]), job_from_row(row)) for row in rows]
 
     async def month_costs(self, guild_id: int, since: datetime) -> MonthCosts:
         row = await self._db.fetch_one(

@@ -20,6 +20,7 @@ refunded at most once each (and settled once), and a ledger that refuses UPDATE 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -200,6 +201,69 @@ class SqlLedgerStore:
             limit,
         )
         return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def entries_page(
+        self,
+        guild_id: int,
+        *,
+        member_id: int | None = None,
+        kind: EntryKind | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[LedgerEntry]:
+        """The server's ledger newest first, from before row `before_id` (pages that stay put
+        while new rows arrive), for one member or one kind of move when asked."""
+        # Only the filters asked for, so that each query can use its index.
+        where: list[str] = ["guild_id = $1"]
+        values: list[object] = [guild_id]
+        for clause, value in (
+            ("member_id = ${}", member_id),
+            ("kind = ${}", None if kind is None else kind.value),
+            ("id < ${}", before_id),
+        ):
+            if value is not None:
+                values.append(value)
+                where.append(clause.format(len(values)))
+        values.append(limit)
+        rows = await self._db.fetch(
+            f"SELECT * FROM ledger WHERE {' AND '.join(where)} "  # noqa: S608 - fixed clauses
+            f"ORDER BY id DESC LIMIT ${len(values)}",
+            *values,
+        )
+        return [entry_from_row(row) for row in rows]
+
+    async def handed_out_since(self, guild_id: int, since: datetime) -> int:
+        """Credits the server's admins gave since `since`: starting balances, allowance
+        top-ups, grants and balances set higher (refunds are not handed out)."""
+        value = await self._db.fetch_one(
+            "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE guild_id = $1 AND created_at >= $2 "
+            "AND delta > 0 AND kind IN ('opening', 'allowance', 'grant', 'set')",
+            guild_id,
+            since,
+        )
+        return 0 if value is None else int(value[0])
+
+    async def balances(
+        self, guild_id: int, member_ids: Sequence[int] | None = None, limit: int = 50
+    ) -> list[tuple[int, int]]:
+        """(member, balance) of the server's accounts, largest first, or of `member_ids`."""
+        if member_ids is not None:
+            if not member_ids:
+                return []
+            rows = await self._db.fetch(
+                "SELECT member_id, balance FROM accounts WHERE guild_id = $1 "  # noqa: S608
+                f"AND member_id IN ({placeholders(len(member_ids), 2)}) ORDER BY balance DESC",
+                guild_id,
+                *member_ids,
+            )
+        else:
+            rows = await self._db.fetch(
+                "SELECT member_id, balance FROM accounts WHERE guild_id = $1 "
+                "ORDER BY balance DESC, member_id LIMIT $2",
+                guild_id,
+                limit,
+            )
+        return [(int(row[0]), int(row[1])) for row in rows]
 
     async def entries_after(self, cursor: int, limit: int) -> list[LedgerEntry]:
         rows = await self._db.fetch(

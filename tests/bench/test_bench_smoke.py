@@ -29,6 +29,8 @@ async def test_the_benchmark_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> No
         "Extend: CPU",
         "Components V2 card",
         "forged webhooks",
+        "dashboard overview",
+        "dashboard spend chart",
     ):
         assert any(fragment in measure for measure in measures), fragment
     integrity = next(row for row in rows if "double spends" in row.measure)

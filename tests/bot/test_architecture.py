@@ -33,6 +33,7 @@ LAYERS: Final = (
     ("store", ("bot.store",)),
     ("service", ("bot.service",)),
     ("workflows", ("bot.studio", "bot.runner", "bot.services")),
+    ("dashboard", ("bot.dashboard",)),
     ("app", ("bot.app", "bot.__main__")),
     ("cogs", ("cogs",)),
 )

@@ -99,7 +99,9 @@ async def test_only_the_member_or_an_admin_can_cancel(
     await quota(discord, admin, sub("limits", integer("per_member", 1), integer("per_server", 1)))
     fake_apiframe.default_script = JobScript(polls_before_done=HOLD)
     ana, bo = discord.add_member("ana"), discord.add_member("bo")
-    await discord.invoke("hailuo", hailuo("first"), member=ana)
+    # One after the other: sent at once, either could be first in the queue.
+    first = await discord.invoke("hailuo", hailuo("first"), member=ana)
+    await discord.wait_reply(first, "credits reserved")
     waiting = await discord.invoke("hailuo", hailuo("second"), member=ana)
     await discord.wait_for(
         lambda: "position 1" in (getattr(card_of(discord, waiting), "content", ""))
