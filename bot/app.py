@@ -27,9 +27,6 @@ from discord.ext import commands
 from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError
 from bot.apiframe.webhooks import webhook_signing_key
 from bot.dashboard.directory import Rights
-from bot.dashboard.oauth import OAuthClient
-from bot.dashboard.site import PATH as DASHBOARD_PATH
-from bot.dashboard.site import Dashboard
 from bot.errors import ConfigurationError, StartupFailed
 from bot.i18n import catalogues_fingerprint
 from bot.jobs.delivery import Deliverer, JobReporter
@@ -59,8 +56,9 @@ from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.studio import Studio
 
-if TYPE_CHECKING:  # loaded only for a bot on PostgreSQL, or trying the simulator
+if TYPE_CHECKING:  # loaded only for a bot on PostgreSQL, trying the simulator, or a dashboard
     from bot.apiframe.simulator import ApiframeSimulator
+    from bot.dashboard.site import Dashboard
     from bot.store.postgres import Listener, PostgresDatabase
 
 log = logging.getLogger(__name__)
@@ -246,12 +244,18 @@ class HailuoBot(commands.AutoShardedBot):
             return
         self._serve_http()
         if self.settings.dashboard_on:
-            self.web.app.add_subapp(DASHBOARD_PATH, await self._dashboard().application())
+            # Jinja2, the cookie sessions and their cryptography: loaded only when it is on.
+            from bot.dashboard.site import PATH  # noqa: PLC0415
+
+            self.web.app.add_subapp(PATH, await self._dashboard().application())
             log.info("dashboard: on at %s", self.settings.dashboard_public_url)
         await self.web.start()
         self._serving = True
 
     def _dashboard(self) -> Dashboard:
+        from bot.dashboard.oauth import OAuthClient  # noqa: PLC0415
+        from bot.dashboard.site import Dashboard  # noqa: PLC0415
+
         settings = self.settings
         assert settings.dashboard_public_url is not None
         assert settings.discord_client_secret is not None
