@@ -22,6 +22,7 @@ from testkit.commands import hailuo, opt
 from testkit.fake_apiframe import FakeApiframe
 from testkit.fake_discord import FakeDiscord, FakeMember
 from testkit.harness import RunningBot, free_port, make_settings
+from testkit.processes import BotProcess
 
 READY = "your video is ready"
 
@@ -394,3 +395,38 @@ async def test_a_video_deleted_from_the_dashboard_is_gone_everywhere(
     async with client.http.get(site.server(f"/videos/{job}.jpg")) as answer:
         assert answer.content_type == "image/svg+xml"
     assert await site.bot.bot.ledger.balance(discord.guild_id, ivy.id) == balance
+
+
+async def test_the_client_secret_and_the_login_stay_out_of_the_log(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
+    """The real `python -m bot` at DEBUG, through a whole login: the log says the dashboard
+    is on, and neither the client secret nor the OAuth2 code or token appears in it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/dashboard"
+    process = BotProcess(
+        tmp_path,
+        fake_discord,
+        fake_apiframe,
+        HTTP_PORT=str(port),
+        DASHBOARD_PUBLIC_URL=base,
+        DISCORD_CLIENT_SECRET=fake_discord.client_secret,
+    )
+    await process.start()
+    try:
+        await fake_discord.wait_for(lambda: "logged in to Discord" in process.logs(), within=60)
+        admin = fake_discord.add_member("admin", admin=True)
+        fake_discord.log_in(admin)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(f"{base}/login") as answer:
+                assert answer.status == 200
+            async with http.get(f"{base}/{fake_discord.guild_id}") as answer:
+                assert 'id="spend"' in await answer.text()
+    finally:
+        await process.close()
+    logs = process.logs()
+    assert f"dashboard: on at {base}" in logs
+    assert f"dashboard: {admin.id} logged in" in logs
+    assert fake_discord.client_secret not in logs
+    for token in fake_discord.oauth_tokens:
+        assert token not in logs

@@ -350,3 +350,52 @@ def test_simulate_mode_is_the_first_line_of_the_log(folder: Path) -> None:
     answer = bot(cwd=folder, env=env)
     first = answer.output.strip().splitlines()[0]
     assert "APIFRAME_SIMULATE is on" in first and "nothing is billed" in first
+
+
+CLIENT_SECRET: Final = "dashboard-client-secret-4f9a"
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragments"),
+    [
+        (
+            {"DASHBOARD_PUBLIC_URL": "https://bot.example.com/dashboard"},
+            ("DASHBOARD_PUBLIC_URL", "DISCORD_CLIENT_SECRET", "set the other, or unset both"),
+        ),
+        (
+            {"DISCORD_CLIENT_SECRET": CLIENT_SECRET},
+            ("DASHBOARD_PUBLIC_URL", "DISCORD_CLIENT_SECRET", "set the other, or unset both"),
+        ),
+        (
+            {
+                "DASHBOARD_PUBLIC_URL": "http://bot.example.com/dashboard",
+                "DISCORD_CLIENT_SECRET": CLIENT_SECRET,
+            },
+            ("DASHBOARD_PUBLIC_URL", "https://"),
+        ),
+        (
+            {
+                "DASHBOARD_PUBLIC_URL": "https://bot.example.com/",
+                "DISCORD_CLIENT_SECRET": CLIENT_SECRET,
+            },
+            ("DASHBOARD_PUBLIC_URL", "https://bot.example.com/dashboard"),
+        ),
+        (
+            {
+                "DASHBOARD_PUBLIC_URL": "https://bot.example.com/dashboard",
+                "DISCORD_CLIENT_SECRET": CLIENT_SECRET,
+                "HTTP_PORT": "0",
+            },
+            ("DASHBOARD_PUBLIC_URL needs the HTTP server", "HTTP_PORT"),
+        ),
+    ],
+    ids=["address only", "secret only", "plain http", "not the dashboard's address", "no server"],
+)
+@pytest.mark.parametrize("command", [(), ("check", "--offline")], ids=["start", "check"])
+def test_a_half_set_up_dashboard_is_one_line_without_the_secret(
+    folder: Path, settings: dict[str, str], fragments: tuple[str, ...], command: tuple[str, ...]
+) -> None:
+    answer = bot(*command, cwd=folder, env={**SECRETLESS, **settings})
+    assert answer.code in (1, 2)
+    assert answer.is_one_clear_line(*fragments)
+    assert CLIENT_SECRET not in answer.output
