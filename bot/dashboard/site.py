@@ -266,7 +266,7 @@ class Dashboard:
             lang = self._language(request, session)
             if "user" not in session:
                 raise web.HTTPFound(f"{PATH}/login?next={request.path}")
-            guild_id = int(request.match_info["guild"])
+            guild_id = _id_in_path(request, "guild")
             name = self._directory.guild_name(guild_id)
             user_id = int(session["user"])
             # The bot's own view of the member, now: never the login-time list alone.
@@ -310,8 +310,9 @@ class Dashboard:
 
     async def _members(self, request: web.Request, visit: Visit) -> web.Response:
         query = request.query.get("q", "").strip()
-        if query.isdigit():
-            member_ids = [int(query)]
+        wanted = _int(query) if query.isascii() and query.isdigit() else None
+        if wanted is not None:
+            member_ids = [wanted]
         elif query:
             member_ids = await self._directory.search_members(visit.guild_id, query, 25)
         else:
@@ -325,7 +326,7 @@ class Dashboard:
         return self._page("members.html", visit, rows=rows, names=names, query=query)
 
     async def _member(self, request: web.Request, visit: Visit) -> web.Response:
-        member_id = int(request.match_info["member"])
+        member_id = _id_in_path(request, "member")
         # Looking must not open an account: a member new to the bot shows the starting balance.
         stored = await self._services.ledger.stored_balance(visit.guild_id, member_id)
         settings = await self._services.guild_settings.get(visit.guild_id)
@@ -460,7 +461,7 @@ class Dashboard:
     # -- forms ---------------------------------------------------------------------------------
 
     async def _change_credits(self, request: web.Request, visit: Visit) -> web.Response:
-        member_id = int(request.match_info["member"])
+        member_id = _id_in_path(request, "member")
         form = await request.post()
         amount = _int(str(form.get("amount", "")))
         note = str(form.get("reason", ""))
@@ -529,8 +530,12 @@ class Dashboard:
             self._flash(visit, "error", " ".join(visit.lang.render(p) for p in refused.problems))
         except UserFacingError as refused:
             self._flash(visit, "error", visit.lang.render(refused.text))
-        except ValueError as exc:
-            self._flash(visit, "error", str(exc))
+        except FormRefused as refused:
+            self._flash(visit, "error", str(refused))
+        except ValueError:  # a value no field of the form offers (a forged or stale form)
+            self._flash(
+                visit, "error", visit.lang.tr("That choice is not one this form offers: reload it.")
+            )
         else:
             self._flash(visit, "ok", said)
         raise web.HTTPSeeOther(f"{PATH}/{visit.guild_id}/settings")
@@ -718,17 +723,33 @@ def _csrf_ok(session: Session, form: Mapping[str, Any]) -> bool:
     )
 
 
+BIGGEST: Final = 2**63 - 1  # what both engines store; Discord's ids fit
+
+
 def _int(text: str | None) -> int | None:
+    """A whole number a database column can hold, or None."""
     try:
-        return int(text) if text else None
+        number = int(text) if text else None
     except ValueError:
         return None
+    return number if number is None or abs(number) <= BIGGEST else None
+
+
+def _id_in_path(request: web.Request, name: str) -> int:
+    number = _int(request.match_info[name])
+    if number is None:
+        raise web.HTTPNotFound()
+    return number
+
+
+class FormRefused(Exception):
+    """A form field out of its bounds: the sentence to show, already in the reader's language."""
 
 
 def _bounded(value: object, low: int, high: int, lang: Language) -> int:
     number = _int(str(value or ""))
     if number is None or not low <= number <= high:
-        raise ValueError(lang.tr("Give a whole number from {low} to {high}.", low=low, high=high))
+        raise FormRefused(lang.tr("Give a whole number from {low} to {high}.", low=low, high=high))
     return number
 
 

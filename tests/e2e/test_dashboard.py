@@ -430,3 +430,20 @@ async def test_the_client_secret_and_the_login_stay_out_of_the_log(
     assert fake_discord.client_secret not in logs
     for token in fake_discord.oauth_tokens:
         assert token not in logs
+
+
+async def test_hostile_numbers_and_forged_choices_are_refused_without_an_error_page(
+    site: Site, client: Client
+) -> None:
+    huge = "9" * 30
+    for path in (f"/members/{huge}", f"/members?q={huge}", f"/ledger?member={huge}"):
+        async with client.http.get(site.server(path)) as answer:
+            assert answer.status in (200, 404), (path, answer.status)
+    async with client.http.get(site.server("/members?q=²³")) as answer:
+        assert answer.status == 200
+    said = await client.post(
+        "/settings/allowance", {"amount": "5", "period": "fortnightly"}, "/settings"
+    )
+    assert "That choice is not one this form offers" in said
+    said = await client.post("/settings/cap", {"amount": huge}, "/settings")
+    assert "Give a whole number from 0 to" in said
