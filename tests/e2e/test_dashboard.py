@@ -436,7 +436,15 @@ async def test_hostile_numbers_and_forged_choices_are_refused_without_an_error_p
     site: Site, client: Client
 ) -> None:
     huge = "9" * 30
-    for path in (f"/members/{huge}", f"/members?q={huge}", f"/ledger?member={huge}"):
+    for path in (
+        f"/members/{huge}",
+        f"/members?q={huge}",
+        f"/ledger?member={huge}",
+        "/videos/a%00b",
+        "/videos/a%00b.jpg",
+        "/videos?model=%00&outcome=%00",
+        "/members?q=a%00b",
+    ):
         async with client.http.get(site.server(path)) as answer:
             assert answer.status in (200, 404), (path, answer.status)
     async with client.http.get(site.server("/members?q=²³")) as answer:
