@@ -154,6 +154,19 @@ def placeholders(count: int, start: int = 1) -> str:
     return ", ".join(f"${n}" for n in range(start, start + count))
 
 
+def where_given(conditions: Iterable[tuple[str, object | None]]) -> tuple[str, list[object]]:
+    """The conditions whose value is given (None leaves one out), joined with AND, each `{}`
+    numbered as a placeholder from $1; and their values. Only the filters asked for reach the
+    query, so each can use its index."""
+    clauses: list[str] = []
+    values: list[object] = []
+    for condition, value in conditions:
+        if value is not None:
+            values.append(value)
+            clauses.append(condition.format(f"${len(values)}"))
+    return " AND ".join(clauses), values
+
+
 def changed(status: str) -> int:
     """Rows changed, from asyncpg's status string (`UPDATE 3`, `INSERT 0 1`)."""
     tail = status.rsplit(" ", 1)[-1]

@@ -23,7 +23,7 @@ from bot.jobs.records import (
     short_id_prefix,
 )
 from bot.requests.rules import ImageRole, Resolution
-from bot.store.driver import Driver, Tx, placeholders
+from bot.store.driver import Driver, Tx, placeholders, where_given
 from bot.store.rows import driven_from_row, job_from_row, pending_from_row, required
 from bot.store.settings import read_guild_settings
 
@@ -399,22 +399,19 @@ class SqlJobStore:
     ) -> list[tuple[int, Job]]:
         """(its place, the job) of the server's videos newest first, from before `before_seq`,
         for one member, model or outcome when asked."""
-        where: list[str] = ["j.guild_id = $1"]
-        values: list[object] = [guild_id]
-        for clause, value in (
-            ("j.member_id = ${}", member_id),
-            ("j.model = ${}", model),
-            ("j.state = ${}", state),
-            ("j.seq < ${}", before_seq),
-        ):
-            if value is not None:
-                values.append(value)
-                where.append(clause.format(len(values)))
-        values.append(limit)
+        where, values = where_given(
+            (
+                ("j.guild_id = {}", guild_id),
+                ("j.member_id = {}", member_id),
+                ("j.model = {}", model),
+                ("j.state = {}", state),
+                ("j.seq < {}", before_seq),
+            )
+        )
         rows = await self._db.fetch(
-            f"{JOB_WITH_SOURCE} WHERE {' AND '.join(where)} "
-            f"ORDER BY j.seq DESC LIMIT ${len(values)}",
+            f"{JOB_WITH_SOURCE} WHERE {where} ORDER BY j.seq DESC LIMIT ${len(values) + 1}",
             *values,
+            limit,
         )
         return [(int(row["seq"]), job_from_row(row)) for row in rows]
 

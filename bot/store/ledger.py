@@ -49,7 +49,7 @@ from bot.money.rules import (
     top_up,
 )
 from bot.money.servers import GuildSettings
-from bot.store.driver import Driver, Tx, placeholders, to_db_time
+from bot.store.driver import Driver, Tx, placeholders, to_db_time, where_given
 from bot.store.jobs import insert_job
 from bot.store.rows import entry_from_row, required
 from bot.store.settings import read_guild_settings
@@ -213,22 +213,19 @@ class SqlLedgerStore:
     ) -> list[LedgerEntry]:
         """The server's ledger newest first, from before row `before_id` (pages that stay put
         while new rows arrive), for one member or one kind of move when asked."""
-        # Only the filters asked for, so that each query can use its index.
-        where: list[str] = ["guild_id = $1"]
-        values: list[object] = [guild_id]
-        for clause, value in (
-            ("member_id = ${}", member_id),
-            ("kind = ${}", None if kind is None else kind.value),
-            ("id < ${}", before_id),
-        ):
-            if value is not None:
-                values.append(value)
-                where.append(clause.format(len(values)))
-        values.append(limit)
+        where, values = where_given(
+            (
+                ("guild_id = {}", guild_id),
+                ("member_id = {}", member_id),
+                ("kind = {}", None if kind is None else kind.value),
+                ("id < {}", before_id),
+            )
+        )
         rows = await self._db.fetch(
-            f"SELECT * FROM ledger WHERE {' AND '.join(where)} "  # noqa: S608 - fixed clauses
-            f"ORDER BY id DESC LIMIT ${len(values)}",
+            f"SELECT * FROM ledger WHERE {where} "  # noqa: S608 - fixed clauses
+            f"ORDER BY id DESC LIMIT ${len(values) + 1}",
             *values,
+            limit,
         )
         return [entry_from_row(row) for row in rows]
 

@@ -11,10 +11,12 @@ import pytest
 from bot.clock import utc_now
 from bot.jobs.records import ImagePayload, JobSource, JobState, SourceAction
 from bot.money.allowances import Period
+from bot.money.rules import EntryKind
 from bot.requests.defaults import OptionDefaults
 from bot.requests.rules import ImageRole, Resolution
 from bot.requests.wordfilter import MAX_ENTRIES
 from bot.runner import admissible
+from bot.store.ledger import SqlLedgerStore
 from tests.bot.factories import GUILD, new_job
 from tests.conftest import Backend
 
@@ -159,3 +161,49 @@ async def test_a_finished_videos_pictures_are_kept_for_the_retention_then_let_go
     await jobs.forget_source_images(utc_now() + timedelta(minutes=1), later)
     assert await jobs.images(done.id) == []  # past it
     assert await jobs.images(again.id) == [picture] and await jobs.image_count() == 1
+
+
+async def test_the_dashboards_pages_filter_and_page_on_both_engines(backend: Backend) -> None:
+    ledger, jobs = backend.ledger(), backend.jobs
+    store = backend.stores.ledger
+    assert isinstance(store, SqlLedgerStore)
+    made, failed, other = new_job(42), new_job(42), new_job(43)
+    for job in (made, failed, other):
+        await ledger.reserve(job)
+        await jobs.record_submitted(job.id, f"remote-{job.id}", "QUEUED")
+    await ledger.commit_charge(made.id, "https://v/1.mp4")
+    await ledger.refund(failed.id, "Apiframe failed the job")
+    await ledger.add_credits(GUILD, 42, 10, actor_id=9, note="contest")
+
+    newest = await store.entries_page(GUILD)
+    assert [e.id for e in newest] == sorted((e.id for e in newest), reverse=True)
+    assert newest[0].kind is EntryKind.GRANT and len(newest) == 2 + 3 + 2 + 1
+    assert {e.member_id for e in await store.entries_page(GUILD, member_id=43)} == {43}
+    [grant] = await store.entries_page(GUILD, kind=EntryKind.GRANT)
+    assert "contest" in grant.reason
+    older = await store.entries_page(GUILD, before_id=newest[2].id, limit=2)
+    assert [e.id for e in older] == [newest[3].id, newest[4].id]
+    assert await store.entries_page(GUILD + 1) == []
+
+    since = utc_now() - timedelta(days=1)
+    assert await store.handed_out_since(GUILD, since) == 20 + 20 + 10  # openings and the grant
+    assert await store.balances(GUILD) == [(42, 25), (43, 15)]
+    assert await store.balances(GUILD, [43, 99]) == [(43, 15)]
+    assert await store.balances(GUILD, []) == []
+
+    videos = await jobs.gallery(GUILD)
+    assert [job.id for _, job in videos] == [other.id, failed.id, made.id]
+    assert [job.id for _, job in await jobs.gallery(GUILD, member_id=43)] == [other.id]
+    assert [job.id for _, job in await jobs.gallery(GUILD, state="failed")] == [failed.id]
+    assert await jobs.gallery(GUILD, model="hailuo-2.3") == []
+    before = videos[0][0]
+    assert [job.id for _, job in await jobs.gallery(GUILD, before_seq=before, limit=1)] == [
+        failed.id
+    ]
+    assert await jobs.outcomes_since(GUILD, since) == {
+        "completed": 1,
+        "failed": 1,
+        "submitted": 1,
+    }
+    [(_, charged)] = await jobs.charges_since(GUILD, since)
+    assert charged == made.price
