@@ -69,6 +69,9 @@ async def run(settings: Settings) -> None:
         if gateway in done:
             gateway.result()  # surface a crash
         else:
+            # Deep into a Discord outage the gateway task may be waiting out a reconnect
+            # backoff of minutes; the client is closed, so nothing is lost by cutting it short.
+            gateway.cancel()
             await asyncio.gather(gateway, return_exceptions=True)
 
 

@@ -233,6 +233,7 @@ class FakeDiscord:
         self.on_download: list[Callable[[str], Awaitable[None]]] = []
         self.identifies = 0
         self.gateway_refused = False
+        self.gateway_refusals = 0  # connection attempts turned away while refusing
         self.accepted_token: str | None = None  # None: any bot token logs in
         # What interactions say they may attach, and what uploads Discord really takes:
         # a larger upload is refused with 413/40005, as Discord does.
@@ -718,6 +719,7 @@ class FakeDiscord:
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         if self.gateway_refused:
+            self.gateway_refusals += 1
             return web.Response(status=503, text="gateway unavailable")
         socket = web.WebSocketResponse()
         await socket.prepare(request)

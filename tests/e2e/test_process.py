@@ -87,3 +87,25 @@ async def test_a_refused_apiframe_key_is_reported_at_start(
     finally:
         await bot.close()
     assert "afk_revoked_key_1" not in bot.logs()
+
+
+async def test_sigterm_during_a_discord_outage_stops_at_once(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
+    """Deep into an outage discord.py waits out reconnect backoffs of many seconds (up to
+    minutes); `docker stop` must not wait for one to end."""
+    bot = BotProcess(tmp_path, fake_discord, fake_apiframe)
+    await bot.start()
+    try:
+        await fake_discord.wait_for(lambda: fake_discord.identifies > 0, within=60)
+        await fake_discord.drop_gateway(refuse_reconnects=True)
+        # After the fourth refusal the next wait is drawn from up to 16 s.
+        await fake_discord.wait_for(lambda: fake_discord.gateway_refusals >= 4, within=60)
+        started = time.monotonic()
+        code = await bot.terminate(within=30)
+        stopped_in = time.monotonic() - started
+    finally:
+        await bot.close()
+    assert code == 0
+    assert stopped_in < 3
+    assert "shutting down" in bot.logs()
