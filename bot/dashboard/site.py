@@ -466,43 +466,21 @@ class Dashboard:
         amount = _int(str(form.get("amount", "")))
         note = str(form.get("reason", ""))
         action = form.get("action")
+        lang, ledger = visit.lang, self._services.ledger
         if amount is None or not -MAX_AMOUNT <= amount <= MAX_AMOUNT:
-            self._flash(
-                visit,
-                "error",
-                visit.lang.tr(
-                    "Give an amount from {low} to {high}.", low=-MAX_AMOUNT, high=MAX_AMOUNT
-                ),
-            )
-        elif action == "set":
-            if amount < 0:
-                self._flash(visit, "error", visit.lang.tr("A balance cannot be negative."))
-            else:
-                change = await self._services.ledger.set_balance(
-                    visit.guild_id, member_id, amount, visit.user_id, note
-                )
-                self._flash(
-                    visit,
-                    "ok",
-                    visit.lang.tr(
-                        "The balance is now {balance} ({change:+d}).",
-                        balance=change.balance,
-                        change=change.delta,
-                    ),
-                )
+            bounds = {"low": -MAX_AMOUNT, "high": MAX_AMOUNT}
+            self._flash(visit, "error", lang.tr("Give an amount from {low} to {high}.", **bounds))
+        elif action == "set" and amount < 0:
+            self._flash(visit, "error", lang.tr("A balance cannot be negative."))
         else:
-            change = await self._services.ledger.add_credits(
-                visit.guild_id, member_id, amount, visit.user_id, note
+            move = ledger.set_balance if action == "set" else ledger.add_credits
+            change = await move(visit.guild_id, member_id, amount, visit.user_id, note)
+            said = lang.tr(
+                "The balance is now {balance} ({change:+d}).",
+                balance=change.balance,
+                change=change.delta,
             )
-            self._flash(
-                visit,
-                "ok",
-                visit.lang.tr(
-                    "The balance is now {balance} ({change:+d}).",
-                    balance=change.balance,
-                    change=change.delta,
-                ),
-            )
+            self._flash(visit, "ok", said)
         raise web.HTTPSeeOther(f"{PATH}/{visit.guild_id}/members/{member_id}")
 
     async def _delete_video(self, request: web.Request, visit: Visit) -> web.Response:

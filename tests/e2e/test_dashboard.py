@@ -455,3 +455,17 @@ async def test_hostile_numbers_and_forged_choices_are_refused_without_an_error_p
     assert "That choice is not one this form offers" in said
     said = await client.post("/settings/cap", {"amount": huge}, "/settings")
     assert "Give a whole number from 0 to" in said
+
+
+async def test_a_balance_is_set_and_never_below_zero(site: Site, client: Client) -> None:
+    discord = site.discord
+    jo = discord.add_member("jo")
+    page = f"/members/{jo.id}"
+    said = await client.post(page, {"amount": "7", "action": "set", "reason": "reset"}, page)
+    assert "The balance is now 7" in said
+    said = await client.post(page, {"amount": "-1", "action": "set"}, page)
+    assert "A balance cannot be negative." in said
+    said = await client.post(page, {"amount": "99999999999999999999"}, page)
+    assert "Give an amount from" in said
+    assert site.bot.bot is not None
+    assert await site.bot.bot.ledger.balance(discord.guild_id, jo.id) == 7
