@@ -2,28 +2,66 @@
 
 Every mistake becomes one line naming the setting and the fix (`ConfigurationError`), and none
 of those lines ever repeats a secret: a database URL that cannot be read is described, not
-quoted.
+quoted. All of them are listed at once, so that an owner fixes a `.env` in one go.
+
+The settings are msgspec structs: msgspec checks each value's type and limits, and loads in a
+few milliseconds. The settings are the first thing every start reads, before discord.py is
+imported, so their library's import time is paid on every restart.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import types
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import SplitResult, urlsplit
 
+import msgspec
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from msgspec import Meta
 
 from bot.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Seconds = Annotated[float, Meta(gt=0)]
 SIMULATED_API_KEY = "afk_simulated_no_apiframe_account"
 ENV_FILE: Final = ".env"
 # Reserved characters a password must carry percent-encoded inside a URL.
 PERCENT_ENCODED: Final = "/ as %2F, @ as %40, : as %3A, # as %23, ? as %3F, % as %25"
 SHARD_IDS_FORM: Final = re.compile(r"^\s*\d+(\s*,\s*\d+)*\s*$")
+# The words an owner writes for yes and no (APIFRAME_SIMULATE=on).
+BOOLEAN_WORDS: Final = {
+    **dict.fromkeys(("1", "true", "yes", "on", "t", "y"), "true"),
+    **dict.fromkeys(("0", "false", "no", "off", "f", "n"), "false"),
+}
+
+
+class Secret:
+    """A token, key or password: `repr` and `str` never show it; `get_secret_value` reads it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 def database_url_problem(name: str, url: str) -> str | None:
@@ -82,40 +120,47 @@ def loopback(host: str | None) -> bool:
         return False
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the bot's HTTP server listens: all `python -m bot health` needs (no secrets)."""
 
-    model_config = SettingsConfigDict(
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        env_ignore_empty=True,
-    )
+    # How a setting's text is read before its type is checked: put in its usual form, or
+    # refused with a `ValueError` that names the fix.
+    readers: ClassVar[Mapping[str, Callable[[str], str]]] = {}
 
     # The bot's one HTTP server (health, metrics, Apiframe's webhooks); port 0 turns it off.
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_port: Port = 8080
+
+    @classmethod
+    def implied(cls, given: dict[str, object]) -> dict[str, object]:
+        """The values as given, plus what one setting implies for another."""
+        return given
+
+    def problems(self) -> list[str]:
+        """Mistakes across settings, each in words that name the settings and the fix."""
+        return []
 
 
-class StoreSettings(ServiceSettings):
+class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
     """What the owner's shell commands need: the database, and no secrets."""
+
+    readers = {"log_level": str.upper}
 
     database_path: Path = Path("data/hailuo-bot.sqlite3")
     # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
     # file at DATABASE_PATH. A secret, because a PostgreSQL URL carries a password.
-    database_url: SecretStr | None = None
-    postgres_pool_size: int = Field(default=10, ge=1, le=200)
+    database_url: Secret | None = None
+    postgres_pool_size: Annotated[int, Meta(ge=1, le=200)] = 10
     # Where `python -m bot db copy` copies the SQLite database to (a secret: it holds a
     # password, which has no place on a command line).
-    copy_to_database_url: SecretStr | None = None
+    copy_to_database_url: Secret | None = None
     # A member's balance in a server whose admins have not set `/quota default`: nothing, so
     # that no video is paid from the owner's Apiframe account until a server's admins decide.
-    default_credits: int = Field(default=0, ge=0, le=1_000_000)
+    default_credits: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
     log_level: LogLevel = "INFO"
 
-    @model_validator(mode="after")
-    def _readable_databases(self) -> StoreSettings:
+    def problems(self) -> list[str]:
+        found = super().problems()
         for name, secret in (
             ("DATABASE_URL", self.database_url),
             ("COPY_TO_DATABASE_URL", self.copy_to_database_url),
@@ -124,8 +169,8 @@ class StoreSettings(ServiceSettings):
                 None if secret is None else database_url_problem(name, secret.get_secret_value())
             )
             if problem is not None:
-                raise ValueError(problem)
-        return self
+                found.append(problem)
+        return found
 
     @property
     def store_url(self) -> str:
@@ -159,53 +204,71 @@ class StoreSettings(ServiceSettings):
         return self.database_path
 
 
-class Settings(StoreSettings):
-    """Every setting the bot reads. Secrets are `SecretStr` so they never print."""
+def webhook_address(url: str) -> str:
+    return https_address(url, "such as https://bot.example.com/apiframe/webhook")
 
-    discord_token: SecretStr = Field(min_length=1)
-    apiframe_api_key: SecretStr = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _simulated_key(cls, data: object) -> object:
-        """Trying the bot with the simulator needs no Apiframe key."""
-        if (
-            isinstance(data, dict)
-            and str(data.get("apiframe_simulate", "")).lower() in ("1", "true", "yes", "on")
-            and not data.get("apiframe_api_key")
-        ):
-            return {**data, "apiframe_api_key": SIMULATED_API_KEY}
-        return data
+def public_base_address(url: str) -> str:
+    return https_address(url, "such as https://bot.example.com").rstrip("/")
+
+
+def dashboard_address(url: str) -> str:
+    example = "such as https://bot.example.com/dashboard"
+    address = https_address(url, example).rstrip("/")
+    if not address.endswith("/dashboard"):
+        raise ValueError(f"must be the address of the dashboard itself, {example}")
+    return address
+
+
+def shard_list(shard_ids: str) -> str:
+    if not SHARD_IDS_FORM.match(shard_ids):
+        raise ValueError("must be shard numbers separated by commas, such as 0,1")
+    return shard_ids
+
+
+class Settings(StoreSettings, frozen=True, kw_only=True):
+    """Every setting the bot reads. Secrets are `Secret` so they never print."""
+
+    readers = {
+        **StoreSettings.readers,
+        "apiframe_webhook_url": webhook_address,
+        "video_public_base_url": public_base_address,
+        "dashboard_public_url": dashboard_address,
+        "shard_ids": shard_list,
+    }
+
+    discord_token: Secret
+    apiframe_api_key: Secret
 
     apiframe_base_url: str = "https://api.apiframe.ai"
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     # Once a video may be finished, it is checked this often: the member's wait after Apiframe
     # finishes stays under about this. Before that, every `max` seconds at most.
-    apiframe_poll_interval_seconds: float = Field(default=4.0, gt=0)
-    apiframe_max_poll_interval_seconds: float = Field(default=30.0, gt=0)
-    apiframe_typical_render_seconds: float = Field(default=180.0, gt=0)
+    apiframe_poll_interval_seconds: Seconds = 4.0
+    apiframe_max_poll_interval_seconds: Seconds = 30.0
+    apiframe_typical_render_seconds: Seconds = 180.0
     # One budget for every request to Apiframe, whatever the number of jobs in flight.
-    apiframe_max_requests_per_second: float = Field(default=10.0, gt=0)
+    apiframe_max_requests_per_second: Seconds = 10.0
     # The public HTTPS address of POST /apiframe/webhook on this bot's HTTP server; unset: poll.
     apiframe_webhook_url: str | None = None
     # With webhooks on, each job is still checked this often in case a delivery is lost.
-    apiframe_webhook_poll_interval_seconds: float = Field(default=60.0, gt=0)
-    apiframe_max_wait_minutes: float = Field(default=60.0, gt=0)
-    apiframe_give_up_hours: float = Field(default=24.0, gt=0)
-    apiframe_late_poll_interval_seconds: float = Field(default=300.0, gt=0)
+    apiframe_webhook_poll_interval_seconds: Seconds = 60.0
+    apiframe_max_wait_minutes: Seconds = 60.0
+    apiframe_give_up_hours: Seconds = 24.0
+    apiframe_late_poll_interval_seconds: Seconds = 300.0
 
     # Tuning knobs with safe defaults; documented in .env.example.
-    apiframe_timeout_seconds: float = Field(default=30.0, gt=0)
-    progress_edit_interval_seconds: float = Field(default=5.0, ge=0)
-    attachment_download_timeout_seconds: float = Field(default=30.0, gt=0)
-    video_download_timeout_seconds: float = Field(default=120.0, gt=0)
+    apiframe_timeout_seconds: Seconds = 30.0
+    progress_edit_interval_seconds: Annotated[float, Meta(ge=0)] = 5.0
+    attachment_download_timeout_seconds: Seconds = 30.0
+    video_download_timeout_seconds: Seconds = 120.0
     # Off by default: keep a copy of every finished MP4 here, named by job id.
     video_archive_dir: Path | None = None
     # The admin dashboard: its public https address (ending in /dashboard, behind your reverse
     # proxy) and the Discord application's OAuth2 client secret (a secret); both or neither.
     dashboard_public_url: str | None = None
-    discord_client_secret: SecretStr | None = None
+    discord_client_secret: Secret | None = None
     # The job's card: Discord's Components V2 layout (the video in a media gallery), or the
     # classic message with an attachment.
     card_style: Literal["v2", "classic"] = "v2"
@@ -218,95 +281,75 @@ class Settings(StoreSettings):
     video_public_base_url: str | None = None
     # Members' start and end pictures are kept this long after their video is finished, for
     # Again and 1080p; a failed job's at once let go of.
-    source_image_retention_days: float = Field(default=30.0, gt=0)
+    source_image_retention_days: Seconds = 30.0
 
     # Shards across processes: the total, and the ones this process connects ("0,1"). Unset:
     # this process runs every shard Discord recommends. Several processes need PostgreSQL.
-    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    shard_count: Annotated[int, Meta(ge=1, le=10_000)] | None = None
     shard_ids: str | None = None
     # How long a process's hold on a job lasts without renewal; a process that dies leaves its
     # jobs to the others after this long. Renewed every third of it.
-    job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
+    job_lease_seconds: Annotated[float, Meta(ge=3, le=3600)] = 30.0
 
-    @field_validator("apiframe_webhook_url")
+    # When set, GET /metrics asks for it as a bearer token.
+    metrics_token: Secret | None = None
+    log_format: Literal["text", "json"] = "text"
+
+    # Try the bot without an Apiframe bill: a local simulator answers instead of Apiframe.
+    apiframe_simulate: bool = False
+    apiframe_simulate_seconds: Seconds = 8.0
+
     @classmethod
-    def _reachable_webhook(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        return https_address(url, "such as https://bot.example.com/apiframe/webhook")
+    def implied(cls, given: dict[str, object]) -> dict[str, object]:
+        """Trying the bot with the simulator needs no Apiframe key."""
+        simulate = str(given.get("apiframe_simulate", "")).strip().lower()
+        if BOOLEAN_WORDS.get(simulate) == "true" and "apiframe_api_key" not in given:
+            return {**given, "apiframe_api_key": SIMULATED_API_KEY}
+        return given
 
-    @field_validator("video_public_base_url")
-    @classmethod
-    def _public_base(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        return https_address(url, "such as https://bot.example.com").rstrip("/")
-
-    @field_validator("dashboard_public_url")
-    @classmethod
-    def _dashboard_address(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        example = "such as https://bot.example.com/dashboard"
-        address = https_address(url, example).rstrip("/")
-        if not address.endswith("/dashboard"):
-            raise ValueError(f"must be the address of the dashboard itself, {example}")
-        return address
-
-    @field_validator("shard_ids")
-    @classmethod
-    def _shard_list(cls, shard_ids: str | None) -> str | None:
-        if shard_ids is not None and not SHARD_IDS_FORM.match(shard_ids):
-            raise ValueError("must be shard numbers separated by commas, such as 0,1")
-        return shard_ids
-
-    @model_validator(mode="after")
-    def _dashboard_complete(self) -> Settings:
+    def problems(self) -> list[str]:
+        found = super().problems()
         url, secret = self.dashboard_public_url, self.discord_client_secret
         if (url is None) != (secret is None):
-            raise ValueError(
+            found.append(
                 "the dashboard needs both DASHBOARD_PUBLIC_URL and DISCORD_CLIENT_SECRET (the "
                 "Developer Portal's OAuth2 page): set the other, or unset both"
             )
-        if url is not None and not self.http_port:
-            raise ValueError(
+        elif url is not None and not self.http_port:
+            found.append(
                 "DASHBOARD_PUBLIC_URL needs the HTTP server: set HTTP_PORT (not 0), or unset it"
             )
-        return self
+        if self.video_public_base_url is not None and self.video_archive_dir is None:
+            found.append(
+                "VIDEO_PUBLIC_BASE_URL serves archived videos: set VIDEO_ARCHIVE_DIR too (or "
+                "unset VIDEO_PUBLIC_BASE_URL)"
+            )
+        elif self.video_public_base_url is not None and not self.http_port:
+            found.append(
+                "VIDEO_PUBLIC_BASE_URL needs the HTTP server: set HTTP_PORT (not 0), or unset "
+                "VIDEO_PUBLIC_BASE_URL"
+            )
+        found.extend(self._shard_problems())
+        return found
+
+    def _shard_problems(self) -> list[str]:
+        if self.shard_ids is not None and self.shard_count is None:
+            return ["SHARD_IDS needs SHARD_COUNT (the total number of shards)"]
+        if self.shard_count is not None and any(
+            shard >= self.shard_count for shard in self.local_shards or ()
+        ):
+            return [f"SHARD_IDS must be below SHARD_COUNT ({self.shard_count})"]
+        sharded = (self.shard_count or 1) > 1 or self.shard_ids is not None
+        if sharded and not self.on_postgres:
+            return [
+                "SHARD_COUNT and SHARD_IDS need PostgreSQL (processes share their servers' "
+                "limits and jobs through it): set DATABASE_URL=postgresql://…, or unset them"
+            ]
+        return []
 
     @property
     def dashboard_on(self) -> bool:
         return self.dashboard_public_url is not None and self.discord_client_secret is not None
-
-    @model_validator(mode="after")
-    def _public_videos_need_an_archive(self) -> Settings:
-        if self.video_public_base_url is not None and self.video_archive_dir is None:
-            raise ValueError(
-                "VIDEO_PUBLIC_BASE_URL serves archived videos: set VIDEO_ARCHIVE_DIR too (or "
-                "unset VIDEO_PUBLIC_BASE_URL)"
-            )
-        if self.video_public_base_url is not None and not self.http_port:
-            raise ValueError(
-                "VIDEO_PUBLIC_BASE_URL needs the HTTP server: set HTTP_PORT (not 0), or unset "
-                "VIDEO_PUBLIC_BASE_URL"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _shards_make_sense(self) -> Settings:
-        if self.shard_ids is not None and self.shard_count is None:
-            raise ValueError("SHARD_IDS needs SHARD_COUNT (the total number of shards)")
-        if self.shard_count is not None and any(
-            shard >= self.shard_count for shard in self.local_shards or ()
-        ):
-            raise ValueError(f"SHARD_IDS must be below SHARD_COUNT ({self.shard_count})")
-        sharded = (self.shard_count or 1) > 1 or self.shard_ids is not None
-        if sharded and not self.on_postgres:
-            raise ValueError(
-                "SHARD_COUNT and SHARD_IDS need PostgreSQL (processes share their servers' "
-                "limits and jobs through it): set DATABASE_URL=postgresql://…, or unset them"
-            )
-        return self
 
     @property
     def local_shards(self) -> tuple[int, ...] | None:
@@ -316,14 +359,6 @@ class Settings(StoreSettings):
         if self.shard_ids is None:
             return tuple(range(self.shard_count))
         return tuple(sorted({int(part) for part in self.shard_ids.split(",")}))
-
-    # When set, GET /metrics asks for it as a bearer token.
-    metrics_token: SecretStr | None = None
-    log_format: Literal["text", "json"] = "text"
-
-    # Try the bot without an Apiframe bill: a local simulator answers instead of Apiframe.
-    apiframe_simulate: bool = False
-    apiframe_simulate_seconds: float = Field(default=8.0, gt=0)
 
 
 APIFRAME_KEY_PREFIX = "afk_"
@@ -354,7 +389,7 @@ def misspelt_settings(env_file: Path = Path(ENV_FILE)) -> list[str]:
         names = [name for name in dotenv_values(env_file) if name]
     except (OSError, UnicodeDecodeError):
         return []
-    known = [field.upper() for field in Settings.model_fields]
+    known = [field.name.upper() for field in setting_fields()]
     warnings = []
     for name in names:
         if name.upper() in known:
@@ -369,52 +404,162 @@ def misspelt_settings(env_file: Path = Path(ENV_FILE)) -> list[str]:
     return warnings
 
 
+def setting_fields(kind: type[ServiceSettings] = Settings) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """Every setting of `kind`, in the order `--help` and the README list them."""
+    return msgspec.structs.fields(kind)
+
+
 def settings_help() -> str:
     """Every setting with its default, for `python -m bot --help`."""
     lines = ["settings (environment variables, or lines of a .env file in the working folder):"]
-    for name, field in Settings.model_fields.items():
-        if field.is_required():
+    for field in setting_fields():
+        if field.required:
             shown = "required"
         else:
-            default = field.get_default(call_default_factory=True)
-            shown = "unset" if default is None else f"default {default}"
-        lines.append(f"  {name.upper():42} {shown}")
+            shown = "unset" if field.default is None else f"default {field.default}"
+        lines.append(f"  {field.name.upper():42} {shown}")
     return "\n".join(lines)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(env_file: Path | None = Path(ENV_FILE), **overrides: object) -> Settings:
     """Build the settings, turning a missing secret into an error that names its variable."""
-    return _load(Settings, overrides)
+    return _load(Settings, env_file, overrides)
 
 
-def load_store_settings(**overrides: object) -> StoreSettings:
-    return _load(StoreSettings, overrides)
+def load_store_settings(
+    env_file: Path | None = Path(ENV_FILE), **overrides: object
+) -> StoreSettings:
+    return _load(StoreSettings, env_file, overrides)
 
 
-def load_service_settings(**overrides: object) -> ServiceSettings:
-    return _load(ServiceSettings, overrides)
+def load_service_settings(
+    env_file: Path | None = Path(ENV_FILE), **overrides: object
+) -> ServiceSettings:
+    return _load(ServiceSettings, env_file, overrides)
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
-def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
+def _load(kind: type[SettingsT], env_file: Path | None, overrides: dict[str, object]) -> SettingsT:
+    """Read, check and build settings of `kind`; every problem goes into one
+    `ConfigurationError`, and none of them repeats a value."""
+    fields = setting_fields(kind)
     try:
-        return kind(**overrides)  # type: ignore[arg-type]
+        given = kind.implied(_given({field.name for field in fields}, env_file, overrides))
     except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            f"{ENV_FILE} is not UTF-8 text (byte {exc.start}): save it again as UTF-8 "
+            f"{env_file} is not UTF-8 text (byte {exc.start}): save it again as UTF-8 "
             "(in most editors: Save As, encoding UTF-8)"
         ) from None
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] in ("missing", "string_too_short"):
+    values: dict[str, object] = {}
+    problems = []
+    for field in fields:
+        name = field.name.upper()
+        if field.name not in given:
+            if field.required:
                 problems.append(f"{name} is not set (put it in the environment or in .env)")
-            elif not name:  # a rule across settings: its message names them
-                problems.append(message)
-            else:
-                problems.append(f"{name}: {message}")
-        raise ConfigurationError("; ".join(problems)) from None
+            continue
+        try:
+            values[field.name] = _read(field.type, given[field.name], kind.readers.get(field.name))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if not problems:
+        settings = kind(**values)  # type: ignore[arg-type]  # each value read as its type
+        problems = settings.problems()
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    return settings
+
+
+def _given(
+    names: set[str], env_file: Path | None, overrides: dict[str, object]
+) -> dict[str, object]:
+    """The settings' values by name: the `.env` file's, then the environment's over them, then
+    the caller's. Names are not case sensitive; an empty value is no value; other programs'
+    variables are left alone."""
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"not settings: {', '.join(sorted(unknown))}")
+    sources: list[Mapping[str, str | None]] = []
+    if env_file is not None and env_file.is_file():
+        sources.append(dotenv_values(env_file, encoding="utf-8"))
+    sources.append(os.environ)
+    given: dict[str, object] = {}
+    for source in sources:
+        for key, value in source.items():
+            if value and key.lower() in names:
+                given[key.lower()] = value
+    for name, override in overrides.items():
+        if override is None or override == "":
+            given.pop(name, None)
+        else:
+            given[name] = override
+    return given
+
+
+def _read(annotation: Any, value: object, reader: Callable[[str], str] | None) -> object:
+    """One setting's value as its type, or a `ValueError` saying what it must be."""
+    kind = _plain(annotation)
+    if isinstance(value, str):
+        if reader is not None:
+            value = reader(value)
+        if kind is not str and kind is not Secret:
+            value = value.strip()
+        if kind is bool:
+            value = BOOLEAN_WORDS.get(value.lower(), value)
+    if kind is Secret:
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if kind is Path:
+        return value if isinstance(value, Path) else Path(str(value))
+    try:
+        return msgspec.convert(value, annotation, strict=False)
+    except msgspec.ValidationError:
+        raise ValueError(_expected(annotation)) from None
+
+
+def _present(annotation: Any) -> Any:
+    """The type under `X | None`: what a setting is when it is set."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next(arg for arg in get_args(annotation) if arg is not type(None))
+    return annotation
+
+
+def _plain(annotation: Any) -> Any:
+    """The type under `X | None` and `Annotated[X, …]`."""
+    annotation = _present(annotation)
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _expected(annotation: Any) -> str:
+    """What a setting of this type must be, in words."""
+    kind = _plain(annotation)
+    if get_origin(kind) is Literal:
+        return "must be one of " + ", ".join(str(choice) for choice in get_args(kind))
+    if kind is bool:
+        return "must be true or false (or yes/no, on/off, 1/0)"
+    if kind not in (int, float):
+        return "must be text"
+    noun = "a whole number" if kind is int else "a number"
+    return f"must be {noun}{_limits(annotation)}"
+
+
+def _limits(annotation: Any) -> str:
+    """A number's limits in words (" from 0 to 65535"), from its `Meta`."""
+    meta = next((arg for arg in get_args(_present(annotation)) if isinstance(arg, Meta)), None)
+    if meta is None:
+        return ""
+    low, high = meta.ge, meta.le
+    if low is not None and high is not None:
+        return f" from {_number(low)} to {_number(high)}"
+    if meta.gt is not None:
+        return f" above {_number(meta.gt)}"
+    if low is not None:
+        return f" of {_number(low)} or more"
+    return "" if high is None else f" of {_number(high)} or less"
+
+
+def _number(limit: float) -> str:
+    return str(int(limit)) if float(limit).is_integer() else str(limit)

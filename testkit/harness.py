@@ -53,12 +53,11 @@ def make_settings(
         "progress_edit_interval_seconds": 0.0,
         "default_credits": 20,  # as in BotProcess: the default of 0 has tests of its own
         "http_port": 0,
-        "_env_file": None,
     }
     if ENGINE.url is not None:
         values["database_url"] = ENGINE.url
     values.update(overrides)
-    return load_settings(**values)
+    return load_settings(None, **values)
 
 
 STOP_WITHIN = 60.0

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.settings import StoreSettings
+from bot.settings import load_store_settings
 from bot.store import Stores, stores_for
 from testkit.fake_apiframe import API_KEY, FakeApiframe
 from testkit.fake_discord import FakeDiscord
@@ -57,10 +57,8 @@ class BotProcess:
     def stores(self) -> Stores:
         """The stores of this process's database, for the test to read (open them first)."""
         return stores_for(
-            StoreSettings(
-                database_path=self.database_path,
-                database_url=self.env.get("DATABASE_URL"),
-                _env_file=None,
+            load_store_settings(
+                None, database_path=self.database_path, database_url=self.env.get("DATABASE_URL")
             )
         )
 

@@ -12,7 +12,7 @@ from typing import Final
 import pytest
 
 from bot.service.cli import parser
-from bot.settings import Settings, settings_help
+from bot.settings import setting_fields, settings_help
 
 REPO: Final = Path(__file__).resolve().parents[1]
 README: Final = (REPO / "README.md").read_text(encoding="utf-8")
@@ -21,16 +21,19 @@ ENV_EXAMPLE: Final = (REPO / ".env.example").read_text(encoding="utf-8")
 PLACEHOLDERS: Final = {"G": "123456789012345678", "M": "234567890123456789"}
 
 
+FIELDS: Final = {field.name.upper(): field for field in setting_fields()}
+
+
 def setting_names() -> set[str]:
-    return {name.upper() for name in Settings.model_fields}
+    return set(FIELDS)
 
 
 def default_of(name: str) -> str | None:
     """A setting's default as text, or None when it has none (unset, or required)."""
-    field = Settings.model_fields[name.lower()]
-    if field.is_required():
+    field = FIELDS[name]
+    if field.required:
         return None
-    value = field.get_default(call_default_factory=True)
+    value = field.default
     if value is None:
         return None
     if isinstance(value, bool):
@@ -80,11 +83,11 @@ def test_every_setting_is_documented_in_all_three_places() -> None:
 def test_the_readme_gives_each_settings_real_default(name: str) -> None:
     cell = readme_table()[name]
     default = default_of(name)
-    if Settings.model_fields[name.lower()].is_required():
+    if FIELDS[name].required:
         assert cell == "*required*"
     elif default is None:
         assert cell == "*unset*"
-    elif default in ("0", "1") and Settings.model_fields[name.lower()].annotation is bool:
+    elif default in ("0", "1") and FIELDS[name].type is bool:
         assert cell == ("on" if default == "1" else "off")
     else:
         assert cell == f"`{default}`"
@@ -92,8 +95,7 @@ def test_the_readme_gives_each_settings_real_default(name: str) -> None:
 
 def test_env_example_shows_defaults_except_where_it_says_example() -> None:
     for name, value, example in env_example_lines():
-        field = Settings.model_fields[name.lower()]
-        if field.is_required():
+        if FIELDS[name].required:
             assert value == "", name  # to be filled in
         elif example:
             assert default_of(name) in (None, "0"), f"{name} has a default: show that instead"

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
-from pydantic import SecretStr
 from yarl import URL
 
 from bot.apiframe.budget import PRIORITY_ACCOUNT, PRIORITY_BACKGROUND, RequestBudget
@@ -34,6 +33,7 @@ from bot.i18n import Text, msg
 from bot.logs import log_context
 from bot.metrics import Metrics, apiframe_route
 from bot.sessions import REDIRECTS, USER_AGENT, LazySession, same_origin
+from bot.settings import Secret
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class ApiframeClient:
     def __init__(
         self,
         base_url: str,
-        api_key: SecretStr,
+        api_key: Secret,
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,

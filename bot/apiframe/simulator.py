@@ -21,10 +21,10 @@ from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
 
 from bot.apiframe.webhooks import sign, webhook_signing_key
 from bot.media.frames import encode_clip
+from bot.settings import Secret
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _answer(payload: Any, status: int = 200) -> web.Response:
 
 
 class ApiframeSimulator:
-    def __init__(self, api_key: SecretStr, render_seconds: float) -> None:
+    def __init__(self, api_key: Secret, render_seconds: float) -> None:
         self._api_key = api_key
         self._render_seconds = render_seconds
         self._jobs: dict[str, SimulatedJob] = {}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pydantic import SecretStr
+from bot.settings import Secret
 
 
-def webhook_signing_key(api_key: SecretStr) -> bytes:
+def webhook_signing_key(api_key: Secret) -> bytes:
     """Apiframe signs with the raw 32-byte SHA-256 digest of the API key, not its hex."""
     return hashlib.sha256(api_key.get_secret_value().encode()).digest()
 

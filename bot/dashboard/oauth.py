@@ -16,9 +16,9 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 import aiohttp
-from pydantic import SecretStr
 
 from bot.errors import HailuoBotError
+from bot.settings import Secret
 
 SCOPES: Final = "identify guilds"
 MANAGE_GUILD: Final = 1 << 5
@@ -50,7 +50,7 @@ class OAuthClient:
         self,
         api_base: str,
         client_id: Callable[[], int | None],
-        client_secret: SecretStr,
+        client_secret: Secret,
         redirect_uri: str,
     ) -> None:
         self._api = api_base.rstrip("/")

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
-from pydantic import SecretStr
 
 from bot.apiframe.webhooks import signature_valid
 from bot.errors import StartupFailed
 from bot.logs import Throttled
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.settings import Secret
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class WebServer:
     def add_readiness(self, part: str, check: ReadinessCheck) -> None:
         self._checks[part] = check
 
-    def add_metrics(self, metrics: Metrics, token: SecretStr | None) -> None:
+    def add_metrics(self, metrics: Metrics, token: Secret | None) -> None:
         """Serve `/metrics` from what is kept in memory: a scrape never queries the database
         (the gauges from it are brought up to date in the background)."""
         expected = None if token is None else f"Bearer {token.get_secret_value()}".encode()

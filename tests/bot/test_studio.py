@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from bot.apiframe.client import ApiframeClient
 from bot.clock import utc_now
@@ -33,6 +32,7 @@ from bot.requests.rules import GenerationRequest, ImageFacts, ImageRole
 from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
 from bot.service.audit import AuditTrail
+from bot.settings import Secret
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.settings import SqlBotState, SqlGuildSettingsStore, SqlRulesStore
@@ -101,7 +101,7 @@ async def bench(database: SqliteDatabase, fake_apiframe: FakeApiframe) -> AsyncI
         ServerSettings(SqlGuildSettingsStore(database, 20)),
     )
     members, times = Members(), RenderTimes()
-    async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as client:
+    async with ApiframeClient(fake_apiframe.base_url, Secret(API_KEY)) as client:
         videos = VideoFetcher(timeout=5)
         runner = JobRunner(
             jobs,

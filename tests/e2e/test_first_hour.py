@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dotenv import dotenv_values
 
 from bot.settings import load_settings
@@ -158,7 +159,9 @@ def docker_environment(env_file: Path) -> dict[str, str]:
     return {**image, **given}
 
 
-def test_the_documented_docker_run_keeps_the_database_on_the_volume(tmp_path: Path) -> None:
+def test_the_documented_docker_run_keeps_the_database_on_the_volume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(
         (REPO / ".env.example")
@@ -168,8 +171,9 @@ def test_the_documented_docker_run_keeps_the_database_on_the_volume(tmp_path: Pa
     )
     environment = docker_environment(env_file)
     assert 'VOLUME ["/data"]' in (REPO / "Dockerfile").read_text()
-    names = {k.lower(): v for k, v in environment.items()}
-    settings = load_settings(_env_file=None, **names)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(None)
     assert settings.database_path.is_absolute()
     assert settings.database_path.parts[:2] == ("/", "data")
     # Reachable from outside the container, for webhooks behind a proxy.

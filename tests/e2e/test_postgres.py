@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.service.cli import run_cli
-from bot.settings import StoreSettings
+from bot.settings import load_store_settings
 from testkit.commands import hailuo, integer, sub, user
 from testkit.fake_apiframe import FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord
@@ -46,8 +46,8 @@ async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
 
     url = await fresh_database(postgres_cluster)
     out = io.StringIO()
-    store = StoreSettings(
-        database_path=tmp_path / "bot.sqlite3", copy_to_database_url=url, _env_file=None
+    store = load_store_settings(
+        env_file=None, database_path=tmp_path / "bot.sqlite3", copy_to_database_url=url
     )
     assert await run_cli(["db", "copy"], store, out) == 0, out.getvalue()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import utc_now
-from bot.settings import StoreSettings
+from bot.settings import load_store_settings
 from bot.store import stores_for
 from testkit.commands import hailuo, integer, sub
 from testkit.fake_apiframe import FakeApiframe, JobScript
@@ -61,7 +61,7 @@ async def two_processes(
 
 
 async def verified(url: str) -> list[str]:
-    stores = stores_for(StoreSettings(database_url=url, _env_file=None))
+    stores = stores_for(load_store_settings(env_file=None, database_url=url))
     await stores.database.open()
     try:
         return await stores.ledger.disagreements()
@@ -124,7 +124,7 @@ async def test_two_processes_share_the_work_and_the_money_stays_right(
         await second.close()
     assert discord.command_syncs == 1  # only shard 0's process syncs the commands
     assert await verified(url) == []
-    stores = stores_for(StoreSettings(database_url=url, _env_file=None))
+    stores = stores_for(load_store_settings(env_file=None, database_url=url))
     await stores.database.open()
     try:
         for guild in (discord.guild_id, other_guild):

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 
 from bot.apiframe.client import (
     ApiframeAuthError,
@@ -24,6 +23,7 @@ from bot.apiframe.client import (
 )
 from bot.backoff import Backoff
 from bot.media.videos import VideoFetcher, VideoUnavailable
+from bot.settings import Secret
 from testkit.fake_apiframe import API_KEY, SPEC_PATH, FakeApiframe, JobScript
 from tests.conftest import image_bytes
 
@@ -33,7 +33,7 @@ FAST = RetryPolicy(attempts=4, backoff=Backoff(floor=0.01, ceiling=0.05))
 @pytest.fixture
 async def client(fake_apiframe: FakeApiframe) -> AsyncIterator[ApiframeClient]:
     async with ApiframeClient(
-        fake_apiframe.base_url, SecretStr(API_KEY), timeout=2, retry=FAST
+        fake_apiframe.base_url, Secret(API_KEY), timeout=2, retry=FAST
     ) as api:
         yield api
 
@@ -178,7 +178,7 @@ async def test_retries_run_out_as_unavailable_not_failed(
 async def test_a_slow_answer_times_out_and_is_retried(fake_apiframe: FakeApiframe) -> None:
     fake_apiframe.fail("POST", "/v2/videos/generate", 503, delay=1.0)
     async with ApiframeClient(
-        fake_apiframe.base_url, SecretStr(API_KEY), timeout=0.3, retry=FAST
+        fake_apiframe.base_url, Secret(API_KEY), timeout=0.3, retry=FAST
     ) as api:
         accepted = await api.submit(body(), "key-slow")
     # The timed-out attempt and the retry carried one key: Apiframe made one job.
@@ -214,7 +214,7 @@ async def test_a_wrong_key_is_an_auth_error_that_never_shows_the_key(
     fake_apiframe: FakeApiframe,
 ) -> None:
     secret = "afk_wrong_secret_value_123456"
-    async with ApiframeClient(fake_apiframe.base_url, SecretStr(secret), retry=FAST) as api:
+    async with ApiframeClient(fake_apiframe.base_url, Secret(secret), retry=FAST) as api:
         with pytest.raises(ApiframeAuthError) as caught:
             await api.submit(body(), "key-y")
     assert secret not in str(caught.value) and secret not in repr(caught.value)
@@ -286,7 +286,7 @@ class Door:
 
 async def test_a_redirect_to_another_origin_never_gets_the_api_key() -> None:
     async with Door() as elsewhere, Door(f"{elsewhere.base}/v2/me") as apiframe:
-        async with ApiframeClient(apiframe.base, SecretStr(API_KEY), retry=FAST) as api:
+        async with ApiframeClient(apiframe.base, Secret(API_KEY), retry=FAST) as api:
             with pytest.raises(ApiframeRejected, match="refused a redirect"):
                 await api.me()
         assert elsewhere.seen == []  # not even asked
@@ -296,7 +296,7 @@ async def test_a_redirect_to_another_origin_never_gets_the_api_key() -> None:
 async def test_a_redirect_within_apiframe_is_followed() -> None:
     async with (
         Door("/final") as apiframe,
-        ApiframeClient(apiframe.base, SecretStr(API_KEY), retry=FAST) as api,
+        ApiframeClient(apiframe.base, Secret(API_KEY), retry=FAST) as api,
     ):
         assert (await api.me())["team"] == {"credits": 1}
     assert len(apiframe.seen) == 2  # the redirect, then the same origin's answer

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from bot.apiframe.client import ApiframeClient
 from bot.clock import utc_now
@@ -16,6 +15,7 @@ from bot.jobs.polling import PollShape, RenderTimes
 from bot.jobs.records import Job, PendingRequest
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.money.ledger import Ledger
+from bot.settings import Secret
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.sqlite import SqliteDatabase
@@ -52,7 +52,7 @@ class Member:
 
 @pytest.fixture
 async def client(fake_apiframe: FakeApiframe) -> AsyncIterator[ApiframeClient]:
-    async with ApiframeClient(fake_apiframe.base_url, SecretStr(API_KEY)) as made:
+    async with ApiframeClient(fake_apiframe.base_url, Secret(API_KEY)) as made:
         yield made
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.money.ledger import Ledger
 from bot.service.cli import run_cli
-from bot.settings import StoreSettings
+from bot.settings import StoreSettings, load_store_settings
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.sqlite import SqliteDatabase
@@ -32,8 +32,8 @@ async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
 
 @pytest.fixture
 async def populated(tmp_path: Path) -> StoreSettings:
-    settings = StoreSettings(
-        database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
+    settings = load_store_settings(
+        env_file=None, database_path=tmp_path / "bot.sqlite3", default_credits=20
     )
     async with SqliteDatabase(settings.database_path) as db:
         ledger, jobs = Ledger(SqlLedgerStore(db, 20)), SqlJobStore(db, 20)
@@ -121,7 +121,7 @@ async def test_backup_while_the_database_is_being_written(
         code, out = await cli(populated, "db", "backup", str(target))
         await writer
     assert code == 0 and "backed up" in out
-    copy = StoreSettings(database_path=target, _env_file=None)
+    copy = load_store_settings(env_file=None, database_path=target)
     assert await cli(copy, "db", "verify") == (0, "ok: balances, ledger and jobs agree\n")
     assert (await cli(populated, "db", "backup", str(target)))[0] == 1  # never overwrites
 
@@ -175,7 +175,7 @@ async def test_credits_show_for_an_unknown_member_writes_nothing(populated: Stor
 
 
 async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None:
-    fresh = StoreSettings(database_path=tmp_path / "data" / "bot.sqlite3", _env_file=None)
+    fresh = load_store_settings(env_file=None, database_path=tmp_path / "data" / "bot.sqlite3")
     assert await cli(fresh, "credits", "set", "--guild", "1", "--member", "2", "50") == (
         0,
         "balance 50 (+50)\n",
@@ -195,7 +195,7 @@ async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None
 async def test_reads_before_the_first_start_make_the_database_as_the_bot_would(
     tmp_path: Path, command: tuple[str, ...], said: str
 ) -> None:
-    fresh = StoreSettings(database_path=tmp_path / "new.sqlite3", _env_file=None)
+    fresh = load_store_settings(env_file=None, database_path=tmp_path / "new.sqlite3")
     code, out = await cli(fresh, *command)
     assert code == 0 and out.startswith(said)
     assert (tmp_path / "new.sqlite3").is_file()
@@ -204,7 +204,7 @@ async def test_reads_before_the_first_start_make_the_database_as_the_bot_would(
 async def test_backup_without_a_database_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    missing = StoreSettings(database_path=tmp_path / "none.sqlite3", _env_file=None)
+    missing = load_store_settings(env_file=None, database_path=tmp_path / "none.sqlite3")
     assert await cli(missing, "db", "backup", str(tmp_path / "copy.sqlite3")) == (1, "")
     assert "there is no database at" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

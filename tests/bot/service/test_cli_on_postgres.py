@@ -6,8 +6,8 @@ import dataclasses
 import io
 from pathlib import Path
 
+import msgspec
 import pytest
-from pydantic import SecretStr
 
 from bot.errors import ConfigurationError
 from bot.jobs.records import ImagePayload, JobSource, SourceAction
@@ -18,7 +18,7 @@ from bot.requests.defaults import DefaultsStore, OptionDefaults
 from bot.requests.rules import ImageRole
 from bot.requests.server_rules import ServerRules
 from bot.service.cli import run_cli
-from bot.settings import StoreSettings, load_store_settings
+from bot.settings import Secret, StoreSettings, load_store_settings
 from bot.store import stores_for
 from bot.store.settings import SqlRulesStore, SqlSavedDefaults
 from testkit.postgres import PASSWORD, Cluster
@@ -34,18 +34,18 @@ async def cli(settings: StoreSettings, *argv: str) -> tuple[int, str]:
 
 def copying(settings: StoreSettings, url: str) -> StoreSettings:
     """The settings with COPY_TO_DATABASE_URL set, as `db copy` reads it."""
-    return settings.model_copy(update={"copy_to_database_url": SecretStr(url)})
+    return msgspec.structs.replace(settings, copy_to_database_url=Secret(url))
 
 
 def on_postgres(url: str) -> StoreSettings:
-    return StoreSettings(database_url=url, default_credits=20, _env_file=None)
+    return load_store_settings(env_file=None, database_url=url, default_credits=20)
 
 
 @pytest.fixture
 async def sqlite_with_every_kind_of_row(tmp_path: Path) -> StoreSettings:
     """A SQLite database with rows in every table and every ledger kind."""
-    settings = StoreSettings(
-        database_path=tmp_path / "bot.sqlite3", default_credits=20, _env_file=None
+    settings = load_store_settings(
+        env_file=None, database_path=tmp_path / "bot.sqlite3", default_credits=20
     )
     stores = stores_for(settings)
     await stores.database.open()
@@ -188,10 +188,10 @@ async def test_a_wrong_password_is_reported_without_it(
 
 
 async def test_database_url_picks_the_backend(tmp_path: Path) -> None:
-    assert not StoreSettings(_env_file=None).on_postgres
-    chosen = StoreSettings(database_url=f"sqlite:///{tmp_path}/x.sqlite3", _env_file=None)
+    assert not load_store_settings(env_file=None).on_postgres
+    chosen = load_store_settings(env_file=None, database_url=f"sqlite:///{tmp_path}/x.sqlite3")
     assert chosen.sqlite_path == tmp_path / "x.sqlite3" and not chosen.on_postgres
-    secret = StoreSettings(database_url="postgresql://u:hunter2@db/x", _env_file=None)
+    secret = load_store_settings(env_file=None, database_url="postgresql://u:hunter2@db/x")
     assert secret.on_postgres and "hunter2" not in repr(secret)
     with pytest.raises(ConfigurationError, match="DATABASE_URL must start with"):
-        load_store_settings(database_url="mysql://u:p@db/x", _env_file=None)
+        load_store_settings(env_file=None, database_url="mysql://u:p@db/x")

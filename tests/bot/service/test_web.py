@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from bot.apiframe.webhooks import signature_valid, webhook_signing_key
 from bot.metrics import Metrics
 from bot.service.web import WEBHOOK_MAX_BYTES, WEBHOOK_PATH, WebServer, json_depth
+from bot.settings import Secret
 
-API_KEY = SecretStr("afk_live_0123456789abcdef")
+API_KEY = Secret("afk_live_0123456789abcdef")
 Heard = list[tuple[str, str, int | None]]
 Served = tuple[WebServer, Heard]
 
