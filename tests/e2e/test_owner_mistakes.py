@@ -306,6 +306,26 @@ def test_pattern_settings_are_explained_in_words(
     assert "^" not in answer.line and "\\d" not in answer.line  # no regular expression
 
 
+@pytest.mark.parametrize(
+    "command", [(), ("check", "--offline"), ("db", "verify")], ids=["start", "check", "shell"]
+)
+def test_every_wrong_value_is_named_at_once(folder: Path, command: tuple[str, ...]) -> None:
+    (folder / ".env").write_text(
+        f"DISCORD_TOKEN={DISCORD_TOKEN}\nAPIFRAME_API_KEY={API_KEY}\nHTTP_PORT=eighty\n"
+        "DEFAULT_CREDITS=-5\nLOG_LEVEL=loud\nAPIFRAME_SIMULATE=maybe\n"
+    )
+    answer = bot(*command, cwd=folder)
+    assert answer.code == (1 if command[:1] == ("check",) else 2)  # check reports, exit 1
+    assert answer.is_one_clear_line(
+        "HTTP_PORT: must be a whole number from 0 to 65535",
+        "DEFAULT_CREDITS: must be a whole number from 0 to 1000000",
+        "LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    )
+    if not command or command[0] == "check":  # the shell commands read no Apiframe setting
+        assert "APIFRAME_SIMULATE: must be true or false" in answer.line
+    assert "eighty" not in answer.output and "loud" not in answer.output  # described, not quoted
+
+
 def test_a_misspelt_setting_in_env_is_named_with_the_likely_one(folder: Path) -> None:
     (folder / ".env").write_text(
         f"DISCORD_TOKEN={DISCORD_TOKEN}\nAPIFRAME_API_KEY={API_KEY}\nHTTP_PROT=9000\n"
