@@ -118,11 +118,12 @@ class JobRunner:
     def running(self) -> int:
         return len(self._tasks)
 
-    def start(self, job_id: str, guild_id: int) -> None:
-        """Drive an admitted job in the background; a second call for it does nothing."""
+    def start(self, job_id: str, guild_id: int, *, claimed: Job | None = None) -> None:
+        """Drive an admitted job in the background (`claimed`: its row, just read, its lease
+        this process's already); a second call for it does nothing."""
         if self._closing or job_id in self._tasks:
             return
-        task = asyncio.create_task(self._drive(job_id, guild_id), name=f"job-{job_id}")
+        task = asyncio.create_task(self._drive(job_id, guild_id, claimed), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
@@ -174,9 +175,17 @@ class JobRunner:
         been told its outcome."""
         self._render_times.seed(await self._jobs.render_times(SAMPLES_KEPT * 4))
         pending = [job for job in await self._jobs.undelivered() if self._local(job.guild_id)]
-        for job in pending:
-            if not job.is_waiting:
-                self.start(job.id, job.guild_id)
+        running = [job for job in pending if not job.is_waiting]
+        # All their leases in one statement: a restart in a busy hour finds a thousand jobs in
+        # flight, and one write each would queue the first commands' reads behind them.
+        try:
+            claimed = await self._claim([(job.id, job.guild_id) for job in running])
+        except Exception:
+            log.exception("could not claim the jobs in flight; the supervisor will try again")
+            claimed = set()
+        for job in running:
+            if job.id in claimed:
+                self.start(job.id, job.guild_id, claimed=job)
         for guild_id in {job.guild_id for job in pending if job.is_waiting}:
             await self.admit(guild_id)
         if pending:
@@ -263,14 +272,17 @@ class JobRunner:
                 log.warning("job %s: lease lost to another process; letting it go", job_id)
                 task.cancel()
 
-    async def _claim(self, job_id: str, guild_id: int) -> bool:
+    async def _claim(self, jobs: list[tuple[str, int]]) -> set[str]:
+        """Take these jobs (id, server) for this process; the ids taken."""
         now = utc_now()
+        claimed: set[str] = set()
         # Its own shard's unleased job at once (whatever the clocks of the database and of
         # the process that admitted it say); another shard's only once a lease overdue.
-        since = now + timedelta(days=1) if self._local(guild_id) else now - self._lease
-        claimed = await self._jobs.claim(job_id, self._owner, now + self._lease, now, since)
-        if claimed:
-            self._claimed.add(job_id)
+        for local, since in ((True, now + timedelta(days=1)), (False, now - self._lease)):
+            ids = [job_id for job_id, guild_id in jobs if self._local(guild_id) is local]
+            if ids:
+                claimed |= await self._jobs.claim(ids, self._owner, now + self._lease, now, since)
+        self._claimed |= claimed
         return claimed
 
     async def hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool:
@@ -313,30 +325,31 @@ class JobRunner:
 
     # -- one job ----------------------------------------------------------------------------
 
-    async def _drive(self, job_id: str, guild_id: int) -> None:
+    async def _drive(self, job_id: str, guild_id: int, claimed: Job | None) -> None:
         log_context(job_id=job_id, guild_id=guild_id)
         try:
-            if not await self._claim(job_id, guild_id):
+            if claimed is None and not await self._claim([(job_id, guild_id)]):
                 return  # another live process drives it
         except Exception:
             log.exception("job %s: could not claim it; the supervisor will try again", job_id)
             return
         try:
-            await self._drive_claimed(job_id, guild_id)
+            await self._drive_claimed(job_id, guild_id, claimed)
         finally:
             self._claimed.discard(job_id)
 
-    async def _drive_claimed(self, job_id: str, guild_id: int) -> None:
+    async def _drive_claimed(self, job_id: str, guild_id: int, known: Job | None) -> None:
         attempt = 0
         while not self._closing:
             try:
-                await self._advance(job_id)
+                await self._advance(known or await self._jobs.require(job_id))
                 await self._jobs.release(job_id, self._owner)
                 self._admit_later(guild_id)  # this job's place is free: let the next one in
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
+                known = None  # after an error, from the database again
                 attempt += 1
                 delay = RETRY_AFTER_ERROR.delay(attempt)
                 log.exception("job %s hit an unexpected error; retrying in %.0fs", job_id, delay)
@@ -348,8 +361,7 @@ class JobRunner:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _advance(self, job_id: str) -> None:
-        job = await self._jobs.require(job_id)
+    async def _advance(self, job: Job) -> None:
         if job.state is JobState.RESERVED:
             try:
                 job = await self._submitter.submit(job)

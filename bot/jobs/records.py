@@ -15,7 +15,7 @@ known but not delivered is delivered again on the next start.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -331,11 +331,16 @@ class JobStore(Protocol):
 
     # Leases: which process drives a job (several processes share one database).
     async def claim(
-        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
-    ) -> bool:
-        """Take the job for `owner` until `until`: when `owner` holds it already, when its
-        lease expired, or when it has none and was admitted by `unleased_since`. False when
-        another live process holds it (or it is delivered)."""
+        self,
+        job_ids: Sequence[str],
+        owner: str,
+        until: datetime,
+        now: datetime,
+        unleased_since: datetime,
+    ) -> set[str]:
+        """Take the jobs for `owner` until `until`, in one statement however many: each one
+        `owner` holds already, whose lease expired, or that has none and was admitted by
+        `unleased_since`. The ids taken; not one another live process holds (or delivered)."""
         ...
 
     async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:

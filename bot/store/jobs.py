@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -32,6 +33,8 @@ from bot.store.settings import read_guild_settings
 IMAGE_GRACE: Final = timedelta(hours=1)
 # An archived video's public name: 32 random bytes, URL-safe (43 characters).
 PUBLIC_NAME_BYTES: Final = 32
+# Ids in one `IN (…)` list: far below either engine's limit on a statement's parameters.
+IDS_PER_STATEMENT: Final = 1000
 JOB_WITH_SOURCE: Final = (
     "SELECT j.*, s.video_channel_id AS source_channel_id, "
     "s.video_message_id AS source_message_id FROM jobs j "
@@ -181,7 +184,7 @@ class SqlJobStore:
 
     async def undelivered(self) -> list[Job]:
         """Every job whose member has not yet been told the outcome, oldest first."""
-        return await self._many("SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY seq")
+        return await self._many(f"{JOB_WITH_SOURCE} WHERE j.delivered_at IS NULL ORDER BY j.seq")
 
     async def recent_for_member(self, guild_id: int, member_id: int, limit: int) -> list[Job]:
         return await self._many(
@@ -464,37 +467,49 @@ class SqlJobStore:
     # -- leases: which process drives a job -------------------------------------------------
 
     async def claim(
-        self, job_id: str, owner: str, until: datetime, now: datetime, unleased_since: datetime
-    ) -> bool:
-        return (
-            await self._db.execute(
-                "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 "
-                "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $4 "
-                "OR (lease_owner IS NULL AND admitted_at <= $5))",
-                owner,
-                until,
-                job_id,
-                now,
-                unleased_since,
-            )
-            == 1
-        )
+        self,
+        job_ids: Sequence[str],
+        owner: str,
+        until: datetime,
+        now: datetime,
+        unleased_since: datetime,
+    ) -> set[str]:
+        async def body(tx: Tx) -> set[str]:
+            taken: set[str] = set()
+            for start in range(0, len(job_ids), IDS_PER_STATEMENT):
+                chunk = job_ids[start : start + IDS_PER_STATEMENT]
+                rows = await tx.fetch(
+                    "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 "  # noqa: S608
+                    f"WHERE id IN ({placeholders(len(chunk), start=5)}) "
+                    "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $3 "
+                    "OR (lease_owner IS NULL AND admitted_at <= $4)) RETURNING id",
+                    owner,
+                    until,
+                    now,
+                    unleased_since,
+                    *chunk,
+                )
+                taken.update(str(row[0]) for row in rows)
+            return taken
+
+        return await self._db.write(body) if job_ids else set()
 
     async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
-        if not job_ids:
-            return set()
-
         async def body(tx: Tx) -> set[str]:
-            rows = await tx.fetch(
-                "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "  # noqa: S608
-                f"AND id IN ({placeholders(len(job_ids), start=3)}) RETURNING id",
-                until,
-                owner,
-                *job_ids,
-            )
-            return {str(row[0]) for row in rows}
+            held: set[str] = set()
+            for start in range(0, len(job_ids), IDS_PER_STATEMENT):
+                chunk = job_ids[start : start + IDS_PER_STATEMENT]
+                rows = await tx.fetch(
+                    "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "  # noqa: S608
+                    f"AND id IN ({placeholders(len(chunk), start=3)}) RETURNING id",
+                    until,
+                    owner,
+                    *chunk,
+                )
+                held.update(str(row[0]) for row in rows)
+            return held
 
-        return await self._db.write(body)
+        return await self._db.write(body) if job_ids else set()
 
     async def release(self, job_id: str, owner: str) -> None:
         await self._db.execute(

@@ -18,8 +18,10 @@ def everyone(limits: QueueLimits, running: dict[int, int], waiting: list[Job]) -
     return waiting
 
 
-async def admitted_job(backend: Backend, admitted_ago: timedelta = timedelta(0)) -> str:
-    job = new_job(42)
+async def admitted_job(
+    backend: Backend, admitted_ago: timedelta = timedelta(0), member: int = 42
+) -> str:
+    job = new_job(member)
     await backend.ledger().reserve(job)
     await backend.jobs.admit_waiting(GUILD, everyone)
     when = datetime.now(UTC) - admitted_ago
@@ -31,13 +33,14 @@ async def test_a_live_lease_keeps_other_processes_off_until_it_expires(backend: 
     jobs = backend.jobs
     job_id = await admitted_job(backend)
     now = datetime.now(UTC)
-    assert await jobs.claim(job_id, "a", now + TTL, now, now)
-    assert not await jobs.claim(job_id, "b", now + TTL, now, now)
-    assert await jobs.claim(job_id, "a", now + TTL, now, now)  # a restarted `a` takes it back
+    assert await jobs.claim([job_id], "a", now + TTL, now, now) == {job_id}
+    assert await jobs.claim([job_id], "b", now + TTL, now, now) == set()
+    # A restarted `a` takes it back.
+    assert await jobs.claim([job_id], "a", now + TTL, now, now) == {job_id}
     assert await jobs.renew("a", [job_id], now + 2 * TTL) == {job_id}
     assert await jobs.renew("b", [job_id], now + 2 * TTL) == set()
     later = now + 3 * TTL  # `a` stopped renewing: dead
-    assert await jobs.claim(job_id, "b", later + TTL, later, later)
+    assert await jobs.claim([job_id], "b", later + TTL, later, later) == {job_id}
     assert await jobs.renew("a", [job_id], later + TTL) == set()  # `a` learns it lost it
     [driven] = await jobs.admitted_undelivered()
     assert driven.lease_owner == "b" and driven.lease_expires_at is not None
@@ -51,29 +54,43 @@ async def test_an_unleased_job_of_another_shard_waits_for_its_own_process_first(
     overdue = await admitted_job(backend, admitted_ago=2 * TTL)
     now = datetime.now(UTC)
     # Another shard's process takes an unleased job only once it is a lease overdue.
-    assert not await jobs.claim(fresh, "other", now + TTL, now, now - TTL)
-    assert await jobs.claim(overdue, "other", now + TTL, now, now - TTL)
-    assert await jobs.claim(fresh, "own", now + TTL, now, now)
+    assert await jobs.claim([fresh], "other", now + TTL, now, now - TTL) == set()
+    assert await jobs.claim([overdue], "other", now + TTL, now, now - TTL) == {overdue}
+    assert await jobs.claim([fresh], "own", now + TTL, now, now) == {fresh}
 
 
 async def test_one_claim_wins_when_processes_race(backend: Backend) -> None:
     job_id = await admitted_job(backend)
     now = datetime.now(UTC)
     wins = await asyncio.gather(
-        *(backend.jobs.claim(job_id, f"p{n}", now + TTL, now, now) for n in range(10))
+        *(backend.jobs.claim([job_id], f"p{n}", now + TTL, now, now) for n in range(10))
     )
-    assert wins.count(True) == 1
+    assert wins.count({job_id}) == 1 and wins.count(set()) == 9
+
+
+async def test_many_jobs_are_claimed_in_one_go_and_only_the_free_ones(backend: Backend) -> None:
+    """A restart takes every job it was driving at once; the ones another live process holds
+    or that are finished stay out."""
+    jobs = backend.jobs
+    # More than one statement's list of ids.
+    ids = [await admitted_job(backend, member=member) for member in range(1005)]
+    held, delivered = ids[0], ids[1]
+    now = datetime.now(UTC)
+    assert await jobs.claim([held], "other", now + TTL, now, now) == {held}
+    await jobs.mark_delivered(delivered, "channel")
+    assert await jobs.claim(ids, "own", now + TTL, now, now) == set(ids[2:])
+    assert await jobs.renew("own", ids, now + 2 * TTL) == set(ids[2:])
 
 
 async def test_released_and_delivered_jobs(backend: Backend) -> None:
     jobs = backend.jobs
     job_id = await admitted_job(backend)
     now = datetime.now(UTC)
-    assert await jobs.claim(job_id, "a", now + TTL, now, now)
+    assert await jobs.claim([job_id], "a", now + TTL, now, now) == {job_id}
     await jobs.release(job_id, "a")
-    assert await jobs.claim(job_id, "b", now + TTL, now, now)
+    assert await jobs.claim([job_id], "b", now + TTL, now, now) == {job_id}
     await jobs.mark_delivered(job_id, "channel")
-    assert not await jobs.claim(job_id, "b", now + TTL, now, now)
+    assert await jobs.claim([job_id], "b", now + TTL, now, now) == set()
     assert await jobs.admitted_undelivered() == []
 
 
