@@ -1237,7 +1237,7 @@ async def _seed_busy_server(path: Path, guild_id: int, ledger_rows: int, job_cou
                 await ledger.refund(job.id, "Apiframe failed the job")
             else:
                 await ledger.commit_charge(job.id, "https://example.invalid/v.mp4", 90)
-                await stores.jobs.mark_delivered(job.id, "interaction")
+            await stores.jobs.mark_delivered(job.id, "interaction")  # the member was told
 
         await in_chunks(
             [
