@@ -841,7 +841,8 @@ async def cold_start(workdir: Path, sizes: Sizes) -> list[Row]:
         imports.append(await _import_discord())
         async with Stage(workdir / f"cold{run}") as stage:
             member = stage.discord.add_member("first")
-            bot = stage.bot("bot")
+            # As an owner runs it: the HTTP server (health, metrics, webhooks) on, as by default.
+            bot = stage.bot("bot", HTTP_PORT=str(free_port()))
             firsts.append(await _first_answer(stage, bot, member))
             await bot.close()
             restarts.append(await _first_answer(stage, bot, member))
