@@ -475,39 +475,26 @@ class SqlJobStore:
         unleased_since: datetime,
     ) -> set[str]:
         async def body(tx: Tx) -> set[str]:
-            taken: set[str] = set()
-            for start in range(0, len(job_ids), IDS_PER_STATEMENT):
-                chunk = job_ids[start : start + IDS_PER_STATEMENT]
-                rows = await tx.fetch(
-                    "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 "  # noqa: S608
-                    f"WHERE id IN ({placeholders(len(chunk), start=5)}) "
-                    "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $3 "
-                    "OR (lease_owner IS NULL AND admitted_at <= $4)) RETURNING id",
-                    owner,
-                    until,
-                    now,
-                    unleased_since,
-                    *chunk,
-                )
-                taken.update(str(row[0]) for row in rows)
-            return taken
+            return await ids_returned(
+                tx,
+                "UPDATE jobs SET lease_owner = $1, lease_expires_at = $2 WHERE id IN ({ids}) "
+                "AND delivered_at IS NULL AND (lease_owner = $1 OR lease_expires_at < $3 "
+                "OR (lease_owner IS NULL AND admitted_at <= $4)) RETURNING id",
+                (owner, until, now, unleased_since),
+                job_ids,
+            )
 
         return await self._db.write(body) if job_ids else set()
 
     async def renew(self, owner: str, job_ids: list[str], until: datetime) -> set[str]:
         async def body(tx: Tx) -> set[str]:
-            held: set[str] = set()
-            for start in range(0, len(job_ids), IDS_PER_STATEMENT):
-                chunk = job_ids[start : start + IDS_PER_STATEMENT]
-                rows = await tx.fetch(
-                    "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "  # noqa: S608
-                    f"AND id IN ({placeholders(len(chunk), start=3)}) RETURNING id",
-                    until,
-                    owner,
-                    *chunk,
-                )
-                held.update(str(row[0]) for row in rows)
-            return held
+            return await ids_returned(
+                tx,
+                "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 "
+                "AND id IN ({ids}) RETURNING id",
+                (until, owner),
+                job_ids,
+            )
 
         return await self._db.write(body) if job_ids else set()
 
@@ -518,3 +505,17 @@ class SqlJobStore:
             job_id,
             owner,
         )
+
+
+async def ids_returned(
+    tx: Tx, statement: str, values: tuple[object, ...], job_ids: Sequence[str]
+) -> set[str]:
+    """The ids a statement over `job_ids` returns: its `{ids}` the placeholders of the ids,
+    numbered after its own `values`, run in chunks that stay below either engine's limit."""
+    found: set[str] = set()
+    for start in range(0, len(job_ids), IDS_PER_STATEMENT):
+        chunk = job_ids[start : start + IDS_PER_STATEMENT]
+        listed = placeholders(len(chunk), start=len(values) + 1)
+        rows = await tx.fetch(statement.format(ids=listed), *values, *chunk)
+        found.update(str(row[0]) for row in rows)
+    return found
