@@ -101,6 +101,12 @@ class Browser:
         """Every cookie gone, as for a new person at the same browser."""
         await asyncio.to_thread(self.driver.delete_all_cookies)
 
+    @staticmethod
+    def cookie_header(cookies: list[dict[str, Any]]) -> str:
+        """The `Cookie` header the browser itself sends for these cookies: each value exactly
+        as it was set, quotes included."""
+        return "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+
     async def status(
         self, url: str, *, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str]]:
@@ -108,10 +114,13 @@ class Browser:
         browser's cookies: its status and headers. With `data`, a form POST."""
         import aiohttp
 
-        cookies = {c["name"]: c["value"] for c in await asyncio.to_thread(self.driver.get_cookies)}
-        async with aiohttp.ClientSession(cookies=cookies) as session:
+        sent = {"Cookie": self.cookie_header(await asyncio.to_thread(self.driver.get_cookies))}
+        sent.update(headers or {})
+        # No cookie jar: a jar (or `cookies=`) would quote a value the browser keeps quoted
+        # (base64 padding) a second time, and the server would see another cookie.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
             method = session.post if data is not None else session.get
-            async with method(url, data=data, headers=headers, allow_redirects=False) as answer:
+            async with method(url, data=data, headers=sent, allow_redirects=False) as answer:
                 await answer.read()
                 return answer.status, dict(answer.headers)
 

@@ -25,6 +25,8 @@ from bot.store.ledger import SqlLedgerStore
 from bot.store.postgres import PostgresDatabase
 from bot.store.settings import SqlRulesStore, SqlSavedDefaults
 from bot.store.sqlite import SqliteDatabase
+from testkit.browser import Browser
+from testkit.browser import unavailable as browser_unavailable
 from testkit.fake_apiframe import FakeApiframe
 from testkit.fake_discord import FakeDiscord
 from testkit.harness import RunningBot, bounded, make_settings
@@ -64,6 +66,19 @@ async def fake_apiframe() -> AsyncIterator[FakeApiframe]:
     await fake.start()
     yield fake
     await bounded(fake.stop(), "stopping the fake Apiframe")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A real headless Chromium (a failure in CI when it is missing, a skip elsewhere)."""
+    reason = browser_unavailable()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is required in CI: {reason}")
+        pytest.skip(reason)
+    opened = Browser()
+    yield opened
+    await opened.quit()
 
 
 class ErrorLog(logging.Handler):

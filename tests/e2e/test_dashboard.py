@@ -17,7 +17,6 @@ import pytest
 import yarl
 
 from testkit.browser import Browser
-from testkit.browser import unavailable as browser_unavailable
 from testkit.commands import hailuo, opt
 from testkit.fake_apiframe import FakeApiframe
 from testkit.fake_discord import FakeDiscord, FakeMember
@@ -61,18 +60,6 @@ async def site(
     shots = Path(os.environ.get("HAILUO_SCREENSHOTS", tmp_path / "screenshots"))
     yield Site(harness, base, shots)
     await harness.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    reason = browser_unavailable()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is required in CI: {reason}")
-        pytest.skip(reason)
-    opened = Browser()
-    yield opened
-    await opened.quit()
 
 
 async def log_in(site: Site, browser: Browser, member: FakeMember) -> None:
