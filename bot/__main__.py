@@ -34,7 +34,7 @@ def version() -> str:
 
 
 async def run(settings: Settings) -> None:
-    from bot.app import HailuoBot, start_up  # noqa: PLC0415
+    from bot.client import HailuoBot, start_up  # noqa: PLC0415
 
     bot = HailuoBot(settings)
     loop = asyncio.get_running_loop()
@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments:
         collect_from_now_on()  # a shell command may copy a whole database
-        from bot.service.cli import parser, run_cli  # noqa: PLC0415 - the shell needs no discord.py
+        from bot.operations.cli import parser, run_cli  # noqa: PLC0415 - the shell needs no discord.py
 
         if arguments[0].startswith("-"):  # --help, --version: answered by the parser
             parser(version()).parse_args(arguments)
         if arguments[0] == "health":
-            from bot.service.probe import probe  # noqa: PLC0415
+            from bot.operations.probe import probe  # noqa: PLC0415
 
             parser(version()).parse_args(arguments)
             try:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return probe(service)
         if arguments[0] == "check":
-            from bot.service.check import main as check  # noqa: PLC0415
+            from bot.operations.check import main as check  # noqa: PLC0415
 
             parser(version()).parse_args(arguments)  # --help, or a mistyped option
             return check(arguments[1:])

@@ -1,7 +1,7 @@
 """The project's error hierarchy.
 
 An error meant for a member (`UserFacingError`) carries the facts of the refusal: what the
-front end needs to explain it in the member's language (`cogs/_messages.py` renders them for
+front end needs to explain it in the member's language (`cogs/front_end/_errors.py` renders them for
 Discord), as a `Text` from the message catalogues, and in English for logs. Anything else is a
 bug or an outage: it is logged with a traceback and the member gets a short reply with an id to
 quote.
@@ -78,6 +78,11 @@ class RepeatedRequest(UserFacingError):
     def __init__(self, existing_job_id: str) -> None:
         self.existing_job_id = existing_job_id
         super().__init__(Text(f"already asked: job {existing_job_id}"))
+
+
+class SettingRefused(UserFacingError):
+    """A value an admin gave for a server's setting is outside what it may be (whichever way
+    they gave it: a slash command, the dashboard, the owner's shell)."""
 
 
 class SourceUnavailable(UserFacingError):

@@ -23,7 +23,7 @@ from bot.clock import utc_now
 from bot.i18n import msg
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import SAMPLES_KEPT, RenderTimes
-from bot.jobs.records import Driven, Job, JobState, JobStore, QueueLimits
+from bot.jobs.records import Driven, Hold, Job, JobState, JobStore, QueueLimits
 from bot.jobs.submission import SubmitRefused, Submitter
 from bot.jobs.watching import Watcher
 from bot.logs import log_context
@@ -46,18 +46,21 @@ SWEEP_EVERY: Final = 600.0  # seconds between two looks for source pictures to l
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
 
 
-def admissible(limits: QueueLimits, running: dict[int, int], waiting: list[Job]) -> list[Job]:
+def admissible(limits: QueueLimits, running: dict[int, int], queue: list[Job | Hold]) -> list[Job]:
     """The waiting jobs that may start now, first come first served: as many as the server's
-    limit leaves room for, passing over (not stopping at) a member at their own limit."""
+    limit leaves room for, passing over (not stopping at) a member at their own limit. A
+    request still being checked (a hold) keeps the place it would take, so that what Discord
+    received after it waits behind it."""
     running = dict(running)
     total = sum(running.values())
     chosen: list[Job] = []
-    for job in waiting:
+    for entry in queue:
         if total >= limits.per_server:
             break
-        if running.get(job.member_id, 0) < limits.per_member:
-            chosen.append(job)
-            running[job.member_id] = running.get(job.member_id, 0) + 1
+        if running.get(entry.member_id, 0) < limits.per_member:
+            if isinstance(entry, Job):
+                chosen.append(entry)
+            running[entry.member_id] = running.get(entry.member_id, 0) + 1
             total += 1
     return chosen
 

@@ -29,6 +29,7 @@ from bot.jobs.records import (
 )
 from bot.money.ledger import Ledger
 from bot.money.pricing import DEFAULT_TABLE, PriceTable
+from bot.operations.audit import AuditTrail
 from bot.requests.rules import (
     DEFAULT_MODEL,
     GenerationRequest,
@@ -41,7 +42,6 @@ from bot.requests.rules import (
 )
 from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
-from bot.service.audit import AuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,10 @@ class Studio:
         try:
             yield
         finally:
-            await self._jobs.clear_pending(origin.interaction_token)
+            # Refused (or failed) before it became a job: the place it held in its server's
+            # queue is free for what waits behind it.
+            if await self._jobs.clear_pending(origin.interaction_token):
+                await self._runner.admit(origin.guild_id)
 
     async def admit(self, job_id: str, guild_id: int, *, card_message_id: int | None) -> None:
         """The member has been shown the job (its card, if one could be posted): let the

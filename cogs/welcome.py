@@ -15,8 +15,9 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.services import Services, services_of
-from cogs._language import server_language
+from bot.client import HailuoBot
+from bot.services import Services
+from cogs.front_end._language import server_language
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def first_steps(guild: discord.Guild, default_credits: int, cheapest: int) -> st
 
 
 class Welcome(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: Services) -> None:
+    def __init__(self, bot: HailuoBot, services: Services) -> None:
         self.bot = bot
         self.services = services
 
@@ -86,5 +87,5 @@ class Welcome(commands.Cog):
             )
 
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Welcome(bot, services_of(bot)))
+async def setup(bot: HailuoBot) -> None:
+    await bot.add_cog(Welcome(bot, bot.services))

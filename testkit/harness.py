@@ -10,7 +10,8 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from bot.app import HailuoBot
+from bot.assembly import Assembly
+from bot.client import HailuoBot
 from bot.jobs.records import Job
 from bot.settings import Settings, load_settings
 from bot.store.driver import Row
@@ -101,6 +102,12 @@ class RunningBot:
             raise TimeoutError("the bot did not become ready")
         return bot
 
+    @property
+    def services(self) -> Assembly:
+        """The running bot's parts (its stores, ledger, runner…)."""
+        assert self.bot is not None
+        return self.bot.services
+
     async def stop(self) -> None:
         if self.bot is not None:
             await bounded(self.bot.close(), "closing the bot")
@@ -112,9 +119,7 @@ class RunningBot:
     async def crash(self) -> None:
         """Stop with jobs in flight; the runner saves nothing more than it already had."""
         assert self.bot is not None
-        bot = self.bot
-        if bot._runner is not None:
-            await bot._runner.close()
+        await self.bot.services.runner.close()
         await self.stop()
 
     async def restart(self) -> HailuoBot:
@@ -123,8 +128,7 @@ class RunningBot:
 
     async def rows(self, sql: str, *args: object) -> list[Row]:
         """Rows of the bot's own database, on either engine (`$1` placeholders)."""
-        assert self.bot is not None
-        return await self.bot.database.fetch(sql, *args)
+        return await self.services.database.fetch(sql, *args)
 
     async def row(self, sql: str, *args: object) -> Row | None:
         found = await self.rows(sql, *args)
@@ -133,8 +137,7 @@ class RunningBot:
     async def delivered(self, job_id: str, within: float = 20.0) -> Job:
         """The job once its outcome was delivered and recorded (what `/video show` and
         `/credits` read), not merely visible in Discord."""
-        assert self.bot is not None
-        jobs = self.bot.jobs
+        jobs = self.services.jobs
 
         async def recorded() -> Job:
             while True:

@@ -11,7 +11,7 @@ from typing import Final
 
 import pytest
 
-from bot.service.cli import parser
+from bot.operations.cli import parser
 from bot.settings import setting_fields, settings_help
 
 REPO: Final = Path(__file__).resolve().parents[1]

@@ -2,11 +2,11 @@
 
 Collects every message marked in `bot/` and `cogs/` (`msg(...)` and `.tr(...)`) with Babel's
 extractor, and every string Discord is given for the slash commands (read from the real cogs,
-under the contexts `cogs/_language.py` translates them in), writes `bot/locales/hailuo.pot`,
-and merges it into each `bot/locales/<language>/LC_MESSAGES/hailuo.po`: new messages arrive
-untranslated, changed ones fuzzy, removed ones obsolete. `--check` changes nothing and fails
-when the template is out of date (the test suite checks that, and that every catalogue is
-complete).
+under the contexts `cogs/front_end/_language.py` translates them in), writes
+`bot/locales/hailuo.pot`, and merges it into each `bot/locales/<language>/LC_MESSAGES/hailuo.po`:
+new messages arrive untranslated, changed ones fuzzy, removed ones obsolete. `--check` changes
+nothing and fails when the template is out of date (the test suite checks that, and that every
+catalogue is complete).
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import DOMAIN, Key
-from cogs._language import CONTEXTS
-from cogs.actions import Videos
-from cogs.credits import Credits
-from cogs.generate import Generate
-from cogs.quota import Quota
+from cogs.credits import Credits, Quota
+from cogs.front_end._language import CONTEXTS
+from cogs.videos import Generate, Videos
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 LOCALES: Final = ROOT / "bot" / "locales"

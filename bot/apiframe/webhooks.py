@@ -1,6 +1,7 @@
 """Apiframe's webhook signatures: HMAC-SHA256 over the raw body, keyed with the raw 32-byte
 SHA-256 digest of the API key (not its hex), sent as `sha256=<hex>` (bare hex also seen) and
-compared in constant time. The bot checks them (`bot/service/web.py`); the simulator makes them."""
+compared in constant time. The bot checks them (`bot/operations/web.py`); the simulator makes
+them."""
 
 from __future__ import annotations
 

@@ -16,9 +16,6 @@ class Rights:
     manage_messages: bool = False
 
 
-NONE: Rights = Rights()
-
-
 class Directory(Protocol):
     def guild_name(self, guild_id: int) -> str | None:
         """The server's name, or None when the bot is not in it."""

@@ -1,8 +1,6 @@
-"""A server's overview in numbers: this month's spend against its cap, credits handed out and
-spent, videos by outcome, spend per day over 30 days (and its chart), and the top members.
-
-Every figure is read from the same stores the slash commands use (`/quota show` shows the
-month's spend and top spenders the same way); nothing here keeps numbers of its own.
+"""A server's overview in numbers: its month as `/quota show` reads it (spend against its cap,
+videos by outcome, what runs now, top members), with what the dashboard adds: credits handed out
+this month, and the spend per day over 30 days (and its chart).
 """
 
 from __future__ import annotations
@@ -11,59 +9,32 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
 
-from bot.money.allowances import Period, period_start
-from bot.store.jobs import SqlJobStore
-from bot.store.ledger import SqlLedgerStore
+from bot.dashboard.reading import JobReads, LedgerReads
+from bot.money.summary import ServerMonth
 
 CHART_DAYS: Final = 30
-TOP_MEMBERS: Final = 5
-RUNNING_STATES: Final = ("reserved", "submitted")
 
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    spent: int  # this month, reserved credits included (what the cap counts)
-    cap: int | None
+    month: ServerMonth
     handed_out: int  # this month: starting balances, top-ups, grants
-    charged: int  # this month: videos delivered
-    made: int
-    failed: int
-    running: int
     days: tuple[tuple[date, int], ...]  # credits charged per day, oldest first
-    top: tuple[tuple[int, int], ...]  # (member, credits spent this month)
-
-    @property
-    def cap_share(self) -> float | None:
-        """How much of the cap is used, 0..1 (None: no cap)."""
-        if not self.cap:
-            return None
-        return min(1.0, self.spent / self.cap)
 
 
 async def overview(
-    ledger: SqlLedgerStore, jobs: SqlJobStore, guild_id: int, cap: int | None, now: datetime
+    month: ServerMonth, ledger: LedgerReads, jobs: JobReads, guild_id: int, now: datetime
 ) -> Overview:
-    month = period_start(Period.MONTHLY, now)
     first_day = (now - timedelta(days=CHART_DAYS - 1)).date()
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=now.tzinfo)
-    outcomes = await jobs.outcomes_since(guild_id, month)
     per_day = {first_day + timedelta(days=n): 0 for n in range(CHART_DAYS)}
-    charged_month = 0
-    for when, price in await jobs.charges_since(guild_id, min(since, month)):
-        if when >= month:
-            charged_month += price
+    for when, price in await jobs.charges_since(guild_id, since):
         if when.date() in per_day:
             per_day[when.date()] += price
     return Overview(
-        spent=await ledger.month_spend(guild_id, now),
-        cap=cap,
-        handed_out=await ledger.handed_out_since(guild_id, month),
-        charged=charged_month,
-        made=outcomes.get("completed", 0),
-        failed=outcomes.get("failed", 0),
-        running=sum(outcomes.get(state, 0) for state in RUNNING_STATES),
+        month=month,
+        handed_out=await ledger.handed_out_since(guild_id, month.month),
         days=tuple(sorted(per_day.items())),
-        top=tuple(await ledger.top_spenders(guild_id, now, TOP_MEMBERS)),
     )
 
 

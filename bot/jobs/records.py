@@ -265,28 +265,47 @@ class QueueLimits:
     per_server: int
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A request of the server that Discord received but that is not a job yet (its checks and
+    pictures under way, in any process): it keeps its place in the queue, so that a request
+    received after it never starts before it only because it was recorded first."""
+
+    member_id: int
+    interaction_created_at: datetime
+
+
 # Which waiting jobs may start now, given the server's limits, its running jobs per member,
-# and its queue in order (a pure decision: `admissible` in bot/runner.py).
-Chooser = Callable[[QueueLimits, dict[int, int], list[Job]], list[Job]]
+# and its queue (jobs and holds) in the order Discord received them (a pure decision:
+# `admissible` in bot/runner.py).
+Chooser = Callable[[QueueLimits, dict[int, int], list["Job | Hold"]], list[Job]]
 
 
 @dataclass(frozen=True, slots=True)
-class MonthCosts:
-    """A server's videos since the start of a month: what members were charged, and what
-    Apiframe billed for the jobs whose cost it reported."""
+class MonthOfJobs:
+    """A server's videos this month, counted one way for every screen: a finished video in the
+    month it finished (when it was charged, or refunded), and what runs or waits now whatever
+    month it was asked in."""
 
-    charged: int
-    billed: int
-    reported: int  # jobs whose cost Apiframe reported
-    finished: int  # jobs finished (charged or refunded)
+    charged: int  # credits of the videos finished this month
+    made: int
+    failed: int
+    billed: int  # what Apiframe said it billed for the videos finished this month
+    reported: int  # of those, the videos whose cost Apiframe reported
+    running: int  # admitted and not finished
+    waiting: int  # in the server's queue
+
+    @property
+    def finished(self) -> int:
+        return self.made + self.failed
 
 
 class JobStore(Protocol):
     """Named reads and writes of job rows (money moves live in the ledger's store), kept by
     `bot/store/jobs.py` on either engine."""
 
-    async def month_costs(self, guild_id: int, since: datetime) -> MonthCosts:
-        """What members were charged and Apiframe billed, for jobs made since `since`."""
+    async def month_of_jobs(self, guild_id: int, since: datetime) -> MonthOfJobs:
+        """The server's videos finished since `since`, and those running or waiting now."""
         ...
 
     async def publish(self, job_id: str) -> str:
@@ -309,7 +328,10 @@ class JobStore(Protocol):
     async def images(self, job_id: str) -> list[ImagePayload]: ...
     async def forget_source_images(self, finished_before: datetime, now: datetime) -> int: ...
     async def note_pending(self, request: PendingRequest) -> None: ...
-    async def clear_pending(self, interaction_token: str) -> None: ...
+    async def clear_pending(self, interaction_token: str) -> bool:
+        """Forget a request that did not become a job; whether it was still noted."""
+        ...
+
     async def pending(self) -> list[PendingRequest]: ...
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None: ...
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...

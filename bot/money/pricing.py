@@ -10,7 +10,7 @@ billed for it (`creditCost`), so `/quota show` can set one beside the other.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -52,14 +52,6 @@ class PriceTable:
     def of(self, spec: VideoSpec) -> int:
         """The credits a validated request costs. Every valid spec has a price."""
         return self.prices[(spec.model, spec.resolution, spec.duration)]
-
-    def for_model(self, model: Model) -> Iterator[tuple[Resolution, int, int]]:
-        """(resolution, duration, credits) of one model, cheapest first."""
-        for (each, resolution, duration), price in sorted(
-            self.prices.items(), key=lambda item: item[1]
-        ):
-            if each is model:
-                yield resolution, duration, price
 
     def cheapest(self) -> int:
         return min(self.prices.values())

@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from bot.errors import SettingRefused
+from bot.i18n import msg
 from bot.money.allowances import Allowance, Period
 
 DEFAULT_PER_MEMBER_LIMIT: Final = 2
 DEFAULT_PER_SERVER_LIMIT: Final = 10
+# How many videos may run at once: one member, and a whole server. Every way of setting them
+# (`/quota limits`, the dashboard, their forms' bounds) reads them from here.
+PER_MEMBER_LIMITS: Final = range(1, 101)
+PER_SERVER_LIMITS: Final = range(1, 1001)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,18 @@ class ServerSettings:
     async def set_limits(
         self, guild_id: int, per_member: int, per_server: int, actor_id: int
     ) -> None:
-        if per_member < 1 or per_server < 1:
-            raise ValueError("limits must be at least 1")
+        """Raises `SettingRefused` for a limit outside its bounds, having changed nothing."""
+        for value, bounds in ((per_member, PER_MEMBER_LIMITS), (per_server, PER_SERVER_LIMITS)):
+            if value not in bounds:
+                raise SettingRefused(
+                    msg(
+                        "A limit of {value} can't be used: give a whole number from {low} "
+                        "to {high}.",
+                        value=value,
+                        low=bounds.start,
+                        high=bounds.stop - 1,
+                    )
+                )
         await self._store.set_columns(
             guild_id, {"per_member_limit": per_member, "per_server_limit": per_server}, actor_id
         )

@@ -73,11 +73,6 @@ class Model(StrEnum):
         """Hailuo 2.3 Fast makes videos from a picture only, never from words alone."""
         return self is Model.HAILUO_23_FAST
 
-    @property
-    def typical_render_seconds(self) -> float:
-        """About how long a 6 s, 768p video takes (Fast: about half)."""
-        return 90.0 if self is Model.HAILUO_23_FAST else 180.0
-
 
 DEFAULT_MODEL: Final = Model.HAILUO_02
 MODEL_TITLES: Final[dict[Model, str]] = {

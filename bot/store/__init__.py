@@ -10,6 +10,7 @@
   `settings.py` (a server's settings, rules and saved defaults, and the bot's own state), with
   `rows.py` turning rows into the domain's records.
 - `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
+- `news.py`: news between processes on one database (PostgreSQL's NOTIFY and LISTEN).
 
 The domain never sees SQL: it declares what it needs as protocols beside what it keeps
 (`LedgerStore` in bot/money/ledger.py, `JobStore` in bot/jobs/records.py, `GuildSettingsStore`
@@ -27,6 +28,7 @@ from bot.settings import StoreSettings
 from bot.store.driver import Driver
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
+from bot.store.news import News
 from bot.store.settings import (
     SqlBotState,
     SqlGuildSettingsStore,
@@ -42,6 +44,11 @@ class Database(Driver, Protocol):
     @property
     def where(self) -> str:
         """For logs and errors: the file, or the URL without its password."""
+        ...
+
+    @property
+    def news(self) -> News | None:
+        """How processes on this database hear of each other (None: one process only)."""
         ...
 
     async def open(self) -> None: ...
@@ -75,6 +82,10 @@ class Stores:
     @property
     def where(self) -> str:
         return self.database.where
+
+    @property
+    def news(self) -> News | None:
+        return self.database.news
 
 
 def stores_on(database: Database, default_credits: int) -> Stores:

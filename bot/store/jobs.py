@@ -14,17 +14,18 @@ from bot.jobs.records import (
     Admission,
     Chooser,
     Driven,
+    Hold,
     ImagePayload,
     Job,
     JobState,
-    MonthCosts,
+    MonthOfJobs,
     NewJob,
     PendingRequest,
     QueueLimits,
     short_id_prefix,
 )
 from bot.requests.rules import ImageRole, Resolution
-from bot.store.driver import Driver, Tx, placeholders, where_given
+from bot.store.driver import Driver, Tx, moment, placeholders, where_given
 from bot.store.rows import driven_from_row, job_from_row, pending_from_row, required
 from bot.store.settings import read_guild_settings
 
@@ -59,12 +60,19 @@ INSERT_IMAGE: Final = (
     "INSERT INTO job_images (job_id, role, filename, content_type, image_sha256) "
     "VALUES ($1, $2, $3, $4, $5)"
 )
-# A server's queue, in the order its requests were written (an insertion sequence: the same on
-# both engines, whatever their clocks or ids say).
+# A server's queue, in the order Discord received its requests (the time in the interaction's
+# snowflake, the same whichever process or engine recorded it; ties in the order written).
 WAITING: Final = (
     "SELECT * FROM jobs WHERE guild_id = $1 AND state = 'reserved' "
-    "AND admitted_at IS NULL ORDER BY seq"
+    "AND admitted_at IS NULL ORDER BY interaction_created_at, seq"
 )
+# Requests being checked right now: they hold their place in the queue. One noted longer ago
+# than this was cut short (a process stopped), and holds nothing.
+HOLDS: Final = (
+    "SELECT member_id, interaction_created_at FROM pending_requests "
+    "WHERE guild_id = $1 AND interaction_created_at >= $2"
+)
+HOLD_FOR: Final = timedelta(seconds=90)
 RUNNING: Final = (
     "SELECT member_id, COUNT(*) FROM jobs WHERE guild_id = $1 AND admitted_at IS NOT NULL "
     "AND state IN ('reserved', 'submitted') GROUP BY member_id"
@@ -328,9 +336,11 @@ class SqlJobStore:
             request.interaction_created_at,
         )
 
-    async def clear_pending(self, interaction_token: str) -> None:
-        await self._db.execute(
-            "DELETE FROM pending_requests WHERE interaction_token = $1", interaction_token
+    async def clear_pending(self, interaction_token: str) -> bool:
+        return bool(
+            await self._db.execute(
+                "DELETE FROM pending_requests WHERE interaction_token = $1", interaction_token
+            )
         )
 
     async def pending(self) -> list[PendingRequest]:
@@ -370,21 +380,11 @@ class SqlJobStore:
     async def by_public_name(self, name: str) -> Job | None:
         return await self._one(f"{JOB_WITH_SOURCE} WHERE j.public_name = $1", name)
 
-    async def outcomes_since(self, guild_id: int, since: datetime) -> dict[str, int]:
-        """The server's jobs made since `since`, counted by state."""
-        rows = await self._db.fetch(
-            "SELECT state, COUNT(*) FROM jobs WHERE guild_id = $1 AND created_at >= $2 "
-            "GROUP BY state",
-            guild_id,
-            since,
-        )
-        return {str(row[0]): int(row[1]) for row in rows}
-
     async def charges_since(self, guild_id: int, since: datetime) -> list[tuple[datetime, int]]:
         """(when it was charged, credits) of every video the server finished since `since`."""
         rows = await self._db.fetch(
-            "SELECT finished_at, price FROM jobs WHERE guild_id = $1 AND created_at >= $2 "
-            "AND state = 'completed' AND finished_at IS NOT NULL",
+            "SELECT finished_at, price FROM jobs WHERE guild_id = $1 AND finished_at >= $2 "
+            "AND state = 'completed'",
             guild_id,
             since,
         )
@@ -418,17 +418,24 @@ class SqlJobStore:
         )
         return [(int(row["seq"]), job_from_row(row)) for row in rows]
 
-    async def month_costs(self, guild_id: int, since: datetime) -> MonthCosts:
+    async def month_of_jobs(self, guild_id: int, since: datetime) -> MonthOfJobs:
         row = await self._db.fetch_one(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'completed' THEN price END), 0), "
-            "COALESCE(SUM(apiframe_cost), 0), COUNT(apiframe_cost), "
-            "COUNT(CASE WHEN state IN ('completed', 'failed') THEN 1 END) "
-            "FROM jobs WHERE guild_id = $1 AND created_at >= $2",
+            "SELECT "
+            "COALESCE(SUM(CASE WHEN state = 'completed' AND finished_at >= $2 THEN price END), 0), "
+            "COUNT(CASE WHEN state = 'completed' AND finished_at >= $2 THEN 1 END), "
+            "COUNT(CASE WHEN state = 'failed' AND finished_at >= $2 THEN 1 END), "
+            "COALESCE(SUM(CASE WHEN finished_at >= $2 THEN apiframe_cost END), 0), "
+            "COUNT(CASE WHEN finished_at >= $2 THEN apiframe_cost END), "
+            "COUNT(CASE WHEN state IN ('reserved', 'submitted') "
+            "AND admitted_at IS NOT NULL THEN 1 END), "
+            "COUNT(CASE WHEN state = 'reserved' AND admitted_at IS NULL THEN 1 END) "
+            "FROM jobs WHERE guild_id = $1 "
+            "AND (finished_at >= $2 OR state IN ('reserved', 'submitted'))",
             guild_id,
             since,
         )
         assert row is not None
-        return MonthCosts(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        return MonthOfJobs(*(int(value) for value in row))
 
     async def running_counts(self, guild_id: int) -> dict[int, int]:
         """Jobs admitted and not yet finished, per member."""
@@ -451,10 +458,19 @@ class SqlJobStore:
             running = {int(r[0]): int(r[1]) for r in await tx.fetch(RUNNING, guild_id)}
             waiting = [job_from_row(row) for row in await tx.fetch(WAITING, guild_id)]
             now = utc_now()
+            holds = [
+                Hold(int(row[0]), required(moment(row[1])))
+                for row in await tx.fetch(HOLDS, guild_id, now - HOLD_FOR)
+            ]
+            # Sorting is stable: a job and a hold received in the same millisecond keep the
+            # job first.
+            queue: list[Job | Hold] = sorted(
+                [*waiting, *holds], key=lambda entry: entry.interaction_created_at
+            )
             limits = QueueLimits(settings.per_member_limit, settings.per_server_limit)
             admitted = [
                 job
-                for job in choose(limits, running, waiting)
+                for job in choose(limits, running, queue)
                 if await tx.execute(ADMIT, now, job.id)
             ]
             started = {job.id for job in admitted}

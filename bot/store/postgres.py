@@ -134,6 +134,11 @@ class PostgresDatabase(Opened):
     def where(self) -> str:
         return redacted(self._url)
 
+    @property
+    def news(self) -> PostgresDatabase:
+        """NOTIFY and LISTEN carry news between the processes on this database."""
+        return self
+
     async def open(self) -> None:
         """Open the pool and migrate; a second call does nothing."""
         if self._pool is not None:

@@ -211,6 +211,11 @@ class SqliteDatabase(Opened):
     def where(self) -> str:
         return str(self.path)
 
+    @property
+    def news(self) -> None:
+        """Nothing to pass between processes: one process opens the file."""
+        return None
+
     async def open(self) -> None:
         """Open (creating and migrating the file if needed); a second call does nothing.
         Raises `StoreUnavailable`, naming the file and the fix, when it cannot."""

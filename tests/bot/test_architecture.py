@@ -1,6 +1,7 @@
 """The tree shows the architecture, and the imports keep to it: each area of `bot/` imports only
-areas below it, and nothing in `bot/` imports `cogs/` or discord but the module that builds the
-discord.py bot."""
+areas below it, nothing in `bot/` imports `cogs/`, only the Discord client's package imports
+discord, and the front end's features are packages that reach each other only through what the
+front end shares."""
 
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ LAYERS: Final = (
     ("jobs", ("bot.jobs",)),
     ("money", ("bot.money",)),
     ("store", ("bot.store",)),
-    ("service", ("bot.service",)),
+    ("operations", ("bot.operations",)),
     ("workflows", ("bot.studio", "bot.runner", "bot.services")),
     ("dashboard", ("bot.dashboard",)),
-    ("app", ("bot.app", "bot.__main__")),
-    ("cogs", ("cogs",)),
+    ("assembly", ("bot.assembly",)),
+    ("discord client", ("bot.client", "bot.__main__")),
+    ("front end", ("cogs",)),
 )
 
 
@@ -87,15 +89,58 @@ def test_every_area_imports_only_the_areas_below_it() -> None:
     assert upward == []
 
 
-def test_only_the_app_module_speaks_discord_and_nothing_in_bot_imports_cogs() -> None:
+def test_only_the_client_speaks_discord_and_nothing_in_bot_imports_cogs() -> None:
+    client = REPO / "bot" / "client"
     crossing = [
         f"{module_name(path)} imports {imported}"
         for path in sources()
-        if path.is_relative_to(REPO / "bot") and path != REPO / "bot" / "app.py"
+        if path.is_relative_to(REPO / "bot") and not path.is_relative_to(client)
         for imported in imports(path)
         if imported.split(".")[0] in ("discord", "cogs")
     ]
     assert crossing == []
+
+
+def test_the_assembly_builds_everything_without_discord() -> None:
+    """What decides is built and wired without Discord: the assembly imports no discord, and
+    the client package is small (the bot class, its start-up, what the dashboard asks)."""
+    assert not [
+        imported
+        for imported in imports(REPO / "bot" / "assembly.py")
+        if imported.split(".")[0] == "discord"
+    ]
+    modules = sorted(path.name for path in (REPO / "bot" / "client").glob("*.py"))
+    assert modules == ["__init__.py", "bot.py", "directory.py", "startup.py"]
+
+
+# A feature may use the front end, and the front end the buttons that go on its cards; other
+# than that, features do not reach into each other's private modules.
+SHARED_ACROSS_FEATURES: Final = {
+    "cogs.front_end",
+    "cogs.videos._buttons",
+    "cogs.videos._options",
+    "cogs.videos._words",
+}
+
+
+def test_each_feature_is_a_package_that_keeps_to_itself() -> None:
+    features = sorted(
+        path.name for path in (REPO / "cogs").iterdir() if (path / "__init__.py").is_file()
+    )
+    assert {"front_end", "videos", "credits"} <= set(features)
+    reaching = []
+    for path in sorted((REPO / "cogs").rglob("*.py")):
+        importer = module_name(path)
+        own = ".".join(importer.split(".")[:2])
+        for imported in imports(path):
+            if not imported.startswith("cogs.") or imported.startswith(own):
+                continue
+            if not any(
+                imported == shared or imported.startswith(f"{shared}.")
+                for shared in SHARED_ACROSS_FEATURES
+            ):
+                reaching.append(f"{importer} imports {imported}")
+    assert reaching == []
 
 
 def test_every_area_says_what_it_holds_and_promises() -> None:

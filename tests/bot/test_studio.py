@@ -28,10 +28,10 @@ from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.videos import VideoFetcher
 from bot.money.ledger import Ledger, LedgerEntry
 from bot.money.servers import ServerSettings
+from bot.operations.audit import AuditTrail
 from bot.requests.rules import GenerationRequest, ImageFacts, ImageRole
 from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
-from bot.service.audit import AuditTrail
 from bot.settings import Secret
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore

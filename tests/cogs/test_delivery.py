@@ -11,8 +11,9 @@ from bot.money.ledger import Ledger
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.sqlite import SqliteDatabase
-from cogs._delivery import token_usable
-from cogs._messages import LINK_ONLY_NOTE, MESSAGE_LIMIT, TOO_LARGE_NOTE, outcome, simulated
+from cogs.front_end._replies import MESSAGE_LIMIT
+from cogs.front_end._reporter import token_usable
+from cogs.front_end._words import LINK_ONLY_NOTE, TOO_LARGE_NOTE, outcome, simulated
 from tests.bot.factories import new_job
 
 

@@ -55,7 +55,7 @@ async def answered(discord: FakeDiscord, click: FakeInteraction, fragment: str) 
 
 async def idle(running: RunningBot) -> None:
     assert running.bot is not None
-    await running.discord.wait_for(lambda: not running.bot.runner.running, within=20)  # type: ignore[union-attr]
+    await running.discord.wait_for(lambda: not running.services.runner.running, within=20)
 
 
 async def test_again_makes_the_same_video_for_whoever_clicks(
@@ -84,13 +84,13 @@ async def test_again_makes_the_same_video_for_whoever_clicks(
     assert len(uploaded) == 2 and uploaded[0] == uploaded[1]  # the same image, sent again
     await idle(running)
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, bo.id) == 15  # bo pays
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
+    assert await running.services.ledger.balance(discord.guild_id, bo.id) == 15  # bo pays
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 15
 
 
 async def _job_id(running: RunningBot, card: FakeMessage) -> str:
     assert running.bot is not None
-    row = await running.bot.database.fetch_one(
+    row = await running.services.database.fetch_one(
         "SELECT id FROM jobs WHERE card_message_id = $1", card.id
     )
     assert row is not None
@@ -208,9 +208,9 @@ async def test_delete_is_for_the_author_or_a_moderator_and_touches_no_credits(
     await answered(discord, deleted, "Deleted")
     assert card.deleted
     assert running.bot is not None
-    row = await running.bot.database.fetch_one("SELECT deleted_at, deleted_by FROM jobs")
+    row = await running.services.database.fetch_one("SELECT deleted_at, deleted_by FROM jobs")
     assert row is not None and row[0] is not None and row[1] == ana.id
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 15
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 15
     other = await finished_card(running, ana, "another one")
     await answered(discord, await discord.click(other, "Delete", member=moderator), "Deleted")
     assert other.deleted
@@ -247,7 +247,7 @@ async def test_a_double_click_makes_one_job(
     await idle(running)
     assert len(fake_apiframe.jobs) == 2
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 10
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 10
 
 
 async def test_again_on_purpose_a_moment_later_makes_a_second_paid_video(
@@ -260,7 +260,7 @@ async def test_again_on_purpose_a_moment_later_makes_a_second_paid_video(
     await discord.wait_reply(first, "credits reserved")
     assert running.bot is not None
     # Three seconds later (the double-click window is two): a deliberate second click.
-    await running.bot.database.execute(
+    await running.services.database.execute(
         "UPDATE jobs SET created_at = $1 WHERE source_job_id IS NOT NULL",
         datetime.now(UTC) - timedelta(seconds=3),
     )
@@ -270,7 +270,7 @@ async def test_again_on_purpose_a_moment_later_makes_a_second_paid_video(
     await discord.wait_reply(second, READY, within=20)
     await idle(running)
     assert len(fake_apiframe.jobs) == 3
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 5  # each one paid
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 5  # each one paid
 
 
 async def test_again_at_the_member_limit_waits_in_the_queue_with_cancel(
@@ -345,7 +345,7 @@ async def test_video_show_finds_a_video_by_its_short_id(
     if state in ("finished", "failed"):
         await discord.wait_reply(made, READY if state == "finished" else "could not be made")
     assert running.bot is not None
-    row = await running.bot.database.fetch_one("SELECT id, card_message_id FROM jobs")
+    row = await running.services.database.fetch_one("SELECT id, card_message_id FROM jobs")
     assert row is not None
     if state in ("finished", "failed"):
         await running.delivered(str(row[0]))  # shown once delivery is recorded, not before
@@ -379,7 +379,7 @@ async def test_video_show_while_its_video_is_being_posted_never_posts_it_twice(
     await discord.wait_reply(made, "credits reserved")
     await asyncio.wait_for(posting.wait(), 20)  # finished and charged, its card being edited
     assert running.bot is not None
-    [job] = await running.bot.jobs.recent_for_member(discord.guild_id, ana.id, 5)
+    [job] = await running.services.jobs.recent_for_member(discord.guild_id, ana.id, 5)
     assert job.state.value == "completed" and job.delivered_at is None
 
     shown = await discord.invoke("video", [sub("show", text("id", job.short_id))], member=ana)
@@ -415,7 +415,7 @@ async def test_a_video_a_moderator_deleted_is_never_posted_again(
         assert not reply.files
     assert [m for m in discord.messages.values() if m.files and not m.deleted] == []
     assert running.bot is not None
-    job = await running.bot.jobs.require(await _job_id(running, card))
+    job = await running.services.jobs.require(await _job_id(running, card))
     assert job.deleted_at is not None
     again = await discord.click(card, "Again", member=ana)  # its buttons still make new ones
     await discord.wait_reply(again, "credits reserved")

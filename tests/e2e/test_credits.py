@@ -12,7 +12,7 @@ async def test_admin_sets_adds_and_removes_credits(running: RunningBot) -> None:
     discord = running.discord
     admin, member = discord.add_member("admin", admin=True), discord.add_member("member")
     assert running.bot is not None
-    ledger = running.bot.ledger
+    ledger = running.services.ledger
 
     reply = await discord.wait_reply(
         await discord.invoke(
@@ -74,8 +74,8 @@ async def test_quota_refuses_members_without_manage_server(
     )
     assert reply.ephemeral
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
-    assert (await running.bot.guild_settings.get(discord.guild_id)).default_credits == 20
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 20
+    assert (await running.services.guild_settings.get(discord.guild_id)).default_credits == 20
 
 
 async def test_looking_at_someone_elses_credits_needs_manage_server(running: RunningBot) -> None:

@@ -115,9 +115,9 @@ async def test_an_admin_sees_the_overview_and_grants_credits_everyone_agrees_on(
     await browser.screenshot(site.shots / "member.png")
 
     assert site.bot.bot is not None
-    assert await site.bot.bot.ledger.balance(discord.guild_id, ana.id) == 25
+    assert await site.bot.services.ledger.balance(discord.guild_id, ana.id) == 25
     [grant] = [
-        e for e in await site.bot.bot.ledger.history(discord.guild_id, ana.id) if e.delta == 10
+        e for e in await site.bot.services.ledger.history(discord.guild_id, ana.id) if e.delta == 10
     ]
     assert grant.actor_id == admin.id and "won the contest" in grant.reason
     await discord.wait_for(
@@ -167,13 +167,13 @@ async def test_a_form_without_its_csrf_token_changes_nothing(site: Site, browser
     await browser.wait_for("return document.querySelector('#error')")
     assert "expired" in await browser.text("#error")
     assert site.bot.bot is not None
-    assert await site.bot.bot.ledger.history(discord.guild_id, dan.id) == []
+    assert await site.bot.services.ledger.history(discord.guild_id, dan.id) == []
     # The same with a forged token, posted from elsewhere with the session's cookie.
     status, _ = await browser.status(
         site.server(f"/members/{dan.id}"), data={"csrf": "forged", "amount": "500"}
     )
     assert status == 403
-    assert await site.bot.bot.ledger.history(discord.guild_id, dan.id) == []
+    assert await site.bot.services.ledger.history(discord.guild_id, dan.id) == []
 
 
 async def test_the_video_grid_shows_thumbnails_blurs_adult_videos_and_plays_one(
@@ -326,7 +326,7 @@ async def test_settings_are_checked_and_kept_as_the_quota_commands_keep_them(
     )
     assert 'class="flash error"' in said
     assert site.bot.bot is not None
-    kept = await site.bot.bot.guild_settings.get(discord.guild_id)
+    kept = await site.bot.services.guild_settings.get(discord.guild_id)
     assert kept.per_member_limit != 0 and kept.monthly_cap == 60
 
     # Blocked words from the dashboard refuse a prompt before anything is charged.
@@ -335,7 +335,7 @@ async def test_settings_are_checked_and_kept_as_the_quota_commands_keep_them(
     gus = discord.add_member("gus")
     asked = await discord.invoke("hailuo", hailuo("a k.r.a.k.e.n at dawn"), member=gus)
     await discord.wait_reply(asked, "blocked")
-    assert await site.bot.bot.ledger.history(discord.guild_id, gus.id) == []
+    assert await site.bot.services.ledger.history(discord.guild_id, gus.id) == []
 
 
 async def test_members_are_found_by_name_and_the_ledger_file_is_the_export(
@@ -367,9 +367,9 @@ async def test_a_video_deleted_from_the_dashboard_is_gone_everywhere(
     grid = await client.page("/videos")
     [job] = re.findall(r"/videos/([0-9a-f-]{36})\"", grid)
     assert site.bot.bot is not None
-    stored = await site.bot.bot.jobs.get(job)
+    stored = await site.bot.services.jobs.get(job)
     assert stored is not None and stored.card_message_id is not None
-    balance = await site.bot.bot.ledger.balance(discord.guild_id, ivy.id)
+    balance = await site.bot.services.ledger.balance(discord.guild_id, ivy.id)
 
     said = await client.post(f"/videos/{job}/delete", {}, f"/videos/{job}")
     assert "Deleted." in said
@@ -381,7 +381,7 @@ async def test_a_video_deleted_from_the_dashboard_is_gone_everywhere(
     assert "deleted" in grid and f"/videos/{job}.jpg" not in grid
     async with client.http.get(site.server(f"/videos/{job}.jpg")) as answer:
         assert answer.content_type == "image/svg+xml"
-    assert await site.bot.bot.ledger.balance(discord.guild_id, ivy.id) == balance
+    assert await site.bot.services.ledger.balance(discord.guild_id, ivy.id) == balance
 
 
 async def test_the_client_secret_and_the_login_stay_out_of_the_log(
@@ -455,4 +455,4 @@ async def test_a_balance_is_set_and_never_below_zero(site: Site, client: Client)
     said = await client.post(page, {"amount": "99999999999999999999"}, page)
     assert "Give an amount from" in said
     assert site.bot.bot is not None
-    assert await site.bot.bot.ledger.balance(discord.guild_id, jo.id) == 7
+    assert await site.bot.services.ledger.balance(discord.guild_id, jo.id) == 7

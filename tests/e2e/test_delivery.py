@@ -87,8 +87,8 @@ async def test_a_failed_download_still_delivers_the_link(
     assert card.video_link().startswith(f"{fake_apiframe.base_url}/cdn/videos/")
     assert "keeps this link for about a day" in card.content
     assert running.bot is not None
-    await running.discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
-    row = await running.bot.database.fetch_one("SELECT state, delivered_via FROM jobs")
+    await running.discord.wait_for(lambda: not running.services.runner.running)
+    row = await running.services.database.fetch_one("SELECT state, delivered_via FROM jobs")
     assert row is not None and tuple(row) == ("completed", "interaction")
 
 
@@ -111,12 +111,12 @@ async def test_a_restart_between_download_and_post_leaves_one_file(
     release.set()  # the upload lands after all, but the bot never heard back
     bot = await running.start()
     card = await discord.wait_reply(interaction, READY)
-    await discord.wait_for(lambda: not bot.runner.running)
+    await discord.wait_for(lambda: not bot.services.runner.running)
     assert len(card.files) == 1
     assert [m for m in discord.channel_messages() if READY in m.content] == []
-    charges = await bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
+    charges = await bot.services.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
-    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+    assert await bot.services.ledger.balance(discord.guild_id, member.id) == 15
 
 
 async def test_archive_keeps_a_copy_for_the_owner(
@@ -131,7 +131,7 @@ async def test_archive_keeps_a_copy_for_the_owner(
     try:
         await make_video(harness, "fay")
         assert harness.bot is not None
-        row = await harness.bot.database.fetch_one("SELECT id FROM jobs")
+        row = await harness.services.database.fetch_one("SELECT id FROM jobs")
         assert row is not None
         assert (archive / f"{row['id']}.mp4").read_bytes() == fake_apiframe.video_bytes
     finally:
@@ -201,9 +201,9 @@ async def test_a_forged_webhook_is_refused_and_changes_nothing(
     await asyncio.sleep(0.5)
     assert remote.polls == 0
     assert hooked.bot is not None
-    row = await hooked.bot.database.fetch_one("SELECT state, video_url FROM jobs")
+    row = await hooked.services.database.fetch_one("SELECT state, video_url FROM jobs")
     assert row is not None and tuple(row) == ("submitted", None)
-    assert await hooked.bot.ledger.balance(discord.guild_id, member.id) == 15  # reserved
+    assert await hooked.services.ledger.balance(discord.guild_id, member.id) == 15  # reserved
 
 
 async def test_repeated_and_late_webhooks_charge_and_deliver_once(
@@ -218,18 +218,18 @@ async def test_repeated_and_late_webhooks_charge_and_deliver_once(
     assert await fake_apiframe.send_webhook(url, late) == 200
     await asyncio.sleep(0.3)
     assert hooked.bot is not None
-    charges = await hooked.bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
+    charges = await hooked.services.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
     assert len(card.files) == 1 and READY in card.content
     assert [m for m in hooked.discord.channel_messages() if READY in m.content] == []
-    assert await hooked.bot.ledger.balance(hooked.discord.guild_id, member_id) == 15
+    assert await hooked.services.ledger.balance(hooked.discord.guild_id, member_id) == 15
 
 
 async def test_a_webhook_for_an_unknown_job_is_acknowledged_and_ignored(
     hooked: RunningBot, fake_apiframe: FakeApiframe
 ) -> None:
     assert hooked.bot is not None
-    url = f"http://127.0.0.1:{hooked.bot.web.bound_port}/apiframe/webhook"
+    url = f"http://127.0.0.1:{hooked.services.web.bound_port}/apiframe/webhook"
     payload = {
         "event": "completed",
         "jobId": "00000000-0000-4000-8000-000000000000",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -60,7 +61,7 @@ async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
     await discord.wait_for(lambda: press.callback_type is not None)
     assert "refunded" in card.content and card.buttons() == {}
     assert running.bot is not None
-    ledger = running.bot.ledger
+    ledger = running.services.ledger
     assert await ledger.balance(discord.guild_id, ana.id) == 20 - 5 - 5
     # Pressing the same (stale) button again refunds nothing.
     card.components = [
@@ -87,8 +88,34 @@ async def test_queue_is_first_come_first_served_and_cancel_refunds_once(
     await discord.wait_for(lambda: len(fake_apiframe.jobs) == 3)
     assert {j.body["prompt"] for j in fake_apiframe.jobs.values()} == {"a1", "b1", "c1"}
     await discord.wait_for(lambda: position("a2") == "1")
-    refunds = await running.bot.database.fetch("SELECT * FROM ledger WHERE kind = 'refund'")
+    refunds = await running.services.database.fetch("SELECT * FROM ledger WHERE kind = 'refund'")
     assert len(refunds) == 1 and refunds[0]["actor_id"] == ana.id
+
+
+async def test_requests_sent_moments_apart_start_in_the_order_discord_received_them(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    """Three `/hailuo` 4 ms apart, one video at a time per member: the one sent first is made
+    first and the others wait in the order they were sent, whichever was recorded first."""
+    discord = running.discord
+    admin = discord.add_member("admin", admin=True)
+    await quota(discord, admin, sub("limits", integer("per_member", 1), integer("per_server", 5)))
+    fake_apiframe.default_script = JobScript(polls_before_done=HOLD)
+    ana = discord.add_member("ana")
+    sent: dict[str, FakeInteraction] = {}
+    for name in ("first", "second", "third"):
+        sent[name] = await discord.invoke("hailuo", hailuo(name), member=ana)
+        await asyncio.sleep(0.004)
+    for interaction in sent.values():
+        await discord.wait_reply(interaction, "credits reserved")
+
+    def position(name: str) -> str:
+        card = card_of(discord, sent[name])
+        match = re.search(r"position (\d+)", card.content) if card else None
+        return match.group(1) if match else "-"
+
+    await discord.wait_for(lambda: [position(n) for n in ("second", "third")] == ["1", "2"])
+    assert [job.body["prompt"] for job in fake_apiframe.jobs.values()] == ["first"]
 
 
 async def test_only_the_member_or_an_admin_can_cancel(
@@ -132,7 +159,7 @@ async def test_audit_channel_gets_a_line_for_every_ledger_row(
         await discord.invoke("hailuo", hailuo("y"), member=member), "your video is ready"
     )
     assert running.bot is not None
-    rows = await running.bot.database.fetch("SELECT id, kind FROM ledger ORDER BY id")
+    rows = await running.services.database.fetch("SELECT id, kind FROM ledger ORDER BY id")
     assert [r["kind"] for r in rows] == [
         "opening",
         "grant",
@@ -159,7 +186,7 @@ async def test_audit_channel_gets_a_line_for_every_ledger_row(
     # Stopping the log: later rows are not posted.
     await quota(discord, admin, sub("log"))
     await quota(discord, admin, sub("add", user("member", member.id), integer("amount", 1)))
-    await running.bot.audit.flush()
+    await running.services.audit.flush()
     assert len(posted()) == len(rows)
 
 
@@ -290,6 +317,6 @@ async def test_every_admin_command_refuses_members(
     reply = await discord.wait_reply(interaction, "Manage Server")
     assert reply.ephemeral and not reply.files
     assert running.bot is not None
-    settings = await running.bot.guild_settings.get(discord.guild_id)
+    settings = await running.services.guild_settings.get(discord.guild_id)
     assert settings.monthly_cap is None and settings.allowances == ()
     assert settings.per_member_limit == 2

@@ -58,7 +58,7 @@ async def test_a_form_that_fails_answers_with_an_error_id(
     click = await discord.click(card, "Extend", member=ana)
     await discord.wait_for(lambda: click.modal is not None)
     assert running.bot is not None
-    frames = running.bot.frames
+    frames = running.services.frames
 
     async def broken(*_: object) -> object:
         raise RuntimeError("the frame reader broke")  # a fault nobody planned for

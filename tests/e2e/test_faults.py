@@ -66,7 +66,7 @@ async def make_video(
 async def balance(running: RunningBot, name: str) -> int:
     assert running.bot is not None
     [member] = [m for m in running.discord.members.values() if m.name == name]
-    return await running.bot.ledger.balance(running.discord.guild_id, member.id)
+    return await running.services.ledger.balance(running.discord.guild_id, member.id)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ async def test_one_429_storm_slows_every_poller_without_multiplying_requests(
     fake_apiframe.default_script = JobScript(polls_before_done=10**9)
     members = [discord.add_member(f"p{i}") for i in range(10)]
     assert tolerant.bot is not None
-    await tolerant.bot.guild_settings.set_limits(discord.guild_id, 5, 20, actor_id=1)
+    await tolerant.services.guild_settings.set_limits(discord.guild_id, 5, 20, actor_id=1)
     for member in members:
         await discord.invoke("hailuo", hailuo(f"job {member.name}"), member=member)
     await discord.wait_for(
@@ -187,7 +187,7 @@ async def test_one_429_storm_slows_every_poller_without_multiplying_requests(
     elapsed = time.monotonic() - started
     # Without the shared gate, 10 pollers at 0.05 s would send about 400 requests here.
     assert during <= 10 * (elapsed / 1.0 + 1) + 5
-    assert tolerant.bot.apiframe.gate.closures >= 1
+    assert tolerant.services.apiframe.gate.closures >= 1
     fake_apiframe.faults.clear()
 
 
@@ -255,13 +255,13 @@ async def test_when_nothing_can_be_posted_credits_shows_the_link(
     member = await lose_the_card(running, fake_apiframe, "ivy")
     discord.closed_dms.add(member.id)
     assert running.bot is not None
-    await discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
+    await discord.wait_for(lambda: not running.services.runner.running)
     discord.forbidden_channels.clear()
     reply = await discord.wait_reply(
         await discord.invoke("credits", member=member), "Recent videos"
     )
     assert f"{fake_apiframe.base_url}/cdn/videos/" in reply.content
-    row = await running.bot.database.fetch_one("SELECT delivered_via FROM jobs")
+    row = await running.services.database.fetch_one("SELECT delivered_via FROM jobs")
     assert row is not None and row[0] == "kept"
 
 

@@ -88,16 +88,16 @@ async def test_image_to_video_uploads_both_frames(
     assert fake_apiframe.uploads[params["image"].rsplit("/", 1)[-1]][1] == "image/png"
     assert fake_apiframe.uploads[params["end_image"].rsplit("/", 1)[-1]][1] == "image/jpeg"
     assert fake_apiframe.rejected_bodies == []
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 12  # type: ignore[union-attr]
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 12
     # The images are kept once Apiframe has them: Again and 1080p send them again later.
-    kept = await running.bot.jobs.images(await _only_job_id(running))  # type: ignore[union-attr]
+    kept = await running.services.jobs.images(await _only_job_id(running))
     assert {image.filename for image in kept} == {"first.png", "last.jpg"}
     assert error_log.records == []
 
 
 async def _only_job_id(running: RunningBot) -> str:
     assert running.bot is not None
-    row = await running.bot.database.fetch_one("SELECT id FROM jobs")
+    row = await running.services.database.fetch_one("SELECT id FROM jobs")
     assert row is not None
     return str(row["id"])
 
@@ -119,8 +119,8 @@ async def refused(
     assert "Nothing was charged" in reply.content
     assert [m for m in discord.replies_to(interaction) if not m.ephemeral] == []
     assert running.bot is not None
-    assert await running.bot.database.fetch("SELECT * FROM jobs") == []
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
+    assert await running.services.database.fetch("SELECT * FROM jobs") == []
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 20
     return reply.content
 
 
@@ -202,12 +202,12 @@ async def test_short_balance_says_balance_price_and_who_grants(
     discord = running.discord
     member = discord.add_member("poor")
     assert running.bot is not None
-    await running.bot.ledger.set_balance(discord.guild_id, member.id, 7, actor_id=1)
+    await running.services.ledger.set_balance(discord.guild_id, member.id, 7, actor_id=1)
     interaction = await discord.invoke("hailuo", hailuo("a cat", resolution="1080p"), member=member)
     reply = await discord.wait_reply(interaction, "costs 10 credits and you have 7")
     assert reply.ephemeral and "Manage Server" in reply.content
     assert fake_apiframe.job_requests() == []
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 7
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 7
 
 
 async def test_in_a_dm_it_says_servers_only(
@@ -234,8 +234,10 @@ async def test_failed_job_is_refunded_and_says_why(
     assert "Provider overloaded" in card.content
     assert "5 credits were refunded: nothing was charged" in card.content
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
-    kinds = [e.kind.value for e in await running.bot.ledger.history(discord.guild_id, member.id)]
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 20
+    kinds = [
+        e.kind.value for e in await running.services.ledger.history(discord.guild_id, member.id)
+    ]
     assert kinds == ["refund", "reserve", "opening"]
 
 
@@ -255,7 +257,7 @@ async def test_owner_account_problems_refund_with_a_short_message(
     card = await discord.wait_reply(interaction, "could not be made")
     assert "not anything you did" in card.content and "refunded" in card.content
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 20
     [record] = [r for r in error_log.records if "refused the bot's account" in r.getMessage()]
     assert f"HTTP {status}" in record.getMessage()
     error_log.records.clear()

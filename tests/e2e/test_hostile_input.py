@@ -72,8 +72,8 @@ async def assert_refused_for_free(
     assert GENERIC_FAILURE not in content
     assert all(m.ephemeral for m in discord.replies_to(interaction))
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 20
-    assert await running.bot.jobs.recent_for_member(discord.guild_id, member.id, 5) == []
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 20
+    assert await running.services.jobs.recent_for_member(discord.guild_id, member.id, 5) == []
     return content
 
 
@@ -214,7 +214,7 @@ async def test_an_attachment_id_that_is_not_in_resolved_is_refused(guarded: Runn
     content = await final_reply(discord, interaction)
     assert GENERIC_FAILURE not in content
     assert guarded.bot is not None
-    assert await guarded.bot.ledger.balance(discord.guild_id, member.id) == 20
+    assert await guarded.services.ledger.balance(discord.guild_id, member.id) == 20
 
 
 odd_text = st.text(
@@ -256,7 +256,7 @@ async def test_random_option_values(
     content = await final_reply(discord, interaction)
     assert GENERIC_FAILURE not in content
     assert guarded.bot is not None
-    jobs = await guarded.bot.jobs.recent_for_member(discord.guild_id, member.id, 5)
+    jobs = await guarded.services.jobs.recent_for_member(discord.guild_id, member.id, 5)
     typed = without_controls(prompt).strip()  # control characters are taken out first
     valid = (
         typed != ""
@@ -272,7 +272,7 @@ async def test_random_option_values(
     else:
         assert not valid
         assert "Nothing was charged" in content
-        assert await guarded.bot.ledger.balance(discord.guild_id, member.id) == 20
+        assert await guarded.services.ledger.balance(discord.guild_id, member.id) == 20
 
 
 async def test_prompt_mentions_never_notify_anyone(guarded: RunningBot) -> None:

@@ -25,7 +25,7 @@ async def test_a_german_member_reads_the_acknowledgement_card_and_result_in_germ
     assert set(result.buttons()) == {"Nochmal", "1080p", "Fortsetzen", "Löschen"}
     # The job remembers its language: the bot answers in it after a restart too.
     assert running.bot is not None
-    [job] = await running.bot.jobs.recent_for_member(discord.guild_id, lena.id, 1)
+    [job] = await running.services.jobs.recent_for_member(discord.guild_id, lena.id, 1)
     assert job.language == GERMAN
 
     balance = await discord.invoke("credits", [], member=lena)
@@ -49,7 +49,7 @@ async def test_a_german_member_is_refused_in_german_with_every_fix_and_nothing_c
     assert "Es wurde nichts berechnet." in refused.content
     assert fake_apiframe.job_requests() == []
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, lena.id) == 20
+    assert await running.services.ledger.balance(discord.guild_id, lena.id) == 20
 
 
 async def test_the_servers_language_is_the_fallback_and_a_members_own_comes_first(

@@ -73,8 +73,8 @@ async def test_each_model_makes_its_video_at_its_price_charged_once(
     assert f"{label} · 768p · {duration} s · {price} credits" in card.content
     assert sent_models(fake_apiframe) == [model]
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 20 - price
-    kinds = [e.kind.value for e in await running.bot.ledger.history(discord.guild_id, ana.id)]
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 20 - price
+    kinds = [e.kind.value for e in await running.services.ledger.history(discord.guild_id, ana.id)]
     assert kinds == ["charge", "reserve", "opening"]
 
 
@@ -105,7 +105,7 @@ async def test_each_models_rules_are_refused_together_before_any_charge(
     assert "1080p is 6 s only" in words
     assert fake_apiframe.jobs == {}
     assert running.bot is not None
-    assert await running.bot.ledger.history(discord.guild_id, cy.id) == []
+    assert await running.services.ledger.history(discord.guild_id, cy.id) == []
 
 
 async def test_saved_defaults_and_again_keep_the_model(
@@ -181,7 +181,7 @@ async def test_a_content_policy_refusal_is_said_plainly_refunded_and_audited(
     card = await discord.wait_reply(asked, "could not be made", within=20)
     assert said in card.content and "5 credits were refunded" in card.content
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, gus.id) == 20
+    assert await running.services.ledger.balance(discord.guild_id, gus.id) == 20
 
     def policy_lines() -> list[FakeMessage]:
         return [
@@ -201,7 +201,7 @@ async def test_quota_show_sets_what_apiframe_billed_beside_what_members_paid(
     await make(discord, hal, "a kite", model="hailuo-2.3-fast", image=picture(discord))
     await make(discord, hal, "a kite again")
     assert running.bot is not None
-    await running.discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
+    await running.discord.wait_for(lambda: not running.services.runner.running)
     shown = await discord.invoke("quota", [sub("show")], member=admin)
     # Members paid 5 + 5; this Apiframe bills 3 for a 2.3 Fast clip and 5 for Hailuo 02.
     reply = await discord.wait_reply(shown, "members were charged 10 credits")
@@ -229,4 +229,4 @@ async def test_the_owners_price_is_the_one_charged(
     card = await make(discord, ivy, "a kite", model="hailuo-2.3-fast", image=picture(discord))
     assert "4 credits" in card.content
     assert priced.bot is not None
-    assert await priced.bot.ledger.balance(discord.guild_id, ivy.id) == 16
+    assert await priced.services.ledger.balance(discord.guild_id, ivy.id) == 16

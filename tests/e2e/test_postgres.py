@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.cli import run_cli
+from bot.operations.cli import run_cli
 from bot.settings import load_store_settings
 from testkit.commands import hailuo, integer, sub, user
 from testkit.fake_apiframe import FakeApiframe, JobScript
@@ -58,7 +58,7 @@ async def test_the_bot_started_on_a_copy_sees_the_same_balances_and_history(
         said_after = (await discord.wait_reply(after, "You have **22** credits")).content
         assert said_after == said_before  # the same balance and the same videos, same links
         assert on_copy.bot is not None
-        history = await on_copy.bot.ledger.history(discord.guild_id, ana.id)
+        history = await on_copy.services.ledger.history(discord.guild_id, ana.id)
         assert [e.kind.value for e in history] == ["grant", "charge", "reserve", "opening"]
     finally:
         await on_copy.stop()
@@ -87,8 +87,8 @@ async def test_a_pool_of_one_connection_serves_fifty_servers_at_once(
         for asked in asks:
             await discord.wait_reply(asked, READY, within=90)
         assert harness.bot is not None
-        assert await harness.bot.stores.ledger.disagreements() == []
-        assert harness.bot.metrics.database_busy._value.get() == 0
+        assert await harness.services.stores.ledger.disagreements() == []
+        assert harness.services.metrics.database_busy._value.get() == 0
     finally:
         await harness.stop()
 
@@ -113,14 +113,16 @@ async def test_news_from_other_processes_arrives_again_after_the_listen_connecti
         asked = await discord.invoke("hailuo", hailuo("news"), member=discord.add_member("ana"))
         await discord.wait_for(lambda: bool(fake_apiframe.jobs))
         [remote] = fake_apiframe.jobs.values()
-        assert bot.relay is not None and remote.polls == 0  # webhooks on: polled once a minute
-        pid = bot.relay.server_pid
-        await bot.database.fetch("SELECT pg_terminate_backend($1)", pid)
+        assert (
+            bot.services.relay is not None and remote.polls == 0
+        )  # webhooks on: polled once a minute
+        pid = bot.services.relay.server_pid
+        await bot.services.database.fetch("SELECT pg_terminate_backend($1)", pid)
         # Restored, the bot checks what it may have missed at once (the job is still running).
         await discord.wait_for(lambda: remote.polls == 1, within=20)
-        assert bot.relay.server_pid not in (None, pid)
+        assert bot.services.relay.server_pid not in (None, pid)
         # News relayed by another process (as a NOTIFY) reaches the job again.
-        await bot.database.fetch(
+        await bot.services.database.fetch(
             "SELECT pg_notify('hailuo_job_news', $1)", json.dumps([remote.id, "COMPLETED", 100])
         )
         await discord.wait_reply(asked, READY, within=10)  # not the minute of the safety net

@@ -29,8 +29,8 @@ async def test_restart_while_polling_resumes_and_delivers(
     card = await discord.wait_reply(interaction, "your video is ready")
     assert list(card.files.values()) == [fake_apiframe.video_bytes]
     assert len(fake_apiframe.jobs) == 1
-    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
-    charges = await bot.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
+    assert await bot.services.ledger.balance(discord.guild_id, member.id) == 15
+    charges = await bot.services.database.fetch("SELECT * FROM ledger WHERE kind = 'charge'")
     assert len(charges) == 1
 
 
@@ -53,7 +53,7 @@ async def test_restart_before_submit_resubmits_with_the_same_key(
     }
     assert len(keys) == 1
     assert len(fake_apiframe.jobs) <= 1
-    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+    assert await bot.services.ledger.balance(discord.guild_id, member.id) == 15
 
 
 async def test_restart_after_outcome_delivers_once_without_new_charges(
@@ -68,7 +68,7 @@ async def test_restart_after_outcome_delivers_once_without_new_charges(
     await asyncio.sleep(0.3)
     assert sum(j.polls for j in fake_apiframe.jobs.values()) == polls
     assert len([m for m in discord.replies_to(interaction) if not m.ephemeral]) == 1
-    assert await bot.ledger.balance(discord.guild_id, member.id) == 15
+    assert await bot.services.ledger.balance(discord.guild_id, member.id) == 15
 
 
 async def test_commands_are_synced_only_when_they_change(running: RunningBot) -> None:
@@ -129,4 +129,4 @@ async def test_job_reserved_before_its_card_was_posted_still_reaches_the_member(
     assert message.content.startswith(f"✅ <@{member.id}>")
     assert all(m.ephemeral for m in discord.replies_to(interaction))
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, member.id) == 15
+    assert await running.services.ledger.balance(discord.guild_id, member.id) == 15

@@ -35,7 +35,7 @@ async def test_a_blocked_word_is_refused_privately_for_free_and_logged(
     assert "Nothing was charged" in reply.content
     assert fake_apiframe.job_requests() == []
     assert running.bot is not None
-    assert await running.bot.ledger.balance(discord.guild_id, ana.id) == 20
+    assert await running.services.ledger.balance(discord.guild_id, ana.id) == 20
     await discord.wait_for(
         lambda: any(
             "refused by this server's rules" in m.content
@@ -54,7 +54,7 @@ async def test_members_cannot_change_the_block_list(running: RunningBot) -> None
     said = await quota(running, member, sub("block", sub("add", text("words", "cats"))))
     assert "Manage Server" in said
     assert running.bot is not None
-    assert (await running.bot.rules.blocked_words(running.discord.guild_id)).entries == ()
+    assert (await running.services.rules.blocked_words(running.discord.guild_id)).entries == ()
 
 
 async def test_sexual_prompts_only_in_age_restricted_channels_and_only_if_allowed(
@@ -127,8 +127,8 @@ async def test_a_video_made_for_adults_is_never_posted_outside_age_restricted_ch
     card = await discord.wait_reply(made, READY)
     assert card.channel_id == adults
     assert running.bot is not None
-    await discord.wait_for(lambda: not running.bot.runner.running)  # type: ignore[union-attr]
-    short = (await running.bot.jobs.recent_for_member(discord.guild_id, ana.id, 1))[0].short_id
+    await discord.wait_for(lambda: not running.services.runner.running)
+    short = (await running.services.jobs.recent_for_member(discord.guild_id, ana.id, 1))[0].short_id
     link = f"https://discord.com/channels/{discord.guild_id}/{adults}/{card.id}"
 
     # Asked to post it publicly in an ordinary channel: a private pointer, nothing of it.

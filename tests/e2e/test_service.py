@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.service.check import run_check
+from bot.operations.check import run_check
 from testkit.commands import hailuo
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord
@@ -94,7 +94,7 @@ async def test_a_locked_database_turns_readyz_503(served: RunningBot) -> None:
 
 async def test_a_stalled_job_runner_turns_readyz_503(served: RunningBot) -> None:
     assert served.bot is not None
-    runner = served.bot.runner
+    runner = served.services.runner
     await wait_readiness(served, 200)
     assert runner._supervisor is not None
     runner._supervisor.cancel()  # the runner's loop stops beating
@@ -122,12 +122,12 @@ async def test_metrics_are_served_from_memory_even_without_the_database(
     served: RunningBot,
 ) -> None:
     assert served.bot is not None
-    await served.bot.database.close()  # any query would fail now
+    await served.services.database.close()  # any query would fail now
     try:
         status, text = await get(served, "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
         assert status == 200 and "hailuo_jobs" in text
     finally:
-        await served.bot.database.open()
+        await served.services.database.open()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -151,10 +151,10 @@ async def test_metrics_count_what_happened(served: RunningBot, fake_apiframe: Fa
     )
     await discord.wait_reply(refused, "Nothing was charged")
     assert served.bot is not None
-    await discord.wait_for(lambda: not served.bot.runner.running)  # type: ignore[union-attr]
+    await discord.wait_for(lambda: not served.services.runner.running)
 
     assert (await get(served, "/metrics"))[0] == 401
-    await served.bot.refresh_gauges()  # the background count, every 15 s
+    await served.services.refresh_gauges()  # the background count, every 15 s
     status, text = await get(served, "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
     assert status == 200
     found = samples(text)
@@ -294,11 +294,11 @@ async def test_the_simulator_delivers_a_real_mp4_without_apiframe(
         )
         await fake_discord.wait_reply(broken, "credits were refunded", within=20)
         assert harness.bot is not None
-        await fake_discord.wait_for(lambda: not harness.bot.runner.running)  # type: ignore[union-attr]
-        assert await harness.bot.ledger.balance(fake_discord.guild_id, member.id) == 15
+        await fake_discord.wait_for(lambda: not harness.services.runner.running)
+        assert await harness.services.ledger.balance(fake_discord.guild_id, member.id) == 15
         reasons = [
             row[0]
-            for row in await harness.bot.database.fetch(
+            for row in await harness.services.database.fetch(
                 "SELECT reason FROM ledger WHERE job_id IS NOT NULL"
             )
         ]

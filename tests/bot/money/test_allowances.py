@@ -13,7 +13,7 @@ from bot.money.servers import ServerSettings
 from bot.store.ledger import SqlLedgerStore
 from bot.store.settings import SqlGuildSettingsStore
 from bot.store.sqlite import SqliteDatabase
-from cogs._messages import refusal
+from cogs.front_end._errors import refusal
 from tests.bot.factories import GUILD
 
 ADMIN = 900

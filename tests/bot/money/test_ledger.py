@@ -16,7 +16,7 @@ from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.settings import SqlGuildSettingsStore
 from bot.store.sqlite import SqliteDatabase
-from cogs._messages import refusal
+from cogs.front_end._errors import refusal
 from tests.bot.factories import GUILD, new_job
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.errors import SettingRefused
 from bot.money.allowances import Period
 from bot.money.servers import ServerSettings
 from bot.store.settings import SqlGuildSettingsStore
@@ -33,8 +34,10 @@ async def test_both_limits_change_in_one_transaction(database: SqliteDatabase) -
 
 async def test_a_bad_setting_changes_nothing(database: SqliteDatabase) -> None:
     guilds = ServerSettings(SqlGuildSettingsStore(database, 20))
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(SettingRefused, match="from 1 to 100"):
         await guilds.set_limits(GUILD, 0, 5, actor_id=9)
+    with pytest.raises(SettingRefused, match="from 1 to 1000"):
+        await guilds.set_limits(GUILD, 5, 1001, actor_id=9)
     with pytest.raises(ValueError, match="unknown server setting"):
         await SqlGuildSettingsStore(database, 20).set_columns(
             GUILD, {"balance; DROP TABLE ledger": 1}, actor_id=9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.jobs.records import Job, QueueLimits
+from bot.jobs.records import Hold, Job, QueueLimits
 from bot.runner import admissible
 from bot.store.driver import Tx
 from tests.bot.factories import GUILD, new_job
@@ -14,8 +14,8 @@ from tests.conftest import Backend
 TTL = timedelta(seconds=30)
 
 
-def everyone(limits: QueueLimits, running: dict[int, int], waiting: list[Job]) -> list[Job]:
-    return waiting
+def everyone(limits: QueueLimits, running: dict[int, int], waiting: list[Job | Hold]) -> list[Job]:
+    return [job for job in waiting if isinstance(job, Job)]
 
 
 async def admitted_job(

@@ -1,0 +1,264 @@
+"""`python -m bot check`: the set-up checked piece by piece, without starting the bot.
+
+One line per check, ✔ or ✖, and the exit code is 0 only when all pass. `--offline` checks only
+what needs no network: the settings, the database and the message catalogues. No secret is ever
+printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, TextIO
+
+import aiohttp
+
+from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError, RetryPolicy
+from bot.errors import ConfigurationError
+from bot.i18n import ENGLISH, catalogues
+from bot.money.pricing import PriceTable
+from bot.operations.invite import invite_url
+from bot.operations.probe import readyz_url
+from bot.settings import Settings, load_settings, setup_warnings
+from bot.store import stores_for
+from bot.store.driver import StoreUnavailable
+
+PASSED: Final = "✔"
+FAILED: Final = "✖"
+TIMEOUT: Final = aiohttp.ClientTimeout(total=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    passed: bool
+    text: str
+
+
+Check = Callable[[Settings], Awaitable[list[Outcome]]]
+
+
+async def check_database(settings: Settings) -> list[Outcome]:
+    stores = stores_for(settings)
+    path = stores.where
+    try:
+        await stores.database.open()
+        try:
+            problems = await stores.ledger.disagreements()
+        finally:
+            await stores.database.close()
+    except StoreUnavailable as exc:
+        return [Outcome(False, str(exc))]
+    if problems:
+        return [
+            Outcome(
+                False,
+                f"database at {path}: {len(problems)} problem(s), the first: "
+                f"{problems[0]} (run `python -m bot db verify`)",
+            )
+        ]
+    return [Outcome(True, f"database at {path}: opened, migrated, balances and ledger agree")]
+
+
+async def check_http_port(settings: Settings) -> list[Outcome]:
+    """The HTTP server's port is free: found here, not after the bot has logged in."""
+    if not settings.http_port:
+        return [Outcome(True, "HTTP server: off (HTTP_PORT=0)")]
+    where = f"{settings.http_host}:{settings.http_port}"
+    try:
+        await asyncio.to_thread(bind_test, settings.http_host, settings.http_port)
+    except OSError as exc:
+        if await bot_answers(settings):
+            return [Outcome(True, f"HTTP server: the bot is running there ({where})")]
+        return [
+            Outcome(
+                False,
+                f"cannot listen on {where} ({exc.strerror or exc}): is the bot already "
+                "running? Else set HTTP_PORT to a free port, or 0 to turn the HTTP server off",
+            )
+        ]
+    return [Outcome(True, f"HTTP server: {where} is free")]
+
+
+async def bot_answers(settings: Settings) -> bool:
+    """Whether the port is busy because this bot is already running on it."""
+    url = readyz_url(settings).removesuffix("/readyz") + "/healthz"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session,
+            session.get(url) as response,
+        ):
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+    return response.status == 200 and isinstance(body, dict) and body.get("status") == "ok"
+
+
+def bind_test(host: str, port: int) -> None:
+    """Bind and let go, as aiohttp would bind (address reuse on, so a port in TIME_WAIT is
+    free, as it is for the bot)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        probe.listen(1)
+
+
+async def check_languages(settings: Settings) -> list[Outcome]:
+    """The message catalogues shipped with the bot are there and readable."""
+    try:
+        books = catalogues()
+    except (OSError, ValueError) as exc:
+        return [Outcome(False, f"languages: the message catalogues cannot be read ({exc})")]
+    others = [code for code in books.codes if code != ENGLISH]
+    if not others:
+        return [Outcome(False, "languages: no message catalogue found besides English")]
+    sizes = ", ".join(f"{code} ({len(books[code].keys)} messages)" for code in others)
+    return [Outcome(True, f"languages: English, {sizes}")]
+
+
+async def check_discord(settings: Settings) -> list[Outcome]:
+    base = settings.discord_api_base_url.rstrip("/")
+    headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=headers) as session:
+            async with session.get(f"{base}/users/@me") as response:
+                if response.status == 401:
+                    return [
+                        Outcome(
+                            False,
+                            "Discord refused DISCORD_TOKEN: reset the token in "
+                            "the Developer Portal (Bot tab) and set it again",
+                        )
+                    ]
+                if response.status != 200:
+                    return [Outcome(False, f"Discord answered HTTP {response.status} at {base}")]
+                user = await response.json(content_type=None)
+            async with session.get(f"{base}/oauth2/applications/@me") as response:
+                application = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return [
+            Outcome(
+                False,
+                f"could not reach Discord at {base} ({type(exc).__name__}): "
+                "check the network, or DISCORD_API_BASE_URL",
+            )
+        ]
+    application_id = application.get("id") if isinstance(application, dict) else None
+    name = user.get("username", "?") if isinstance(user, dict) else "?"
+    return [
+        Outcome(
+            True, f"Discord accepts DISCORD_TOKEN: the bot is {name}, application {application_id}"
+        ),
+        Outcome(True, f"invite it with {invite_url(application_id)}"),
+    ]
+
+
+async def check_apiframe(settings: Settings) -> list[Outcome]:
+    if settings.apiframe_simulate:
+        return [Outcome(True, "Apiframe: simulated (APIFRAME_SIMULATE is on): nothing is billed")]
+    base = settings.apiframe_base_url
+    async with ApiframeClient(
+        base, settings.apiframe_api_key, timeout=15, retry=RetryPolicy(attempts=2)
+    ) as client:
+        try:
+            me = await client.me()
+        except ApiframeAuthError as exc:
+            return [
+                Outcome(
+                    False,
+                    f"Apiframe refused APIFRAME_API_KEY (HTTP {exc.status}): "
+                    "create a key in Apiframe's dashboard and set it again",
+                )
+            ]
+        except ApiframeError as exc:
+            return [
+                Outcome(
+                    False,
+                    f"could not reach Apiframe at {base} ({exc.message}): check "
+                    "the network, or APIFRAME_BASE_URL",
+                )
+            ]
+    team = me.get("team")
+    balance = team.get("credits", "unknown") if isinstance(team, dict) else "unknown"
+    return [Outcome(True, f"Apiframe accepts APIFRAME_API_KEY: {balance} credits left")]
+
+
+async def check_webhook(settings: Settings) -> list[Outcome]:
+    url = settings.apiframe_webhook_url
+    if url is None:
+        return []
+    if not settings.http_port:
+        return [
+            Outcome(False, "APIFRAME_WEBHOOK_URL is set but HTTP_PORT=0 turns the HTTP server off")
+        ]
+    body = json.dumps(
+        {"event": "check", "jobId": "hailuo-bot-check", "status": "PROCESSING"}
+    ).encode()
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.post(
+                url,
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Webhook-Signature": "sha256=" + "0" * 64,
+                },
+            ) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return [
+            Outcome(
+                False,
+                f"webhook URL {url} is not reachable from here "
+                f"({type(exc).__name__}): is the bot running behind the proxy?",
+            )
+        ]
+    if status != 401:
+        return [
+            Outcome(
+                False,
+                f"webhook URL {url} answered HTTP {status} to a bad signature, "
+                "not 401: does the proxy reach this bot's /apiframe/webhook?",
+            )
+        ]
+    return [Outcome(True, f"webhook URL {url} reaches the bot and refuses a bad signature")]
+
+
+async def run_check(
+    *, offline: bool, out: TextIO = sys.stdout, settings: Settings | None = None
+) -> int:
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigurationError as exc:
+            print(f"{FAILED} settings: {exc}", file=out)
+            return 1
+    try:
+        PriceTable.with_overrides(settings.video_prices)
+    except ValueError as exc:
+        print(f"{FAILED} settings: VIDEO_PRICES: {exc}", file=out)
+        return 1
+    print(f"{PASSED} settings: read", file=out)
+    for warning in setup_warnings(settings):
+        print(f"  warning: {warning}", file=out)
+    if settings.apiframe_simulate:
+        print("  note: APIFRAME_SIMULATE is on: nothing is sent to Apiframe or billed", file=out)
+    checks: list[Check] = [check_database, check_http_port, check_languages]
+    if not offline:
+        checks += [check_discord, check_apiframe, check_webhook]
+    passed = True
+    for check in checks:
+        for outcome in await check(settings):
+            passed &= outcome.passed
+            print(f"{PASSED if outcome.passed else FAILED} {outcome.text}", file=out)
+    return 0 if passed else 1
+
+
+def main(arguments: list[str]) -> int:
+    return asyncio.run(run_check(offline="--offline" in arguments))

@@ -1,0 +1,290 @@
+"""The owner's shell commands: `python -m bot credits|ledger|db ...`.
+
+They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
+and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
+transaction, like the bot's own), while it is stopped, or before its first start (the database
+is created and migrated as the bot would). Every mistake is one line on stderr that names the
+fix: exit code 2 for a command typed wrong, 1 for one that could not be done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn, TextIO
+from urllib.parse import urlsplit
+
+from bot.money.ledger import Ledger
+from bot.money.rules import MAX_AMOUNT
+from bot.money.servers import ServerSettings
+from bot.operations.reports import ledger_csv
+from bot.settings import StoreSettings, settings_help
+from bot.store import Stores, stores_for
+from bot.store.copy import CopyRefused, copy_to_postgres
+from bot.store.driver import StoreUnavailable
+from bot.store.postgres import PostgresDatabase, redacted
+from bot.store.sqlite import BackupRefused, SqliteDatabase, backup
+
+OWNER = 0  # the actor id recorded for changes made from the shell
+PROGRAM = "python -m bot"
+# Discord ids are snowflakes: positive, and within 64 signed bits.
+LARGEST_ID = 2**63 - 1
+BACKUPS = "backups"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming the fix (not a usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def discord_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= LARGEST_ID:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Discord id: a number of up to 19 digits (in Discord, turn on "
+            "Developer Mode, then right-click the server or member and Copy ID)"
+        )
+    return value
+
+
+def credit_amount(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = MAX_AMOUNT + 1
+    if not -MAX_AMOUNT <= value <= MAX_AMOUNT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an amount of credits: a whole number from {-MAX_AMOUNT:,} to "
+            f"{MAX_AMOUNT:,}"
+        )
+    return value
+
+
+def parser(version: str = "unknown") -> argparse.ArgumentParser:
+    root = OneLineParser(
+        prog=PROGRAM,
+        description="Run the hailuo-bot Discord bot (with no command), or manage its database.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument("--version", action="version", version=f"hailuo-bot {version}")
+    groups = root.add_subparsers(
+        dest="group", metavar="command", title="commands (none: run the bot)"
+    )
+
+    check = groups.add_parser("check", help="check the set-up without starting the bot")
+    check.add_argument(
+        "--offline", action="store_true", help="only the settings and the database (no network)"
+    )
+
+    groups.add_parser(
+        "health", help="ask the running bot's /readyz (exit 0 when ready): for HEALTHCHECK"
+    )
+
+    balances = groups.add_parser("credits", help="show or change a member's credits")
+    credit_actions = balances.add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("show", "print the balance"),
+        ("set", "set the balance"),
+        ("add", "add (or, negative, remove) credits"),
+    ):
+        command = credit_actions.add_parser(action, help=helptext)
+        command.add_argument("--guild", type=discord_id, required=True, help="server id")
+        command.add_argument("--member", type=discord_id, required=True, help="member id")
+        if action != "show":
+            command.add_argument("amount", type=credit_amount)
+
+    ledger = groups.add_parser("ledger", help="the credit ledger")
+    ledger_actions = ledger.add_subparsers(dest="action", required=True)
+    export = ledger_actions.add_parser("export", help="write a server's ledger as CSV")
+    export.add_argument("--guild", type=discord_id, required=True, help="server id")
+    export.add_argument(
+        "--out", type=Path, help="a new file to write (default: standard output); never replaced"
+    )
+
+    db = groups.add_parser("db", help="database checks and backups")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    db_actions.add_parser("verify", help="check that balances, ledger and jobs agree")
+    copy = db_actions.add_parser("backup", help="copy the SQLite database while the bot runs")
+    copy.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        help=f"a new file (default: {BACKUPS}/hailuo-<date and time>.sqlite3 beside the database)",
+    )
+    move = db_actions.add_parser(
+        "copy", help="copy the SQLite database into an empty PostgreSQL database, then verify it"
+    )
+    move.add_argument(
+        "--to",
+        metavar="URL",
+        help="postgresql://user@host/db, without a password (default: COPY_TO_DATABASE_URL, "
+        "where a password belongs)",
+    )
+    return root
+
+
+def fail(message: str) -> int:
+    print(f"hailuo-bot: {message}", file=sys.stderr)
+    return 1
+
+
+def default_backup(database: Path) -> Path:
+    """A new file in the backups folder beside the database (on the Docker image's volume,
+    where the container's user may write), named by the time."""
+    folder = database.parent / BACKUPS
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"hailuo-{datetime.now(UTC):%Y-%m-%d-%H%M%S}.sqlite3"
+
+
+async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
+    args = parser().parse_args(argv)
+    if args.group == "db" and args.action == "backup":
+        if settings.on_postgres:
+            return fail(
+                "db backup copies a SQLite file; back PostgreSQL up with its own tools "
+                "(pg_dump, or your provider's backups)"
+            )
+        if not settings.sqlite_path.is_file():
+            return fail(
+                f"there is no database at {settings.sqlite_path} yet (set DATABASE_PATH, or "
+                "start the bot once)"
+            )
+        try:
+            target = args.path or default_backup(settings.sqlite_path)
+            await backup(settings.sqlite_path, target)
+        except BackupRefused as exc:
+            return fail(str(exc))
+        except OSError as exc:
+            return fail(f"cannot make {exc.filename}: {exc.strerror}")
+        print(f"backed up {settings.sqlite_path} to {target}", file=out)
+        return 0
+    if args.group == "db" and args.action == "copy":
+        return await copy_database(settings, args.to, out)
+    if args.group == "ledger" and args.out is not None:
+        problem = unwritable(args.out)
+        if problem is not None:
+            return fail(problem)
+    if not settings.on_postgres and not settings.sqlite_path.exists():
+        # Before the bot's first start: make the database now, as the bot would.
+        print(f"creating the database at {settings.sqlite_path}", file=sys.stderr)
+    stores = stores_for(settings)
+    try:
+        await stores.database.open()
+    except StoreUnavailable as exc:
+        return fail(str(exc))
+    try:
+        return await _run(args, stores, out)
+    finally:
+        await stores.database.close()
+
+
+async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
+    if args.group == "credits":
+        ledger = Ledger(stores.ledger)
+        if args.action == "show":
+            stored = await ledger.stored_balance(args.guild, args.member)
+            if stored is None:
+                guild = await ServerSettings(stores.guilds).get(args.guild)
+                print(
+                    f"{guild.default_credits} (no account yet: this server's starting balance)",
+                    file=out,
+                )
+            else:
+                print(f"{stored}", file=out)
+        elif args.action == "set":
+            if args.amount < 0:
+                return fail(f"a balance cannot be negative: give 0 to {MAX_AMOUNT:,}")
+            change = await ledger.set_balance(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        else:
+            change = await ledger.add_credits(args.guild, args.member, args.amount, OWNER)
+            print(f"balance {change.balance} ({change.delta:+d})", file=out)
+        return 0
+    if args.group == "ledger":
+        text = await ledger_csv(stores.ledger, args.guild)
+        if args.out is None:
+            out.write(text)
+            return 0
+        try:
+            # "x": a file that appeared since the check is not replaced either.
+            with args.out.open("x", encoding="utf-8", newline="") as file:
+                file.write(text)
+        except FileExistsError:
+            return fail(f"{args.out} exists already: choose a new name (it is never replaced)")
+        except OSError as exc:
+            return fail(f"cannot write {args.out}: {exc.strerror}")
+        print(f"wrote {args.out}", file=out)
+        return 0
+    return report(await stores.ledger.disagreements(), out)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a new file cannot be written at `path`, before any work is done."""
+    if path.exists():
+        return f"{path} exists already: choose a new name (it is never replaced)"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist: create it, or choose another path"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable by this user: choose another path"
+    return None
+
+
+def report(problems: list[str], out: TextIO) -> int:
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=out)
+        return 1
+    print("ok: balances, ledger and jobs agree", file=out)
+    return 0
+
+
+async def copy_database(settings: StoreSettings, given: str | None, out: TextIO) -> int:
+    """`db copy`: the configured SQLite database into an empty PostgreSQL one, named by
+    COPY_TO_DATABASE_URL (or by `--to`, when its URL holds no password)."""
+    if settings.on_postgres:
+        return fail("db copy reads a SQLite database: unset DATABASE_URL (or point it at one)")
+    if given is not None and urlsplit(given).password:
+        # The command line stays in the shell's history and the list of processes.
+        return fail(
+            "--to carries a password, which would stay in your shell history and the list of "
+            "processes: put the URL in COPY_TO_DATABASE_URL instead (a line of .env, or "
+            "exported) and run `python -m bot db copy`"
+        )
+    secret = settings.copy_to_database_url
+    url = given if given is not None else (None if secret is None else secret.get_secret_value())
+    if url is None:
+        return fail(
+            "say where to copy to: set COPY_TO_DATABASE_URL=postgresql://user:password@host/db "
+            "(a line of .env, or exported), then run `python -m bot db copy`"
+        )
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        return fail("the target must be a postgresql:// URL (COPY_TO_DATABASE_URL or --to)")
+    if not settings.sqlite_path.exists():
+        return fail(f"no database at {settings.sqlite_path} to copy")
+    target = PostgresDatabase(url)
+    try:
+        await target.open()
+    except StoreUnavailable as exc:
+        return fail(str(exc))
+    try:
+        async with SqliteDatabase(settings.sqlite_path) as source:
+            copied = await copy_to_postgres(source, target)
+    except CopyRefused as exc:
+        return fail(str(exc))
+    finally:
+        await target.close()
+    for table, rows in copied.rows.items():
+        print(f"{table}: {rows} row(s)", file=out)
+    print(f"copied {settings.sqlite_path} to {redacted(url)}", file=out)
+    return report(copied.problems, out)
