@@ -2,11 +2,14 @@
 
 The tree shows the layers; each area imports only the areas below it (a test reads the imports):
 
-    app.py                         builds the discord.py bot and wires the pieces (the one
-                                   module here that imports discord; nothing imports cogs/)
+    client/, __main__.py           the Discord side: the discord.py bot, its start-up, what the
+                                   dashboard asks of Discord (the one package here that imports
+                                   discord; nothing imports cogs/)
+    assembly.py                    every part that decides, built and wired without Discord
+    dashboard/                     the admin dashboard on the bot's HTTP server
     studio.py, runner.py,          the workflows: what a member starts, and a job driven to its
-    services.py, __main__.py       end (the one place it is settled); what the front end may use
-    service/                       running it: HTTP server, audit channel, reports, check, CLI
+    services.py                    end (the one place it is settled); what the front ends use
+    operations/                    running it: HTTP server, audit channel, reports, check, CLI
     store/                         keeping it: one store over SQLite or PostgreSQL
     money/                         credits: the ledger, allowances, prices, server settings
     jobs/                          a job's records and the steps of its life

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ class Cluster:
 
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    async def new_database(self, prefix: str = "test") -> str:
+        """A new, empty database in the cluster; its URL (the tests' and the benchmark's)."""
+        import asyncpg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(self.url("postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        return self.url(name)
 
 
 def _free_port() -> int:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from PIL import Image
 
@@ -128,13 +126,7 @@ def postgres_cluster() -> Iterator[Cluster]:
 
 async def fresh_database(cluster: Cluster) -> str:
     """A new, empty database in the test cluster; its URL."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(cluster.url("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return cluster.url(name)
+    return await cluster.new_database()
 
 
 @pytest.fixture

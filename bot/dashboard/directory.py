@@ -1,4 +1,4 @@
-"""What the dashboard needs to know from Discord, asked through the bot (`bot/app.py`): the
+"""What the dashboard needs to know from Discord, asked through the bot (`bot/client/`): the
 dashboard itself never imports discord.py."""
 
 from __future__ import annotations

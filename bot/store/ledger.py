@@ -339,10 +339,11 @@ class SqlLedgerStore:
         async def body(tx: Tx) -> int:
             settings = await read_guild_settings(tx, guild_id, self._fallback_default)
             if settings.monthly_cap is not None:
-                if tx.row_lock:  # take turns within this server: its row locked, then the sum
-                    settings = await read_guild_settings(
-                        tx, guild_id, self._fallback_default, lock=True
-                    )
+                # Reservations in a capped server take turns: its row locked, then the sum
+                # (where one writer runs at a time, the lock is nothing and the read the same).
+                settings = await read_guild_settings(
+                    tx, guild_id, self._fallback_default, lock=True
+                )
                 crossed = cap_crossed(
                     settings.monthly_cap, await month_spend(tx, guild_id, now), job.price, now
                 )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import Sizes, run, table
+from bench.run import run
+from bench.stage import Sizes, table
 
 
 @pytest.mark.slow
