@@ -17,6 +17,7 @@ client (`bot/client/`) owns one and drives its life:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from bot.apiframe.webhooks import webhook_signing_key
 from bot.errors import ConfigurationError
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import PollShape, RenderTimes
-from bot.jobs.records import Job
+from bot.jobs.records import Job, PendingRequest
 from bot.jobs.submission import Submitter
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.attachments import AttachmentFetcher
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 # The channel on which processes sharing a database pass on webhook news about jobs.
 NEWS_CHANNEL: Final = "hailuo_job_news"
 GAUGES_EVERY: Final = 15.0
+# How long jobs in flight wait at start for the gateway to be ready before being picked up.
+RESUME_WAIT: Final = 5.0
 Readiness = Callable[[], Awaitable[str | None]]
 
 
@@ -119,6 +122,7 @@ class Assembly:
         self._opened = False
         self._serving = False
         self._gauges: asyncio.Task[None] | None = None
+        self._resuming: asyncio.Task[None] | None = None
 
     # -- what the front end uses ---------------------------------------------------------
 
@@ -210,9 +214,10 @@ class Assembly:
         await self.web.start()
         self._serving = True
 
-    async def start_work(self) -> None:
+    async def start_work(self, connected: Callable[[], Awaitable[object]] | None = None) -> None:
         """Everything that acts on jobs and ledger rows, once the front end is in: the runner,
-        the studio and the audit trail; news from other processes; interrupted jobs resumed."""
+        the studio and the audit trail; news from other processes; interrupted jobs resumed
+        once `connected()` is done (the gateway is ready), or after `RESUME_WAIT` at most."""
         if self._front_end is None:
             raise RuntimeError("no front end registered a job reporter")
         reporter, audit_sink = self._front_end
@@ -228,13 +233,38 @@ class Assembly:
             self.relay = await news.listen(
                 NEWS_CHANNEL, self._heard_relayed, on_restored=self._runner.check_all_now
             )
-        await self._runner.resume_pending()
-        self._runner.supervise()
+        # Jobs in flight are picked up beside the gateway's connection, not before it: a
+        # restart in a busy hour answers its first command without waiting for a thousand
+        # of them. The supervisor starts once they are, so that it never claims them one by one.
+        interrupted = await self._runner.interrupted()  # before any request of this start
+        self._resuming = asyncio.create_task(
+            self._resume(self._runner, interrupted, connected), name="resume-jobs"
+        )
         self._audit.start()
         self._gauges = asyncio.create_task(self._keep_gauges(), name="metrics-gauges")
 
+    async def _resume(
+        self,
+        runner: JobRunner,
+        interrupted: list[PendingRequest],
+        connected: Callable[[], Awaitable[object]] | None,
+    ) -> None:
+        if connected is not None:
+            # Members' commands first: the jobs have waited on Apiframe, and wait a moment more.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connected(), RESUME_WAIT)
+        try:
+            await runner.resume_pending(interrupted)
+        except Exception:
+            log.exception("could not pick up the jobs in flight; the supervisor will")
+        runner.supervise()
+        runner.resumed = True
+
     async def stop_work(self) -> None:
         """No new work: the gauges, the runner, the audit trail and the HTTP server stop."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+            await asyncio.gather(self._resuming, return_exceptions=True)
         if self._gauges is not None:
             self._gauges.cancel()
             await asyncio.gather(self._gauges, return_exceptions=True)
@@ -317,7 +347,7 @@ class Assembly:
         return None
 
     async def _runner_state(self) -> str | None:
-        if self._runner is None:
+        if self._runner is None or not self._runner.resumed:
             return "starting"
         # Four missed beats: the supervisor is stuck (a minute at most with the default beat).
         limit = self._runner.heartbeat * 4.5

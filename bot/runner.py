@@ -23,7 +23,7 @@ from bot.clock import utc_now
 from bot.i18n import msg
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import SAMPLES_KEPT, RenderTimes
-from bot.jobs.records import Driven, Hold, Job, JobState, JobStore, QueueLimits
+from bot.jobs.records import Driven, Hold, Job, JobState, JobStore, PendingRequest, QueueLimits
 from bot.jobs.submission import SubmitRefused, Submitter
 from bot.jobs.watching import Watcher
 from bot.logs import log_context
@@ -113,6 +113,9 @@ class JobRunner:
         self.heartbeat = min(heartbeat, lease_seconds / 3)
         self.last_beat = time.monotonic()
         self._supervisor: asyncio.Task[None] | None = None
+        # Whether the jobs in flight at start were picked up and the supervisor runs (until
+        # then, the bot is not ready).
+        self.resumed = False
         # Source pictures are let go of once no job can need them (see forget_source_images).
         self._image_retention = image_retention
         self._next_sweep = 0.0
@@ -173,9 +176,15 @@ class JobRunner:
                 log.warning("job %s: could not show its queue position", job.id, exc_info=True)
         self._shown_positions[guild_id] = shown
 
-    async def resume_pending(self) -> int:
-        """Learn render times from finished jobs, then pick up every job whose member has not
-        been told its outcome."""
+    async def interrupted(self) -> list[PendingRequest]:
+        """Requests acknowledged before the last stop and never recorded, in this process's
+        shards: read at start, before this process takes any request of its own."""
+        return [r for r in await self._jobs.pending() if self._local(r.guild_id)]
+
+    async def resume_pending(self, interrupted: list[PendingRequest] | None = None) -> int:
+        """Learn render times from finished jobs, pick up every job whose member has not been
+        told its outcome, and answer the requests cut short by the last stop (`interrupted`,
+        as read before this process took requests; None: read now)."""
         self._render_times.seed(await self._jobs.render_times(SAMPLES_KEPT * 4))
         pending = [job for job in await self._jobs.undelivered() if self._local(job.guild_id)]
         running = [job for job in pending if not job.is_waiting]
@@ -193,16 +202,15 @@ class JobRunner:
             await self.admit(guild_id)
         if pending:
             log.info("resumed %d unfinished job(s)", len(pending))
-        await self._answer_interrupted()
+        await self._answer_interrupted(
+            await self.interrupted() if interrupted is None else interrupted
+        )
         return len(pending)
 
-    async def _answer_interrupted(self) -> None:
-        """Requests acknowledged before the last stop and never recorded: nothing was charged
-        for them, and their members are told so (once; a member who cannot be reached is not
-        tried again)."""
-        for request in await self._jobs.pending():
-            if not self._local(request.guild_id):
-                continue  # another process's shard: it answers its own
+    async def _answer_interrupted(self, requests: list[PendingRequest]) -> None:
+        """Nothing was charged for requests cut short, and their members are told so (once; a
+        member who cannot be reached is not tried again)."""
+        for request in requests:
             try:
                 told = await self._reporter.tell_interrupted(request)
             except Exception:  # one member's channel must not stop the others

@@ -91,7 +91,7 @@ class HailuoBot(commands.AutoShardedBot):
             # Commands are global: one process (shard 0's) registers them for all.
             await self.sync_commands_if_changed()
         await self.serve_http()
-        await self.services.start_work()
+        await self.services.start_work(connected=self.wait_until_ready)
 
     async def serve_http(self) -> None:
         """The HTTP server, once: at start-up before anything talks to Discord (so a busy port
