@@ -1,11 +1,15 @@
 """9. Dashboard: the overview page's time to first byte, and its spend chart's, for a server with
-100,000 ledger rows and 10,000 jobs, beside `/quota export` of the same ledger; and restarts on
-that database, the dashboard on."""
+100,000 ledger rows and 10,000 jobs, beside `/quota export` of the same ledger; restarts on that
+database, the dashboard on; a flood of anonymous logins (what reaches Discord's token endpoint,
+and the commands' answers meanwhile, beside no flood); and the longest stall of the bot's event
+loop while eight people download a 200,000-row ledger at once."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,13 +20,15 @@ import aiohttp
 
 from bench.cold_start import restart_row
 from bench.ledger import make_job
-from bench.stage import Row, Sizes, Stage, ms, percentile
+from bench.stage import ROOT, Row, Sizes, Stage, burst, ms, percentile
 from bot.clock import utc_now
 from bot.jobs.records import NewJob
 from bot.money.ledger import Ledger
 from bot.store import stores_on
+from bot.store.driver import Tx
 from bot.store.sqlite import SqliteDatabase
 from testkit.commands import sub
+from testkit.fake_apiframe import JobScript
 from testkit.fake_discord import FakeInteraction, FakeMessage
 from testkit.harness import free_port
 
@@ -85,7 +91,178 @@ async def _first_bytes(http: aiohttp.ClientSession, url: str, count: int) -> lis
     return times
 
 
+def _login_limit(seconds: float) -> int:
+    """What the dashboard lets reach Discord's token endpoint in `seconds`: its burst, then its
+    rate (bot/dashboard/site.py)."""
+    return int(10 + 30 * seconds / 60) + 1
+
+
+async def _burst_beside_login_flood(
+    workdir: Path, sizes: Sizes, flood: bool
+) -> tuple[list[float], int, float, str]:
+    """`sizes.burst` commands at once with the dashboard on, with or without anonymous logins
+    arriving at `sizes.login_flood_rate` a second from another process: the answers' times,
+    the token requests Discord received, the flood's length, and what the bot answered it."""
+    name = "logins" if flood else "no-logins"
+    async with Stage(workdir / f"dashboard-{name}") as stage:
+        stage.apiframe.default_script = JobScript(polls_before_done=10**9)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/dashboard"
+        bot = stage.bot(
+            "bot",
+            HTTP_PORT=str(port),
+            DASHBOARD_PUBLIC_URL=base,
+            DISCORD_CLIENT_SECRET=stage.discord.client_secret,
+        )
+        await bot.start()
+        await stage.settle_in()
+        await burst(stage.discord, 5)  # warm up
+        flooder, began = None, time.monotonic()
+        if flood:
+            flooder = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.login_flood",
+                base,
+                str(sizes.login_flood_rate),
+                str(sizes.login_flood_seconds),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+            )
+            await asyncio.sleep(sizes.login_flood_seconds / 3)  # the flood at full rate
+        times = await burst(stage.discord, sizes.burst)
+        report, took = "", 0.0
+        if flooder is not None:
+            out, _ = await flooder.communicate()
+            took = time.monotonic() - began
+            summary = json.loads(out)
+            report = (
+                f"{summary['sent']:,} attempts at {summary['rate']:,.0f} a second: "
+                + ", ".join(f"{n:,} × {what}" for what, n in sorted(summary["answers"].items()))
+            )
+        tokens = sum(
+            1 for request in stage.discord.requests if request == ("POST", "/oauth2/token")
+        )
+        await bot.close()
+    return times, tokens, took, report
+
+
+async def _seed_ledger(path: Path, guild_id: int, rows: int) -> None:
+    """`rows` ledger rows for one server, written at once (the export reads them as they are;
+    their balances are not what this measures)."""
+    async with SqliteDatabase(path) as database:
+        now = utc_now()
+
+        async def body(tx: Tx) -> None:
+            await tx.execute_many(
+                "INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id, "
+                "actor_id, reason, created_at) VALUES ($1, $2, 'grant', 5, $3, NULL, 1, $4, $5)",
+                (
+                    (guild_id, index % 500, 5 * (index // 500 + 1), f"granted 5: row {index}", now)
+                    for index in range(rows)
+                ),
+            )
+
+        await database.write(body)
+
+
+async def _longest_stall(base: str, stop: asyncio.Event) -> float:
+    """The longest wait for the bot's /healthz, asked every 10 ms until `stop`: what a stall of
+    its event loop costs everything else it serves."""
+    longest = 0.0
+    async with aiohttp.ClientSession() as http:
+        while not stop.is_set():
+            began = time.perf_counter()
+            async with http.get(f"{base}/healthz") as answer:
+                await answer.read()
+            longest = max(longest, time.perf_counter() - began)
+            await asyncio.sleep(0.01)
+    return longest
+
+
+async def _csv_downloads(workdir: Path, sizes: Sizes) -> Row:
+    """Eight admins download the same 200,000-row ledger at once; meanwhile, the longest the
+    bot took to answer its health check."""
+    async with Stage(workdir / "dashboard-csv") as stage:
+        port = free_port()
+        root = f"http://127.0.0.1:{port}"
+        base = f"{root}/dashboard"
+        bot = stage.bot(
+            "bot",
+            HTTP_PORT=str(port),
+            DASHBOARD_PUBLIC_URL=base,
+            DISCORD_CLIENT_SECRET=stage.discord.client_secret,
+        )
+        await _seed_ledger(bot.database_path, stage.discord.guild_id, sizes.csv_rows)
+        await bot.start()
+        await stage.settle_in()
+        stop = asyncio.Event()
+        stalls = asyncio.create_task(_longest_stall(root, stop))
+        await asyncio.sleep(0.5)
+
+        async def download(index: int) -> int:
+            admin = stage.discord.add_member(f"admin{index}", admin=True)
+            # Eight people, eight addresses (through a proxy on this machine, as in production).
+            async with aiohttp.ClientSession(
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                headers={"X-Forwarded-For": f"192.0.2.{index + 1}"},
+            ) as http:
+                stage.discord.log_in(admin)
+                async with http.get(f"{base}/login") as response:
+                    assert response.status == 200, response.status
+                async with http.get(f"{base}/{stage.discord.guild_id}/ledger.csv") as response:
+                    assert response.status == 200, response.status
+                    return (await response.read()).count(b"\n") - 1
+
+        began = time.perf_counter()
+        counts = await asyncio.gather(*(download(index) for index in range(8)))
+        took = time.perf_counter() - began
+        stop.set()
+        longest = await stalls
+        await bot.close()
+    assert set(counts) == {sizes.csv_rows}, counts
+    return Row(
+        f"longest event-loop stall (a /healthz answer) while 8 people download a "
+        f"{sizes.csv_rows:,}-row ledger at once",
+        ms(longest),
+        f"{took:.1f} s for the 8 files",
+        "",
+        "< 100 ms",
+        longest < 0.1,
+    )
+
+
 async def dashboard(workdir: Path, sizes: Sizes) -> list[Row]:
+    """Every row of this section, in order."""
+    rows = await _busy_server(workdir, sizes)
+    calm, _, _, _ = await _burst_beside_login_flood(workdir, sizes, flood=False)
+    flooded, tokens, took, report = await _burst_beside_login_flood(workdir, sizes, flood=True)
+    calm_p99, flooded_p99 = percentile(calm, 0.99), percentile(flooded, 0.99)
+    allowed = _login_limit(took)
+    rows += [
+        Row(
+            f"answer latency, {sizes.burst} at once, during {sizes.login_flood_rate:,} "
+            "anonymous logins a second, p99",
+            ms(flooded_p99),
+            f"{ms(calm_p99)} (no logins)",
+            f"{flooded_p99 / calm_p99:.2f}×",
+            "≤ 1.5× no logins",
+            flooded_p99 <= 1.5 * calm_p99,
+        ),
+        Row(
+            "requests that reached Discord's token endpoint during that flood",
+            f"{tokens}",
+            f"{allowed} allowed by the limit in {took:.0f} s ({report})",
+            "",
+            "≤ the limit",
+            tokens <= allowed,
+        ),
+        await _csv_downloads(workdir, sizes),
+    ]
+    return rows
+
+
+async def _busy_server(workdir: Path, sizes: Sizes) -> list[Row]:
     """The overview page and its chart for a busy server, beside `/quota export`."""
     async with Stage(workdir / "dashboard") as stage:
         port = free_port()

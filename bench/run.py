@@ -84,7 +84,8 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
         RESULTS.write_text(
             "# Benchmark results\n\n"
             f"Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.\n"
-            "Produced by `python -m bench`; see `bench/run.py` and its sections for what each line measures.\n\n"
+            "Produced by `python -m bench`; see `bench/run.py` and its sections for what each "
+            "line measures.\n\n"
             f"{report}\n\n"
             "Notes:\n"
             "- The bot and the floor bot run as processes; the fake Discord and Apiframe run in "

@@ -40,6 +40,9 @@ class Sizes:
     dashboard_ledger_rows: int = 100_000
     dashboard_jobs: int = 10_000
     dashboard_requests: int = 100
+    login_flood_rate: int = 1000
+    login_flood_seconds: float = 10.0
+    csv_rows: int = 200_000
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -61,6 +64,9 @@ class Sizes:
             dashboard_ledger_rows=2_000,
             dashboard_jobs=200,
             dashboard_requests=5,
+            login_flood_rate=50,
+            login_flood_seconds=2.0,
+            csv_rows=2_000,
         )
 
 

@@ -41,6 +41,7 @@ from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.operations.audit import AuditSink, AuditTrail
+from bot.operations.reports import LedgerExports
 from bot.operations.web import VIDEOS_PATH, WebServer
 from bot.requests.defaults import DefaultsStore
 from bot.requests.rules import IMAGE_MAX_BYTES
@@ -84,6 +85,7 @@ class Assembly:
             self.stores.ledger, metrics=self.metrics, simulated=settings.apiframe_simulate
         )
         self.guild_settings = ServerSettings(self.stores.guilds)
+        self.exports = LedgerExports(self.stores.ledger)
         self.jobs = self.stores.jobs
         self.rules = ServerRules(self.stores.rules)
         self.option_defaults = DefaultsStore(self.stores.defaults)
@@ -224,7 +226,13 @@ class Assembly:
         self._runner = self._build_runner(reporter)
         self._audit = AuditTrail(self.state, self.stores.ledger, self.guild_settings, audit_sink)
         self._studio = Studio(
-            self.ledger, self.jobs, self._runner, self.rules, self._audit, self.prices
+            self.ledger,
+            self.jobs,
+            self._runner,
+            self.rules,
+            self._audit,
+            self.prices,
+            archive=self.videos,
         )
         self.ledger.on_change(self._audit.wake)
         news = self.stores.news

@@ -19,6 +19,7 @@ from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.operations.audit import AuditSink, AuditTrail
+from bot.operations.reports import LedgerExports
 from bot.requests.defaults import DefaultsStore
 from bot.requests.server_rules import ServerRules
 from bot.settings import Settings
@@ -55,6 +56,8 @@ class Services(Protocol):
     def metrics(self) -> Metrics: ...
     @property
     def prices(self) -> PriceTable: ...
+    @property
+    def exports(self) -> LedgerExports: ...
     @property
     def studio(self) -> Studio: ...
     @property

@@ -7,12 +7,13 @@ for each way in: `/hailuo` and, later, the buttons on a finished video.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from bot.errors import RequestRejected, SourceUnavailable
 from bot.i18n import Text, msg
@@ -49,6 +50,22 @@ CANCELLED_REASON = str(msg("Cancelled while waiting in the queue."))
 GONE: Final = msg("That video no longer exists.")
 
 
+class VideoArchive(Protocol):
+    """The owner's copies of finished videos (`VIDEO_ARCHIVE_DIR`)."""
+
+    async def forget(self, job_id: str) -> None:
+        """Delete a video's copy, if there is one."""
+        ...
+
+
+class NoArchive:
+    async def forget(self, job_id: str) -> None:
+        return None
+
+
+NO_ARCHIVE: Final = NoArchive()
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     job_id: str
@@ -78,7 +95,11 @@ class Studio:
         rules: ServerRules,
         audit: AuditTrail,
         prices: PriceTable = DEFAULT_TABLE,
+        archive: VideoArchive = NO_ARCHIVE,
     ) -> None:
+        self._archive = archive
+        # Per member in a server: the lock, and how many hold or wait for it.
+        self._extending: dict[tuple[int, int], tuple[asyncio.Lock, int]] = {}
         self._prices = prices
         self._ledger = ledger
         self._jobs = jobs
@@ -221,6 +242,25 @@ class Studio:
         )
         return await self.accept(request, origin, images, JobSource(source.id, action))
 
+    @asynccontextmanager
+    async def extending(self, origin: RequestOrigin) -> AsyncIterator[None]:
+        """One Extend at a time for a member in a server, from its checks to its reservation:
+        the next is checked once the one before has reserved its price, so that a member with
+        credits for one clip never has eight last frames decoded (decoding costs the bot, not
+        the member)."""
+        key = (origin.guild_id, origin.member_id)
+        lock, users = self._extending.get(key, (asyncio.Lock(), 0))
+        self._extending[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._extending[key]
+            if users == 1:
+                del self._extending[key]  # nobody else waits: the lock is let go of
+            else:
+                self._extending[key] = (lock, users - 1)
+
     async def check_extend(
         self, source_id: str, origin: RequestOrigin, prompt: str, model: str = DEFAULT_MODEL
     ) -> None:
@@ -276,11 +316,13 @@ class Studio:
             raise SourceUnavailable(msg("Only a finished video can be used this way."))
         return job
 
-    async def delete(
+    async def deletable(
         self, job_id: str, guild_id: int, actor_id: int, *, manages_messages: bool
     ) -> Job:
-        """Note that a finished video's message is being deleted (by its member, or by a
-        moderator); credits are not touched. Raises `SourceUnavailable` when not allowed."""
+        """The video, if this person may delete it (its member, or someone with Manage
+        Messages); raises `SourceUnavailable` otherwise, having changed nothing. A front end
+        asks this first, deletes the video's messages, and only then calls `delete`, so that a
+        refusal from Discord leaves nothing half done."""
         job = await self._jobs.get(job_id)
         if job is None or job.guild_id != guild_id:
             raise SourceUnavailable(GONE)
@@ -291,13 +333,23 @@ class Studio:
                     "can delete it."
                 )
             )
+        return job
+
+    async def delete(
+        self, job_id: str, guild_id: int, actor_id: int, *, manages_messages: bool
+    ) -> Job:
+        """Mark the video deleted (never shown or posted again) and let go of the owner's copy
+        of it; credits are not touched. Raises `SourceUnavailable` when not allowed."""
+        job = await self.deletable(job_id, guild_id, actor_id, manages_messages=manages_messages)
         await self._jobs.mark_deleted(job.id, actor_id)
+        await self._archive.forget(job.id)
         return job
 
     async def messages_deleted(self, message_ids: list[int]) -> None:
         """Messages were deleted, by anyone (a moderator with Discord's own Delete, say): a
         video they carried is marked deleted, and never posted again."""
         for job_id in await self._jobs.mark_messages_deleted(message_ids):
+            await self._archive.forget(job_id)
             log.info("job %s: its message was deleted; it will not be posted again", job_id)
 
     async def limits_changed(self, guild_id: int) -> None:

@@ -379,7 +379,7 @@ class ApiframeClient:
                     # Followed by hand below: the API key goes to Apiframe's origin only.
                     allow_redirects=False,
                 ) as response:
-                    text = await response.text()
+                    text = await _bounded_text(response, request_id_of(response))
                     status = response.status
                     request_id = response.headers.get("x-request-id")
                     if request_id:
@@ -439,6 +439,32 @@ class ApiframeClient:
 
 
 MAX_REDIRECTS: Final = 3
+# Apiframe's answers are a few hundred bytes; one far larger is not one of them, and is not
+# read whole into memory.
+MAX_ANSWER_BYTES: Final = 1024 * 1024
+
+
+def request_id_of(response: aiohttp.ClientResponse) -> str | None:
+    return response.headers.get("x-request-id")
+
+
+async def _bounded_text(response: aiohttp.ClientResponse, request_id: str | None) -> str:
+    """The answer's text, read up to `MAX_ANSWER_BYTES`; `ApiframeProtocolError` beyond."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_ANSWER_BYTES:
+        raise ApiframeProtocolError(
+            f"Apiframe's answer is {declared} bytes, far more than any of its answers",
+            request_id=request_id,
+        )
+    body = await response.content.read(MAX_ANSWER_BYTES + 1)
+    if len(body) > MAX_ANSWER_BYTES:
+        raise ApiframeProtocolError(
+            "Apiframe's answer is far larger than any of its answers", request_id=request_id
+        )
+    try:
+        return body.decode(response.charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 def _json_object(text: str, request_id: str | None) -> dict[str, Any]:

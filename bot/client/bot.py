@@ -77,6 +77,7 @@ class HailuoBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.services = Assembly(settings)
+        self.directory = DiscordDirectory(self, self.services.serves)
         self.gateway_connected = False
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
 
@@ -98,7 +99,7 @@ class HailuoBot(commands.AutoShardedBot):
         is found before commands are synced), or at set-up for a bot started directly."""
         await self.services.serve_http(
             self._gateway_state,
-            directory=lambda: DiscordDirectory(self),
+            directory=lambda: self.directory,
             application_id=lambda: self.application_id,
         )
 
@@ -115,6 +116,23 @@ class HailuoBot(commands.AutoShardedBot):
 
     async def on_disconnect(self) -> None:
         self.gateway_connected = False
+
+    # What a person may do in a server changes with its roles and its owner: the dashboard's
+    # view of them is asked again.
+    async def on_guild_role_create(self, role: discord.Role) -> None:
+        self.directory.forget(role.guild.id)
+
+    async def on_guild_role_update(self, before: discord.Role, after: discord.Role) -> None:
+        self.directory.forget(after.guild.id)
+
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        self.directory.forget(role.guild.id)
+
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        self.directory.forget(after.id)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        self.directory.forget(guild.id)
 
     async def sync_commands_if_changed(self) -> bool:
         """Push the slash commands to Discord only when their definition changed."""

@@ -1,27 +1,25 @@
-"""The dashboard's aiohttp application, mounted at `/dashboard`: its middlewares, its session
-cookies and its route table. `build_dashboard` is all the rest of the bot calls."""
+"""The dashboard's aiohttp application, mounted at `/dashboard`: its middlewares, its
+server-side sessions and its route table. `build_dashboard` is all the rest of the bot
+calls."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
 from aiohttp_session import session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.dashboard import auth, forms, pages
+from bot.dashboard.auth import login_key
 from bot.dashboard.directory import Directory
-from bot.dashboard.middlewares import security_headers, server_guard
+from bot.dashboard.middlewares import discord_unavailable, security_headers, server_guard
 from bot.dashboard.oauth import OAuthClient
+from bot.dashboard.sessions import DatabaseSessions
 from bot.dashboard.site import HERE, PATH, SITE, Site
 from bot.services import Services
-from bot.store import BotState
 
 COOKIE: Final = "hailuo_dashboard"
-COOKIE_KEY_STATE: Final = "dashboard_cookie_key"
 SESSION_DAYS: Final = 7
 SERVER: Final = "/{guild:\\d+}"
 
@@ -41,17 +39,29 @@ async def build_dashboard(
         f"{settings.dashboard_public_url}/callback",
     )
     secure = settings.dashboard_public_url.startswith("https://")
-    site = Site(services, services.stores.ledger, services.stores.jobs, directory, oauth, secure)
-    storage = EncryptedCookieStorage(
-        await cookie_key(services.state),
-        cookie_name=COOKIE,
-        httponly=True,
-        samesite="Lax",
-        secure=secure,
-        max_age=SESSION_DAYS * 86400,
-        path=PATH,
+    stores = services.stores
+    storage = DatabaseSessions(
+        stores.dashboard, cookie_name=COOKIE, path=PATH, secure=secure, days=SESSION_DAYS
     )
-    app = web.Application(middlewares=[session_middleware(storage), security_headers, server_guard])
+    site = Site(
+        services,
+        stores.ledger,
+        stores.jobs,
+        directory,
+        oauth,
+        secure,
+        sessions=stores.dashboard,
+        storage=storage,
+        login_key=login_key(settings.discord_client_secret),
+    )
+    app = web.Application(
+        middlewares=[
+            session_middleware(storage),
+            security_headers,
+            discord_unavailable,
+            server_guard,
+        ]
+    )
     app[SITE] = site
     add_routes(app.router)
     return app
@@ -78,16 +88,3 @@ def add_routes(routes: web.UrlDispatcher) -> None:
     routes.add_post(SERVER + "/videos/{job}/delete", forms.delete_video)
     routes.add_get(SERVER + "/settings", pages.settings_page)
     routes.add_post(SERVER + "/settings/{section}", forms.change_settings)
-
-
-async def cookie_key(state: BotState) -> bytes:
-    """The cookie key, made once and kept in the database: sessions survive restarts, and every
-    process of a sharded bot reads the same one."""
-    kept = await state.get_state(COOKIE_KEY_STATE)
-    if kept is None:
-        await state.set_state(
-            COOKIE_KEY_STATE, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        )
-        kept = await state.get_state(COOKIE_KEY_STATE)
-    assert kept is not None
-    return base64.urlsafe_b64decode(kept)

@@ -11,6 +11,8 @@ from typing import Final
 NAMES_KEPT: Final = 2048
 NAME_SECONDS: Final = 600.0
 THUMBNAILS_KEPT: Final = 256
+# A video whose thumbnail could not be made is not tried again for this long.
+THUMBNAIL_FAILURE_SECONDS: Final = 600.0
 
 NameLookup = Callable[[int, list[int]], Awaitable[dict[int, str]]]
 
@@ -44,10 +46,21 @@ class NameCache:
 
 
 class ThumbnailCache:
-    """The last few hundred thumbnails made, by job."""
+    """The last few hundred thumbnails made, by job, and the videos that could not give one
+    (for a while: a missing picture is asked for on every page of the grid)."""
 
     def __init__(self) -> None:
         self._pictures: OrderedDict[str, bytes] = OrderedDict()
+        self._failed: OrderedDict[str, float] = OrderedDict()
+
+    def failed_recently(self, job_id: str) -> bool:
+        until = self._failed.get(job_id)
+        return until is not None and time.monotonic() < until
+
+    def note_failure(self, job_id: str) -> None:
+        self._failed[job_id] = time.monotonic() + THUMBNAIL_FAILURE_SECONDS
+        while len(self._failed) > THUMBNAILS_KEPT:
+            self._failed.popitem(last=False)
 
     def get(self, job_id: str) -> bytes | None:
         return self._pictures.get(job_id)

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from bot.dashboard.directory import DirectoryRefused
 from bot.dashboard.pages import visited_job
 from bot.dashboard.site import VISIT, Visit, site_of
 from bot.dashboard.values import FormRefused, bounded, id_in_path, whole_number
@@ -51,19 +52,33 @@ async def change_credits(request: web.Request) -> web.Response:
 
 
 async def delete_video(request: web.Request) -> web.Response:
+    """Delete in the order that leaves nothing half done: allowed, then the messages gone at
+    Discord, then the video marked deleted and its copy let go of. Should Discord refuse, the
+    video stays as it was, and Delete is still offered."""
     site, visit = site_of(request), request[VISIT]
     job = await visited_job(request)
+    studio = site.services.studio
+    # The Delete button's own rule: its member, or someone with Manage Messages.
+    allowed = {"manages_messages": visit.rights.manage_messages}
     try:
-        # The Delete button's own rule: its member, or someone with Manage Messages.
-        await site.services.studio.delete(
-            job.id, visit.guild_id, visit.user_id, manages_messages=visit.rights.manage_messages
-        )
+        await studio.deletable(job.id, visit.guild_id, visit.user_id, **allowed)
+        for channel_id, message_id in messages_of(job):
+            await site.directory.delete_message(channel_id, message_id)
+        await studio.delete(job.id, visit.guild_id, visit.user_id, **allowed)
     except UserFacingError as error:
         visit.flash("error", visit.lang.render(error.text))
         raise visit.back(f"/videos/{job.id}") from None
+    except DirectoryRefused:
+        visit.flash(
+            "error",
+            visit.lang.tr(
+                "Discord refused to delete the video's message (the bot may lack Manage "
+                "Messages in its channel), so nothing was deleted: try again, or delete the "
+                "message in Discord."
+            ),
+        )
+        raise visit.back(f"/videos/{job.id}") from None
     site.thumbnails.forget(job.id)
-    for channel_id, message_id in messages_of(job):
-        await site.directory.delete_message(channel_id, message_id)
     visit.flash("ok", visit.lang.tr("Deleted. (Credits are not affected.)"))
     raise visit.back("/videos")
 

@@ -5,16 +5,19 @@ the member now, and the form's CSRF token on every POST)."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
-from bot.dashboard.directory import Rights
+from bot.dashboard.directory import DirectoryUnavailable, Rights
 from bot.dashboard.site import PATH, VISIT, Visit, error_page, language, site_of
 from bot.dashboard.values import id_in_path
 from bot.i18n import msg
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,9 +41,33 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def discord_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Discord did not answer a call a page needed: say so, with a way forward, whatever page
+    it was (never a wrong reason, never a traceback)."""
+    try:
+        return await handler(request)
+    except DirectoryUnavailable as exc:
+        log.info("dashboard: %s (%s %s)", exc, request.method, request.path)
+        session = await get_session(request)
+        page = error_page(
+            request,
+            language(request, session),
+            session,
+            503,
+            msg("Discord did not answer in time: try again in a moment."),
+        )
+        page.headers["Retry-After"] = "5"
+        return page
+
+
+@web.middleware
 async def server_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A server's pages (every route with a `{guild}`) only for someone logged in who manages
-    that server now, by the bot's own view of them; a form only with the session's token."""
+    that server now, by the bot's own view of them; a form only with the session's token.
+
+    The cheap checks come first: a server that is not in the session's list (the servers Discord
+    said, at login, the person manages and the bot serves) is refused without asking Discord,
+    so that a stranger's requests never reach it."""
     if "guild" not in request.match_info:
         return await handler(request)
     session = await get_session(request)
@@ -49,11 +76,18 @@ async def server_guard(request: web.Request, handler: Handler) -> web.StreamResp
         raise web.HTTPFound(f"{PATH}/login?next={request.path}")
     site = site_of(request)
     guild_id = id_in_path(request, "guild")
-    name = site.directory.guild_name(guild_id)
     user_id = int(session["user"])
+    listed = guild_id in session.get("guilds", [])
+    name = await site.directory.guild_name(guild_id) if listed else None
     # The bot's own view of the member, now: never the login-time list alone.
-    rights = await site.directory.rights(guild_id, user_id) if name else Rights()
+    # A form asks afresh (what it changes is checked at the moment it acts); a page may use
+    # what was asked a few seconds ago.
+    writing = request.method == "POST"
+    rights = await site.directory.rights(guild_id, user_id, fresh=writing) if name else Rights()
     if name is None or not rights.manage_guild:
+        if listed:
+            # Lost the permission (or the bot left): the server leaves the session too.
+            session["guilds"] = [g for g in session.get("guilds", []) if g != guild_id]
         return error_page(
             request,
             lang,
@@ -65,13 +99,8 @@ async def server_guard(request: web.Request, handler: Handler) -> web.StreamResp
             ),
         )
     if request.method == "POST" and not csrf_ok(session, await request.post()):
-        return error_page(
-            request,
-            lang,
-            session,
-            403,
-            msg("This form has expired: reload the page and try again."),
-        )
+        expired = msg("This form has expired: reload the page and try again.")
+        return error_page(request, lang, session, 403, expired)
     request[VISIT] = Visit(guild_id, name, user_id, rights, lang, session)
     return await handler(request)
 

@@ -9,8 +9,7 @@ from the bot's own view of the member, not from this login-time list.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -23,11 +22,30 @@ from bot.settings import Secret
 SCOPES: Final = "identify guilds"
 MANAGE_GUILD: Final = 1 << 5
 ADMINISTRATOR: Final = 1 << 3
-TIMEOUT: Final = aiohttp.ClientTimeout(total=15)
+# The whole login's requests to Discord, together: a page waits no longer than this.
+TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+# When Discord says to wait and does not say how long.
+DEFAULT_WAIT: Final = 60.0
 
 
 class LoginFailed(HailuoBotError):
     """Discord did not confirm who is logging in (a refused code, an outage)."""
+
+
+class LoginThrottled(LoginFailed):
+    """Discord answered 429 to the login: nothing more is sent for `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Discord asked the bot to wait {retry_after:.0f} s (HTTP 429)")
+        self.retry_after = retry_after
+
+
+def retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds Discord asked to wait (its Retry-After), or a minute when it did not say."""
+    try:
+        return max(1.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return DEFAULT_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +55,6 @@ class DiscordUser:
     locale: str | None
     # Servers where, at login, Discord said the person may manage the server.
     managed_guilds: frozenset[int]
-
-
-def new_state() -> str:
-    return secrets.token_urlsafe(24)
 
 
 class OAuthClient:
@@ -91,6 +105,8 @@ class OAuthClient:
                         "redirect_uri": self.redirect_uri,
                     },
                 ) as answer:
+                    if answer.status == 429:
+                        raise LoginThrottled(retry_after(answer.headers))
                     if answer.status != 200:
                         raise LoginFailed(f"Discord refused the login code (HTTP {answer.status})")
                     token = (await answer.json(content_type=None)).get("access_token")
@@ -117,6 +133,8 @@ class OAuthClient:
 
 async def _json(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
     async with session.get(url, headers=headers) as answer:
+        if answer.status == 429:
+            raise LoginThrottled(retry_after(answer.headers))
         if answer.status != 200:
             raise LoginFailed(f"Discord refused a read of the login (HTTP {answer.status})")
         return await answer.json(content_type=None)

@@ -13,15 +13,16 @@ from aiohttp import web
 
 from bot.clock import utc_now
 from bot.dashboard.figures import Overview, overview, spend_chart
-from bot.dashboard.site import HERE, VISIT, Site, page, site_of
+from bot.dashboard.site import HERE, VISIT, Site, error_page, page, site_of
 from bot.dashboard.values import entry_kind, id_in_path, whole_number
 from bot.jobs.records import Job, JobState
 from bot.media.frames import FrameUnavailable, thumbnail
+from bot.media.videos import VideoUnavailable
 from bot.money.allowances import EVERYONE, Period
 from bot.money.rules import MAX_AMOUNT, EntryKind
 from bot.money.servers import PER_MEMBER_LIMITS, PER_SERVER_LIMITS
 from bot.money.summary import server_month
-from bot.operations.reports import ledger_csv
+from bot.operations.reports import ExportBusy
 from bot.requests.defaults import SERVER
 from bot.requests.rules import Model
 
@@ -31,6 +32,8 @@ LEDGER_PAGE: Final = 50
 VIDEO_PAGE: Final = 24
 MEMBERS_SHOWN: Final = 50
 THUMBNAIL_SOURCE_MAX_BYTES: Final = 50 * 1024 * 1024
+THUMBNAIL_DOWNLOAD_SECONDS: Final = 20.0
+THUMBNAIL_SECONDS: Final = 5.0
 OUTCOMES: Final = {"made": JobState.COMPLETED, "failed": JobState.FAILED}
 
 
@@ -127,16 +130,27 @@ async def ledger_page(request: web.Request) -> web.Response:
     )
 
 
-async def ledger_file(request: web.Request) -> web.Response:
+async def ledger_file(request: web.Request) -> web.StreamResponse:
+    """The ledger's CSV file, streamed page by page as it is read (never held whole), when
+    this server's export has its turn."""
     site, visit = site_of(request), request[VISIT]
-    text = await ledger_csv(site.services.ledger.store, visit.guild_id)
     name = f"ledger-{visit.guild_id}-{utc_now():%Y-%m-%d}.csv"
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    try:
+        async with site.services.exports.turn(visit.guild_id) as pages:
+            answer = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/csv; charset=utf-8",
+                    "Content-Disposition": f'attachment; filename="{name}"',
+                    "Cache-Control": "no-store",
+                }
+            )
+            await answer.prepare(request)
+            async for text in pages:
+                await answer.write(text.encode())
+            await answer.write_eof()
+            return answer
+    except ExportBusy as busy:
+        return error_page(request, visit.lang, visit.session, 429, busy.text)
 
 
 async def videos_page(request: web.Request) -> web.Response:
@@ -219,7 +233,7 @@ async def settings_page(request: web.Request) -> web.Response:
         words=", ".join(words.entries),
         nsfw=await services.rules.nsfw_allowed(visit.guild_id),
         defaults=await services.option_defaults.get(visit.guild_id, SERVER),
-        roles=site.directory.role_names(visit.guild_id),
+        roles=await site.directory.role_names(visit.guild_id),
         everyone=EVERYONE,
         periods=[p.value for p in Period],
         models=list(Model),
@@ -246,25 +260,42 @@ def archived(site: Site, job: Job) -> Path | None:
 
 async def make_thumbnail(site: Site, job: Job) -> bytes | None:
     """The first frame, from the archive or else Apiframe's link while it lives; kept for the
-    next page (a few hundred at most)."""
+    next page (a few hundred at most). The download holds no decoding slot; the decoding is
+    bounded in frame size and time; a video that gives none is not tried again for a while."""
     if job.state is not JobState.COMPLETED or job.deleted_at is not None:
         return None
-    videos = site.services.videos
+    if site.thumbnails.failed_recently(job.id):
+        return None
+    video = await _thumbnail_source(site, job)
+    if video is None:
+        site.thumbnails.note_failure(job.id)
+        return None
     async with site.thumbnailing:
-        video = await videos.archived(job.id)
-        if video is None and job.video_url:
-            try:
-                video = (
-                    await videos.fetch(job.video_url, "thumbnail.mp4", THUMBNAIL_SOURCE_MAX_BYTES)
-                ).data
-            except Exception:  # noqa: BLE001 - a missing picture is not worth a failure
-                log.info("job %s: no video to take a thumbnail from", job.id)
-                return None
-        if video is None:
-            return None
+        decoding = asyncio.ensure_future(asyncio.to_thread(thumbnail, video))
         try:
-            picture = await asyncio.to_thread(thumbnail, video)
-        except FrameUnavailable:
+            picture = await asyncio.wait_for(asyncio.shield(decoding), THUMBNAIL_SECONDS)
+        except (FrameUnavailable, TimeoutError) as exc:
+            log.info("job %s: no thumbnail (%s)", job.id, exc or "too slow")
+            site.thumbnails.note_failure(job.id)
+            if not decoding.done():  # a decoding thread cannot be stopped: let it end alone
+                decoding.add_done_callback(lambda done: done.exception())
             return None
     site.thumbnails.keep(job.id, picture)
     return picture
+
+
+async def _thumbnail_source(site: Site, job: Job) -> bytes | None:
+    videos = site.services.videos
+    async with site.thumbnail_downloads:
+        video = await videos.archived(job.id)
+        if video is not None or not job.video_url:
+            return video
+        try:
+            async with asyncio.timeout(THUMBNAIL_DOWNLOAD_SECONDS):
+                fetched = await videos.fetch(
+                    job.video_url, "thumbnail.mp4", THUMBNAIL_SOURCE_MAX_BYTES
+                )
+        except (VideoUnavailable, TimeoutError) as exc:
+            log.info("job %s: no video to take a thumbnail from (%s)", job.id, exc or "slow")
+            return None
+        return fetched.data

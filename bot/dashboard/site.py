@@ -9,23 +9,38 @@ import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
-import jinja2
 from aiohttp import web
 from aiohttp_session import Session
 
 from bot.dashboard.caches import NameCache, ThumbnailCache
 from bot.dashboard.directory import Directory, Rights
+from bot.dashboard.limits import Gate, RateLimit
 from bot.dashboard.oauth import OAuthClient
 from bot.dashboard.reading import JobReads, LedgerReads
+from bot.dashboard.sessions import DatabaseSessions
 from bot.i18n import Language, Text, catalogues
+from bot.logs import Throttled
 from bot.services import Services
 
+if TYPE_CHECKING:
+    import jinja2
+
 PATH: Final = "/dashboard"
+
+
+class SessionRecords(Protocol):
+    """What the login needs of the sessions' store, beyond loading and saving them."""
+
+    async def use_state(self, state_sha256: str, expires_at: datetime, now: datetime) -> bool: ...
+
+
 HERE: Final = Path(__file__).resolve().parent
 THUMBNAILS_AT_ONCE: Final = 2
+THUMBNAIL_DOWNLOADS_AT_ONCE: Final = 4
 
 
 @dataclass
@@ -36,21 +51,49 @@ class Site:
     directory: Directory
     oauth: OAuthClient
     secure: bool
-    templates: jinja2.Environment = field(
-        default_factory=lambda: jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=jinja2.select_autoescape(("html",)),
-            undefined=jinja2.StrictUndefined,
+    sessions: SessionRecords
+    storage: DatabaseSessions
+    login_key: bytes
+    # Starting a login costs nothing but a signature; coming back from Discord costs a request
+    # to its token endpoint with the application's secret: that is the scarce one.
+    logins: RateLimit = field(
+        default_factory=lambda: RateLimit(
+            per_minute=20, burst=10, overall_per_minute=1200, overall_burst=200
         )
     )
+    callbacks: RateLimit = field(
+        default_factory=lambda: RateLimit(
+            per_minute=10, burst=5, overall_per_minute=30, overall_burst=10
+        )
+    )
+    token_gate: Gate = field(default_factory=Gate)
+    refusals: dict[str, Throttled] = field(default_factory=dict)
+    _templates: jinja2.Environment | None = field(default=None, init=False)
     thumbnails: ThumbnailCache = field(default_factory=ThumbnailCache)
     thumbnailing: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(THUMBNAILS_AT_ONCE)
+    )
+    thumbnail_downloads: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(THUMBNAIL_DOWNLOADS_AT_ONCE)
     )
     names: NameCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.names = NameCache(self.directory.member_names)
+
+    @property
+    def templates(self) -> jinja2.Environment:
+        """The pages' templates, loaded with Jinja2 on the first page (not at the bot's start,
+        which the dashboard should cost nothing)."""
+        if self._templates is None:
+            import jinja2  # noqa: PLC0415
+
+            self._templates = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(HERE / "templates"),
+                autoescape=jinja2.select_autoescape(("html",)),
+                undefined=jinja2.StrictUndefined,
+            )
+        return self._templates
 
 
 SITE: Final = web.AppKey("site", Site)

@@ -29,6 +29,9 @@ FRAMES_AT_ONCE: Final = 2
 FRAME_TIMEOUT: Final = 60.0
 # A Hailuo clip is a few megabytes (a 6 s 1080p one about 10): far more is not one of them.
 SOURCE_VIDEO_MAX_BYTES: Final = 50 * 1024 * 1024
+# The largest frame decoded (Hailuo's largest is 1920 by 1080): a small file may declare a huge
+# frame, and decoding one costs memory and time in proportion to its pixels.
+MAX_FRAME_PIXELS: Final = 1920 * 1920
 
 
 class FrameUnavailable(HailuoBotError):
@@ -45,6 +48,7 @@ def last_frame(video: bytes) -> bytes:
             if not container.streams.video:
                 raise FrameUnavailable("the file has no video stream")
             stream = container.streams.video[0]
+            _check_size(stream)
             last = _decode_tail(container, stream) if container.duration else None
             if last is None:  # no length known, or the seek found nothing: from the start
                 container.seek(0)
@@ -61,23 +65,35 @@ THUMBNAIL_WIDTH: Final = 320
 
 def thumbnail(video: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     """A small JPEG of the video's first frame, for a grid of videos: only the first frame is
-    decoded. Raises `FrameUnavailable` when there is none."""
+    decoded, on one thread, and scaled down before it becomes a picture. Raises
+    `FrameUnavailable` when there is none, or when the frame is larger than any of Hailuo's."""
     import av  # noqa: PLC0415
 
     try:
         with av.open(io.BytesIO(video), mode="r") as container:
             if not container.streams.video:
                 raise FrameUnavailable("the file has no video stream")
-            first = next(iter(container.decode(container.streams.video[0])), None)
+            stream = container.streams.video[0]
+            _check_size(stream)
+            stream.thread_count = 1
+            first = next(iter(container.decode(stream)), None)
+            if first is None:
+                raise FrameUnavailable("the video has no frames")
+            height = max(2, round(first.height * width / max(1, first.width)))
+            small = first.reformat(width=width, height=height, format="rgb24")
+            picture: Image.Image = small.to_image()  # type: ignore[no-untyped-call]
     except av.FFmpegError as exc:
         raise FrameUnavailable(f"the video could not be decoded ({exc})") from None
-    if first is None:
-        raise FrameUnavailable("the video has no frames")
-    picture: Image.Image = first.to_image()  # type: ignore[no-untyped-call]
-    height = max(1, round(picture.height * width / max(1, picture.width)))
     buffer = io.BytesIO()
-    picture.convert("RGB").resize((width, height)).save(buffer, format="JPEG", quality=80)
+    picture.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()
+
+
+def _check_size(stream: Any) -> None:
+    """Refuse a frame larger than any of Hailuo's before decoding a byte of it."""
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > MAX_FRAME_PIXELS:
+        raise FrameUnavailable(f"its frames are {width}×{height}, larger than any video's")
 
 
 def png_of(frame: av.VideoFrame) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -133,6 +134,17 @@ class VideoFetcher:
             return False
         return True
 
+    async def forget(self, job_id: str) -> None:
+        """Delete the archived copy of a job's video (Delete, or a moderator's deletion), so
+        that nothing of it is served or kept after."""
+        target = self.archived_path(job_id)
+        if target is None:
+            return
+        try:
+            await asyncio.to_thread(target.unlink, missing_ok=True)
+        except OSError as exc:
+            log.warning("job %s: could not delete its archived copy: %s", job_id, exc.strerror)
+
     def archived_path(self, job_id: str) -> Path | None:
         """Where the archived copy of a job's video is (or would be)."""
         if self._archive_dir is None:
@@ -141,7 +153,11 @@ class VideoFetcher:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write the copy readable by the bot's own account only, as the database is (0600 in a
+    0700 folder): members' videos are not every local user's to read."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_suffix(".mp4.partial")
-    partial.write_bytes(data)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
     partial.replace(target)

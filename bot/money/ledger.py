@@ -127,9 +127,12 @@ class LedgerStore(Protocol):
         """Ledger rows of every server after the row `cursor`, oldest first (the audit trail)."""
         ...
 
-    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
-        """The server's ledger for CSV: time (ISO 8601, UTC), member, change, balance after,
-        kind, reason, job, actor; oldest first."""
+    async def export_page(
+        self, guild_id: int, after_id: int, limit: int
+    ) -> list[tuple[int, tuple[object, ...]]]:
+        """Up to `limit` rows of the server's ledger after row `after_id`, oldest first, each
+        (its id, its CSV fields: time (ISO 8601, UTC), member, change, balance after, kind,
+        reason, job, actor)."""
         ...
 
     async def disagreements(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""The owner's shell commands: `python -m bot credits|ledger|db ...`.
+"""The owner's shell commands: `python -m bot credits|ledger|dashboard|db ...`.
 
 They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
 and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from bot.money.ledger import Ledger
 from bot.money.rules import MAX_AMOUNT
 from bot.money.servers import ServerSettings
-from bot.operations.reports import ledger_csv
+from bot.operations.reports import ledger_csv_pages
 from bot.settings import StoreSettings, settings_help
 from bot.store import Stores, stores_for
 from bot.store.copy import CopyRefused, copy_to_postgres
@@ -109,6 +109,16 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     export.add_argument(
         "--out", type=Path, help="a new file to write (default: standard output); never replaced"
     )
+
+    dashboard = groups.add_parser("dashboard", help="the admin dashboard's sessions")
+    dashboard_actions = dashboard.add_subparsers(dest="action", required=True)
+    dashboard_actions.add_parser("sessions", help="list who is logged in, and until when")
+    logout = dashboard_actions.add_parser(
+        "logout", help="end someone's dashboard sessions (or everyone's) at once"
+    )
+    whose = logout.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--member", type=discord_id, help="whose sessions (a Discord user id)")
+    whose.add_argument("--all", action="store_true", help="everyone's sessions")
 
     db = groups.add_parser("db", help="database checks and backups")
     db_actions = db.add_subparsers(dest="action", required=True)
@@ -210,21 +220,39 @@ async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
             print(f"balance {change.balance} ({change.delta:+d})", file=out)
         return 0
     if args.group == "ledger":
-        text = await ledger_csv(stores.ledger, args.guild)
         if args.out is None:
-            out.write(text)
+            async for page in ledger_csv_pages(stores.ledger, args.guild):
+                out.write(page)
             return 0
         try:
             # "x": a file that appeared since the check is not replaced either.
             with args.out.open("x", encoding="utf-8", newline="") as file:
-                file.write(text)
+                async for page in ledger_csv_pages(stores.ledger, args.guild):
+                    file.write(page)
         except FileExistsError:
             return fail(f"{args.out} exists already: choose a new name (it is never replaced)")
         except OSError as exc:
             return fail(f"cannot write {args.out}: {exc.strerror}")
         print(f"wrote {args.out}", file=out)
         return 0
+    if args.group == "dashboard":
+        return await _dashboard(args, stores, out)
     return report(await stores.ledger.disagreements(), out)
+
+
+async def _dashboard(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
+    if args.action == "sessions":
+        sessions = await stores.dashboard.open_sessions(datetime.now(UTC))
+        for user_id, since, until in sessions:
+            print(
+                f"{user_id}  since {since:%Y-%m-%d %H:%M} UTC, until {until:%Y-%m-%d %H:%M} UTC",
+                file=out,
+            )
+        print(f"{len(sessions)} session(s) open", file=out)
+        return 0
+    ended = await stores.dashboard.end_for(None if args.all else args.member)
+    print(f"ended {ended} session(s): their cookies no longer open the dashboard", file=out)
+    return 0
 
 
 def unwritable(path: Path) -> str | None:

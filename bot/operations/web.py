@@ -118,7 +118,8 @@ class WebServer:
                 path,
                 headers={
                     "Content-Type": "video/mp4",
-                    "Cache-Control": "public, max-age=86400",
+                    # Never kept by a shared cache: a deleted video must not be served from one.
+                    "Cache-Control": "private, max-age=3600",
                     "X-Content-Type-Options": "nosniff",
                 },
             )

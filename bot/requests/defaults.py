@@ -15,7 +15,7 @@ from typing import Final, Protocol
 from bot.errors import RequestRejected
 from bot.i18n import Text, msg
 from bot.requests.camera import parse_moves
-from bot.requests.rules import Model
+from bot.requests.rules import DURATIONS, Model, Resolution
 
 SERVER: Final = 0  # the member id under which a server's own defaults are kept
 
@@ -103,17 +103,37 @@ class DefaultsStore:
         self, guild_id: int, member_id: int, given: OptionDefaults, *, clear: bool = False
     ) -> OptionDefaults:
         """Save the options given, keep the others (or, with `clear`, start from none).
-        Camera moves are checked like the option's; raises `RequestRejected` if they are not
-        moves, having saved nothing."""
+        Every option is checked as the commands offer it (a forged form or interaction may
+        carry anything); raises `RequestRejected` with every problem, having saved nothing."""
+        problems = offered_problems(given)
         if given.camera:
-            moves, problems = parse_moves(given.camera)
-            if problems:
-                raise RequestRejected(problems)
+            moves, camera_problems = parse_moves(given.camera)
+            problems.extend(camera_problems)
             given = replace(given, camera=", ".join(moves))
+        if problems:
+            raise RequestRejected(problems)
         current = OptionDefaults() if clear else await self.get(guild_id, member_id)
         merged, _ = apply_defaults(given, current, OptionDefaults())
         await self.save(guild_id, member_id, merged)
         return merged
+
+
+def offered_problems(given: OptionDefaults) -> list[Text]:
+    """What in these options no command offers (a length, resolution or model not among the
+    choices)."""
+    problems = []
+    if given.duration is not None and given.duration not in DURATIONS:
+        problems.append(msg("The length must be 6 or 10 seconds."))
+    if given.resolution is not None and given.resolution not in {r.value for r in Resolution}:
+        problems.append(msg("The resolution must be 768p or 1080p."))
+    if given.model is not None and given.model not in {m.value for m in Model}:
+        problems.append(
+            msg(
+                "The model must be one of {models}.",
+                models=", ".join(model.label for model in Model),
+            )
+        )
+    return problems
 
 
 def conflicts(defaults: OptionDefaults) -> list[Text]:

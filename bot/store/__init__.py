@@ -7,7 +7,8 @@
   processes on one database, with `postgres_migrations/`): the engines.
 - The stores, each written once over a `Driver`: `ledger.py` (balances, the append-only ledger
   and the money moves, and `db verify`), `jobs.py` (job rows, their queue and leases),
-  `settings.py` (a server's settings, rules and saved defaults, and the bot's own state), with
+  `settings.py` (a server's settings, rules and saved defaults, and the bot's own state),
+  `dashboard.py` (the dashboard's sessions and used login states), with
   `rows.py` turning rows into the domain's records.
 - `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
 - `news.py`: news between processes on one database (PostgreSQL's NOTIFY and LISTEN).
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.settings import StoreSettings
+from bot.store.dashboard import SqlDashboardSessions
 from bot.store.driver import Driver
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
@@ -74,6 +76,7 @@ class Stores:
     guilds: SqlGuildSettingsStore
     rules: SqlRulesStore
     defaults: SqlSavedDefaults
+    dashboard: SqlDashboardSessions
 
     @property
     def engine(self) -> str:
@@ -98,6 +101,7 @@ def stores_on(database: Database, default_credits: int) -> Stores:
         guilds=SqlGuildSettingsStore(database, default_credits),
         rules=SqlRulesStore(database),
         defaults=SqlSavedDefaults(database),
+        dashboard=SqlDashboardSessions(database),
     )
 
 

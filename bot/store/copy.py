@@ -31,6 +31,7 @@ TABLES: Final = (
     "blocked_words",
     "option_defaults",
     "pending_requests",
+    "dashboard_sessions",
 )
 # Identity columns whose values the copy keeps, so their sequences must continue after them.
 IDENTITIES: Final = (("guild_settings_log", "id"), ("ledger", "id"), ("jobs", "seq"))

@@ -268,13 +268,17 @@ class SqlLedgerStore:
         )
         return [entry_from_row(row) for row in rows]
 
-    async def export_rows(self, guild_id: int) -> list[tuple[object, ...]]:
+    async def export_page(
+        self, guild_id: int, after_id: int, limit: int
+    ) -> list[tuple[int, tuple[object, ...]]]:
         rows = await self._db.fetch(
-            "SELECT created_at, member_id, delta, balance_after, kind, reason, job_id, actor_id "
-            "FROM ledger WHERE guild_id = $1 ORDER BY id",
+            "SELECT id, created_at, member_id, delta, balance_after, kind, reason, job_id, "
+            "actor_id FROM ledger WHERE guild_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             guild_id,
+            after_id,
+            limit,
         )
-        return [(to_db_time(required(row[0])), *tuple(row)[1:]) for row in rows]
+        return [(int(row[0]), (to_db_time(required(row[1])), *tuple(row)[2:])) for row in rows]
 
     async def disagreements(self) -> list[str]:
         """Every way balances, ledger rows and jobs disagree (`db verify`); empty when sound."""

@@ -5,8 +5,14 @@ shows it."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import io
-from typing import Final
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import IO, Final, cast
 
 import discord
 from discord import app_commands
@@ -18,7 +24,6 @@ from bot.money.allowances import EVERYONE, Period, month_after
 from bot.money.rules import MAX_AMOUNT
 from bot.money.servers import PER_MEMBER_LIMITS, PER_SERVER_LIMITS
 from bot.money.summary import server_month
-from bot.operations.reports import ledger_csv
 from bot.requests.defaults import SERVER, OptionDefaults
 from bot.requests.wordfilter import MAX_ENTRIES
 from bot.services import Services
@@ -30,6 +35,7 @@ from cogs.videos._options import Camera, video_options
 from cogs.videos._words import defaults_saved
 
 TOP_SPENDERS: Final = 5
+SPOOL_IN_MEMORY: Final = 4 * 1024 * 1024
 # The bounds of `/quota limits`, as the server's settings check them.
 PER_MEMBER_LOW, PER_MEMBER_HIGH = PER_MEMBER_LIMITS.start, PER_MEMBER_LIMITS.stop - 1
 PER_SERVER_LOW, PER_SERVER_HIGH = PER_SERVER_LIMITS.start, PER_SERVER_LIMITS.stop - 1
@@ -457,11 +463,61 @@ class Quota(commands.Cog):
         guild_id = guild_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
-        text = await ledger_csv(self.services.ledger.store, guild_id)
-        file = discord.File(io.BytesIO(text.encode()), filename=f"ledger-{guild_id}.csv")
-        rows = text.count("\n") - 1
-        await interaction.followup.send(
-            language_of(interaction).tr("The ledger: {rows} rows.", rows=rows),
-            file=file,
-            ephemeral=True,
-        )
+        lang = language_of(interaction)
+        async with self.services.exports.turn(guild_id) as pages:
+            export = await spooled_export(pages)
+        with export.file:
+            limit = interaction.filesize_limit
+            name = f"ledger-{guild_id}.csv"
+            if export.size > limit:
+                # Past Discord's upload limit as plain text: compressed, it is a tenth of that.
+                export = await asyncio.to_thread(gzipped, export)
+                name += ".gz"
+            if export.size > limit:
+                await respond(
+                    interaction,
+                    lang.tr(
+                        "The ledger ({rows} rows) is larger than Discord lets the bot upload "
+                        "here, even compressed: download it from the dashboard, or ask the "
+                        "bot's owner for `python -m bot ledger export`.",
+                        rows=export.rows,
+                    ),
+                )
+                return
+            await asyncio.to_thread(export.file.seek, 0)
+            await interaction.followup.send(
+                lang.tr("The ledger: {rows} rows.", rows=export.rows),
+                # A spooled file reads as a binary file does (discord.py types only one kind).
+                file=discord.File(cast(io.BufferedIOBase, export.file), filename=name),
+                ephemeral=True,
+            )
+
+
+@dataclass
+class Export:
+    """An export in a temporary file (in memory while small): its size and rows."""
+
+    file: IO[bytes]
+    size: int
+    rows: int
+
+
+async def spooled_export(pages: AsyncIterator[str]) -> Export:
+    file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = lines = 0
+    async for page in pages:
+        data = page.encode()
+        size += len(data)
+        lines += page.count("\n")
+        await asyncio.to_thread(file.write, data)
+    return Export(file, size, max(0, lines - 1))
+
+
+def gzipped(export: Export) -> Export:
+    """The same export, gzip-compressed (the file it came from is closed)."""
+    packed: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    with export.file:
+        export.file.seek(0)
+        with gzip.GzipFile(fileobj=packed, mode="wb") as compressing:
+            shutil.copyfileobj(export.file, compressing)
+    return Export(packed, packed.tell(), export.rows)

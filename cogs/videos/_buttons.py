@@ -182,20 +182,20 @@ class ResultAction(
         note_acknowledged(interaction)
 
     async def _delete(self, interaction: discord.Interaction[Any], services: Services) -> None:
+        """Allowed first, then the message gone, then the video marked deleted: a message
+        Discord would not delete leaves the video as it was."""
+        allowed = {"manages_messages": interaction.permissions.manage_messages}
+        where, who = interaction.guild_id or 0, interaction.user.id
         try:
-            await services.studio.delete(
-                self.job_id,
-                interaction.guild_id or 0,
-                interaction.user.id,
-                manages_messages=interaction.permissions.manage_messages,
-            )
+            await services.studio.deletable(self.job_id, where, who, **allowed)
+            if interaction.message is not None:
+                with contextlib.suppress(discord.NotFound):  # deleted already: fine
+                    await interaction.message.delete()
+            await services.studio.delete(self.job_id, where, who, **allowed)
         except UserFacingError as error:
             note_outcome(interaction, "refused")
             await respond(interaction, refusal(language_of(interaction), error))
             return
-        if interaction.message is not None:
-            with contextlib.suppress(discord.NotFound):  # deleted already: fine
-                await interaction.message.delete()
         await respond(
             interaction, language_of(interaction).tr("Deleted. (Credits are not affected.)")
         )
@@ -246,12 +246,13 @@ class ExtendModal(discord.ui.Modal):
         origin, prompt, model = origin_of(interaction), self.prompt.value, self.chosen_model
         async with services.studio.answering(origin):
             try:
-                # Everything that needs no frame first: a refusal costs no download.
-                await services.studio.check_extend(self.source.id, origin, prompt, model)
-                frame = await services.frames.last_frame(self.source.id, self._video_urls())
-                accepted = await services.studio.extend(
-                    self.source.id, origin, prompt, frame, model
-                )
+                async with services.studio.extending(origin):
+                    # Everything that needs no frame first: a refusal costs no download.
+                    await services.studio.check_extend(self.source.id, origin, prompt, model)
+                    frame = await services.frames.last_frame(self.source.id, self._video_urls())
+                    accepted = await services.studio.extend(
+                        self.source.id, origin, prompt, frame, model
+                    )
             except UserFacingError as error:
                 note_outcome(interaction, "refused")
                 await respond(interaction, refusal(language_of(interaction), error))

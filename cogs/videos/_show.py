@@ -3,6 +3,7 @@ anyone deleted (a moderator with Discord's own Delete, say) is never posted agai
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Final
@@ -23,6 +24,8 @@ from cogs.front_end._words import describe, failure_reason, quote_prompt
 log = logging.getLogger(__name__)
 
 RESHOWN_VIDEO_MAX_BYTES: Final = 10 * 1024 * 1024
+# Within Discord's 3 s to answer, with room for the answer itself.
+GONE_CHECK_SECONDS: Final = 1.5
 
 
 class Videos(commands.GroupCog, group_name="video", description="Find a video again"):
@@ -85,6 +88,9 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             # Made for adults: shown in an age-restricted channel only, whatever was asked.
             await respond(interaction, adults_only(lang, job))
             return
+        if public and await self._deleted(job):
+            # A moderator removed it: not even its prompt goes back into the channel.
+            public = False
         await interaction.response.defer(ephemeral=not public, thinking=True)
         note_acknowledged(interaction)
         text, file = await self._describe(lang, job)
@@ -155,14 +161,26 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
             return job.channel_id, job.card_message_id
         return None
 
+    async def _deleted(self, job: Job) -> bool:
+        """Whether the video was deleted, by anyone (its message gone without the bot hearing
+        of it included, which is then noted)."""
+        if job.deleted_at is not None:
+            return True
+        carrier = self._carrier(job) if job.state is JobState.COMPLETED else None
+        if carrier is None or job.being_delivered or not await self._gone(job, *carrier):
+            return False
+        await self.services.studio.messages_deleted([carrier[1]])
+        return True
+
     async def _gone(self, job: Job, channel_id: int, message_id: int) -> bool:
-        """Whether Discord says the message no longer exists (anything else: not known)."""
+        """Whether Discord says the message no longer exists (anything else, a slow answer
+        included: not known). Quick, as it is asked before the command is answered."""
         channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
         try:
-            await channel.fetch_message(message_id)
+            await asyncio.wait_for(channel.fetch_message(message_id), GONE_CHECK_SECONDS)
         except discord.NotFound:
             return True
-        except discord.HTTPException:
+        except (discord.HTTPException, TimeoutError):
             return False
         return False
 

@@ -12,7 +12,6 @@ from aiohttp import WSMsgType, web
 
 from testkit.fake_discord.records import (
     ALL_MEMBER_PERMISSIONS,
-    MANAGE_GUILD,
     FakeMember,
     FakeMessage,
 )
@@ -29,6 +28,15 @@ class Gateway(World):
             {"guild_id": str(self.guild_id), "role": self._role_json(role_id, name)},
         )
         return role_id
+
+    async def change_role(self, role_id: int, *, permissions: int) -> None:
+        """A role's permissions changed (in the server's settings): GUILD_ROLE_UPDATE."""
+        self.role_permissions[role_id] = permissions
+        name = "managers" if role_id == self.managers_role else self.roles.get(role_id, "role")
+        await self.dispatch(
+            "GUILD_ROLE_UPDATE",
+            {"guild_id": str(self.guild_id), "role": self._role_json(role_id, name)},
+        )
 
     async def add_channel(self, name: str, *, age_restricted: bool = False) -> int:
         channel_id = snowflake()
@@ -135,10 +143,7 @@ class Gateway(World):
                     "mentionable": False,
                     "flags": 0,
                 },
-                {
-                    **self._role_json(self.managers_role, "managers"),
-                    "permissions": str(MANAGE_GUILD | ALL_MEMBER_PERMISSIONS),
-                },
+                self._role_json(self.managers_role, "managers"),
             ],
             "channels": [
                 {
@@ -151,6 +156,25 @@ class Gateway(World):
                     "nsfw": False,
                 }
             ],
+        }
+
+    def _chunk(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The answer to Request Guild Members: by ids (any intent), or by the start of a name."""
+        self.member_requests.append(request)
+        wanted = [int(user) for user in request.get("user_ids") or []]
+        if wanted:
+            found = [self.members[user] for user in wanted if user in self.members]
+        else:
+            query = str(request.get("query", "")).lower()
+            found = [m for m in self.members.values() if m.name.lower().startswith(query)]
+            found = found[: int(request.get("limit") or 100)]
+        return {
+            "guild_id": str(request["guild_id"]),
+            "members": [member.member_json() for member in found],
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [str(user) for user in wanted if user not in self.members],
+            "nonce": request.get("nonce"),
         }
 
     async def drop_gateway(self, *, refuse_reconnects: bool) -> None:
@@ -202,6 +226,8 @@ class Gateway(World):
                         await self._send(socket, "GUILD_CREATE", self._guild_json(guild))
                 elif op == 6:
                     await self._send(socket, "RESUMED", {})
+                elif op == 8:
+                    await self._send(socket, "GUILD_MEMBERS_CHUNK", self._chunk(frame["d"]))
         finally:
             with contextlib.suppress(ValueError):
                 self._sockets.remove(socket)

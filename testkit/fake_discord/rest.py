@@ -171,6 +171,11 @@ class Rest(Interactions, OAuth):
             if member is None:
                 return discord_error(404, 10007, "Unknown Member")
             return json_response(member.member_json())
+        if method == "GET" and (match := re.fullmatch(r"/guilds/(\d+)", path)):
+            guild_id = int(match.group(1))
+            if guild_id != self.guild_id and guild_id not in self.more_guilds:
+                return discord_error(404, 10004, "Unknown Guild")
+            return json_response(self._guild_json(guild_id))
         return discord_error(404, 0, f"404: Not Found ({method} {path})")
 
     async def _commands(self, request: web.Request, method: str) -> web.Response:

@@ -28,6 +28,10 @@ class World:
     def __init__(self) -> None:
         self.application_id = snowflake()
         self.managers_role = snowflake()
+        # Roles' permissions where they are not none (the managers role: Manage Server).
+        self.role_permissions: dict[int, int] = {
+            self.managers_role: MANAGE_GUILD | ALL_MEMBER_PERMISSIONS
+        }
         # Discord's OAuth2 side: the app's secret, who is signed in, the codes and tokens given.
         self.client_secret = "fake-client-secret"
         self.oauth_member: FakeMember | None = None
@@ -63,6 +67,7 @@ class World:
         # Called with an attachment's key when the bot downloads it from the CDN.
         self.on_download: list[Callable[[str], Awaitable[None]]] = []
         self.identifies = 0
+        self.member_requests: list[dict[str, Any]] = []  # Request Guild Members, as sent
         self.gateway_refused = False
         self.gateway_refusals = 0  # connection attempts turned away while refusing
         self.accepted_token: str | None = None  # None: any bot token logs in
@@ -115,7 +120,7 @@ class World:
         return {
             "id": str(role_id),
             "name": name,
-            "permissions": "0",
+            "permissions": str(self.role_permissions.get(role_id, 0)),
             "position": 1,
             "color": 0,
             "hoist": False,

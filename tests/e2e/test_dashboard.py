@@ -144,14 +144,21 @@ async def test_members_without_manage_server_see_nothing_and_get_403_even_after_
     status, _ = await browser.status(site.server("/ledger"))
     assert status == 403
 
-    # An admin who loses the permission after logging in is refused from the next page on.
+    # An admin who loses the permission after logging in is refused at their next form (a
+    # form asks Discord afresh), and from the next page on once the server's roles change.
     cleo = discord.add_member("cleo", admin=True)
     await browser.forget()  # a new person at the same browser
     await browser.get(f"{site.base}/")
     await log_in(site, browser, cleo)
-    await browser.get(site.server())
-    assert await browser.count("#spend") == 1
+    await browser.get(site.server("/settings"))
+    assert await browser.count("#form-cap") == 1
     discord.demote(cleo)
+    await browser.fill("#form-cap input[name=amount]", "5")
+    await browser.click("#form-cap button")
+    await browser.wait_for("return document.querySelector('#error')")
+    assert "Manage Server" in await browser.text("#error")
+    assert (await site.bot.services.guild_settings.get(discord.guild_id)).monthly_cap is None
+    await discord.change_role(discord.managers_role, permissions=0)
     await browser.get(site.server("/settings"))
     assert "Manage Server" in await browser.text("#error")
 
@@ -263,7 +270,9 @@ async def test_forged_logins_go_nowhere_and_every_answer_carries_its_protections
             assert answer.status == 400
         async with http.get(site.server(), allow_redirects=False) as answer:
             assert answer.status == 302 and "/login" in answer.headers["Location"]
-        # Nor does the same code replayed with the right state once its state is spent.
+        # The right state logs in once; the same callback replayed is refused.
+        async with http.get(callback) as answer:
+            assert answer.status == 200
         async with http.get(callback) as answer:
             assert answer.status == 400
 
