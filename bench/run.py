@@ -127,7 +127,13 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
             "members, one video in ten failed and refunded, every row within the last 30 days "
             "(the chart's worst case), on SQLite. Time to first byte is from the request leaving "
             f"an aiohttp client to its first body bytes, {sizes.dashboard_requests} requests one "
-            "after another after one to warm up; the export is from the command to its file.\n",
+            "after another after one to warm up; the export is from the command to its file. "
+            "The login flood comes from a separate process: each attempt starts a login and "
+            "comes back with its state and a made-up code, from an address of its own (the "
+            "worst case for per-address limits); the limit allowed is the dashboard's burst of "
+            "10 plus 30 a minute over the flood. The CSV downloads' stall is the longest a "
+            "`/healthz` asked every 10 ms waited, while eight admins each downloaded the whole "
+            "ledger.\n",
             encoding="utf-8",
         )
     return rows

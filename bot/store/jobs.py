@@ -350,9 +350,11 @@ class SqlJobStore:
         return [pending_from_row(row) for row in rows]
 
     async def mark_deleted(self, job_id: str, actor_id: int) -> None:
+        # Its message may have gone a moment before (Delete removes it first, and Discord
+        # tells of that): the time stays the first, and who deleted it is written once.
         await self._db.execute(
-            "UPDATE jobs SET deleted_at = $1, deleted_by = $2, updated_at = $1 "
-            "WHERE id = $3 AND deleted_at IS NULL",
+            "UPDATE jobs SET deleted_at = COALESCE(deleted_at, $1), deleted_by = $2, "
+            "updated_at = $1 WHERE id = $3 AND deleted_by IS NULL",
             utc_now(),
             actor_id,
             job_id,
