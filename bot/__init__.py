@@ -17,6 +17,6 @@ The tree shows the layers; each area imports only the areas below it (a test rea
     media/, requests/              the bytes of pictures and videos; what may be asked for
     settings.py, errors.py,        shared by all: the settings, the errors, the words
     i18n.py, clock.py, logs.py,    (catalogues in locales/), the clock, logs, metrics,
-    metrics.py, backoff.py,        retries and HTTP sessions
-    sessions.py
+    metrics.py, backoff.py,        retries, HTTP sessions, and which release this is
+    sessions.py, release.py
 """

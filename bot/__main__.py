@@ -24,17 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot")
 
 
-def version() -> str:
-    from importlib import metadata  # noqa: PLC0415
-
-    try:
-        return metadata.version("hailuo-bot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 async def run(settings: Settings) -> None:
     from bot.client import HailuoBot, start_up  # noqa: PLC0415
+    from bot.errors import Stopped  # noqa: PLC0415
 
     bot = HailuoBot(settings)
     loop = asyncio.get_running_loop()
@@ -73,6 +65,8 @@ async def run(settings: Settings) -> None:
             # backoff of minutes; the client is closed, so nothing is lost by cutting it short.
             gateway.cancel()
             await asyncio.gather(gateway, return_exceptions=True)
+    if bot.lost_hold:
+        raise Stopped("another copy of the bot took this database over; this one stopped")
 
 
 def collect_from_now_on() -> None:
@@ -84,11 +78,12 @@ def collect_from_now_on() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.errors import ConfigurationError, StartupFailed  # noqa: PLC0415
+    from bot.errors import ConfigurationError, StartupFailed, Stopped  # noqa: PLC0415
     from bot.logs import configure_logging  # noqa: PLC0415
+    from bot.release import version  # noqa: PLC0415
     from bot.settings import (  # noqa: PLC0415
+        load_checked_settings,
         load_service_settings,
-        load_settings,
         load_store_settings,
         misspelt_settings,
         setup_warnings,
@@ -124,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         for warning in misspelt_settings():
             print(f"hailuo-bot: warning: {warning}", file=sys.stderr)
         return asyncio.run(run_cli(arguments, store))
+    from bot.money.pricing import check_prices  # noqa: PLC0415
+
     try:
-        settings = load_settings()
+        settings = load_checked_settings({"video_prices": check_prices})
     except ConfigurationError as exc:
         print(f"hailuo-bot cannot start: {exc}", file=sys.stderr)
         return 2
@@ -143,11 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         ],
         settings.log_format,
     )
+    # The first line names the release (and says so when nothing real will be made).
     if settings.apiframe_simulate:
         log.warning(
-            "APIFRAME_SIMULATE is on: videos come from a simulator inside the bot, nothing is "
-            "sent to Apiframe and nothing is billed (unset it to make real videos)"
+            "hailuo-bot %s starting; APIFRAME_SIMULATE is on: videos come from a simulator "
+            "inside the bot, nothing is sent to Apiframe and nothing is billed (unset it to "
+            "make real videos)",
+            version(),
         )
+    else:
+        log.info("hailuo-bot %s starting", version())
     for warning in setup_warnings(settings):
         log.warning("%s", warning)
     try:
@@ -158,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StartupFailed as exc:
         log.error("hailuo-bot cannot start: %s", exc)
+        return 1
+    except Stopped as exc:
+        log.error("hailuo-bot stopped: %s", exc)
         return 1
     return 0
 

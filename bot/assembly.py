@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final
 
 from bot.apiframe.client import ApiframeClient
 from bot.apiframe.webhooks import webhook_signing_key
+from bot.clock import utc_now
 from bot.errors import ConfigurationError
 from bot.jobs.delivery import Deliverer, JobReporter
 from bot.jobs.polling import PollShape, RenderTimes
@@ -41,8 +42,10 @@ from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.operations.audit import AuditSink, AuditTrail
+from bot.operations.hold import DatabaseHold, scopes_of
 from bot.operations.reports import LedgerExports
 from bot.operations.web import VIDEOS_PATH, WebServer
+from bot.release import version
 from bot.requests.defaults import DefaultsStore
 from bot.requests.rules import IMAGE_MAX_BYTES
 from bot.requests.server_rules import ServerRules
@@ -61,6 +64,9 @@ log = logging.getLogger(__name__)
 # The channel on which processes sharing a database pass on webhook news about jobs.
 NEWS_CHANNEL: Final = "hailuo_job_news"
 GAUGES_EVERY: Final = 15.0
+HOUSEKEEPING_EVERY: Final = 600.0
+# Discord takes an interaction's answers for 15 minutes: its claim is kept a while longer.
+CLAIMS_KEPT: Final = timedelta(hours=1)
 # How long jobs in flight wait at start for the gateway to be ready before being picked up.
 RESUME_WAIT: Final = 5.0
 Readiness = Callable[[], Awaitable[str | None]]
@@ -113,6 +119,16 @@ class Assembly:
         self.frames = FrameTaker(self.videos)
         self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
         self.web = WebServer(settings.http_host, settings.http_port, metrics=self.metrics)
+        # One copy of the bot per database (per shard): a second refuses to start.
+        self.hold = DatabaseHold(
+            self.stores.holds,
+            scopes_of(settings.local_shards),
+            lease_seconds=settings.job_lease_seconds,
+            version=version(),
+            on_lost=self._hold_lost,
+        )
+        self._on_hold_lost: Callable[[], None] = lambda: None
+        self._housekeeping: asyncio.Task[None] | None = None
         # Several processes on one database hear of each other's webhook news through it.
         self.relay: NewsListener | None = None
         self._relayed: set[asyncio.Task[None]] = set()
@@ -175,15 +191,34 @@ class Assembly:
 
     # -- its life -----------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """The database (created and migrated) and the simulator; a second call does
-        nothing."""
+    async def open(self, on_hold_lost: Callable[[], None] | None = None) -> None:
+        """The database (created and migrated), this copy's hold on it (`AnotherCopyRuns`
+        when another copy runs there), and the simulator; a second call does nothing.
+        `on_hold_lost`: called should another copy take the database over later."""
+        if on_hold_lost is not None:
+            self._on_hold_lost = on_hold_lost
         if self._opened:
             return
         await self.database.open()
+        if self.database.created:
+            log.warning(
+                "a new database at %s: no data yet (if the bot has run before, it kept its data "
+                "elsewhere: check DATABASE_PATH or DATABASE_URL, and the folder it starts in)",
+                self.database.where,
+            )
+        await self.hold.take()
+        self.hold.keep()
         if self.simulator is not None:
             await self.simulator.start()
         self._opened = True
+
+    def _hold_lost(self) -> None:
+        self._on_hold_lost()
+
+    async def claim(self, interaction_id: int) -> bool:
+        """Whether this process is the first to take up this interaction, in any process on
+        this database (a command or button that moves credits is carried out once)."""
+        return await self.stores.holds.claim_interaction(interaction_id, utc_now())
 
     async def serve_http(
         self,
@@ -250,6 +285,17 @@ class Assembly:
         )
         self._audit.start()
         self._gauges = asyncio.create_task(self._keep_gauges(), name="metrics-gauges")
+        self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+
+    async def _keep_house(self) -> None:
+        """What is kept only for a while: interaction claims older than any answer Discord
+        still takes."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            try:
+                await self.stores.holds.forget_interactions(utc_now() - CLAIMS_KEPT)
+            except Exception:
+                log.warning("could not forget old interaction claims", exc_info=True)
 
     async def _resume(
         self,
@@ -273,9 +319,10 @@ class Assembly:
         if self._resuming is not None:
             self._resuming.cancel()
             await asyncio.gather(self._resuming, return_exceptions=True)
-        if self._gauges is not None:
-            self._gauges.cancel()
-            await asyncio.gather(self._gauges, return_exceptions=True)
+        for task in (self._gauges, self._housekeeping):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._runner is not None:
             await self._runner.close()
         if self._audit is not None:
@@ -290,6 +337,8 @@ class Assembly:
         await self.apiframe.close()
         if self.simulator is not None:
             await self.simulator.stop()
+        if self._opened:
+            await self.hold.release()
         await self.database.close()
 
     # -- inside ------------------------------------------------------------------------------

@@ -93,3 +93,8 @@ class SourceUnavailable(UserFacingError):
 class StartupFailed(HailuoBotError):
     """Something the bot needs could not be reached or opened at start-up. The message says
     what failed, where (never with a secret) and the likely fix."""
+
+
+class Stopped(HailuoBotError):
+    """The bot stopped on its own, for the reason the message gives (another copy took its
+    database over, say)."""

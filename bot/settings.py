@@ -32,6 +32,7 @@ SIMULATED_API_KEY = "afk_simulated_no_apiframe_account"
 ENV_FILE: Final = ".env"
 # Reserved characters a password must carry percent-encoded inside a URL.
 PERCENT_ENCODED: Final = "/ as %2F, @ as %40, : as %3A, # as %23, ? as %3F, % as %25"
+POOL_MOST: Final = 200
 SHARD_IDS_FORM: Final = re.compile(r"^\s*\d+(\s*,\s*\d+)*\s*$")
 # The words an owner writes for yes and no (APIFRAME_SIMULATE=on).
 BOOLEAN_WORDS: Final = {
@@ -150,7 +151,8 @@ class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
     # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
     # file at DATABASE_PATH. A secret, because a PostgreSQL URL carries a password.
     database_url: Secret | None = None
-    postgres_pool_size: Annotated[int, Meta(ge=1, le=200)] = 10
+    # Checked on PostgreSQL only (SQLite has no pool): see `problems`.
+    postgres_pool_size: int = 10
     # Where `python -m bot db copy` copies the SQLite database to (a secret: it holds a
     # password, which has no place on a command line).
     copy_to_database_url: Secret | None = None
@@ -170,6 +172,8 @@ class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
             )
             if problem is not None:
                 found.append(problem)
+        if self.on_postgres and not 1 <= self.postgres_pool_size <= POOL_MOST:
+            found.append(f"POSTGRES_POOL_SIZE: must be a whole number from 1 to {POOL_MOST}")
         return found
 
     @property
@@ -220,6 +224,11 @@ def dashboard_address(url: str) -> str:
     return address
 
 
+def bot_token(token: str) -> str:
+    """A bot token as pasted: the `Bot ` a header puts before it is not part of it."""
+    return re.sub(r"^\s*bot\s+", "", token, flags=re.IGNORECASE)
+
+
 def shard_list(shard_ids: str) -> str:
     if not SHARD_IDS_FORM.match(shard_ids):
         raise ValueError("must be shard numbers separated by commas, such as 0,1")
@@ -231,6 +240,9 @@ class Settings(StoreSettings, frozen=True, kw_only=True):
 
     readers = {
         **StoreSettings.readers,
+        "discord_token": bot_token,
+        "card_style": str.lower,
+        "log_format": str.lower,
         "apiframe_webhook_url": webhook_address,
         "video_public_base_url": public_base_address,
         "dashboard_public_url": dashboard_address,
@@ -329,6 +341,11 @@ class Settings(StoreSettings, frozen=True, kw_only=True):
                 "VIDEO_PUBLIC_BASE_URL needs the HTTP server: set HTTP_PORT (not 0), or unset "
                 "VIDEO_PUBLIC_BASE_URL"
             )
+        if self.apiframe_webhook_url is not None and not self.http_port:
+            found.append(
+                "APIFRAME_WEBHOOK_URL needs the HTTP server to receive the webhooks: set "
+                "HTTP_PORT (not 0), or unset APIFRAME_WEBHOOK_URL to poll instead"
+            )
         found.extend(self._shard_problems())
         return found
 
@@ -421,9 +438,22 @@ def settings_help() -> str:
     return "\n".join(lines)
 
 
+# A check a higher layer adds to a setting (VIDEO_PRICES reads as prices): a `ValueError` in
+# words when the value will not do, run with every other check.
+SettingCheck = Callable[[Any], None]
+
+
 def load_settings(env_file: Path | None = Path(ENV_FILE), **overrides: object) -> Settings:
     """Build the settings, turning a missing secret into an error that names its variable."""
     return _load(Settings, env_file, overrides)
+
+
+def load_checked_settings(
+    checks: Mapping[str, SettingCheck], env_file: Path | None = Path(ENV_FILE)
+) -> Settings:
+    """The settings, with the checks a higher layer adds run beside every other one (the bot
+    and `check` read VIDEO_PRICES as prices this way), so every mistake is named at once."""
+    return _load(Settings, env_file, {}, checks)
 
 
 def load_store_settings(
@@ -441,9 +471,29 @@ def load_service_settings(
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
-def _load(kind: type[SettingsT], env_file: Path | None, overrides: dict[str, object]) -> SettingsT:
+def where_to_set(env_file: Path | None) -> str:
+    """Where a setting that is not set goes: the `.env` that was read (named in full, so a
+    bot started from another folder says so), or the environment."""
+    if env_file is None:
+        return "set it in the environment"
+    if env_file.is_file():
+        return f"put it in {env_file.resolve()}, or in the environment"
+    return (
+        f"there is no {env_file.name} in {env_file.resolve().parent}: copy .env.example there "
+        "as .env and fill it in, or set it in the environment"
+    )
+
+
+def _load(
+    kind: type[SettingsT],
+    env_file: Path | None,
+    overrides: dict[str, object],
+    checks: Mapping[str, SettingCheck] | None = None,
+) -> SettingsT:
     """Read, check and build settings of `kind`; every problem goes into one
-    `ConfigurationError`, and none of them repeats a value."""
+    `ConfigurationError` (the values that cannot be read, those a check refuses, what the
+    settings say of each other, and the names in `.env` that look like a setting misspelt),
+    and none of them repeats a value."""
     fields = setting_fields(kind)
     try:
         given = kind.implied(_given({field.name for field in fields}, env_file, overrides))
@@ -452,22 +502,34 @@ def _load(kind: type[SettingsT], env_file: Path | None, overrides: dict[str, obj
             f"{env_file} is not UTF-8 text (byte {exc.start}): save it again as UTF-8 "
             "(in most editors: Save As, encoding UTF-8)"
         ) from None
+    except OSError as exc:  # an .env this user may not read
+        raise ConfigurationError(
+            f"cannot read {env_file}: {exc.strerror or exc}: run the bot as the user it "
+            "belongs to, or give this one read access"
+        ) from None
     values: dict[str, object] = {}
     problems = []
     for field in fields:
         name = field.name.upper()
         if field.name not in given:
             if field.required:
-                problems.append(f"{name} is not set (put it in the environment or in .env)")
+                problems.append(f"{name} is not set ({where_to_set(env_file)})")
+                values[field.name] = Secret("")  # a stand-in, so the rest can be checked
             continue
         try:
-            values[field.name] = _read(field.type, given[field.name], kind.readers.get(field.name))
+            value = _read(field.type, given[field.name], kind.readers.get(field.name))
+            check = (checks or {}).get(field.name)
+            if check is not None and value is not None:
+                check(value)
         except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-    if not problems:
-        settings = kind(**values)  # type: ignore[arg-type]  # each value read as its type
-        problems = settings.problems()
+            problems.append(f"{name}: {exc}")  # the default stands in while the rest is read
+        else:
+            values[field.name] = value
+    settings = kind(**values)  # type: ignore[arg-type]  # each value read as its type
+    problems.extend(settings.problems())
     if problems:
+        # A name misspelt in .env is often why something is "not set": say so with the rest.
+        problems.extend(misspelt_settings(env_file) if env_file is not None else [])
         raise ConfigurationError("; ".join(problems))
     return settings
 
@@ -504,8 +566,8 @@ def _read(annotation: Any, value: object, reader: Callable[[str], str] | None) -
     if isinstance(value, str):
         if reader is not None:
             value = reader(value)
-        if kind is not str and kind is not Secret:
-            value = value.strip()
+        if kind is not str:
+            value = value.strip()  # spaces around a value (a pasted token, say) are not part of it
         if kind is bool:
             value = BOOLEAN_WORDS.get(value.lower(), value)
     if kind is Secret:

@@ -73,6 +73,22 @@ class BotProcess:
             log.close()
         await self.discord.wait_for(lambda: self.discord.identifies > identified, within=60)
 
+    async def start_expecting_exit(self, within: float = 60) -> int:
+        """Start a process that should stop by itself (a refusal at start); its exit code."""
+        log = self.log_path.open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env, stdout=log, stderr=log
+            )
+        finally:
+            log.close()
+        return await asyncio.wait_for(self.process.wait(), within)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     async def kill(self) -> None:
         """SIGKILL: no handler runs, nothing is flushed."""
         if self.process is not None and self.process.returncode is None:

@@ -128,11 +128,51 @@ def test_every_owners_command_in_the_readme_parses_as_written() -> None:
         parser().parse_args(arguments)  # exits (failing the test) when it does not parse
 
 
+def test_every_code_block_is_closed_and_no_heading_hides_in_one() -> None:
+    """A fence left open swallows the rest of the page (the PostgreSQL steps once ended that
+    way, with "## Development" rendered inside a code block)."""
+    inside, opened_at = False, 0
+    for number, line in enumerate(README.splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            inside, opened_at = not inside, number
+        elif inside:
+            assert not line.startswith("## "), (
+                f"a heading inside the code block of line {opened_at}"
+            )
+    assert not inside, f"the code block opened at line {opened_at} is never closed"
+
+
+def test_every_module_is_named_in_the_readmes_layout() -> None:
+    layout = README[README.index("## Layout") :]
+    missing = [
+        str(path.relative_to(REPO))
+        for folder in ("bot", "cogs")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.name != "__init__.py"
+        and "migrations" not in path.parts
+        and "locales" not in path.parts
+        and f"`{path.name}`" not in layout
+        and f"`{path.stem}`" not in layout
+    ]
+    assert missing == []
+
+
+def test_the_changelog_names_this_release_first() -> None:
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    project = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"', project, re.M)
+    first = re.search(r"^## (\S+) — \d{4}-\d{2}-\d{2}$", changelog, re.M)
+    assert version is not None and first is not None
+    assert first[1] == version[1]
+
+
 def test_the_quick_start_is_the_two_commands_in_order() -> None:
     quick = README[README.index("## Quick start") : README.index("## Docker")]
     blocks = re.findall(r"^```sh\n(.*?)^```", quick, re.M | re.S)
     assert [block.strip() for block in blocks[:2]] == [
-        "python3 -m venv .venv && .venv/bin/pip install . && cp .env.example .env",
+        "python3 -m venv .venv && .venv/bin/pip install --require-hashes -r requirements.lock "
+        "&& .venv/bin/pip install --no-deps . "
+        "&& { [ -e .env ] || (umask 077 && cp .env.example .env); }",
         ".venv/bin/python -m bot",
     ]
     steps = re.findall(r"^### (\d)\. (.+)$", quick, re.M)

@@ -7,6 +7,7 @@ features, then lets the assembly start its work.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -51,6 +52,16 @@ def shards_of(settings: Settings) -> dict[str, object]:
     return {"shard_count": settings.shard_count, "shard_ids": list(settings.local_shards or ())}
 
 
+class HailuoTree(app_commands.CommandTree["HailuoBot"]):
+    """The slash commands, each carried out by one process only: the first, of every process
+    on the database, to claim the interaction (should Discord deliver it to two)."""
+
+    async def interaction_check(self, interaction: discord.Interaction[HailuoBot]) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True  # a suggestion moves nothing, and is asked for at every keystroke
+        return await self.client.services.claim(interaction.id)
+
+
 class HailuoBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, **options: object) -> None:
         point_discord_at(settings)
@@ -72,6 +83,7 @@ class HailuoBot(commands.AutoShardedBot):
             # edits and followups during a burst; Discord's own rate limits still apply.
             connector=aiohttp.TCPConnector(limit=1000),
             max_messages=None,  # nothing here reads old messages: keep none in memory
+            tree_cls=HailuoTree,
             **shards_of(settings),  # type: ignore[arg-type]
             **options,  # type: ignore[arg-type]
         )
@@ -79,11 +91,12 @@ class HailuoBot(commands.AutoShardedBot):
         self.services = Assembly(settings)
         self.directory = DiscordDirectory(self, self.services.serves)
         self.gateway_connected = False
+        self.lost_hold = False  # another copy took the database over: this one stopped
         self.set_up = False  # setup_hook has begun: a failure now is not a login failure
 
     async def setup_hook(self) -> None:
         self.set_up = True
-        await self.services.open()
+        await self.services.open(on_hold_lost=self._hold_lost)
         await self.load_extension(FRONT_END)
         for feature in FEATURES:
             await self.load_extension(feature)
@@ -102,6 +115,10 @@ class HailuoBot(commands.AutoShardedBot):
             directory=lambda: self.directory,
             application_id=lambda: self.application_id,
         )
+
+    def _hold_lost(self) -> None:
+        self.lost_hold = True
+        self._stopping = asyncio.create_task(self.close(), name="stop-after-losing-the-hold")
 
     async def _gateway_state(self) -> str | None:
         if self.gateway_connected and self.is_ready() and not self.is_closed():

@@ -62,7 +62,7 @@ async def with_retries(
 async def start_up(bot: HailuoBot, settings: Settings) -> None:
     """Everything before the gateway: database, Discord login, Apiframe account."""
     try:
-        await bot.services.open()
+        await bot.services.open(on_hold_lost=bot._hold_lost)
     except StoreUnavailable as exc:
         raise StartupFailed(str(exc)) from None
     await bot.serve_http()  # a busy port is found now, before Discord hears of the bot

@@ -64,36 +64,45 @@ class PriceTable:
 
 
 def parse_prices(text: str) -> dict[Variant, int]:
-    """`"hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12"` as prices of variants."""
+    """`"hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12"` as prices of variants; a
+    `ValueError` names the entry by its place, in words, without repeating it."""
     found: dict[Variant, int] = {}
-    for entry in filter(str.strip, text.split(",")):
+    for place, entry in enumerate(filter(str.strip, text.split(",")), start=1):
+        which = f"its {ordinal(place)} price"
         match = PRICE_ENTRY.match(entry)
         if match is None:
             raise ValueError(
-                f"cannot read {entry.strip()!r}: write each price as model resolution "
+                f"{which} cannot be read: write each price as model resolution "
                 f"duration=credits, separated by commas, such as {PRICE_EXAMPLE}"
             )
         try:
             model = Model(match["model"].lower())
         except ValueError:
             names = ", ".join(model.value for model in Model)
-            raise ValueError(f"{match['model']!r} is not a model: use one of {names}") from None
+            raise ValueError(f"{which} names no model: use one of {names}") from None
         try:
             resolution = Resolution(match["resolution"].lower())
         except ValueError:
-            raise ValueError(
-                f"{match['resolution']!r} is not a resolution: use 768p or 1080p"
-            ) from None
+            raise ValueError(f"{which} names no resolution: use 768p or 1080p") from None
         variant = (model, resolution, int(match["duration"]))
         if variant not in DEFAULT_PRICES:
             raise ValueError(
-                f"{entry.strip()!r} is not a video Apiframe makes: 768p is 6 or 10 s, 1080p 6 s"
+                f"{which} is for a video Apiframe does not make: 768p is 6 or 10 s, 1080p 6 s"
             )
         price = int(match["credits"])
         if not 1 <= price <= MAX_PRICE:
-            raise ValueError(f"{entry.strip()!r}: a price is from 1 to {MAX_PRICE} credits")
+            raise ValueError(f"{which} must be from 1 to {MAX_PRICE} credits")
         found[variant] = price
     return found
+
+
+def ordinal(place: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(place, f"{place}th")
+
+
+def check_prices(text: str) -> None:
+    """For the settings: `VIDEO_PRICES` is readable (a `ValueError` in words if not)."""
+    parse_prices(text)
 
 
 DEFAULT_TABLE: Final = PriceTable()

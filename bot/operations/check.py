@@ -18,12 +18,20 @@ from typing import Final, TextIO
 import aiohttp
 
 from bot.apiframe.client import ApiframeAuthError, ApiframeClient, ApiframeError, RetryPolicy
+from bot.clock import utc_now
 from bot.errors import ConfigurationError
 from bot.i18n import ENGLISH, catalogues
-from bot.money.pricing import PriceTable
+from bot.money.pricing import check_prices
+from bot.operations.hold import described
 from bot.operations.invite import invite_url
 from bot.operations.probe import readyz_url
-from bot.settings import Settings, load_settings, setup_warnings
+from bot.settings import (
+    Settings,
+    StoreSettings,
+    load_checked_settings,
+    load_store_settings,
+    setup_warnings,
+)
 from bot.store import stores_for
 from bot.store.driver import StoreUnavailable
 
@@ -39,15 +47,30 @@ class Outcome:
 
 
 Check = Callable[[Settings], Awaitable[list[Outcome]]]
+# The checks that need no secret: they run even when the settings are not complete.
+OfflineCheck = Callable[[StoreSettings], Awaitable[list[Outcome]]]
 
 
-async def check_database(settings: Settings) -> list[Outcome]:
+async def check_database(settings: StoreSettings) -> list[Outcome]:
+    """The database opens, migrates, and its balances and ledger agree; whether a copy of the
+    bot runs on it now. A SQLite file that is not there yet is not made here: a wrong folder
+    or DATABASE_PATH must not look like a database."""
+    if not settings.on_postgres and not settings.sqlite_path.exists():
+        return [
+            Outcome(
+                True,
+                f"database at {settings.sqlite_path}: none yet, the first start makes it (if "
+                "the bot has run before, this is not its database: check DATABASE_PATH and the "
+                "folder you run it from)",
+            )
+        ]
     stores = stores_for(settings)
     path = stores.where
     try:
         await stores.database.open()
         try:
             problems = await stores.ledger.disagreements()
+            holds = await stores.holds.live(utc_now())
         finally:
             await stores.database.close()
     except StoreUnavailable as exc:
@@ -60,10 +83,20 @@ async def check_database(settings: Settings) -> list[Outcome]:
                 f"{problems[0]} (run `python -m bot db verify`)",
             )
         ]
-    return [Outcome(True, f"database at {path}: opened, migrated, balances and ledger agree")]
+    state = (
+        "a new database, no data yet (if the bot has run before, this is not its database)"
+        if stores.database.created
+        else "opened, migrated, balances and ledger agree"
+    )
+    outcomes = [Outcome(True, f"database at {path}: {state}")]
+    outcomes += [
+        Outcome(True, f"the bot is running on it ({hold.scope}: {described(hold)})")
+        for hold in holds
+    ]
+    return outcomes
 
 
-async def check_http_port(settings: Settings) -> list[Outcome]:
+async def check_http_port(settings: StoreSettings) -> list[Outcome]:
     """The HTTP server's port is free: found here, not after the bot has logged in."""
     if not settings.http_port:
         return [Outcome(True, "HTTP server: off (HTTP_PORT=0)")]
@@ -72,7 +105,7 @@ async def check_http_port(settings: Settings) -> list[Outcome]:
         await asyncio.to_thread(bind_test, settings.http_host, settings.http_port)
     except OSError as exc:
         if await bot_answers(settings):
-            return [Outcome(True, f"HTTP server: the bot is running there ({where})")]
+            return [Outcome(True, f"HTTP server: {where} is the running bot's")]
         return [
             Outcome(
                 False,
@@ -83,7 +116,7 @@ async def check_http_port(settings: Settings) -> list[Outcome]:
     return [Outcome(True, f"HTTP server: {where} is free")]
 
 
-async def bot_answers(settings: Settings) -> bool:
+async def bot_answers(settings: StoreSettings) -> bool:
     """Whether the port is busy because this bot is already running on it."""
     url = readyz_url(settings).removesuffix("/readyz") + "/healthz"
     try:
@@ -107,7 +140,7 @@ def bind_test(host: str, port: int) -> None:
         probe.listen(1)
 
 
-async def check_languages(settings: Settings) -> list[Outcome]:
+async def check_languages(settings: StoreSettings) -> list[Outcome]:
     """The message catalogues shipped with the bot are there and readable."""
     try:
         books = catalogues()
@@ -233,30 +266,36 @@ async def check_webhook(settings: Settings) -> list[Outcome]:
 async def run_check(
     *, offline: bool, out: TextIO = sys.stdout, settings: Settings | None = None
 ) -> int:
+    passed = True
+    offline_checks: list[OfflineCheck] = [check_database, check_http_port, check_languages]
     if settings is None:
         try:
-            settings = load_settings()
+            settings = load_checked_settings({"video_prices": check_prices})
         except ConfigurationError as exc:
+            # What needs no secret is checked all the same (the database, the port, the
+            # words), and the settings' line comes last, as the one to act on.
+            try:
+                store = load_store_settings()
+            except ConfigurationError:
+                store = None
+            if store is not None:
+                for check in offline_checks:
+                    for outcome in await check(store):
+                        print(f"{PASSED if outcome.passed else FAILED} {outcome.text}", file=out)
             print(f"{FAILED} settings: {exc}", file=out)
             return 1
-    try:
-        PriceTable.with_overrides(settings.video_prices)
-    except ValueError as exc:
-        print(f"{FAILED} settings: VIDEO_PRICES: {exc}", file=out)
-        return 1
     print(f"{PASSED} settings: read", file=out)
     for warning in setup_warnings(settings):
         print(f"  warning: {warning}", file=out)
     if settings.apiframe_simulate:
         print("  note: APIFRAME_SIMULATE is on: nothing is sent to Apiframe or billed", file=out)
-    checks: list[Check] = [check_database, check_http_port, check_languages]
-    if not offline:
-        checks += [check_discord, check_apiframe, check_webhook]
-    passed = True
-    for check in checks:
-        for outcome in await check(settings):
-            passed &= outcome.passed
-            print(f"{PASSED if outcome.passed else FAILED} {outcome.text}", file=out)
+    online: list[Check] = [] if offline else [check_discord, check_apiframe, check_webhook]
+    outcomes = [outcome for check in offline_checks for outcome in await check(settings)]
+    for check_online in online:
+        outcomes += await check_online(settings)
+    for outcome in outcomes:
+        passed &= outcome.passed
+        print(f"{PASSED if outcome.passed else FAILED} {outcome.text}", file=out)
     return 0 if passed else 1
 
 

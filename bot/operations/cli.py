@@ -155,8 +155,34 @@ def default_backup(database: Path) -> Path:
     return folder / f"hailuo-{datetime.now(UTC):%Y-%m-%d-%H%M%S}.sqlite3"
 
 
+def changes(args: argparse.Namespace) -> bool:
+    """Whether the command writes (and so may make a database before the bot's first start)."""
+    return args.group == "credits" and args.action in ("set", "add")
+
+
 async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
     args = parser().parse_args(argv)
+    try:
+        return await _run_cli(args, settings, out)
+    except PermissionError as exc:
+        # A folder this user may not enter or read (the bot's data, run as another user).
+        where = exc.filename or settings.sqlite_path
+        return fail(
+            f"cannot read {where}: permission denied for this user ({_user()}): run the command "
+            "as the user that runs the bot, or give this one access to the folder"
+        )
+
+
+def _user() -> str:
+    import getpass  # noqa: PLC0415 - only for this message
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+async def _run_cli(args: argparse.Namespace, settings: StoreSettings, out: TextIO) -> int:
     if args.group == "db" and args.action == "backup":
         if settings.on_postgres:
             return fail(
@@ -184,8 +210,18 @@ async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.st
         if problem is not None:
             return fail(problem)
     if not settings.on_postgres and not settings.sqlite_path.exists():
+        if not changes(args):
+            # Nothing to read in a database that is not there: no empty one is made for it.
+            return fail(
+                f"there is no database at {settings.sqlite_path}: run the command in the "
+                "bot's folder, or set DATABASE_PATH to its database"
+            )
         # Before the bot's first start: make the database now, as the bot would.
-        print(f"creating the database at {settings.sqlite_path}", file=sys.stderr)
+        print(
+            f"creating a new database at {settings.sqlite_path}: no data yet (if the bot has "
+            "run before, it kept its data elsewhere: check DATABASE_PATH and the folder)",
+            file=sys.stderr,
+        )
     stores = stores_for(settings)
     try:
         await stores.database.open()

@@ -154,9 +154,9 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
             raise StartupFailed(
-                f"cannot listen on {self.host}:{self.port} ({exc.strerror}): "
-                "set HTTP_PORT to a free port, or 0 to turn the HTTP server "
-                "off"
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror}): is the bot already "
+                "running (python -m bot health)? If so, it needs no second copy; if not, set "
+                "HTTP_PORT to a free port, or 0 to turn the HTTP server off"
             ) from None
         log.info("HTTP server listening on %s:%d", self.host, self.bound_port)
 

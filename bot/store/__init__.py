@@ -8,7 +8,8 @@
 - The stores, each written once over a `Driver`: `ledger.py` (balances, the append-only ledger
   and the money moves, and `db verify`), `jobs.py` (job rows, their queue and leases),
   `settings.py` (a server's settings, rules and saved defaults, and the bot's own state),
-  `dashboard.py` (the dashboard's sessions and used login states), with
+  `dashboard.py` (the dashboard's sessions and used login states), `holds.py` (which process
+  runs on the database, and which carried out each interaction), with
   `rows.py` turning rows into the domain's records.
 - `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
 - `news.py`: news between processes on one database (PostgreSQL's NOTIFY and LISTEN).
@@ -28,6 +29,7 @@ from typing import Protocol
 from bot.settings import StoreSettings
 from bot.store.dashboard import SqlDashboardSessions
 from bot.store.driver import Driver
+from bot.store.holds import SqlProcessHolds
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.news import News
@@ -53,6 +55,9 @@ class Database(Driver, Protocol):
         """How processes on this database hear of each other (None: one process only)."""
         ...
 
+    # Whether its last open made it: a new database, with no data yet.
+    created: bool
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...
@@ -77,6 +82,7 @@ class Stores:
     rules: SqlRulesStore
     defaults: SqlSavedDefaults
     dashboard: SqlDashboardSessions
+    holds: SqlProcessHolds
 
     @property
     def engine(self) -> str:
@@ -102,6 +108,7 @@ def stores_on(database: Database, default_credits: int) -> Stores:
         rules=SqlRulesStore(database),
         defaults=SqlSavedDefaults(database),
         dashboard=SqlDashboardSessions(database),
+        holds=SqlProcessHolds(database),
     )
 
 

@@ -129,6 +129,8 @@ class PostgresDatabase(Opened):
         self._busy_log = Throttled(log, every=10.0)
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._listeners: list[Listener] = []
+        # Whether the last open made the schema: a new database, with no data yet.
+        self.created = False
 
     @property
     def where(self) -> str:
@@ -258,6 +260,7 @@ class PostgresDatabase(Opened):
                 int(row["version"])
                 for row in await connection.fetch("SELECT version FROM schema_migrations")
             }
+            self.created = not applied
             for version, name, script in bundled_migrations("bot.store.postgres_migrations"):
                 if version in applied:
                     continue

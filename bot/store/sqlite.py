@@ -203,6 +203,8 @@ class SqliteDatabase(Opened):
         self._connection: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
         self._on_write = on_write  # told each write's seconds, from asking to commit
+        # Whether the last open made the file: a new database, with no data yet.
+        self.created = False
         # Read bodies run here, one at a time, each in a snapshot of its own.
         self._reader: ThreadPoolExecutor | None = None
         self._read_connection: sqlite3.Connection | None = None
@@ -247,6 +249,7 @@ class SqliteDatabase(Opened):
             ) from None
 
     async def _open(self) -> None:
+        self.created = not await asyncio.to_thread(self.path.exists)
         await asyncio.to_thread(private_files, self.path)
         connection = await aiosqlite.connect(self.path, isolation_level=None)
         connection.row_factory = aiosqlite.Row

@@ -13,6 +13,7 @@ from cogs.credits._words import history_page
 from cogs.front_end._errors import answered_on_error
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import (
+    first_to_claim,
     member_roles,
     note_acknowledged,
     note_outcome,
@@ -51,6 +52,9 @@ class HistoryButton(
         match: re.Match[str],
     ) -> HistoryButton:
         return cls(int(match["member"]), int(match["page"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await first_to_claim(interaction)
 
     @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:

@@ -30,6 +30,15 @@ def services_of(interaction: discord.Interaction[Any]) -> Services:
     return client.services
 
 
+async def first_to_claim(interaction: discord.Interaction[Any]) -> bool:
+    """Whether this process carries out a button press or a form: the first of every process
+    on the database to claim it (should Discord deliver it to two). The others stay silent."""
+    client = interaction.client
+    if not isinstance(client, HailuoBot):
+        return True
+    return await client.services.claim(interaction.id)
+
+
 def note_acknowledged(interaction: discord.Interaction[Any]) -> None:
     """Record how long Discord's member waited for the bot's first answer."""
     client = interaction.client

@@ -23,7 +23,13 @@ from bot.studio import GONE, CancelOutcome
 from cogs.front_end._cards import failure_layout
 from cogs.front_end._errors import answer_error, answered_on_error, refusal
 from cogs.front_end._language import language_of
-from cogs.front_end._replies import note_acknowledged, note_outcome, respond, services_of
+from cogs.front_end._replies import (
+    first_to_claim,
+    note_acknowledged,
+    note_outcome,
+    respond,
+    services_of,
+)
 from cogs.front_end._words import outcome
 from cogs.videos._accepting import announce, origin_of
 
@@ -61,6 +67,9 @@ class CancelJobButton(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> CancelJobButton:
         return cls(match["job"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await first_to_claim(interaction)
 
     @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
@@ -145,6 +154,9 @@ class ResultAction(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> ResultAction:
         return cls(match["action"], match["job"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await first_to_claim(interaction)
 
     @answered_on_error
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
@@ -238,6 +250,9 @@ class ExtendModal(discord.ui.Modal):
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
         await answer_error(interaction, error)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await first_to_claim(interaction)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction)

@@ -83,6 +83,9 @@ class World:
         self.guild_owners: dict[int, int] = {}
         self.system_channels: dict[int, int] = {}
         self._shards: dict[int, tuple[int, int]] = {}
+        # Every connection gets every server and every event, whatever its shard: Discord
+        # delivering an interaction to two processes (during a reshard, say).
+        self.every_connection = False
         self.shard_identifies: list[tuple[int, int]] = []
         self._seq = 0
         self._changed = asyncio.Condition()

@@ -25,6 +25,7 @@ LAYERS: Final = (
             "bot.backoff",
             "bot.sessions",
             "bot.locales",
+            "bot.release",
         ),
     ),
     ("media and requests", ("bot.media", "bot.requests")),

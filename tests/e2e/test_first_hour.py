@@ -232,7 +232,8 @@ def test_a_backup_in_the_container_lands_on_the_volume(tmp_path: Path) -> None:
     }
     workdir = tmp_path / "app"
     workdir.mkdir()
-    for command in (("db", "verify"), ("db", "backup")):  # the database, then its backup
+    # Credits given before the first start make the database; then its backup.
+    for command in (("credits", "set", "--guild", "1", "--member", "2", "5"), ("db", "backup")):
         done = subprocess.run(
             [sys.executable, "-m", "bot", *command],
             cwd=workdir,

@@ -147,10 +147,18 @@ async def test_a_password_with_reserved_characters_works_percent_encoded(
 
 
 def test_the_owners_commands_work_before_the_first_start(folder: Path) -> None:
+    """Giving credits before the first start makes the database (and says so); reading from
+    one that is not there says so, and makes none (run from another folder, it once answered
+    "0, no account yet" from a new, empty database)."""
+    shown = bot("credits", "show", "--guild", "1", "--member", "2", cwd=folder)
+    assert shown.code == 1
+    assert shown.is_one_clear_line("there is no database at", "DATABASE_PATH")
+    assert not (folder / "data").exists()
+    given = bot("credits", "set", "--guild", "1", "--member", "2", "5", cwd=folder)
+    assert given.code == 0 and "creating a new database at" in given.output
+    assert "no data yet" in given.output
     verify = bot("db", "verify", cwd=folder)
     assert verify.code == 0 and "ok: balances, ledger and jobs agree" in verify.output
-    shown = bot("credits", "show", "--guild", "1", "--member", "2", cwd=folder)
-    assert shown.code == 0 and shown.line.startswith("0 (no account yet")
     with sqlite3.connect(folder / "data" / "hailuo-bot.sqlite3") as raw:
         assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] > 0
 
@@ -159,7 +167,9 @@ def test_a_folder_that_cannot_be_written_is_the_one_refusal(folder: Path) -> Non
     locked = folder / "locked"
     locked.mkdir(mode=0o555)
     env = {"DATABASE_PATH": str(locked / "db" / "hailuo-bot.sqlite3")}
-    answer = bot("db", "verify", cwd=folder, env=env, user=True)
+    answer = bot(
+        "credits", "set", "--guild", "1", "--member", "2", "5", cwd=folder, env=env, user=True
+    )
     assert answer.code == 1
     assert answer.is_one_clear_line("not writable by this user", str(locked / "db"))
 
@@ -176,7 +186,8 @@ def test_a_folder_that_cannot_be_written_is_the_one_refusal(folder: Path) -> Non
 def test_a_database_readable_but_not_writable_is_one_line(
     folder: Path, command: tuple[str, ...]
 ) -> None:
-    assert bot("db", "verify", cwd=folder).code == 0  # made by the bot's user
+    made = bot("credits", "set", "--guild", "1", "--member", "2", "0", cwd=folder)
+    assert made.code == 0  # made by the bot's user
     database = folder / "data" / "hailuo-bot.sqlite3"
     # Readable by everyone; as root, run as another user, else take away our own write.
     readable = 0o644 if os.geteuid() == 0 else 0o444
@@ -226,6 +237,103 @@ def test_a_failed_database_open_never_ends_in_a_closed_event_loop(folder: Path) 
         assert Answer(1, output).is_one_clear_line("is not a SQLite database")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("credits", "show", "--guild", "1", "--member", "2"),
+        ("credits", "set", "--guild", "1", "--member", "2", "5"),
+        ("ledger", "export", "--guild", "1"),
+        ("db", "verify"),
+        ("db", "backup"),
+    ],
+    ids=["show", "set", "export", "verify", "backup"],
+)
+def test_a_data_folder_this_user_cannot_enter_is_one_line(
+    folder: Path, command: tuple[str, ...]
+) -> None:
+    """Before: a PermissionError traceback from each of these."""
+    made = bot("credits", "set", "--guild", "1", "--member", "2", "0", cwd=folder)
+    assert made.code == 0
+    (folder / "data").chmod(0o700)  # the bot's user's alone
+    answer = bot(*command, cwd=folder, user=True)
+    assert answer.code == 1
+    assert answer.is_one_clear_line("data", "user")
+
+
+def test_a_database_made_where_none_was_says_so(folder: Path) -> None:
+    """A start from the wrong folder (or with a wrong DATABASE_PATH) used to make a new, empty
+    database without a word; `check --offline` called it "opened, migrated"."""
+    checked = bot("check", "--offline", cwd=folder, env=SECRETLESS)
+    assert "none yet, the first start makes it" in checked.output
+    assert "this is not its database" in checked.output
+    assert not (folder / "data").exists()
+    env = {**SECRETLESS, "DISCORD_API_BASE_URL": f"{NOWHERE}/api/v10"}
+    started = bot(cwd=folder, env=env)
+    assert "a new database at" in started.output and "no data yet" in started.output
+
+
+def test_a_secret_that_is_not_set_names_the_env_file_that_was_read(folder: Path) -> None:
+    (folder / ".env").write_text(f"DISCORD_TOKNE={DISCORD_TOKEN}\nAPIFRAME_API_KEY={API_KEY}\n")
+    answer = bot(cwd=folder)
+    assert answer.code == 2
+    assert answer.is_one_clear_line(
+        f"DISCORD_TOKEN is not set (put it in {folder / '.env'}",
+        "sets DISCORD_TOKNE, which is not a setting: did you mean DISCORD_TOKEN?",
+    )
+    elsewhere = folder / "elsewhere"
+    elsewhere.mkdir()
+    missing = bot(cwd=elsewhere)
+    assert missing.is_one_clear_line(f"there is no .env in {elsewhere}")
+
+
+def test_typo_hints_stay_beside_other_mistakes(folder: Path) -> None:
+    (folder / ".env").write_text(
+        f"DISCORD_TOKEN={DISCORD_TOKEN}\nAPIFRAME_API_KEY={API_KEY}\nHTTP_PROT=9000\n"
+        "LOG_LEVEL=loud\nVIDEO_PRICES=hailuo-02 768p 6s=5, hailuo-9 768p 6s=3\n"
+    )
+    for command in ((), ("check", "--offline")):
+        answer = bot(*command, cwd=folder)
+        assert answer.is_one_clear_line(
+            "LOG_LEVEL: must be one of",
+            "VIDEO_PRICES: its second price names no model",
+            "sets HTTP_PROT, which is not a setting: did you mean HTTP_PORT?",
+        )
+        assert "hailuo-9" not in answer.output and "loud" not in answer.output
+
+
+def test_settings_as_owners_write_them_are_read_as_meant(folder: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": f"Bot {DISCORD_TOKEN} ",  # pasted from an Authorization header
+        "APIFRAME_API_KEY": f"  {API_KEY}\t",
+        "CARD_STYLE": "Classic",
+        "LOG_FORMAT": "JSON",
+        "POSTGRES_POOL_SIZE": "500",  # SQLite has no pool: not its business
+    }
+    answer = bot("check", "--offline", cwd=folder, env=env)
+    assert answer.code == 0, answer.output
+    assert "warning" not in answer.output
+
+
+def test_webhooks_without_the_http_server_are_refused(folder: Path) -> None:
+    env = {
+        **SECRETLESS,
+        "APIFRAME_WEBHOOK_URL": "https://bot.example.com/apiframe/webhook",
+        "HTTP_PORT": "0",
+    }
+    for command in ((), ("check", "--offline")):
+        answer = bot(*command, cwd=folder, env=env)
+        assert answer.code in (1, 2)
+        assert answer.is_one_clear_line("APIFRAME_WEBHOOK_URL needs the HTTP server", "HTTP_PORT")
+
+
+def test_check_without_the_secrets_still_checks_what_needs_none(folder: Path) -> None:
+    answer = bot("check", "--offline", cwd=folder)
+    assert answer.code == 1
+    assert "✖ settings: DISCORD_TOKEN is not set" in answer.output
+    assert "database at" in answer.output and "HTTP server" in answer.output
+    assert "languages: English" in answer.output
+
+
 # -- values typed wrong -----------------------------------------------------------------------
 
 
@@ -250,6 +358,7 @@ def test_out_of_range_ids_and_amounts_are_one_line(
 
 
 def test_ledger_export_never_replaces_a_file_and_names_a_missing_folder(folder: Path) -> None:
+    assert bot("credits", "set", "--guild", "1", "--member", "2", "5", cwd=folder).code == 0
     missing = bot("ledger", "export", "--guild", "1", "--out", "missing/x.csv", cwd=folder)
     assert missing.code == 1
     assert missing.is_one_clear_line("the folder missing does not exist")
@@ -335,7 +444,7 @@ def test_a_misspelt_setting_in_env_is_named_with_the_likely_one(folder: Path) ->
     assert "sets HTTP_PROT, which is not a setting: did you mean HTTP_PORT?" in checked.output
     assert "sets LOGLEVEL, which is not a setting: did you mean LOG_LEVEL?" in checked.output
     assert "COMPOSE_PROJECT_NAME" not in checked.output  # other programs' lines are theirs
-    shell = bot("db", "verify", cwd=folder)
+    shell = bot("credits", "set", "--guild", "1", "--member", "2", "5", cwd=folder)
     assert "did you mean HTTP_PORT?" in shell.output and shell.code == 0
 
 
@@ -370,6 +479,7 @@ def test_simulate_mode_is_the_first_line_of_the_log(folder: Path) -> None:
     answer = bot(cwd=folder, env=env)
     first = answer.output.strip().splitlines()[0]
     assert "APIFRAME_SIMULATE is on" in first and "nothing is billed" in first
+    assert "hailuo-bot 0." in first  # and the release, as every first line names it
 
 
 CLIENT_SECRET: Final = "dashboard-client-secret-4f9a"

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -77,11 +78,26 @@ async def test_the_quick_start_followed_literally_makes_a_video(
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
     env_file = clone / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600  # its secrets are the owner's alone
     env_file.write_text(
         env_file.read_text()
         .replace("\nDISCORD_TOKEN=\n", f"\nDISCORD_TOKEN={DISCORD_TOKEN}\n")
         .replace("\nAPIFRAME_API_KEY=\n", f"\nAPIFRAME_API_KEY={API_KEY}\n")
     )
+    filled = env_file.read_text()
+    # The first command again (as an owner who scrolls back and runs it twice): nothing lost.
+    again = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-c", install],
+        cwd=clone,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert env_file.read_text() == filled
     running_env = {
         **environment,
         "DISCORD_API_BASE_URL": fake_discord.api_base,

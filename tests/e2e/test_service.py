@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.operations.check import run_check
+from bot.store import stores_for
 from testkit.commands import hailuo
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord
@@ -240,6 +241,15 @@ async def test_check_names_each_refused_secret(
 async def test_check_offline_needs_no_network(tmp_path: Path) -> None:
     out = io.StringIO()
     settings = make_settings(tmp_path, FakeDiscord(), FakeApiframe())  # never started
+    assert await run_check(offline=True, out=out, settings=settings) == 0
+    # Nothing was made before: said so (a SQLite file is not even made by a check).
+    assert "none yet, the first start makes it" in out.getvalue() or (
+        "a new database, no data yet" in out.getvalue()
+    )
+    stores = stores_for(settings)
+    await stores.database.open()  # as the bot's first start makes it
+    await stores.database.close()
+    out = io.StringIO()
     assert await run_check(offline=True, out=out, settings=settings) == 0
     assert "balances and ledger agree" in out.getvalue()
 

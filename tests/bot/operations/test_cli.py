@@ -185,20 +185,24 @@ async def test_credits_can_be_set_before_the_first_start(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("command", "said"),
+    "command",
     [
-        (("credits", "show", "--guild", "1", "--member", "2"), "0 (no account yet"),
-        (("db", "verify"), "ok: balances, ledger and jobs agree"),
-        (("ledger", "export", "--guild", "1"), "time,member,change"),
+        ("credits", "show", "--guild", "1", "--member", "2"),
+        ("db", "verify"),
+        ("ledger", "export", "--guild", "1"),
+        ("dashboard", "sessions"),
     ],
 )
-async def test_reads_before_the_first_start_make_the_database_as_the_bot_would(
-    tmp_path: Path, command: tuple[str, ...], said: str
+async def test_a_read_where_there_is_no_database_says_so_and_makes_none(
+    tmp_path: Path, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Run from the wrong folder (or with a wrong DATABASE_PATH), a read used to make a new,
+    empty database and answer from it ("0, no account yet")."""
     fresh = load_store_settings(env_file=None, database_path=tmp_path / "new.sqlite3")
-    code, out = await cli(fresh, *command)
-    assert code == 0 and out.startswith(said)
-    assert (tmp_path / "new.sqlite3").is_file()
+    assert await cli(fresh, *command) == (1, "")
+    said = capsys.readouterr().err
+    assert "there is no database at" in said and "DATABASE_PATH" in said
+    assert not (tmp_path / "new.sqlite3").exists()
 
 
 async def test_backup_without_a_database_creates_nothing(
