@@ -21,6 +21,8 @@
 9. Dashboard: the overview page's time to first byte, and its spend chart's, for a server with
    100,000 ledger rows and 10,000 jobs (all within the chart's 30 days, its worst case), beside
    `/quota export` of the same ledger; and restarts on that database, the dashboard on.
+10. The owner's bounds: 200 requests admitted at once with server budgets and the monthly
+    limit on, beside neither, over 200 servers and in one, on SQLite and PostgreSQL.
 
 Everything talks to fakes on 127.0.0.1. Figures print as a table and go to bench/results.md.
 The stage they share is `bench/stage.py`; each section is a file of its own, named above.
@@ -43,6 +45,7 @@ from pathlib import Path
 from bench.cold_start import cold_start
 from bench.dashboard import dashboard
 from bench.delivery import ARRIVALS_OVER, HISTORY_JOBS, delivery
+from bench.economy import owner_bounds
 from bench.footprint import footprint
 from bench.hostile import hostile
 from bench.latency import answer_latency, card_latency
@@ -62,6 +65,7 @@ SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
     ("postgres", postgres),
     ("hostile", hostile),
     ("dashboard", dashboard),
+    ("owner-bounds", owner_bounds),
 ]
 
 
@@ -133,7 +137,12 @@ async def run(sizes: Sizes, workdir: Path, write: bool, only: str | None = None)
             "worst case for per-address limits); the limit allowed is the dashboard's burst of "
             "10 plus 30 a minute over the flood. The CSV downloads' stall is the longest a "
             "`/healthz` asked every 10 ms waited, while eight admins each downloaded the whole "
-            "ledger.\n",
+            "ledger.\n"
+            "- The owner's bounds: the reservation each request makes, 200 from different "
+            "members at once through the ledger, with every server's budget and the monthly "
+            "limit set too high to refuse, beside the same with neither (the whole bot's month "
+            "row is kept on both sides: it is what lets a limit set mid-month know the month's "
+            f"spend). Median of 21 rounds alternating between the sides.\n",
             encoding="utf-8",
         )
     return rows

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -38,11 +38,13 @@ from bot.media.attachments import AttachmentFetcher
 from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
+from bot.money.economy import OwnerNotices, ServerBook, SpendAlerts
 from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
 from bot.operations.audit import AuditSink, AuditTrail
 from bot.operations.hold import DatabaseHold, scopes_of
+from bot.operations.owners import known_owners, owner_policy, remember_owners
 from bot.operations.reports import LedgerExports
 from bot.operations.web import VIDEOS_PATH, WebServer
 from bot.release import version
@@ -87,9 +89,17 @@ class Assembly:
         )
         self.database = self.stores.database
         self.state = self.stores.state
+        # What the bot's owner allows; who the owner is comes from Discord once logged in.
+        self.policy = owner_policy(settings)
         self.ledger = Ledger(
-            self.stores.ledger, metrics=self.metrics, simulated=settings.apiframe_simulate
+            self.stores.ledger,
+            metrics=self.metrics,
+            simulated=settings.apiframe_simulate,
+            policy=self.policy,
         )
+        self.servers = ServerBook(self.stores.servers, self.policy)
+        self.spend_alerts = SpendAlerts(self.policy, self.stores.state)
+        self.ledger.watch_month(self.spend_alerts.month_moved)
         self.guild_settings = ServerSettings(self.stores.guilds)
         self.exports = LedgerExports(self.stores.ledger)
         self.jobs = self.stores.jobs
@@ -128,6 +138,7 @@ class Assembly:
             on_lost=self._hold_lost,
         )
         self._on_hold_lost: Callable[[], None] = lambda: None
+        self.owner_notices: OwnerNotices | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         # Several processes on one database hear of each other's webhook news through it.
         self.relay: NewsListener | None = None
@@ -165,6 +176,19 @@ class Assembly:
     def use_front_end(self, reporter: JobReporter, audit_sink: AuditSink) -> None:
         """Called by the front-end extension: how jobs and ledger changes reach members."""
         self._front_end = (reporter, audit_sink)
+
+    def use_owner_notices(self, notices: OwnerNotices) -> None:
+        """Called by the servers' extension: how the owner hears of what needs them."""
+        self.owner_notices = notices
+        self.spend_alerts.tell(notices)
+
+    async def set_owners(self, from_discord: Iterable[int]) -> None:
+        """Who owns the bot, as Discord's application information says (its owner, or its
+        team's members), together with OWNER_IDS; kept for the shell commands, which cannot
+        ask Discord."""
+        named = frozenset(from_discord)
+        self.policy.owners = named | self.settings.owner_id_set
+        await remember_owners(self.state, named)
 
     def public_video_url(self, job: Job) -> str | None:
         base = self.settings.video_public_base_url
@@ -208,6 +232,8 @@ class Assembly:
             )
         await self.hold.take()
         self.hold.keep()
+        # The owners Discord named last time, until it names them again once logged in.
+        self.policy.owners |= await known_owners(self.state)
         if self.simulator is not None:
             await self.simulator.start()
         self._opened = True

@@ -52,6 +52,35 @@ class CapReached(UserFacingError):
         super().__init__(Text(f"monthly cap {cap} reached: {spent} spent, {price} asked"))
 
 
+class BudgetReached(UserFacingError):
+    """The budget the bot's owner gave this server for the month would be crossed."""
+
+    def __init__(self, budget: int, spent: int, price: int, resets_at: datetime) -> None:
+        self.budget = budget
+        self.spent = spent
+        self.price = price
+        self.resets_at = resets_at
+        super().__init__(Text(f"server budget {budget} reached: {spent} spent, {price} asked"))
+
+
+class MonthlyLimitReached(UserFacingError):
+    """The bot's monthly limit, over every server, would be crossed."""
+
+    def __init__(self, limit: int, spent: int, price: int, resets_at: datetime) -> None:
+        self.limit = limit
+        self.spent = spent
+        self.price = price
+        self.resets_at = resets_at
+        super().__init__(Text(f"monthly limit {limit} reached: {spent} spent, {price} asked"))
+
+
+class ServerWaiting(UserFacingError):
+    """The server added the bot, and the bot's owner has not approved it yet."""
+
+    def __init__(self) -> None:
+        super().__init__(Text("waiting for the bot's owner to approve this server"))
+
+
 class InsufficientCredits(UserFacingError):
     """The member's balance is below the price of the request."""
 

@@ -15,6 +15,7 @@ from bot.media.attachments import AttachmentFetcher
 from bot.media.frames import FrameTaker
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
+from bot.money.economy import OwnerNotices, OwnerPolicy, ServerBook
 from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
@@ -59,6 +60,10 @@ class Services(Protocol):
     @property
     def exports(self) -> LedgerExports: ...
     @property
+    def policy(self) -> OwnerPolicy: ...
+    @property
+    def servers(self) -> ServerBook: ...
+    @property
     def studio(self) -> Studio: ...
     @property
     def audit(self) -> AuditTrail: ...
@@ -69,4 +74,12 @@ class Services(Protocol):
 
     def use_front_end(self, reporter: JobReporter, audit_sink: AuditSink) -> None:
         """Hand the bot the front end's ways to reach members (called once, at load)."""
+        ...
+
+    def use_owner_notices(self, notices: OwnerNotices) -> None:
+        """Hand the bot the way the owner hears of what needs them (called once, at load)."""
+        ...
+
+    async def claim(self, interaction_id: int) -> bool:
+        """Whether this process is the first to take up the interaction."""
         ...

@@ -142,10 +142,19 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
         return []
 
 
+def id_list(ids: str) -> str:
+    if not re.fullmatch(r"\s*\d{1,19}(\s*,\s*\d{1,19})*\s*", ids):
+        raise ValueError(
+            "must be Discord user ids separated by commas, such as 123456789012345678 (in "
+            "Discord, turn on Developer Mode, then right-click a member and Copy User ID)"
+        )
+    return ids
+
+
 class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
     """What the owner's shell commands need: the database, and no secrets."""
 
-    readers = {"log_level": str.upper}
+    readers = {"log_level": str.upper, "new_servers": str.lower, "owner_ids": id_list}
 
     database_path: Path = Path("data/hailuo-bot.sqlite3")
     # `sqlite:///path` or `postgresql://user:password@host:port/database`; unset: the SQLite
@@ -160,6 +169,21 @@ class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
     # that no video is paid from the owner's Apiframe account until a server's admins decide.
     default_credits: Annotated[int, Meta(ge=0, le=1_000_000)] = 0
     log_level: LogLevel = "INFO"
+    # What the bot's owner allows (the owner pays Apiframe): the most credits a server may
+    # spend in a calendar month out of what its admins hand out, unless the owner set that
+    # server's own; the most all servers together may spend in a month (unset: no limit); and
+    # whether a server that adds the bot may use it before the owner approves it.
+    server_monthly_budget: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 100
+    monthly_spend_limit: Annotated[int, Meta(ge=0, le=1_000_000_000)] | None = None
+    new_servers: Literal["open", "approve"] = "open"
+    # Discord user ids trusted as the bot's owner, besides the application's owner and team.
+    owner_ids: str | None = None
+
+    @property
+    def owner_id_set(self) -> frozenset[int]:
+        if self.owner_ids is None:
+            return frozenset()
+        return frozenset(int(part) for part in self.owner_ids.split(",") if part.strip())
 
     def problems(self) -> list[str]:
         found = super().problems()

@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.i18n import DOMAIN, Key
 from cogs.credits import Credits, Quota
 from cogs.front_end._language import CONTEXTS
+from cogs.servers import Owner
 from cogs.videos import Generate, Videos
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -59,7 +60,13 @@ class _Recorder(app_commands.Translator):
 async def command_strings() -> set[Key]:
     """(context, English text) of every command name, description and choice."""
     bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
-    cogs = (Generate(bot, None), Credits(bot, None), Quota(bot, None), Videos(bot, None))  # type: ignore[arg-type]
+    cogs = (
+        Generate(bot, None),  # type: ignore[arg-type]
+        Credits(bot, None),  # type: ignore[arg-type]
+        Quota(bot, None),  # type: ignore[arg-type]
+        Videos(bot, None),  # type: ignore[arg-type]
+        Owner(bot, None),  # type: ignore[arg-type]
+    )
     for cog in cogs:
         await bot.add_cog(cog)
     recorder = _Recorder()

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # How jobs and ledger rows reach members: loaded before any feature, which may use it.
 FRONT_END: Final = "cogs.front_end"
-FEATURES: Final = ("cogs.videos", "cogs.credits", "cogs.welcome")
+FEATURES: Final = ("cogs.videos", "cogs.credits", "cogs.servers")
 COMMAND_HASH_KEY: Final = "command_hash"
 
 
@@ -97,6 +97,7 @@ class HailuoBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self.set_up = True
         await self.services.open(on_hold_lost=self._hold_lost)
+        await self._learn_owners()
         await self.load_extension(FRONT_END)
         for feature in FEATURES:
             await self.load_extension(feature)
@@ -115,6 +116,24 @@ class HailuoBot(commands.AutoShardedBot):
             directory=lambda: self.directory,
             application_id=lambda: self.application_id,
         )
+
+    async def _learn_owners(self) -> None:
+        """Who owns the bot, as Discord's application information says: its team's members,
+        or its owner (with OWNER_IDS beside them)."""
+        try:
+            application = await self.application_info()
+        except discord.HTTPException as exc:
+            log.warning(
+                "Discord did not say who owns the bot (HTTP %s): its owners are OWNER_IDS and "
+                "those Discord named at the last start, until the next start",
+                exc.status,
+            )
+            return
+        if application.team is not None:
+            owners = [member.id for member in application.team.members]
+        else:
+            owners = [application.owner.id]
+        await self.services.set_owners(owners)
 
     def _hold_lost(self) -> None:
         self.lost_hold = True

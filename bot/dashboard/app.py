@@ -10,7 +10,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp_session import session_middleware
 
-from bot.dashboard import auth, forms, pages
+from bot.dashboard import auth, forms, owner, pages
 from bot.dashboard.auth import login_key
 from bot.dashboard.directory import Directory
 from bot.dashboard.middlewares import discord_unavailable, security_headers, server_guard
@@ -73,6 +73,10 @@ def add_routes(routes: web.UrlDispatcher) -> None:
     routes.add_get("/callback", auth.callback)
     routes.add_post("/logout", auth.logout)
     routes.add_static("/static", HERE / "static", show_index=False)
+    # The bot owner's page (its own guard: the owner, logged in).
+    routes.add_get("/servers", owner.all_servers_page)
+    routes.add_post("/servers/{server:\\d+}/budget", owner.set_budget)
+    routes.add_post("/servers/{server:\\d+}/approve", owner.approve)
     # A server's pages: `server_guard` lets through only someone who manages it now.
     routes.add_get(SERVER, pages.overview_page)
     routes.add_get(SERVER + "/spend.svg", pages.spend_chart_image)

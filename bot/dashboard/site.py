@@ -150,18 +150,18 @@ def render(
     status: int = 200,
 ) -> web.Response:
     flash = session.pop("flash", None)
-    page = (
-        site_of(request)
-        .templates.get_template(template)
-        .render(
-            _=lambda text, **params: lang.tr(text, **params),
-            lang=lang,
-            csrf=csrf_token(session),
-            user_name=session.get("name"),
-            flash=flash,
-            base=PATH,
-            **values,
-        )
+    site = site_of(request)
+    user = session.get("user")
+    page = site.templates.get_template(template).render(
+        _=lambda text, **params: lang.tr(text, **params),
+        lang=lang,
+        csrf=csrf_token(session),
+        user_name=session.get("name"),
+        # The bot's owner sees the way to every server (checked again on that page).
+        bot_owner=user is not None and site.services.policy.is_owner(int(user)),
+        flash=flash,
+        base=PATH,
+        **values,
     )
     return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
 

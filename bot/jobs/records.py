@@ -101,6 +101,8 @@ class NewJob:
     price: int
     images: tuple[ImagePayload, ...] = ()
     source: JobSource | None = None
+    # Whose credits pay: the member's in the server (what the server's budget counts).
+    paid_from: str = "server"
 
     @property
     def idempotency_key(self) -> str:

@@ -10,23 +10,25 @@ allowance topped up once per period.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from bot.clock import utc_now
+from bot.errors import MonthlyLimitReached
 from bot.jobs.records import JobState, NewJob
 from bot.metrics import Metrics
 from bot.money.allowances import Period as AllowancePeriod
 from bot.money.allowances import applicable, next_period_start
+from bot.money.economy import OwnerPolicy
 from bot.money.rules import (
     REPEAT_WINDOW,
     BalanceChange,
     EntryKind,
     LedgerEntry,
+    Reservation,
     Settlement,
-    cap_crossed,
     too_poor,
 )
 from bot.money.servers import GuildSettings
@@ -81,9 +83,19 @@ class LedgerStore(Protocol):
         self, guild_id: int, now: datetime, limit: int
     ) -> list[tuple[int, int]]: ...
 
-    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
-        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
-        `RepeatedRequest` having written nothing."""
+    async def reserve(
+        self, job: NewJob, now: datetime, mark: str, policy: OwnerPolicy
+    ) -> Reservation:
+        """Take the price and record the job; raises `ServerWaiting`, `CapReached`,
+        `BudgetReached`, `InsufficientCredits`, `RepeatedRequest` or `MonthlyLimitReached`
+        having written nothing."""
+        ...
+
+    async def month_bounds(
+        self, guild_id: int, price: int, now: datetime, policy: OwnerPolicy
+    ) -> None:
+        """Raise what `reserve` would for the server's approval and its month (the owner's
+        budget, the admins' cap) and for the whole bot's limit, without reserving anything."""
         ...
 
     async def settle(
@@ -140,6 +152,11 @@ class LedgerStore(Protocol):
         ...
 
 
+# Told all servers' spend this month before and after a reservation (or, refused at the limit,
+# the limit itself as after): how the owner hears of the whole bot's month.
+MonthWatch = Callable[[int, int], Awaitable[None]]
+
+
 class Ledger:
     def __init__(
         self,
@@ -148,8 +165,12 @@ class Ledger:
         clock: Clock = utc_now,
         metrics: Metrics | None = None,
         simulated: bool = False,
+        policy: OwnerPolicy | None = None,
     ) -> None:
         self._store = store
+        # What the bot's owner allows (none given: no bounds beyond the servers' own).
+        self.policy = policy if policy is not None else OwnerPolicy(default_budget=None)
+        self._month_watch: MonthWatch | None = None
         self._clock = clock
         self._metrics = metrics
         # With Apiframe simulated, every job's ledger rows say so.
@@ -159,6 +180,11 @@ class Ledger:
     @property
     def store(self) -> LedgerStore:
         return self._store
+
+    def watch_month(self, watch: MonthWatch) -> None:
+        """Call `watch` with all servers' spend this month, before and after, when a
+        reservation moves it (for the owner's alerts at the limit's shares)."""
+        self._month_watch = watch
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed change of the ledger."""
@@ -214,15 +240,13 @@ class Ledger:
         self, guild_id: int, member_id: int, role_ids: Iterable[int], price: int
     ) -> None:
         """Whether a reservation of `price` would go through now, without making it: raises
-        the `CapReached` or `InsufficientCredits` it would. For a request that has work to do
-        before it can be reserved (Extend), so that a refusal comes before the work."""
+        what it would (the server's approval and month, the whole bot's limit, or
+        `InsufficientCredits`). For a request
+        that has work to do before it can be reserved (Extend), so that a refusal comes before
+        the work."""
         now = self._clock()
+        await self._store.month_bounds(guild_id, price, now, self.policy)
         settings = await self._store.guild_settings(guild_id)
-        crossed = cap_crossed(
-            settings.monthly_cap, await self._store.month_spend(guild_id, now), price, now
-        )
-        if crossed is not None:
-            raise crossed
         roles = tuple(role_ids)
         balance = await self.balance(guild_id, member_id, roles)
         if balance < price:
@@ -246,10 +270,17 @@ class Ledger:
 
         Raises `CapReached` or `InsufficientCredits` (and writes nothing) when it may not go on.
         """
-        balance_after = await self._store.reserve(job, self._clock(), self._mark)
+        try:
+            made = await self._store.reserve(job, self._clock(), self._mark, self.policy)
+        except MonthlyLimitReached as refused:
+            if self._month_watch is not None:
+                await self._month_watch(refused.spent, refused.limit)
+            raise
         self._changed()
         self._count("reserved", job.price)
-        return balance_after
+        if self._month_watch is not None:
+            await self._month_watch(made.month_spent - job.price, made.month_spent)
+        return made.balance
 
     async def commit_charge(
         self, job_id: str, video_url: str, apiframe_cost: int | None = None

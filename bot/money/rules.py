@@ -47,6 +47,15 @@ class BalanceChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Reservation:
+    """A reservation made: the member's balance left, and all servers' spend this month
+    after it (what the whole bot's limit counts)."""
+
+    balance: int
+    month_spent: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """A job's final money move; `applied` is False when another call had already made it."""
 

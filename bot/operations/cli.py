@@ -1,4 +1,4 @@
-"""The owner's shell commands: `python -m bot credits|ledger|dashboard|db ...`.
+"""The owner's shell commands: `python -m bot credits|ledger|dashboard|servers|db ...`.
 
 They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
 and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 from urllib.parse import urlsplit
 
+from bot.money.economy import MAX_BUDGET, ServerBook
 from bot.money.ledger import Ledger
 from bot.money.rules import MAX_AMOUNT
 from bot.money.servers import ServerSettings
+from bot.operations.owners import known_owners, owner_policy
 from bot.operations.reports import ledger_csv_pages
 from bot.settings import StoreSettings, settings_help
 from bot.store import Stores, stores_for
@@ -33,6 +35,7 @@ PROGRAM = "python -m bot"
 # Discord ids are snowflakes: positive, and within 64 signed bits.
 LARGEST_ID = 2**63 - 1
 BACKUPS = "backups"
+SERVERS_A_PAGE = 500
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -64,6 +67,22 @@ def credit_amount(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an amount of credits: a whole number from {-MAX_AMOUNT:,} to "
             f"{MAX_AMOUNT:,}"
+        )
+    return value
+
+
+def budget_amount(text: str) -> int | None:
+    """A server's budget as typed: a whole number of credits, or `unlimited` (None)."""
+    if text.strip().lower() == "unlimited":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_BUDGET:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a budget: a whole number of credits from 0 to {MAX_BUDGET:,}, or "
+            "unlimited"
         )
     return value
 
@@ -119,6 +138,23 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     whose = logout.add_mutually_exclusive_group(required=True)
     whose.add_argument("--member", type=discord_id, help="whose sessions (a Discord user id)")
     whose.add_argument("--all", action="store_true", help="everyone's sessions")
+
+    servers = groups.add_parser(
+        "servers", help="the servers: this month's spend, budgets, approvals (the owner's say)"
+    )
+    server_actions = servers.add_subparsers(dest="action", required=True)
+    server_actions.add_parser(
+        "list", help="every server: this month's spend against its budget, and its approval"
+    )
+    budget = server_actions.add_parser("budget", help="set a server's monthly budget")
+    budget.add_argument("--guild", type=discord_id, required=True, help="server id")
+    budget.add_argument(
+        "amount",
+        type=budget_amount,
+        help="credits a month out of what its admins hand out, or unlimited",
+    )
+    approve = server_actions.add_parser("approve", help="let a server that waits use the bot")
+    approve.add_argument("--guild", type=discord_id, required=True, help="server id")
 
     db = groups.add_parser("db", help="database checks and backups")
     db_actions = db.add_subparsers(dest="action", required=True)
@@ -228,12 +264,14 @@ async def _run_cli(args: argparse.Namespace, settings: StoreSettings, out: TextI
     except StoreUnavailable as exc:
         return fail(str(exc))
     try:
-        return await _run(args, stores, out)
+        return await _run(args, stores, settings, out)
     finally:
         await stores.database.close()
 
 
-async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
+async def _run(
+    args: argparse.Namespace, stores: Stores, settings: StoreSettings, out: TextIO
+) -> int:
     if args.group == "credits":
         ledger = Ledger(stores.ledger)
         if args.action == "show":
@@ -273,6 +311,8 @@ async def _run(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
         return 0
     if args.group == "dashboard":
         return await _dashboard(args, stores, out)
+    if args.group == "servers":
+        return await _servers(args, stores, settings, out)
     return report(await stores.ledger.disagreements(), out)
 
 
@@ -288,6 +328,58 @@ async def _dashboard(args: argparse.Namespace, stores: Stores, out: TextIO) -> i
         return 0
     ended = await stores.dashboard.end_for(None if args.all else args.member)
     print(f"ended {ended} session(s): their cookies no longer open the dashboard", file=out)
+    return 0
+
+
+async def _servers(
+    args: argparse.Namespace, stores: Stores, settings: StoreSettings, out: TextIO
+) -> int:
+    # The owners Discord named at the bot's last start: their own servers have no budget.
+    book = ServerBook(stores.servers, owner_policy(settings, await known_owners(stores.state)))
+    if args.action == "list":
+        return await _list_servers(book, out)
+    server = await book.get(args.guild)
+    if server is None or server.left_at is not None:
+        return fail(
+            f"the bot is not in a server with the id {args.guild}: see `{PROGRAM} servers list`"
+        )
+    if args.action == "approve":
+        await book.approve(server.guild_id, OWNER)
+        print(f"approved {server.name} ({server.guild_id}): its members can make videos", file=out)
+        return 0
+    changed = await book.set_budget(
+        server.guild_id, args.amount, OWNER, unlimited=args.amount is None
+    )
+    assert changed is not None
+    budget = book.budget(changed)
+    said = "unlimited" if budget is None else f"{budget} credits a month"
+    print(f"{changed.name} ({changed.guild_id}): budget {said}", file=out)
+    return 0
+
+
+async def _list_servers(book: ServerBook, out: TextIO) -> int:
+    limit = book.policy.monthly_limit
+    spent = await book.month_spent()
+    of_limit = f" of the {limit}-credit MONTHLY_SPEND_LIMIT" if limit is not None else ""
+    print(f"all servers this month: {spent} credits{of_limit}", file=out)
+    print(f"{'server id':<20}  {'spent/budget':>16}  {'members':>7}  {'state':<8}  name", file=out)
+    page, shown = 0, 0
+    while True:
+        rows, total = await book.table(page=page, size=SERVERS_A_PAGE)
+        for use in rows:
+            budget = book.budget(use.server)
+            spend = f"{use.spent}/{'unlimited' if budget is None else budget}"
+            state = "waiting" if book.waiting(use.server) else "approved"
+            print(
+                f"{use.server.guild_id:<20}  {spend:>16}  {use.members:>7}  {state:<8}  "
+                f"{use.server.name}",
+                file=out,
+            )
+        shown += len(rows)
+        page += 1
+        if not rows or shown >= total:
+            break
+    print(f"{shown} server(s)", file=out)
     return 0
 
 

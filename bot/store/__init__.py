@@ -9,7 +9,8 @@
   and the money moves, and `db verify`), `jobs.py` (job rows, their queue and leases),
   `settings.py` (a server's settings, rules and saved defaults, and the bot's own state),
   `dashboard.py` (the dashboard's sessions and used login states), `holds.py` (which process
-  runs on the database, and which carried out each interaction), with
+  runs on the database, and which carried out each interaction), `servers.py` (the servers as
+  the bot's owner governs them, and the whole bot's month), with
   `rows.py` turning rows into the domain's records.
 - `copy.py`: `db copy`, a SQLite database into an empty PostgreSQL one.
 - `news.py`: news between processes on one database (PostgreSQL's NOTIFY and LISTEN).
@@ -33,6 +34,7 @@ from bot.store.holds import SqlProcessHolds
 from bot.store.jobs import SqlJobStore
 from bot.store.ledger import SqlLedgerStore
 from bot.store.news import News
+from bot.store.servers import SqlServerBook
 from bot.store.settings import (
     SqlBotState,
     SqlGuildSettingsStore,
@@ -83,6 +85,7 @@ class Stores:
     defaults: SqlSavedDefaults
     dashboard: SqlDashboardSessions
     holds: SqlProcessHolds
+    servers: SqlServerBook
 
     @property
     def engine(self) -> str:
@@ -109,6 +112,7 @@ def stores_on(database: Database, default_credits: int) -> Stores:
         defaults=SqlSavedDefaults(database),
         dashboard=SqlDashboardSessions(database),
         holds=SqlProcessHolds(database),
+        servers=SqlServerBook(database),
     )
 
 

@@ -32,10 +32,25 @@ TABLES: Final = (
     "option_defaults",
     "pending_requests",
     "dashboard_sessions",
+    "servers",
+    "owner_changes",
+    "month_spend",
+    "server_month",
 )
 # Identity columns whose values the copy keeps, so their sequences must continue after them.
-IDENTITIES: Final = (("guild_settings_log", "id"), ("ledger", "id"), ("jobs", "seq"))
-ORDER: Final = {"jobs": "seq", "ledger": "id", "guild_settings_log": "id", "images": "sha256"}
+IDENTITIES: Final = (
+    ("guild_settings_log", "id"),
+    ("ledger", "id"),
+    ("jobs", "seq"),
+    ("owner_changes", "id"),
+)
+ORDER: Final = {
+    "jobs": "seq",
+    "ledger": "id",
+    "guild_settings_log": "id",
+    "images": "sha256",
+    "owner_changes": "id",
+}
 
 
 class CopyRefused(Exception):

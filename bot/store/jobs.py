@@ -46,9 +46,10 @@ INSERT_JOB: Final = """
         id, guild_id, channel_id, member_id, application_id, interaction_token,
         interaction_created_at, prompt, duration, resolution, prompt_optimizer,
         has_start_image, has_end_image, price, idempotency_key, state, created_at,
-        updated_at, upload_limit, source_job_id, source_action, age_restricted, language, model
+        updated_at, upload_limit, source_job_id, source_action, age_restricted, language, model,
+        paid_from
     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-              $17, $18, $19, $20, $21, $22, $23)
+              $17, $18, $19, $20, $21, $22, $23, $24)
 """
 # A picture is kept once per content: a second job with the same bytes only names it (and
 # marks it as used now, so that a sweep of unused pictures running at that moment spares it).
@@ -111,6 +112,7 @@ async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
         origin.age_restricted,
         origin.language,
         spec.model.value,
+        job.paid_from,
     )
     for image in job.images:
         digest = hashlib.sha256(image.data).hexdigest()

@@ -25,15 +25,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.errors import RepeatedRequest
+from bot.errors import RepeatedRequest, ServerWaiting
 from bot.jobs.records import JobState, NewJob, sources_of
 from bot.money.allowances import Period, applicable, period_start
+from bot.money.economy import (
+    OwnerPolicy,
+    Server,
+    budget_crossed,
+    budget_of,
+    limit_crossed,
+    waiting_for_approval,
+)
 from bot.money.rules import (
     OPENING_REASON,
     REPEAT_WINDOW,
     BalanceChange,
     EntryKind,
     LedgerEntry,
+    Reservation,
     Settlement,
     balance_problem,
     cap_crossed,
@@ -49,9 +58,17 @@ from bot.money.rules import (
     top_up,
 )
 from bot.money.servers import GuildSettings
-from bot.store.driver import Driver, Tx, placeholders, to_db_time, where_given
+from bot.store.driver import Driver, Tx, moment, placeholders, to_db_time, where_given
 from bot.store.jobs import insert_job
 from bot.store.rows import entry_from_row, required
+from bot.store.servers import (
+    lower_months,
+    month_spent,
+    raise_month,
+    raise_server_month,
+    read_server,
+    server_month_spend,
+)
 from bot.store.settings import read_guild_settings
 
 APPEND: Final = (
@@ -334,25 +351,21 @@ class SqlLedgerStore:
 
         return await self._db.write(body)
 
-    async def reserve(self, job: NewJob, now: datetime, mark: str) -> int:
-        """Take the price and record the job; raises `CapReached`, `InsufficientCredits` or
-        `RepeatedRequest` having written nothing."""
+    async def reserve(
+        self, job: NewJob, now: datetime, mark: str, policy: OwnerPolicy
+    ) -> Reservation:
+        """Take the price and record the job; raises `ServerWaiting`, `CapReached`,
+        `BudgetReached`, `InsufficientCredits`, `RepeatedRequest` or `MonthlyLimitReached`
+        having written nothing."""
         origin = job.origin
         guild_id, member_id = origin.guild_id, origin.member_id
 
-        async def body(tx: Tx) -> int:
+        async def body(tx: Tx) -> Reservation:
             settings = await read_guild_settings(tx, guild_id, self._fallback_default)
-            if settings.monthly_cap is not None:
-                # Reservations in a capped server take turns: its row locked, then the sum
-                # (where one writer runs at a time, the lock is nothing and the read the same).
-                settings = await read_guild_settings(
-                    tx, guild_id, self._fallback_default, lock=True
-                )
-                crossed = cap_crossed(
-                    settings.monthly_cap, await month_spend(tx, guild_id, now), job.price, now
-                )
-                if crossed is not None:
-                    raise crossed
+            server = await read_server(tx, guild_id)
+            if waiting_for_approval(server, policy):
+                raise ServerWaiting()
+            server_paid = job.paid_from == "server"
             account = Account(tx, guild_id, member_id, now)
             balance, _ = await self._open(account, origin.role_ids, settings)
             if job.source is not None:
@@ -361,6 +374,8 @@ class SqlLedgerStore:
                 await _refuse_repeated_click(tx, job, now)
             left = await tx.value(SPEND, guild_id, member_id, job.price)
             if left is None:
+                if server_paid:  # the server's month says more than the member's balance
+                    await _refuse_over_month(tx, job, now, settings, server, policy)
                 raise too_poor(
                     settings.allowances,
                     origin.role_ids,
@@ -374,9 +389,46 @@ class SqlLedgerStore:
             await account.record(
                 EntryKind.RESERVE, -job.price, int(left), why, job_id=job.id, actor_id=member_id
             )
-            return int(left)
+            # Last, the running totals, each raised only within its bound by the one statement
+            # that checks it: their rows are locked from here to the commit, no longer, so
+            # reservations in one server (or in all) take turns only for that moment, in any
+            # process.
+            if server_paid:
+                bound = tightest(budget_of(server, policy), settings.monthly_cap)
+                if await raise_server_month(tx, guild_id, now, job.price, bound) is None:
+                    await _refuse_over_month(tx, job, now, settings, server, policy)
+            total = await raise_month(tx, now, job.price, policy.monthly_limit)
+            if total is None:
+                crossed_limit = limit_crossed(
+                    policy.monthly_limit, await month_spent(tx, now), job.price, now
+                )
+                assert crossed_limit is not None
+                raise crossed_limit
+            return Reservation(int(left), total)
 
         return await self._db.write(body)
+
+    async def month_bounds(
+        self, guild_id: int, price: int, now: datetime, policy: OwnerPolicy
+    ) -> None:
+        async def body(tx: Tx) -> None:
+            server = await read_server(tx, guild_id)
+            if waiting_for_approval(server, policy):
+                raise ServerWaiting()
+            settings = await read_guild_settings(tx, guild_id, self._fallback_default)
+            spent = await server_month_spend(tx, guild_id, now)
+            crossed = budget_crossed(budget_of(server, policy), spent, price, now) or cap_crossed(
+                settings.monthly_cap, spent, price, now
+            )
+            if crossed is not None:
+                raise crossed
+            crossed_limit = limit_crossed(
+                policy.monthly_limit, await month_spent(tx, now), price, now
+            )
+            if crossed_limit is not None:
+                raise crossed_limit
+
+        await self._db.read(body)
 
     async def settle(
         self,
@@ -404,7 +456,7 @@ class SqlLedgerStore:
                 "failure_reason = COALESCE($3, failure_reason), finished_at = $4, "
                 "apiframe_cost = COALESCE($6, apiframe_cost), "
                 f"updated_at = $4 WHERE id = $5 AND state IN ({placeholders(len(allowed), 7)})"
-                f"{waiting} RETURNING guild_id, member_id, price",
+                f"{waiting} RETURNING guild_id, member_id, price, created_at, paid_from",
                 target.value,
                 video_url,
                 reason,
@@ -429,6 +481,11 @@ class SqlLedgerStore:
                 )
             else:
                 balance = int(await tx.value(REFUND, account.guild_id, account.member_id, price))
+                created = moment(row[3])
+                assert created is not None
+                await lower_months(
+                    tx, account.guild_id, created, price, server_paid=row[4] == "server"
+                )
                 why = refund_reason(reason, mark)
                 await account.record(
                     EntryKind.REFUND, price, balance, why, job_id=job_id, actor_id=actor_id
@@ -517,6 +574,29 @@ class SqlLedgerStore:
                 EntryKind.ALLOWANCE, due.balance - balance, due.balance, due.reason
             )
         return due.balance, True
+
+
+def tightest(*bounds: int | None) -> int | None:
+    given = [bound for bound in bounds if bound is not None]
+    return min(given) if given else None
+
+
+async def _refuse_over_month(
+    tx: Tx,
+    job: NewJob,
+    now: datetime,
+    settings: GuildSettings,
+    server: Server | None,
+    policy: OwnerPolicy,
+) -> None:
+    """Raise the server's monthly bound this job would cross, if any: the owner's budget (which
+    its admins cannot lift) before their own cap."""
+    spent = await server_month_spend(tx, job.origin.guild_id, now)
+    crossed = budget_crossed(budget_of(server, policy), spent, job.price, now) or cap_crossed(
+        settings.monthly_cap, spent, job.price, now
+    )
+    if crossed is not None:
+        raise crossed
 
 
 async def _refuse_repeated_click(tx: Tx, job: NewJob, now: datetime) -> None:

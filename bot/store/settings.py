@@ -286,3 +286,14 @@ class SqlBotState:
             key,
             value,
         )
+
+    async def claim_state(self, key: str, value: str) -> bool:
+        """Write `key` unless it is there already: whether this call wrote it (the first of
+        every process to claim a one-time event)."""
+        return bool(
+            await self._db.execute(
+                "INSERT INTO bot_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                key,
+                value,
+            )
+        )

@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from bot.client import HailuoBot
 from bot.clock import utc_now
+from bot.i18n import Language
 from bot.money.allowances import EVERYONE, Period, month_after
 from bot.money.rules import MAX_AMOUNT
 from bot.money.servers import PER_MEMBER_LIMITS, PER_SERVER_LIMITS
@@ -56,6 +57,26 @@ def guild_of(interaction: discord.Interaction[HailuoBot]) -> int:
     if interaction.guild_id is None:
         raise app_commands.NoPrivateMessage()
     return interaction.guild_id
+
+
+async def budget_line(lang: Language, services: Services, guild_id: int) -> str:
+    """The budget the bot's owner gave the server (beside the admins' own cap, which applies
+    below it), or that the server still waits for the owner's approval."""
+    server = await services.servers.get(guild_id)
+    if services.servers.waiting(server):
+        return lang.tr("Budget from the bot's owner: waiting for the owner to approve this server")
+    budget = services.servers.budget(server)
+    spent = await services.servers.server_month_spend(guild_id)
+    if budget is None:
+        return lang.tr(
+            "Budget from the bot's owner: unlimited ({spent} used this month)", spent=spent
+        )
+    return lang.tr(
+        "Budget from the bot's owner: {budget} a month, {spent} used, resets {when}",
+        budget=budget,
+        spent=spent,
+        when=discord.utils.format_dt(month_after(utc_now()), "D"),
+    )
 
 
 class Quota(commands.Cog):
@@ -419,6 +440,7 @@ class Quota(commands.Cog):
             lang.tr("**Credits in this server**"),
             lang.tr("Starting balance: {amount}", amount=settings.default_credits),
             cap,
+            await budget_line(lang, services, guild_id),
             lang.tr(
                 "Limits: {per_member} per member, {per_server} for the server · "
                 "{running} running, {waiting} queued",

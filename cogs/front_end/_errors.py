@@ -13,10 +13,13 @@ import discord
 from discord import app_commands
 
 from bot.errors import (
+    BudgetReached,
     CapReached,
     InsufficientCredits,
+    MonthlyLimitReached,
     RepeatedRequest,
     RequestRejected,
+    ServerWaiting,
     UserFacingError,
 )
 from bot.i18n import Language, Text
@@ -61,6 +64,27 @@ def refusal(lang: Language, error: UserFacingError) -> str:
             cap=error.cap,
             price=error.price,
             when=discord.utils.format_dt(error.resets_at, "D"),
+        )
+    if isinstance(error, BudgetReached):
+        return lang.tr(
+            "This server has spent {spent} of the {budget} credits the bot's owner lets it "
+            "spend this month, and this video costs {price}: the server's budget is spent until "
+            "{when}. Nothing was charged.",
+            spent=error.spent,
+            budget=error.budget,
+            price=error.price,
+            when=discord.utils.format_dt(error.resets_at, "D"),
+        )
+    if isinstance(error, MonthlyLimitReached):
+        return lang.tr(
+            "The bot has reached the monthly limit its owner set for all servers together, so "
+            "no video can be made until {when}. Nothing was charged.",
+            when=discord.utils.format_dt(error.resets_at, "D"),
+        )
+    if isinstance(error, ServerWaiting):
+        return lang.tr(
+            "This server is waiting for the bot's owner to approve it: videos can be made here "
+            "once they do. Nothing was charged."
         )
     if isinstance(error, RepeatedRequest):
         return lang.tr(

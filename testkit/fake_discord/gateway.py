@@ -47,7 +47,7 @@ class Gateway(World):
         return channel_id
 
     async def join_guild(
-        self, owner: FakeMember, *, system_channel: bool = True
+        self, owner: FakeMember, *, system_channel: bool = True, name: str = "Video Club"
     ) -> tuple[int, int]:
         """The bot added to a new server, as an invite does: GUILD_CREATE for a server that was
         not in READY. It has one channel, its system channel unless told otherwise; returns
@@ -55,6 +55,7 @@ class Gateway(World):
         guild_id, channel_id = self.add_guild(0, 1)
         self.extra_channels[channel_id] = "general"
         self.guild_owners[guild_id] = owner.id
+        self.guild_names[guild_id] = name
         if system_channel:
             self.system_channels[guild_id] = channel_id
         data = self._guild_json(guild_id)
@@ -106,7 +107,7 @@ class Gateway(World):
         channel = self.more_guilds.get(guild, self.channel_id)
         return {
             "id": str(guild),
-            "name": "Video Club",
+            "name": self.guild_names.get(guild, "Video Club"),
             "icon": None,
             "owner_id": str(self.guild_owners.get(guild, self.bot_user.id)),
             "system_channel_id": (

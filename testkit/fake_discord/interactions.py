@@ -130,21 +130,26 @@ class Interactions(Gateway):
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "app_permissions": str(ALL_MEMBER_PERMISSIONS),
-            "guild_id": str(self.guild_id),
-            "guild_locale": self.guild_locale,
             "channel_id": str(message.channel_id),
-            "channel": {
+            "message": message.to_json(self._author(), self.files_base),
+            "data": {"custom_id": custom_id, "component_type": 2},
+        }
+        if message.channel_id == member.id + 1:  # a button in the member's DM with the bot
+            payload["channel"] = {"id": str(message.channel_id), "type": 1}
+            payload["user"] = member.user_json()
+            payload["context"] = 1
+        else:
+            payload["guild_id"] = str(self.guild_id)
+            payload["guild_locale"] = self.guild_locale
+            payload["channel"] = {
                 "id": str(message.channel_id),
                 "type": 0,
                 "guild_id": str(self.guild_id),
                 "name": "videos",
                 "permissions": str(member.permissions),
-            },
-            "member": member.member_json(),
-            "context": 0,
-            "message": message.to_json(self._author(), self.files_base),
-            "data": {"custom_id": custom_id, "component_type": 2},
-        }
+            }
+            payload["member"] = member.member_json()
+            payload["context"] = 0
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
         interaction.source_message_id = message.id
         self.interactions[token] = interaction

@@ -106,8 +106,8 @@ class Rest(Interactions, OAuth):
                     "bot_require_code_grant": False,
                     "verify_key": "0" * 64,
                     "flags": 0,
-                    "owner": self.bot_user.user_json(),
-                    "team": None,
+                    "owner": (self.app_owner or self.bot_user).user_json(),
+                    "team": self._team_json(),
                 }
             )
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
@@ -156,6 +156,14 @@ class Rest(Interactions, OAuth):
                     "last_message_id": None,
                 }
             )
+        if method == "DELETE" and (match := re.fullmatch(r"/users/@me/guilds/(\d+)", path)):
+            # The bot leaves a server: gone from its world, and GUILD_DELETE says so.
+            guild_id = int(match.group(1))
+            if guild_id not in self.more_guilds and guild_id != self.guild_id:
+                return discord_error(404, 10004, "Unknown Guild")
+            self.left_guilds.add(guild_id)
+            await self.dispatch("GUILD_DELETE", {"id": str(guild_id), "guild_id": str(guild_id)})
+            return web.Response(status=204)
         if match := re.fullmatch(r"/users/(\d+)", path):
             member = self.members.get(int(match.group(1)))
             if member is None:
@@ -177,6 +185,28 @@ class Rest(Interactions, OAuth):
                 return discord_error(404, 10004, "Unknown Guild")
             return json_response(self._guild_json(guild_id))
         return discord_error(404, 0, f"404: Not Found ({method} {path})")
+
+    def _team_json(self) -> dict[str, Any] | None:
+        """The application's team, when it has one (its members are the bot's owners)."""
+        if not self.app_team:
+            return None
+        team_id = str(self.application_id + 1)
+        return {
+            "id": team_id,
+            "name": "the team",
+            "icon": None,
+            "owner_user_id": str(self.app_team[0].id),
+            "members": [
+                {
+                    "membership_state": 2,
+                    "permissions": ["*"],
+                    "team_id": team_id,
+                    "role": "admin",
+                    "user": member.user_json(),
+                }
+                for member in self.app_team
+            ],
+        }
 
     async def _commands(self, request: web.Request, method: str) -> web.Response:
         if method == "PUT":

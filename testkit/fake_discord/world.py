@@ -38,6 +38,10 @@ class World:
         self.oauth_codes: dict[str, tuple[FakeMember, str]] = {}
         self.oauth_tokens: dict[str, FakeMember] = {}
         self.bot_user = FakeMember(snowflake(), "hailuo-bot")
+        # Who owns the application, as its information says (none: the bot's own user, which
+        # also owns every server unless told otherwise); or its team's members.
+        self.app_owner: FakeMember | None = None
+        self.app_team: list[FakeMember] = []
         self.guild_id = snowflake()
         self.channel_id = snowflake()
         self.forbidden_channels: set[int] = set()
@@ -81,6 +85,8 @@ class World:
         # connection identified as: Discord sends a server's events to its shard only.
         self.more_guilds: dict[int, int] = {}
         self.guild_owners: dict[int, int] = {}
+        self.guild_names: dict[int, str] = {}
+        self.left_guilds: set[int] = set()  # the servers the bot left
         self.system_channels: dict[int, int] = {}
         self._shards: dict[int, tuple[int, int]] = {}
         # Every connection gets every server and every event, whatever its shard: Discord

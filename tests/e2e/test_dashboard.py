@@ -40,10 +40,9 @@ class Site:
         return f"{self.base}/{self.discord.guild_id}{path}"
 
 
-@pytest.fixture
-async def site(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
-) -> AsyncIterator[Site]:
+async def open_site(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe, **overrides: object
+) -> Site:
     port = free_port()
     base = f"http://127.0.0.1:{port}/dashboard"
     settings = make_settings(
@@ -54,12 +53,21 @@ async def site(
         dashboard_public_url=base,
         discord_client_secret=fake_discord.client_secret,
         video_archive_dir=tmp_path / "videos",
+        **overrides,
     )
     harness = RunningBot(settings, fake_discord)
     await harness.start()
     shots = Path(os.environ.get("HAILUO_SCREENSHOTS", tmp_path / "screenshots"))
-    yield Site(harness, base, shots)
-    await harness.stop()
+    return Site(harness, base, shots)
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> AsyncIterator[Site]:
+    opened = await open_site(tmp_path, fake_discord, fake_apiframe)
+    yield opened
+    await opened.bot.stop()
 
 
 async def log_in(site: Site, browser: Browser, member: FakeMember) -> None:
@@ -465,3 +473,64 @@ async def test_a_balance_is_set_and_never_below_zero(site: Site, client: Client)
     assert "Give an amount from" in said
     assert site.bot.bot is not None
     assert await site.bot.services.ledger.balance(discord.guild_id, jo.id) == 7
+
+
+async def test_the_owner_governs_every_server_from_all_servers(
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    fake_apiframe: FakeApiframe,
+    browser: Browser,
+) -> None:
+    olga = fake_discord.add_member("olga")
+    fake_discord.app_owner = olga
+    site = await open_site(tmp_path, fake_discord, fake_apiframe, new_servers="approve")
+    try:
+        discord = site.discord
+        guild, _ = await discord.join_guild(discord.add_member("host"), name="Film Club")
+        servers = site.bot.services.servers
+        await discord.wait_for(lambda: len(discord.channel_messages(olga.id + 1)) >= 2)
+
+        # An admin of a server is no owner: no link, and the page refuses them.
+        admin = discord.add_member("admin", admin=True)
+        await log_in(site, browser, admin)
+        assert await browser.count("#all-servers-link") == 0
+        status, _ = await browser.status(f"{site.base}/servers")
+        assert status == 403
+        await browser.forget()
+
+        await log_in(site, browser, olga)
+        await browser.click("#all-servers-link")
+        await browser.wait_for("return document.querySelector('#all-servers')")
+        table = await browser.text("#all-servers")
+        assert "Film Club" in table and "Video Club" in table
+        assert "100" in await browser.text(f"#server-{guild}")  # the default budget
+        await browser.screenshot(site.shots / "all-servers.png")
+
+        row = f"#server-{guild}"
+        await browser.click(f"{row} form.approve button")
+        await browser.wait_for("return document.querySelector('.flash.ok')")
+        approved = await servers.get(guild)
+        assert approved is not None and not servers.waiting(approved)
+
+        await browser.fill(f"{row} input[name=amount]", "250")
+        await browser.click(f"{row} button[name=set]")
+        # The approval's line is on the page until the form's answer replaces the page.
+        await browser.wait_for(
+            "const said = document.querySelector('.flash.ok');"
+            " return said && said.textContent.includes('250')"
+        )
+        changed = await servers.get(guild)
+        assert servers.budget(changed) == 250
+        who = await site.bot.row(
+            "SELECT actor_id FROM owner_changes WHERE guild_id = $1 AND change = 'budget'", guild
+        )
+        assert who is not None and int(who["actor_id"]) == olga.id
+
+        # A form without the session's token changes nothing.
+        status, _ = await browser.status(
+            f"{site.base}/servers/{guild}/budget", data={"csrf": "forged", "amount": "9"}
+        )
+        assert status == 403
+        assert servers.budget(await servers.get(guild)) == 250
+    finally:
+        await site.bot.stop()
