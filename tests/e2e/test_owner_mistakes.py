@@ -529,3 +529,42 @@ def test_a_half_set_up_dashboard_is_one_line_without_the_secret(
     assert answer.code in (1, 2)
     assert answer.is_one_clear_line(*fragments)
     assert CLIENT_SECRET not in answer.output
+
+
+# -- what the owner allows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [(), ("check", "--offline")])
+def test_a_budget_or_limit_that_is_no_whole_number_is_one_line(
+    folder: Path, command: tuple[str, ...]
+) -> None:
+    env = {
+        **SECRETLESS,
+        "DATABASE_PATH": str(folder / "bot.sqlite3"),
+        "SERVER_MONTHLY_BUDGET": "-5",
+        "MONTHLY_SPEND_LIMIT": "lots",
+        "NEW_SERVERS": "closed",
+        "OWNER_IDS": "123, me",
+    }
+    answer = bot(*command, cwd=folder, env=env)
+    assert answer.code in (1, 2)
+    assert answer.is_one_clear_line(
+        "SERVER_MONTHLY_BUDGET: must be a whole number from 0",
+        "MONTHLY_SPEND_LIMIT: must be a whole number from 0",
+        "NEW_SERVERS: must be one of open, approve",
+        "OWNER_IDS",
+    )
+
+
+def test_a_budget_for_a_server_the_bot_is_not_in_is_one_line(folder: Path) -> None:
+    env = {"DATABASE_PATH": str(folder / "bot.sqlite3")}
+    assert (
+        bot("credits", "add", "--guild", "5", "--member", "6", "1", cwd=folder, env=env).code == 0
+    )
+    answer = bot("servers", "budget", "--guild", "5", "200", cwd=folder, env=env)
+    assert answer.code == 1
+    assert answer.is_one_clear_line("not in a server with the id 5", "servers list")
+    typed = bot("servers", "budget", "--guild", "5", "-1", cwd=folder, env=env)
+    assert typed.code == 2 and typed.is_one_clear_line("is not a budget", "unlimited")
+    listed = bot("servers", "list", cwd=folder, env=env)
+    assert listed.code == 0 and "0 server(s)" in listed.output
