@@ -42,6 +42,7 @@ from bot.money.economy import OwnerNotices, ServerBook, SpendAlerts
 from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
+from bot.money.wallet import CreditPacks, Wallets
 from bot.operations.audit import AuditSink, AuditTrail
 from bot.operations.hold import DatabaseHold, scopes_of
 from bot.operations.owners import known_owners, owner_policy, remember_owners
@@ -98,6 +99,7 @@ class Assembly:
             policy=self.policy,
         )
         self.servers = ServerBook(self.stores.servers, self.policy)
+        self.wallets = Wallets(self.stores.wallets, CreditPacks(settings.credit_pack_map))
         self.spend_alerts = SpendAlerts(self.policy, self.stores.state)
         self.ledger.watch_month(self.spend_alerts.month_moved)
         self.guild_settings = ServerSettings(self.stores.guilds)

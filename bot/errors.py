@@ -91,6 +91,8 @@ class InsufficientCredits(UserFacingError):
         *,
         refill: tuple[int, datetime] | None = None,
         server_set_up: bool = True,
+        wallet: int = 0,
+        personal: bool = False,
     ) -> None:
         self.balance = balance
         self.price = price
@@ -98,6 +100,9 @@ class InsufficientCredits(UserFacingError):
         # False: the server's admins have handed out no credits in any way yet (no starting
         # balance, no allowance, no grant), so the member is told who can, not to ask for more.
         self.server_set_up = server_set_up
+        self.wallet = wallet  # the member's own wallet, which was short too
+        # True: asked on the member's own account, where only the wallet pays (`balance` is it).
+        self.personal = personal
         super().__init__(Text(f"not enough credits: {balance}, {price} needed"))
 
 

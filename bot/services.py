@@ -19,6 +19,7 @@ from bot.money.economy import OwnerNotices, OwnerPolicy, ServerBook
 from bot.money.ledger import Ledger
 from bot.money.pricing import PriceTable
 from bot.money.servers import ServerSettings
+from bot.money.wallet import Wallets
 from bot.operations.audit import AuditSink, AuditTrail
 from bot.operations.reports import LedgerExports
 from bot.requests.defaults import DefaultsStore
@@ -63,6 +64,8 @@ class Services(Protocol):
     def policy(self) -> OwnerPolicy: ...
     @property
     def servers(self) -> ServerBook: ...
+    @property
+    def wallets(self) -> Wallets: ...
     @property
     def studio(self) -> Studio: ...
     @property

@@ -151,6 +151,34 @@ def id_list(ids: str) -> str:
     return ids
 
 
+# The most credits one pack may give (as for any grant).
+MOST_PACK_CREDITS: Final = 1_000_000
+
+
+def credit_pack_entries(text: str) -> dict[int, int]:
+    """CREDIT_PACKS read as {SKU id: credits}; a `ValueError` names the first wrong entry."""
+    packs: dict[int, int] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        match = re.fullmatch(r"(\d{1,19})\s*=\s*(\d{1,7})", entry)
+        if match is None or not 1 <= int(match[2]) <= MOST_PACK_CREDITS:
+            raise ValueError(
+                f"“{entry[:40]}” is not <SKU id>=<credits> (credits from 1 to "
+                f"{MOST_PACK_CREDITS}), as in 1234567890123456789=50, 2345678901234567890=200"
+            )
+        sku = int(match[1])
+        if sku in packs:
+            raise ValueError(f"SKU {sku} is given twice")
+        packs[sku] = int(match[2])
+    return packs
+
+
+def credit_packs(text: str) -> str:
+    credit_pack_entries(text)
+    return text
+
+
 class StoreSettings(ServiceSettings, frozen=True, kw_only=True):
     """What the owner's shell commands need: the database, and no secrets."""
 
@@ -271,6 +299,7 @@ class Settings(StoreSettings, frozen=True, kw_only=True):
         "video_public_base_url": public_base_address,
         "dashboard_public_url": dashboard_address,
         "shard_ids": shard_list,
+        "credit_packs": credit_packs,
     }
 
     discord_token: Secret
@@ -311,6 +340,10 @@ class Settings(StoreSettings, frozen=True, kw_only=True):
     # Members' prices, per model and variant, where they differ from Apiframe's credits:
     # "hailuo-2.3-fast 768p 6s=4, hailuo-02 1080p 6s=12" (read by bot/money/pricing.py).
     video_prices: str | None = None
+    # Credit packs sold in Discord's store: consumable SKUs and the credits each puts in a
+    # member's wallet, "1234567890123456789=50, 2345678901234567890=200". Unset: nothing is
+    # sold and no Buy button shows.
+    credit_packs: str | None = None
     # The public https address of the bot's HTTP server (its root, as a reverse proxy exposes
     # it): with VIDEO_ARCHIVE_DIR, archived videos are served there under unguessable names,
     # and a video over Discord's upload limit plays from there. Unset: Apiframe's link.
@@ -387,6 +420,11 @@ class Settings(StoreSettings, frozen=True, kw_only=True):
                 "limits and jobs through it): set DATABASE_URL=postgresql://…, or unset them"
             ]
         return []
+
+    @property
+    def credit_pack_map(self) -> dict[int, int]:
+        """The credit packs: {SKU id: credits} (empty: nothing is sold)."""
+        return {} if self.credit_packs is None else credit_pack_entries(self.credit_packs)
 
     @property
     def dashboard_on(self) -> bool:

@@ -24,6 +24,7 @@ from bot.jobs.records import (
     JobState,
     JobStore,
     NewJob,
+    PaidFrom,
     PendingRequest,
     RequestOrigin,
     SourceAction,
@@ -70,7 +71,9 @@ NO_ARCHIVE: Final = NoArchive()
 class Accepted:
     job_id: str
     price: int
-    balance_left: int
+    balance_left: int  # of what paid: the member's credits in the server, or their wallet
+    guild_id: int  # the queue it waits in: its server's, or the member's own space
+    paid_from: PaidFrom = PaidFrom.SERVER
 
 
 class CancelOutcome(StrEnum):
@@ -126,8 +129,8 @@ class Studio:
             images=images,
             source=source,
         )
-        balance_left = await self._ledger.reserve(job)
-        return Accepted(job.id, job.price, balance_left)
+        made = await self._ledger.take(job)
+        return Accepted(job.id, job.price, made.balance, origin.guild_id, made.paid_from)
 
     async def _judged(self, request: GenerationRequest, origin: RequestOrigin) -> VideoSpec:
         """The request as the model and the server's rules accept it, or `RequestRejected`

@@ -29,6 +29,7 @@ from cogs.credits import Credits, Quota
 from cogs.front_end._language import CONTEXTS
 from cogs.servers import Owner
 from cogs.videos import Generate, Videos
+from cogs.wallet import Wallet
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 LOCALES: Final = ROOT / "bot" / "locales"
@@ -66,6 +67,7 @@ async def command_strings() -> set[Key]:
         Quota(bot, None),  # type: ignore[arg-type]
         Videos(bot, None),  # type: ignore[arg-type]
         Owner(bot, None),  # type: ignore[arg-type]
+        Wallet(bot, None),  # type: ignore[arg-type]
     )
     for cog in cogs:
         await bot.add_cog(cog)

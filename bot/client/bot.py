@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # How jobs and ledger rows reach members: loaded before any feature, which may use it.
 FRONT_END: Final = "cogs.front_end"
-FEATURES: Final = ("cogs.videos", "cogs.credits", "cogs.servers")
+FEATURES: Final = ("cogs.videos", "cogs.credits", "cogs.servers", "cogs.wallet")
 COMMAND_HASH_KEY: Final = "command_hash"
 
 

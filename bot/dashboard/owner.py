@@ -71,6 +71,8 @@ async def all_servers_page(request: web.Request) -> web.Response:
         "month_spent": await book.month_spent(),
         "monthly_limit": services.policy.monthly_limit,
         "max_budget": MAX_BUDGET,
+        # This month's credit packs, when the bot sells any.
+        "sales": await services.wallets.month_sales() if services.wallets.packs else None,
     }
     return render(request, "all_servers.html", lang, session, values)
 

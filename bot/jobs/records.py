@@ -51,6 +51,22 @@ def sources_of(target: JobState) -> tuple[JobState, ...]:
     return tuple(state for state, targets in _TRANSITIONS.items() if target in targets)
 
 
+class PaidFrom(StrEnum):
+    """Whose credits paid for a job: the member's in the server (what its admins hand out, and
+    what the owner's budget for the server counts), or the member's own wallet."""
+
+    SERVER = "server"
+    WALLET = "wallet"
+
+
+def personal_space(member_id: int) -> int:
+    """Where a member's requests live when no server that added the bot is involved (the bot
+    on their own account: a direct message, or a server that has not added it): a space of
+    their own, kept apart from every server's queue, settings and credits (a negative id, so
+    that it is never a server's)."""
+    return -member_id
+
+
 @dataclass(frozen=True, slots=True)
 class RequestOrigin:
     """Where a request came from, and what the front end needs to answer it later: the chat's
@@ -67,6 +83,12 @@ class RequestOrigin:
     upload_limit: int | None = None  # bytes a reply through this interaction may attach
     age_restricted: bool = False  # the channel is marked for adults
     language: str = ENGLISH  # the catalogue the member is answered from (bot/i18n.py)
+
+    @property
+    def personal(self) -> bool:
+        """Asked on the member's own account (no server that added the bot): paid from the
+        wallet only, under the bot's own rules."""
+        return self.guild_id < 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +123,6 @@ class NewJob:
     price: int
     images: tuple[ImagePayload, ...] = ()
     source: JobSource | None = None
-    # Whose credits pay: the member's in the server (what the server's budget counts).
-    paid_from: str = "server"
 
     @property
     def idempotency_key(self) -> str:
@@ -159,6 +179,18 @@ class Job:
     model: Model = DEFAULT_MODEL
     apiframe_cost: int | None = None  # what Apiframe billed (its creditCost), once known
     public_name: str | None = None  # its archived video's name on the bot's HTTP server
+    paid_from: PaidFrom = PaidFrom.SERVER
+
+    @property
+    def personal(self) -> bool:
+        """Made on the member's own account (see `personal_space`)."""
+        return self.guild_id < 0
+
+    @property
+    def _place(self) -> str:
+        # A direct message's links go through @me; so do a personal job's, whose server (when
+        # it had one) the bot is not in.
+        return "@me" if self.personal else str(self.guild_id)
 
     @property
     def short_id(self) -> str:
@@ -171,7 +203,7 @@ class Job:
         if self.card_message_id is None:
             return None
         return (
-            f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.card_message_id}"
+            f"https://discord.com/channels/{self._place}/{self.channel_id}/{self.card_message_id}"
         )
 
     @property
@@ -185,7 +217,7 @@ class Job:
         if self.video_message_id is None or self.video_channel_id is None:
             return None
         return (
-            f"https://discord.com/channels/{self.guild_id}/{self.video_channel_id}/"
+            f"https://discord.com/channels/{self._place}/{self.video_channel_id}/"
             f"{self.video_message_id}"
         )
 

@@ -266,10 +266,13 @@ class Ledger:
     # -- a job's money --------------------------------------------------------------------
 
     async def reserve(self, job: NewJob) -> int:
-        """Take the job's price from the member and write the job row; returns the balance left.
+        """Take the job's price from the member and write the job row; returns the balance left
+        (of the server's credits, or of the wallet when that paid). Raises the refusal (and
+        writes nothing) when it may not go on."""
+        return (await self.take(job)).balance
 
-        Raises `CapReached` or `InsufficientCredits` (and writes nothing) when it may not go on.
-        """
+    async def take(self, job: NewJob) -> Reservation:
+        """`reserve`, saying where the price was taken from."""
         try:
             made = await self._store.reserve(job, self._clock(), self._mark, self.policy)
         except MonthlyLimitReached as refused:
@@ -280,7 +283,7 @@ class Ledger:
         self._count("reserved", job.price)
         if self._month_watch is not None:
             await self._month_watch(made.month_spent - job.price, made.month_spent)
-        return made.balance
+        return made
 
     async def commit_charge(
         self, job_id: str, video_url: str, apiframe_cost: int | None = None

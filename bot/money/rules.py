@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Final
 
 from bot.errors import CapReached, InsufficientCredits
-from bot.jobs.records import JobState
+from bot.jobs.records import JobState, PaidFrom
 from bot.money.allowances import Allowance, applicable, month_after, next_period_start, period_key
 
 
@@ -48,11 +48,12 @@ class BalanceChange:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """A reservation made: the member's balance left, and all servers' spend this month
-    after it (what the whole bot's limit counts)."""
+    """A reservation made: the balance it was taken from, what is left of it, and all servers'
+    spend this month after it (what the whole bot's limit counts)."""
 
     balance: int
     month_spent: int
+    paid_from: PaidFrom = PaidFrom.SERVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +121,16 @@ def too_poor(
     now: datetime,
     *,
     server_set_up: bool = True,
+    wallet: int = 0,
 ) -> InsufficientCredits:
-    """The refusal for a balance below the price, with the next top-up when one applies."""
+    """The refusal for a balance (and a wallet) below the price, with the next top-up when one
+    applies."""
     allowance = applicable(allowances, role_ids)
     refill = (
         None if allowance is None else (allowance.amount, next_period_start(allowance.period, now))
     )
     return InsufficientCredits(
-        balance=balance, price=price, refill=refill, server_set_up=server_set_up
+        balance=balance, price=price, refill=refill, server_set_up=server_set_up, wallet=wallet
     )
 
 

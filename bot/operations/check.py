@@ -172,6 +172,11 @@ async def check_discord(settings: Settings) -> list[Outcome]:
                 user = await response.json(content_type=None)
             async with session.get(f"{base}/oauth2/applications/@me") as response:
                 application = await response.json(content_type=None)
+            application_id = application.get("id") if isinstance(application, dict) else None
+            skus: object = []
+            if application_id is not None:
+                async with session.get(f"{base}/applications/{application_id}/skus") as response:
+                    skus = await response.json(content_type=None) if response.status == 200 else []
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return [
             Outcome(
@@ -180,14 +185,59 @@ async def check_discord(settings: Settings) -> list[Outcome]:
                 "check the network, or DISCORD_API_BASE_URL",
             )
         ]
-    application_id = application.get("id") if isinstance(application, dict) else None
     name = user.get("username", "?") if isinstance(user, dict) else "?"
     return [
         Outcome(
             True, f"Discord accepts DISCORD_TOKEN: the bot is {name}, application {application_id}"
         ),
         Outcome(True, f"invite it with {invite_url(application_id)}"),
+        *pack_outcomes(settings.credit_pack_map, skus if isinstance(skus, list) else []),
     ]
+
+
+CONSUMABLE: Final = 3
+
+
+def pack_outcomes(packs: dict[int, int], skus: list[object]) -> list[Outcome]:
+    """The application's SKUs beside CREDIT_PACKS: which packs are sold, and which name no
+    consumable SKU of the application (Discord would never report a purchase of those)."""
+    known = {
+        int(sku["id"]): (str(sku.get("name", "?")), sku.get("type"))
+        for sku in skus
+        if isinstance(sku, dict) and str(sku.get("id", "")).isdigit()
+    }
+    listed = ", ".join(
+        f"{name} ({sku}{'' if kind == CONSUMABLE else ', not consumable'})"
+        for sku, (name, kind) in known.items()
+    )
+    if not packs:
+        if not known:
+            return []
+        return [
+            Outcome(
+                True,
+                f"store: the application sells {listed}; CREDIT_PACKS is unset, so no "
+                "credits are sold",
+            )
+        ]
+    outcomes = []
+    for sku, credits_given in packs.items():
+        found = known.get(sku)
+        if found is not None and found[1] == CONSUMABLE:
+            outcomes.append(
+                Outcome(True, f"credit pack: {found[0]} ({sku}) gives {credits_given} credits")
+            )
+        else:
+            why = "not consumable" if found is not None else "none of the application's SKUs"
+            outcomes.append(
+                Outcome(
+                    False,
+                    f"CREDIT_PACKS names SKU {sku}, which is {why}: create a consumable SKU in "
+                    "the Developer Portal (Monetization) and use its id"
+                    + (f" (the application's SKUs: {listed})" if listed else ""),
+                )
+            )
+    return outcomes
 
 
 async def check_apiframe(settings: Settings) -> list[Outcome]:

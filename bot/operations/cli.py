@@ -1,4 +1,4 @@
-"""The owner's shell commands: `python -m bot credits|ledger|dashboard|servers|db ...`.
+"""The owner's shell commands: `python -m bot credits|wallet|ledger|dashboard|servers|db ...`.
 
 They work on the database directly (the SQLite file, or PostgreSQL when DATABASE_URL names it)
 and need no Discord or Apiframe secrets, so they can run beside the bot (each change is one
@@ -21,6 +21,7 @@ from bot.money.economy import MAX_BUDGET, ServerBook
 from bot.money.ledger import Ledger
 from bot.money.rules import MAX_AMOUNT
 from bot.money.servers import ServerSettings
+from bot.money.wallet import CreditPacks, Wallets
 from bot.operations.owners import known_owners, owner_policy
 from bot.operations.reports import ledger_csv_pages
 from bot.settings import StoreSettings, settings_help
@@ -67,6 +68,18 @@ def credit_amount(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an amount of credits: a whole number from {-MAX_AMOUNT:,} to "
             f"{MAX_AMOUNT:,}"
+        )
+    return value
+
+
+def gift_amount(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_AMOUNT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a gift: a whole number of credits from 1 to {MAX_AMOUNT:,}"
         )
     return value
 
@@ -139,6 +152,15 @@ def parser(version: str = "unknown") -> argparse.ArgumentParser:
     whose.add_argument("--member", type=discord_id, help="whose sessions (a Discord user id)")
     whose.add_argument("--all", action="store_true", help="everyone's sessions")
 
+    wallet = groups.add_parser("wallet", help="a member's own wallet: show it, or give credits")
+    wallet_actions = wallet.add_subparsers(dest="action", required=True)
+    shown = wallet_actions.add_parser("show", help="the balance and the latest moves")
+    shown.add_argument("--member", type=discord_id, required=True, help="member id")
+    gift = wallet_actions.add_parser("add", help="give the member credits (a gift)")
+    gift.add_argument("--member", type=discord_id, required=True, help="member id")
+    gift.add_argument("amount", type=gift_amount)
+    gift.add_argument("--reason", default="", help="shown to the member in /wallet")
+
     servers = groups.add_parser(
         "servers", help="the servers: this month's spend, budgets, approvals (the owner's say)"
     )
@@ -193,7 +215,7 @@ def default_backup(database: Path) -> Path:
 
 def changes(args: argparse.Namespace) -> bool:
     """Whether the command writes (and so may make a database before the bot's first start)."""
-    return args.group == "credits" and args.action in ("set", "add")
+    return args.group in ("credits", "wallet") and args.action in ("set", "add")
 
 
 async def run_cli(argv: list[str], settings: StoreSettings, out: TextIO = sys.stdout) -> int:
@@ -313,6 +335,8 @@ async def _run(
         return await _dashboard(args, stores, out)
     if args.group == "servers":
         return await _servers(args, stores, settings, out)
+    if args.group == "wallet":
+        return await _wallet(args, stores, out)
     return report(await stores.ledger.disagreements(), out)
 
 
@@ -328,6 +352,23 @@ async def _dashboard(args: argparse.Namespace, stores: Stores, out: TextIO) -> i
         return 0
     ended = await stores.dashboard.end_for(None if args.all else args.member)
     print(f"ended {ended} session(s): their cookies no longer open the dashboard", file=out)
+    return 0
+
+
+async def _wallet(args: argparse.Namespace, stores: Stores, out: TextIO) -> int:
+    wallets = Wallets(stores.wallets, CreditPacks({}))
+    if args.action == "add":
+        balance = await wallets.gift(args.member, args.amount, OWNER, args.reason.strip()[:200])
+        print(f"wallet {balance} (+{args.amount})", file=out)
+        return 0
+    print(f"wallet {await wallets.balance(args.member)}", file=out)
+    for move in await wallets.history(args.member, 20):
+        extra = f" ({move.shortfall} short)" if move.shortfall else ""
+        print(
+            f"{move.created_at:%Y-%m-%d %H:%M} UTC  {move.kind.value:<16} {move.delta:+6d} "
+            f"→ {move.balance_after}{extra}  {move.reason}",
+            file=out,
+        )
     return 0
 
 

@@ -42,6 +42,7 @@ from bot.store.settings import (
     SqlSavedDefaults,
 )
 from bot.store.sqlite import SqliteDatabase
+from bot.store.wallets import SqlWalletStore
 
 
 class Database(Driver, Protocol):
@@ -86,6 +87,7 @@ class Stores:
     dashboard: SqlDashboardSessions
     holds: SqlProcessHolds
     servers: SqlServerBook
+    wallets: SqlWalletStore
 
     @property
     def engine(self) -> str:
@@ -113,6 +115,7 @@ def stores_on(database: Database, default_credits: int) -> Stores:
         dashboard=SqlDashboardSessions(database),
         holds=SqlProcessHolds(database),
         servers=SqlServerBook(database),
+        wallets=SqlWalletStore(database),
     )
 
 

@@ -20,6 +20,7 @@ from bot.jobs.records import (
     JobState,
     MonthOfJobs,
     NewJob,
+    PaidFrom,
     PendingRequest,
     QueueLimits,
     short_id_prefix,
@@ -84,7 +85,7 @@ ADMIT: Final = (
 )
 
 
-async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
+async def insert_job(tx: Tx, job: NewJob, now: datetime, paid_from: PaidFrom) -> None:
     """Write a new job and its images, inside the transaction that reserves its price."""
     origin, spec = job.origin, job.spec
     await tx.execute(
@@ -112,7 +113,7 @@ async def insert_job(tx: Tx, job: NewJob, now: datetime) -> None:
         origin.age_restricted,
         origin.language,
         spec.model.value,
-        job.paid_from,
+        paid_from.value,
     )
     for image in job.images:
         digest = hashlib.sha256(image.data).hexdigest()

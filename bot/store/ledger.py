@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.errors import RepeatedRequest, ServerWaiting
-from bot.jobs.records import JobState, NewJob, sources_of
+from bot.errors import InsufficientCredits, RepeatedRequest, ServerWaiting
+from bot.jobs.records import JobState, NewJob, PaidFrom, sources_of
 from bot.money.allowances import Period, applicable, period_start
 from bot.money.economy import (
     OwnerPolicy,
@@ -67,9 +67,16 @@ from bot.store.servers import (
     raise_month,
     raise_server_month,
     read_server,
-    server_month_spend,
+    server_month,
 )
 from bot.store.settings import read_guild_settings
+from bot.store.wallets import (
+    record_reserve,
+    settle_wallet,
+    spend_wallet,
+    wallet_balance,
+    wallet_problems,
+)
 
 APPEND: Final = (
     "INSERT INTO ledger (guild_id, member_id, kind, delta, balance_after, job_id, "
@@ -324,7 +331,9 @@ class SqlLedgerStore:
                 "COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN 1 ELSE 0 END), 0), "
                 "COALESCE(SUM(CASE WHEN l.kind = 'charge' THEN 1 ELSE 0 END), 0), "
                 "COALESCE(SUM(CASE WHEN l.kind = 'refund' THEN 1 ELSE 0 END), 0) "
-                "FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id GROUP BY j.id, j.state"
+                "FROM jobs j LEFT JOIN (SELECT job_id, kind FROM ledger UNION ALL "
+                "SELECT job_id, kind FROM wallet_ledger) l ON l.job_id = j.id "
+                "GROUP BY j.id, j.state"
             ):
                 problems.extend(job_problems(r[0], r[1], int(r[2]), int(r[3]), int(r[4])))
             problems.extend(
@@ -334,6 +343,7 @@ class SqlLedgerStore:
                     "WHERE l.job_id IS NOT NULL AND j.id IS NULL"
                 )
             )
+            problems.extend(await wallet_problems(tx))
             return problems
 
         return await self._db.read(body)
@@ -365,38 +375,27 @@ class SqlLedgerStore:
             server = await read_server(tx, guild_id)
             if waiting_for_approval(server, policy):
                 raise ServerWaiting()
-            server_paid = job.paid_from == "server"
-            account = Account(tx, guild_id, member_id, now)
-            balance, _ = await self._open(account, origin.role_ids, settings)
-            if job.source is not None:
-                # After the account's lock: a double click's second job waits for the first,
-                # then sees it.
-                await _refuse_repeated_click(tx, job, now)
-            left = await tx.value(SPEND, guild_id, member_id, job.price)
-            if left is None:
-                if server_paid:  # the server's month says more than the member's balance
-                    await _refuse_over_month(tx, job, now, settings, server, policy)
-                raise too_poor(
-                    settings.allowances,
-                    origin.role_ids,
-                    balance,
-                    job.price,
-                    now,
-                    server_set_up=await handed_out(tx, settings),
-                )
-            await insert_job(tx, job, now)
+            paid_from, left = await self._take_price(tx, job, now, settings, server, policy)
+            await insert_job(tx, job, now, paid_from)
             why = reserve_reason(job.spec.resolution.value, job.spec.duration, mark)
-            await account.record(
-                EntryKind.RESERVE, -job.price, int(left), why, job_id=job.id, actor_id=member_id
-            )
+            if paid_from is PaidFrom.WALLET:
+                await record_reserve(tx, member_id, job.price, left, job.id, why, now)
+            else:
+                await Account(tx, guild_id, member_id, now).record(
+                    EntryKind.RESERVE, -job.price, left, why, job_id=job.id, actor_id=member_id
+                )
             # Last, the running totals, each raised only within its bound by the one statement
             # that checks it: their rows are locked from here to the commit, no longer, so
             # reservations in one server (or in all) take turns only for that moment, in any
-            # process.
-            if server_paid:
-                bound = tightest(budget_of(server, policy), settings.monthly_cap)
-                if await raise_server_month(tx, guild_id, now, job.price, bound) is None:
-                    await _refuse_over_month(tx, job, now, settings, server, policy)
+            # process. The owner's budget counts what the server's admins handed out; the
+            # admins' cap counts the wallets' spend in their server too.
+            if not origin.personal:
+                budget = budget_of(server, policy) if paid_from is PaidFrom.SERVER else None
+                raised = await raise_server_month(
+                    tx, guild_id, now, job.price, paid_from, budget, settings.monthly_cap
+                )
+                if raised is None:
+                    await _refuse_over_month(tx, job, now, settings, server, policy, paid_from)
             total = await raise_month(tx, now, job.price, policy.monthly_limit)
             if total is None:
                 crossed_limit = limit_crossed(
@@ -404,9 +403,71 @@ class SqlLedgerStore:
                 )
                 assert crossed_limit is not None
                 raise crossed_limit
-            return Reservation(int(left), total)
+            return Reservation(left, total, paid_from)
 
         return await self._db.write(body)
+
+    async def _take_price(
+        self,
+        tx: Tx,
+        job: NewJob,
+        now: datetime,
+        settings: GuildSettings,
+        server: Server | None,
+        policy: OwnerPolicy,
+    ) -> tuple[PaidFrom, int]:
+        """Take the job's whole price from where it is paid: the member's credits in the
+        server when they cover it, else the wallet; on the member's own account, the wallet
+        only. Where they are, and what is left; or the refusal that says why not."""
+        origin = job.origin
+        member_id = origin.member_id
+        if origin.personal:
+            if job.source is not None:
+                await _refuse_repeated_click(tx, job, now)
+            left = await spend_wallet(tx, member_id, job.price)
+            if left is None:
+                raise InsufficientCredits(
+                    await wallet_balance(tx, member_id), job.price, personal=True
+                )
+            return PaidFrom.WALLET, left
+        account = Account(tx, origin.guild_id, member_id, now)
+        balance, _ = await self._open(account, origin.role_ids, settings)
+        if job.source is not None:
+            # After the account's lock: a double click's second job waits for the first,
+            # then sees it.
+            await _refuse_repeated_click(tx, job, now)
+        if balance >= job.price and not await self._over_budget(tx, job, now, server, policy):
+            left = await tx.value(SPEND, origin.guild_id, member_id, job.price)
+            if left is not None:
+                return PaidFrom.SERVER, int(left)
+        # The server's credits do not cover it (or the owner's budget for them is spent): the
+        # member's own wallet pays, which the budget does not count.
+        from_wallet = await spend_wallet(tx, member_id, job.price)
+        if from_wallet is not None:
+            return PaidFrom.WALLET, from_wallet
+        # Neither pays: a crossed budget or cap says more than the balance does.
+        await _refuse_over_month(tx, job, now, settings, server, policy, PaidFrom.SERVER)
+        raise too_poor(
+            settings.allowances,
+            origin.role_ids,
+            balance,
+            job.price,
+            now,
+            server_set_up=await handed_out(tx, settings),
+            wallet=await wallet_balance(tx, member_id),
+        )
+
+    @staticmethod
+    async def _over_budget(
+        tx: Tx, job: NewJob, now: datetime, server: Server | None, policy: OwnerPolicy
+    ) -> bool:
+        """Whether paying from the server's credits would cross the owner's budget for it, as
+        the month stands (the reservation's last statement checks it again, atomically)."""
+        budget = budget_of(server, policy)
+        if budget is None:
+            return False
+        month = await server_month(tx, job.origin.guild_id, now)
+        return budget_crossed(budget, month.server, job.price, now) is not None
 
     async def month_bounds(
         self, guild_id: int, price: int, now: datetime, policy: OwnerPolicy
@@ -416,10 +477,10 @@ class SqlLedgerStore:
             if waiting_for_approval(server, policy):
                 raise ServerWaiting()
             settings = await read_guild_settings(tx, guild_id, self._fallback_default)
-            spent = await server_month_spend(tx, guild_id, now)
-            crossed = budget_crossed(budget_of(server, policy), spent, price, now) or cap_crossed(
-                settings.monthly_cap, spent, price, now
-            )
+            month = await server_month(tx, guild_id, now)
+            crossed = budget_crossed(
+                budget_of(server, policy), month.server, price, now
+            ) or cap_crossed(settings.monthly_cap, month.total, price, now)
             if crossed is not None:
                 raise crossed
             crossed_limit = limit_crossed(
@@ -474,6 +535,18 @@ class SqlLedgerStore:
                 return Settlement(applied=False, balance=int(balance or 0))
             account = Account(tx, int(row[0]), int(row[1]), now)
             price = int(row[2])
+            paid_from = PaidFrom(row[4])
+            if target is not JobState.COMPLETED:
+                created = moment(row[3])
+                assert created is not None
+                await lower_months(tx, account.guild_id, created, price, paid_from)
+            if paid_from is PaidFrom.WALLET:
+                refunded = target is not JobState.COMPLETED
+                why = refund_reason(reason, mark) if refunded else charge_reason(mark)
+                balance = await settle_wallet(
+                    tx, account.member_id, job_id, price, refund=refunded, reason=why, now=now
+                )
+                return Settlement(applied=True, balance=balance, price=price)
             if target is JobState.COMPLETED:
                 balance = int(await tx.value(BALANCE + tx.row_lock, account.guild_id, row[1]))
                 await account.record(
@@ -481,11 +554,6 @@ class SqlLedgerStore:
                 )
             else:
                 balance = int(await tx.value(REFUND, account.guild_id, account.member_id, price))
-                created = moment(row[3])
-                assert created is not None
-                await lower_months(
-                    tx, account.guild_id, created, price, server_paid=row[4] == "server"
-                )
                 why = refund_reason(reason, mark)
                 await account.record(
                     EntryKind.REFUND, price, balance, why, job_id=job_id, actor_id=actor_id
@@ -576,11 +644,6 @@ class SqlLedgerStore:
         return due.balance, True
 
 
-def tightest(*bounds: int | None) -> int | None:
-    given = [bound for bound in bounds if bound is not None]
-    return min(given) if given else None
-
-
 async def _refuse_over_month(
     tx: Tx,
     job: NewJob,
@@ -588,15 +651,19 @@ async def _refuse_over_month(
     settings: GuildSettings,
     server: Server | None,
     policy: OwnerPolicy,
+    paid_from: PaidFrom,
 ) -> None:
-    """Raise the server's monthly bound this job would cross, if any: the owner's budget (which
-    its admins cannot lift) before their own cap."""
-    spent = await server_month_spend(tx, job.origin.guild_id, now)
-    crossed = budget_crossed(budget_of(server, policy), spent, job.price, now) or cap_crossed(
-        settings.monthly_cap, spent, job.price, now
-    )
-    if crossed is not None:
-        raise crossed
+    """Raise the server's monthly bound this job would cross, if any: the owner's budget
+    (which its admins cannot lift, and which counts only what they handed out) before their
+    own cap (which counts the wallets' spend in the server too)."""
+    month = await server_month(tx, job.origin.guild_id, now)
+    if paid_from is PaidFrom.SERVER:
+        over_budget = budget_crossed(budget_of(server, policy), month.server, job.price, now)
+        if over_budget is not None:
+            raise over_budget
+    over_cap = cap_crossed(settings.monthly_cap, month.total, job.price, now)
+    if over_cap is not None:
+        raise over_cap
 
 
 async def _refuse_repeated_click(tx: Tx, job: NewJob, now: datetime) -> None:

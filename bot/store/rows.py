@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.jobs.records import Driven, Job, JobState, PendingRequest, SourceAction
+from bot.jobs.records import Driven, Job, JobState, PaidFrom, PendingRequest, SourceAction
 from bot.money.allowances import Allowance, Period
 from bot.money.rules import EntryKind, LedgerEntry
 from bot.money.servers import DEFAULT_PER_MEMBER_LIMIT, DEFAULT_PER_SERVER_LIMIT, GuildSettings
@@ -76,6 +76,7 @@ def job_from_row(row: Row) -> Job:
         model=Model(row["model"]),
         apiframe_cost=row["apiframe_cost"],
         public_name=row["public_name"],
+        paid_from=PaidFrom(row["paid_from"]),
     )
 
 

@@ -9,10 +9,12 @@ that its lock is held no longer than the commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from bot.clock import utc_now
+from bot.jobs.records import PaidFrom
 from bot.money.economy import Approval, Server, ServerFacts, ServerMonthUse, month_key
 from bot.store.driver import Driver, Row, Tx, moment
 
@@ -21,16 +23,23 @@ LOG_CHANGE: Final = (
     "INSERT INTO owner_changes (guild_id, change, old_value, new_value, actor_id, created_at) "
     "VALUES ($1, $2, $3, $4, $5, $6)"
 )
-# A running total raised by one statement that is also the check: the row is inserted, or
-# raised only while it stays within the bound (its lock then held to the commit, no longer).
-RAISE_SERVER_MONTH: Final = (
-    "INSERT INTO server_month (guild_id, month, spent) VALUES ($1, $2, $3) "
-    "ON CONFLICT (guild_id, month) DO UPDATE SET spent = server_month.spent + excluded.spent"
-)
 RAISE_MONTH: Final = (
     "INSERT INTO month_spend (month, spent) VALUES ($1, $2) "
     "ON CONFLICT (month) DO UPDATE SET spent = month_spend.spent + excluded.spent"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMonth:
+    """A server's month so far: what was paid from the credits its admins hand out (the
+    owner's budget counts it), and from members' wallets there (the admins' cap counts both)."""
+
+    server: int = 0
+    wallet: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.server + self.wallet
 
 
 def server_from_row(row: Row) -> Server:
@@ -56,62 +65,94 @@ async def read_server(tx: Tx, guild_id: int, *, lock: bool = False) -> Server | 
     return None if row is None else server_from_row(row)
 
 
-async def _raise(
-    tx: Tx, upsert: str, total: str, keys: tuple[object, ...], price: int, bound: int | None
+async def raise_server_month(
+    tx: Tx,
+    guild_id: int,
+    now: datetime,
+    price: int,
+    paid_from: PaidFrom,
+    budget: int | None,
+    cap: int | None,
 ) -> int | None:
-    if bound is not None and price > bound:
+    """Add a reservation to the server's month, in the one statement that checks it: the new
+    total of its column, or None when it would cross the owner's `budget` (counting what the
+    admins handed out) or the admins' `cap` (counting all); nothing is added then. The row is
+    locked from here to the commit, no longer."""
+    if any(bound is not None and price > bound for bound in (budget, cap)):
         return None
-    within = "" if bound is None else f" WHERE {total} + excluded.spent <= ${len(keys) + 2}"
+    column = "spent" if paid_from is PaidFrom.SERVER else "wallet_spent"
+    bounds, values = [], [guild_id, month_key(now), price]
+    if budget is not None:
+        values.append(budget)
+        bounds.append(f"server_month.spent + excluded.spent <= ${len(values)}")
+    if cap is not None:
+        values.append(cap)
+        bounds.append(
+            f"server_month.spent + server_month.wallet_spent + excluded.{column} <= ${len(values)}"
+        )
+    within = f" WHERE {' AND '.join(bounds)}" if bounds else ""
     raised = await tx.value(
-        f"{upsert}{within} RETURNING spent", *keys, price, *(() if bound is None else (bound,))
+        f"INSERT INTO server_month (guild_id, month, {column}) VALUES ($1, $2, $3) "  # noqa: S608
+        f"ON CONFLICT (guild_id, month) DO UPDATE SET {column} = server_month.{column} "
+        f"+ excluded.{column}{within} RETURNING {column}",
+        *values,
     )
     return None if raised is None else int(raised)
-
-
-async def raise_server_month(
-    tx: Tx, guild_id: int, now: datetime, price: int, bound: int | None
-) -> int | None:
-    """Add a reservation paid from the server's credits to its month: the new total, or None
-    when it would cross `bound` (the tighter of the owner's budget and the admins' cap; nothing
-    is added then)."""
-    keys = (guild_id, month_key(now))
-    return await _raise(tx, RAISE_SERVER_MONTH, "server_month.spent", keys, price, bound)
 
 
 async def raise_month(tx: Tx, now: datetime, price: int, limit: int | None) -> int | None:
     """Add a reservation to the whole bot's month: the new total, or None when it would cross
     `limit` (nothing is added then)."""
-    return await _raise(tx, RAISE_MONTH, "month_spend.spent", (month_key(now),), price, limit)
+    if limit is not None and price > limit:
+        return None
+    within = "" if limit is None else " WHERE month_spend.spent + excluded.spent <= $3"
+    raised = await tx.value(
+        f"{RAISE_MONTH}{within} RETURNING spent",
+        month_key(now),
+        price,
+        *(() if limit is None else (limit,)),
+    )
+    return None if raised is None else int(raised)
 
 
 async def lower_months(
-    tx: Tx, guild_id: int, created_at: datetime, price: int, *, server_paid: bool
+    tx: Tx, guild_id: int, created_at: datetime, price: int, paid_from: PaidFrom
 ) -> None:
-    """A refunded job no longer counts in the month it was asked in: the whole bot's, and, paid
-    from the server's credits, the server's."""
+    """A refunded job no longer counts in the month it was asked in: the server's (in the
+    column of whoever paid; a personal job's space keeps none) and the whole bot's."""
     month = month_key(created_at)
-    lowered = "spent = CASE WHEN spent < $2 THEN 0 ELSE spent - $2 END"
+    column = "spent" if paid_from is PaidFrom.SERVER else "wallet_spent"
+    lowered = f"{column} = CASE WHEN {column} < $2 THEN 0 ELSE {column} - $2 END"
     # In the reservation's order (the server's row, then the whole bot's): two transactions
     # never wait for each other's rows the opposite way round.
-    if server_paid:
+    if guild_id > 0:
         await tx.execute(
             f"UPDATE server_month SET {lowered} WHERE month = $1 AND guild_id = $3",  # noqa: S608
             month,
             price,
             guild_id,
         )
-    await tx.execute(f"UPDATE month_spend SET {lowered} WHERE month = $1", month, price)  # noqa: S608
+    await tx.execute(
+        "UPDATE month_spend SET spent = CASE WHEN spent < $2 THEN 0 ELSE spent - $2 END "
+        "WHERE month = $1",
+        month,
+        price,
+    )
 
 
-async def server_month_spend(tx: Tx, guild_id: int, now: datetime) -> int:
-    """The server's spend this month out of its admins' credits (what its budget and its cap
-    count), reserved credits included."""
-    value = await tx.value(
-        "SELECT spent FROM server_month WHERE guild_id = $1 AND month = $2",
+async def server_month(tx: Tx, guild_id: int, now: datetime) -> ServerMonth:
+    """The server's month so far, reserved credits included."""
+    row = await tx.fetch_one(
+        "SELECT spent, wallet_spent FROM server_month WHERE guild_id = $1 AND month = $2",
         guild_id,
         month_key(now),
     )
-    return 0 if value is None else int(value)
+    return ServerMonth() if row is None else ServerMonth(int(row[0]), int(row[1]))
+
+
+async def server_month_spend(tx: Tx, guild_id: int, now: datetime) -> int:
+    """The server's spend this month out of its admins' credits (what its budget counts)."""
+    return (await server_month(tx, guild_id, now)).server
 
 
 async def month_spent(tx: Tx, now: datetime) -> int:

@@ -24,20 +24,45 @@ from bot.errors import (
 )
 from bot.i18n import Language, Text
 from bot.jobs.records import SHORT_ID_LENGTH
+from cogs.front_end._buying import buy_view
 from cogs.front_end._language import language_of
-from cogs.front_end._replies import command_name, fit, note_outcome, respond
+from cogs.front_end._replies import (
+    command_name,
+    fit,
+    is_hailuo,
+    note_outcome,
+    respond,
+    services_of,
+)
 
 log = logging.getLogger(__name__)
 
 
-def refusal(lang: Language, error: UserFacingError) -> str:
-    """The private reply that explains a refusal, with its fix; nothing was charged."""
+def refusal(lang: Language, error: UserFacingError, *, selling: bool = False) -> str:
+    """The private reply that explains a refusal, with its fix; nothing was charged. With
+    `selling` (the bot sells credit packs), a lack of credits points at the Buy buttons."""
+    buy = (
+        lang.tr(" Or buy credits for your own wallet with the buttons below: they work here too.")
+        if selling
+        else ""
+    )
+    if isinstance(error, InsufficientCredits) and error.personal:
+        return lang.tr(
+            "This video costs {price} credits and your wallet holds {balance}. Here, outside the "
+            "servers that added the bot, videos are paid from your own wallet (`/wallet`).{buy} "
+            "Nothing was charged.",
+            price=error.price,
+            balance=error.balance,
+            buy=buy
+            or lang.tr(" The bot's owner sells no credits yet: use the bot in a server instead."),
+        )
     if isinstance(error, InsufficientCredits) and not error.server_set_up:
         return lang.tr(
             "This server has not set up credits yet, so videos cannot be made here. Someone "
             "with the Manage Server permission can give every member a starting balance "
-            "(`/quota default`), an allowance (`/quota allowance`) or credits (`/quota add`). "
-            "Nothing was charged."
+            "(`/quota default`), an allowance (`/quota allowance`) or credits (`/quota add`)."
+            "{buy} Nothing was charged.",
+            buy=buy,
         )
     if isinstance(error, InsufficientCredits):
         when = ""
@@ -48,13 +73,20 @@ def refusal(lang: Language, error: UserFacingError) -> str:
                 amount=amount,
                 when=discord.utils.format_dt(at, "R"),
             )
+        wallet = (
+            lang.tr(" (and {wallet} in your wallet)", wallet=error.wallet)
+            if error.wallet or selling
+            else ""
+        )
         return lang.tr(
-            "This video costs {price} credits and you have {balance}. {refill}"
+            "This video costs {price} credits and you have {balance}{wallet}. {refill}"
             "Ask someone with the Manage Server permission to grant you credits "
-            "(`/quota add`). Nothing was charged.",
+            "(`/quota add`).{buy} Nothing was charged.",
             price=error.price,
             balance=error.balance,
+            wallet=wallet,
             refill=when,
+            buy=buy,
         )
     if isinstance(error, CapReached):
         return lang.tr(
@@ -98,6 +130,15 @@ def refusal(lang: Language, error: UserFacingError) -> str:
     return fit(lang.render(error.text))
 
 
+async def refuse(interaction: discord.Interaction[Any], error: UserFacingError) -> None:
+    """The private refusal, with a Buy button per credit pack under a lack of credits when
+    the bot sells them."""
+    lang = language_of(interaction)
+    packs = services_of(interaction).wallets.packs if is_hailuo(interaction) else None
+    view = buy_view(packs) if isinstance(error, InsufficientCredits) and packs else None
+    await respond(interaction, refusal(lang, error, selling=view is not None), view=view)
+
+
 async def answer_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """The one reply to anything that went wrong while handling an interaction, whichever way
     it came (a command, a button, a form): a member's mistake gets its message and fix; a bug
@@ -109,7 +150,7 @@ async def answer_error(interaction: discord.Interaction[Any], error: BaseExcepti
         "refused" if isinstance(original, UserFacingError | app_commands.CheckFailure) else "error",
     )
     if isinstance(original, UserFacingError):
-        await respond(interaction, refusal(lang, original))
+        await refuse(interaction, original)
     elif isinstance(original, app_commands.MissingPermissions):
         await respond(
             interaction,

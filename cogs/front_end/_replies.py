@@ -30,6 +30,11 @@ def services_of(interaction: discord.Interaction[Any]) -> Services:
     return client.services
 
 
+def is_hailuo(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the interaction reached this bot (not a bare discord.py client, as in tools)."""
+    return isinstance(interaction.client, HailuoBot)
+
+
 async def first_to_claim(interaction: discord.Interaction[Any]) -> bool:
     """Whether this process carries out a button press or a form: the first of every process
     on the database to claim it (should Discord deliver it to two). The others stay silent."""
@@ -70,22 +75,30 @@ def command_name(interaction: discord.Interaction[Any]) -> str:
 
 
 async def respond(
-    interaction: discord.Interaction[Any], content: str, *, ephemeral: bool = True
+    interaction: discord.Interaction[Any],
+    content: str,
+    *,
+    ephemeral: bool = True,
+    view: discord.ui.View | None = None,
 ) -> None:
-    """Answer whether or not the interaction was already answered or deferred."""
+    """Answer whether or not the interaction was already answered or deferred (with `view`'s
+    buttons under the words, when given)."""
     allowed = discord.AllowedMentions.none()
     deferred = discord.InteractionResponseType.deferred_channel_message
+    extra: dict[str, Any] = {} if view is None else {"view": view}
     try:
         if interaction.response.is_done():
             if interaction.response.type is deferred:
-                await interaction.edit_original_response(content=content, allowed_mentions=allowed)
+                await interaction.edit_original_response(
+                    content=content, allowed_mentions=allowed, **extra
+                )
             else:
                 await interaction.followup.send(
-                    content, ephemeral=ephemeral, allowed_mentions=allowed
+                    content, ephemeral=ephemeral, allowed_mentions=allowed, **extra
                 )
         else:
             await interaction.response.send_message(
-                content, ephemeral=ephemeral, allowed_mentions=allowed
+                content, ephemeral=ephemeral, allowed_mentions=allowed, **extra
             )
             note_acknowledged(interaction)
     except discord.HTTPException:

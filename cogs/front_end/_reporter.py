@@ -247,8 +247,14 @@ class DiscordJobReporter:
                 log.info("could not answer a cut-short request in place (%s)", exc.status)
             else:
                 return True
-        channel = self._bot.get_partial_messageable(request.channel_id, guild_id=request.guild_id)
+        channel: discord.abc.Messageable = self._bot.get_partial_messageable(
+            request.channel_id, guild_id=request.guild_id
+        )
         try:
+            if request.guild_id < 0:  # asked on the member's own account: a direct message
+                channel = self._bot.get_user(request.member_id) or await self._bot.fetch_user(
+                    request.member_id
+                )
             await channel.send(
                 f"<@{request.member_id}> {text}",
                 allowed_mentions=discord.AllowedMentions(
@@ -326,30 +332,33 @@ class DiscordJobReporter:
             else:
                 carried = (job.channel_id, job.card_message_id) if video else None
                 return Receipt(Delivery.INTERACTION, carried)
-        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        try:
-            receipt = await self._send(
-                channel,
-                Delivery.CHANNEL,
-                job,
-                words,
-                layout,
-                fitting(self._channel_limit(job)),
-                nonce,
-                member_only,
-                buttons,
-            )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.info(
-                "job %s: cannot post in channel %s (%s); trying a direct message",
-                job.id,
-                job.channel_id,
-                exc.status,
-            )
-        except discord.HTTPException as exc:
-            raise DeliveryFailed(f"Discord answered {exc.status}") from exc
-        else:
-            return receipt
+        # A personal job's channel is a direct message, or a server that has not added the
+        # bot: the bot posts in neither but through the member's direct message.
+        if not job.personal:
+            channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+            try:
+                receipt = await self._send(
+                    channel,
+                    Delivery.CHANNEL,
+                    job,
+                    words,
+                    layout,
+                    fitting(self._channel_limit(job)),
+                    nonce,
+                    member_only,
+                    buttons,
+                )
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info(
+                    "job %s: cannot post in channel %s (%s); trying a direct message",
+                    job.id,
+                    job.channel_id,
+                    exc.status,
+                )
+            except discord.HTTPException as exc:
+                raise DeliveryFailed(f"Discord answered {exc.status}") from exc
+            else:
+                return receipt
         try:
             user = self._bot.get_user(job.member_id) or await self._bot.fetch_user(job.member_id)
             return await self._send(

@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.client import HailuoBot
 from bot.i18n import Language
 from bot.money.economy import MAX_BUDGET, Server, ServerMonthUse, budget_of
+from bot.money.wallet import MonthSales
 from bot.services import Services
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import fit, respond
@@ -54,6 +55,18 @@ def table_line(lang: Language, use: ServerMonthUse, services: Services) -> str:
         spent=spent,
         members=use.members,
         state=state,
+    )
+
+
+def sales_line(lang: Language, sales: MonthSales) -> str:
+    return lang.tr(
+        "Credit packs this month: {sold} sold ({credits} credits); {refunded} refunded "
+        "({refunded_credits} credits, {shortfall} of them already spent)",
+        sold=sales.sold,
+        credits=sales.credits,
+        refunded=sales.refunded,
+        refunded_credits=sales.refunded_credits,
+        shortfall=sales.shortfall,
     )
 
 
@@ -143,7 +156,10 @@ class Owner(commands.Cog):
                 spent=spent,
             )
         )
-        lines = [head, *(table_line(lang, use, self.services) for use in rows)]
+        lines = [head]
+        if self.services.wallets.packs:
+            lines.append(sales_line(lang, await self.services.wallets.month_sales()))
+        lines.extend(table_line(lang, use, self.services) for use in rows)
         if not rows:
             lines.append(lang.tr("No servers on this page."))
         if page < pages:

@@ -9,7 +9,7 @@ from typing import Any, Final
 import discord
 
 from bot.i18n import Language
-from bot.jobs.records import Job, RequestOrigin
+from bot.jobs.records import Job, PaidFrom, RequestOrigin, personal_space
 from bot.services import Services
 from bot.studio import Accepted
 from cogs.front_end._cards import progress_layout
@@ -23,11 +23,25 @@ log = logging.getLogger(__name__)
 BAD_REQUEST: Final = 400
 
 
+def in_server(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the request comes from a server that added the bot (its rules, credits and
+    queue apply), rather than from the member's own account: a direct message, or a server
+    that has not added it, where only Discord's user install authorised the command."""
+    if interaction.guild_id is None:
+        return False
+    return interaction.is_guild_integration() or not interaction.is_user_integration()
+
+
 def origin_of(interaction: discord.Interaction[Any]) -> RequestOrigin:
-    """Who asked, where, and the token to answer them with."""
-    assert interaction.guild_id is not None
+    """Who asked, where, and the token to answer them with. On the member's own account the
+    request lives in their personal space (`personal_space`), paid from their wallet."""
+    guild_id = (
+        interaction.guild_id
+        if in_server(interaction) and interaction.guild_id is not None
+        else personal_space(interaction.user.id)
+    )
     return RequestOrigin(
-        guild_id=interaction.guild_id,
+        guild_id=guild_id,
         channel_id=interaction.channel_id or 0,
         member_id=interaction.user.id,
         application_id=interaction.application_id,
@@ -51,16 +65,25 @@ async def announce(
     try:
         saved = await services.jobs.require(accepted.job_id)
         simulated = services.settings.apiframe_simulate
-        await interaction.edit_original_response(
-            content=lang.tr(
+        said = (
+            lang.tr(
+                "Accepted: {model}, **{price}** credits reserved from your wallet, **{left}** "
+                "left in it. Follow your video below; if it fails, the credits go back to your "
+                "wallet.",
+                model=saved.model.label,
+                price=accepted.price,
+                left=accepted.balance_left,
+            )
+            if accepted.paid_from is PaidFrom.WALLET
+            else lang.tr(
                 "Accepted: {model}, **{price}** credits reserved, **{left}** left. Follow your "
                 "video below; if it fails, the credits come back.",
                 model=saved.model.label,
                 price=accepted.price,
                 left=accepted.balance_left,
             )
-            + note
         )
+        await interaction.edit_original_response(content=said + note)
         card_id = await post_card(interaction, lang, saved, simulated=simulated, v2=v2)
     except discord.HTTPException:
         log.warning(
@@ -69,8 +92,7 @@ async def announce(
             exc_info=True,
         )
     finally:
-        assert interaction.guild_id is not None
-        await services.studio.admit(accepted.job_id, interaction.guild_id, card_message_id=card_id)
+        await services.studio.admit(accepted.job_id, accepted.guild_id, card_message_id=card_id)
 
 
 async def post_card(

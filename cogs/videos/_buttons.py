@@ -21,7 +21,7 @@ from bot.requests.rules import DEFAULT_MODEL, PROMPT_MAX_LENGTH, Model, Resoluti
 from bot.services import Services
 from bot.studio import GONE, CancelOutcome
 from cogs.front_end._cards import failure_layout
-from cogs.front_end._errors import answer_error, answered_on_error, refusal
+from cogs.front_end._errors import answer_error, answered_on_error, refuse
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import (
     first_to_claim,
@@ -179,7 +179,7 @@ class ResultAction(
                     accepted = await services.studio.again(self.job_id, origin, action)
                 except UserFacingError as error:
                     note_outcome(interaction, "refused")
-                    await respond(interaction, refusal(language_of(interaction), error))
+                    await refuse(interaction, error)
                     return
                 note_outcome(interaction, "ok")
                 await announce(interaction, services, accepted)
@@ -206,7 +206,7 @@ class ResultAction(
             await services.studio.delete(self.job_id, where, who, **allowed)
         except UserFacingError as error:
             note_outcome(interaction, "refused")
-            await respond(interaction, refusal(language_of(interaction), error))
+            await refuse(interaction, error)
             return
         await respond(
             interaction, language_of(interaction).tr("Deleted. (Credits are not affected.)")
@@ -270,7 +270,7 @@ class ExtendModal(discord.ui.Modal):
                     )
             except UserFacingError as error:
                 note_outcome(interaction, "refused")
-                await respond(interaction, refusal(language_of(interaction), error))
+                await refuse(interaction, error)
                 return
             note_outcome(interaction, "ok")
             await announce(interaction, services, accepted)

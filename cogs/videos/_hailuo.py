@@ -28,7 +28,7 @@ from bot.requests.rules import (
     validate_request,
 )
 from bot.services import Services
-from cogs.front_end._errors import refusal
+from cogs.front_end._errors import refuse
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import note_acknowledged, note_outcome, respond
 from cogs.videos._accepting import announce, origin_of
@@ -62,6 +62,10 @@ class Generate(commands.Cog):
         self.intake = asyncio.Semaphore(INTAKE_AT_ONCE)
 
     @app_commands.command(name="hailuo", description="Make a short video with MiniMax Hailuo")
+    # In servers that added the bot, and on a member's own account (a direct message with the
+    # bot, or a server that has not added it), where their wallet pays.
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(
         prompt="What happens in the video. Camera moves go in brackets, e.g. [Push in]",
         duration="Length in seconds (1080p is 6 s only)",
@@ -85,14 +89,6 @@ class Generate(commands.Cog):
         camera: Camera | None = None,
         model: str | None = None,
     ) -> None:
-        if interaction.guild_id is None:
-            await respond(
-                interaction,
-                language_of(interaction).tr(
-                    "Videos are paid from a server's credits, so `/hailuo` works in servers only."
-                ),
-            )
-            return
         # Discord resolves attachments; one it could not resolve arrives as a bare id.
         lost = [
             name
@@ -121,7 +117,7 @@ class Generate(commands.Cog):
                     await self._accept(interaction, origin, request, image, end_image, applied)
             except UserFacingError as error:
                 note_outcome(interaction, "refused")
-                await respond(interaction, refusal(language_of(interaction), error))
+                await refuse(interaction, error)
 
     async def _request(
         self,
@@ -168,7 +164,6 @@ class Generate(commands.Cog):
     ) -> None:
         """Check the bytes, have the studio accept the request, post the job card, and let
         the job into its server's queue."""
-        assert interaction.guild_id is not None
 
         attached = [
             (role, attachment)

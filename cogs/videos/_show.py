@@ -20,6 +20,7 @@ from bot.services import Services
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import fit, note_acknowledged, respond
 from cogs.front_end._words import describe, failure_reason, quote_prompt
+from cogs.videos._accepting import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ RESHOWN_VIDEO_MAX_BYTES: Final = 10 * 1024 * 1024
 GONE_CHECK_SECONDS: Final = 1.5
 
 
+# In servers that added the bot (its videos), and on a member's own account (their own).
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 class Videos(commands.GroupCog, group_name="video", description="Find a video again"):
     def __init__(self, bot: HailuoBot, services: Services) -> None:
         self.bot = bot
@@ -51,14 +55,13 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
         id="The short id on the video's card or in /credits",
         public="Post it in the channel for everyone (default: only you see it)",
     )
-    @app_commands.guild_only()
     async def show(
         self,
         interaction: discord.Interaction[HailuoBot],
         id: str,  # noqa: A002
         public: bool = False,
     ) -> None:
-        assert interaction.guild_id is not None
+        where = origin_of(interaction).guild_id
         lang = language_of(interaction)
         typed = discord.utils.escape_markdown(id.strip()[:40])
         if len(id.strip()) < SHORT_ID_LENGTH:
@@ -73,7 +76,7 @@ class Videos(commands.GroupCog, group_name="video", description="Find a video ag
                 ),
             )
             return
-        job = await self.services.jobs.by_short_id(interaction.guild_id, id)
+        job = await self.services.jobs.by_short_id(where, id)
         if job is None:
             await respond(
                 interaction,

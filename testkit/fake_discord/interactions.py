@@ -39,10 +39,13 @@ class Interactions(Gateway):
         channel_id: int | None = None,
         typing: bool = False,
         guild_id: int | None = None,
+        user_install: bool = False,
     ) -> FakeInteraction:
         """Send an INTERACTION_CREATE for a slash command, as a member typing it would (in the
         main channel, or in `channel_id`). With `typing`, an autocomplete request instead: the
-        option marked `focused` is the one being typed."""
+        option marked `focused` is the one being typed. With `user_install`, through the app
+        the member added to their own account: in a direct message, or in a server that has
+        not added the bot (`guild_id` one of `foreign_guilds`)."""
         created = time.time() - age_seconds
         interaction_id = snowflake(created)
         token = f"itok-{interaction_id}"
@@ -94,6 +97,28 @@ class Interactions(Gateway):
             payload["channel"] = {"id": str(member.id + 1), "type": 1}
             payload["user"] = member.user_json()
             payload["context"] = 1
+            # Who authorised it: the member's own install, or the bot's (0 in its DMs).
+            payload["authorizing_integration_owners"] = (
+                {"1": str(member.id)} if user_install else {"0": "0"}
+            )
+        elif guild_id is not None and guild_id in self.foreign_guilds:
+            where = self.foreign_guilds[guild_id]
+            payload["guild_id"] = str(guild_id)
+            payload["guild_locale"] = self.guild_locale
+            payload["channel_id"] = str(where)
+            payload["channel"] = {
+                "id": str(where),
+                "type": 0,
+                "name": "general",
+                "position": 0,
+                "guild_id": str(guild_id),
+                "permission_overwrites": [],
+                "nsfw": where in self.age_restricted,
+                "permissions": str(member.permissions),
+            }
+            payload["member"] = member.member_json()
+            payload["context"] = 0
+            payload["authorizing_integration_owners"] = {"1": str(member.id)}
         else:
             guild = guild_id or self.guild_id
             payload["guild_id"] = str(guild)
@@ -106,6 +131,10 @@ class Interactions(Gateway):
             }
             payload["member"] = member.member_json()
             payload["context"] = 0
+            owners = {"0": str(guild)}
+            if user_install:
+                owners["1"] = str(member.id)
+            payload["authorizing_integration_owners"] = owners
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
         self.interactions[token] = interaction
         interaction.sent_at = time.monotonic()

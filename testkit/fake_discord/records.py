@@ -91,6 +91,14 @@ class FakeMessage:
             if component.get("type") == 2 and "custom_id" in component
         }
 
+    def premium_skus(self) -> list[int]:
+        """The SKUs of the message's premium (Buy) buttons, in order."""
+        return [
+            int(component["sku_id"])
+            for component in walk(self.components)
+            if component.get("type") == 2 and component.get("style") == 6
+        ]
+
     @property
     def v2(self) -> bool:
         return bool(self.flags & COMPONENTS_V2)

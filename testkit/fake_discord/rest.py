@@ -14,10 +14,11 @@ from aiohttp import web
 from testkit.fake_discord.interactions import Interactions
 from testkit.fake_discord.oauth import OAuth
 from testkit.fake_discord.records import FakeMember, discord_error, json_response
+from testkit.fake_discord.store import Store
 from testkit.snowflakes import snowflake
 
 
-class Rest(Interactions, OAuth):
+class Rest(Interactions, Store, OAuth):
     async def _message_file(self, request: web.Request) -> web.Response:
         self.file_downloads += 1
         message = self.messages.get(int(request.match_info["message"]))
@@ -93,6 +94,8 @@ class Rest(Interactions, OAuth):
             and request.headers.get("Authorization") != f"Bot {self.accepted_token}"
         ):
             return discord_error(401, 0, "401: Unauthorized")
+        if (sold := await self._store_route(request, path)) is not None:
+            return sold
         if method == "GET" and path == "/users/@me":
             return json_response({**self.bot_user.user_json(), "bot": True})
         if method == "GET" and path == "/oauth2/applications/@me":
@@ -229,6 +232,8 @@ class Rest(Interactions, OAuth):
     async def _channel_message(self, request: web.Request, channel_id: int) -> web.Response:
         if channel_id in self.forbidden_channels:
             return discord_error(403, 50013, "Missing Permissions")
+        if channel_id in self.foreign_guilds.values():  # a server that has not added the bot
+            return discord_error(403, 50001, "Missing Access")
         is_dm = any(channel_id == member_id + 1 for member_id in self.members)
         if channel_id != self.channel_id and channel_id not in self.extra_channels and not is_dm:
             return discord_error(404, 10003, "Unknown Channel")

@@ -87,6 +87,15 @@ class World:
         self.guild_owners: dict[int, int] = {}
         self.guild_names: dict[int, str] = {}
         self.left_guilds: set[int] = set()  # the servers the bot left
+        # Servers that have not added the bot (members use it there through a user install):
+        # server id -> its channel, where the bot may not post.
+        self.foreign_guilds: dict[int, int] = {}
+        # The store: the application's SKUs, the entitlements purchases made (by id), and
+        # how often the bot consumed one or listed them.
+        self.skus: list[dict[str, Any]] = []
+        self.entitlements: dict[str, dict[str, Any]] = {}
+        self.consumes = 0
+        self.entitlement_lists = 0
         self.system_channels: dict[int, int] = {}
         self._shards: dict[int, tuple[int, int]] = {}
         # Every connection gets every server and every event, whatever its shard: Discord
@@ -148,6 +157,12 @@ class World:
             time.sleep(0.001)  # a new millisecond, so a new timestamp part
         channel_id = snowflake()
         self.more_guilds[guild_id] = channel_id
+        return guild_id, channel_id
+
+    def foreign_guild(self) -> tuple[int, int]:
+        """A server that has not added the bot, with one channel: (server id, channel id)."""
+        guild_id, channel_id = snowflake(), snowflake()
+        self.foreign_guilds[guild_id] = channel_id
         return guild_id, channel_id
 
     def guild_of_channel(self, channel_id: int) -> int:

@@ -182,3 +182,26 @@ def test_secrets_never_print() -> None:
     assert secret.get_secret_value() == "hunter2" and secret == Secret("hunter2")
     settings = load_settings(None, discord_token="a.b.c", apiframe_api_key="afk_hunter2")
     assert "hunter2" not in repr(settings) and "a.b.c" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("packs", "named"),
+    [
+        ("1234=50, 12x4=5", "“12x4=5” is not <SKU id>=<credits>"),
+        ("1234=0", "“1234=0” is not <SKU id>=<credits>"),
+        ("1234=50, 1234=60", "SKU 1234 is given twice"),
+    ],
+)
+def test_a_malformed_credit_pack_is_named_in_one_line(packs: str, named: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(None, discord_token="t", apiframe_api_key="k", credit_packs=packs)
+    assert str(caught.value).startswith("CREDIT_PACKS: ") and named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_credit_packs_are_read_as_skus_and_credits() -> None:
+    settings = load_settings(
+        None, discord_token="t", apiframe_api_key="k", credit_packs=" 1234 = 50,5678=200, "
+    )
+    assert settings.credit_pack_map == {1234: 50, 5678: 200}
+    assert load_settings(None, discord_token="t", apiframe_api_key="k").credit_pack_map == {}

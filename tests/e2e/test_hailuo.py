@@ -210,15 +210,16 @@ async def test_short_balance_says_balance_price_and_who_grants(
     assert await running.services.ledger.balance(discord.guild_id, member.id) == 7
 
 
-async def test_in_a_dm_it_says_servers_only(
+async def test_in_a_dm_an_empty_wallet_pays_for_nothing(
     running: RunningBot, fake_apiframe: FakeApiframe
 ) -> None:
     discord = running.discord
     interaction = await discord.invoke(
         "hailuo", hailuo("a cat"), member=discord.add_member("d"), in_dm=True
     )
-    reply = await discord.wait_reply(interaction, "works in servers only")
-    assert reply.ephemeral
+    reply = await discord.wait_reply(interaction, "your wallet holds 0")
+    assert reply.ephemeral and "sells no credits" in reply.content
+    assert reply.premium_skus() == []
     assert fake_apiframe.job_requests() == []
 
 

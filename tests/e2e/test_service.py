@@ -19,6 +19,7 @@ from bot.store import stores_for
 from testkit.commands import hailuo
 from testkit.fake_apiframe import API_KEY, FakeApiframe, JobScript
 from testkit.fake_discord import FakeDiscord
+from testkit.fake_discord.store import DURABLE
 from testkit.harness import DISCORD_TOKEN, RunningBot, free_port, make_settings
 from testkit.processes import BotProcess
 from tests.conftest import ErrorLog
@@ -221,6 +222,26 @@ async def test_check_passes_against_good_services(
     assert f"client_id={fake_discord.application_id}" in report
     assert "Apiframe accepts APIFRAME_API_KEY: 1000 credits left" in report
     assert DISCORD_TOKEN not in report and API_KEY not in report
+
+
+async def test_check_lists_the_stores_skus_and_the_packs_that_match_none(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_apiframe: FakeApiframe
+) -> None:
+    small = fake_discord.add_sku("50 credits")
+    badge = fake_discord.add_sku("a badge", DURABLE)
+    out = io.StringIO()
+    packs = f"{small}=50, {badge}=10, 123456789=5"
+    settings = make_settings(tmp_path, fake_discord, fake_apiframe, credit_packs=packs)
+    assert await run_check(offline=False, out=out, settings=settings) == 1
+    report = out.getvalue()
+    assert f"✔ credit pack: 50 credits ({small}) gives 50 credits" in report
+    assert f"✖ CREDIT_PACKS names SKU {badge}, which is not consumable" in report
+    assert "✖ CREDIT_PACKS names SKU 123456789, which is none of the application's SKUs" in report
+    # Unset, the owner is told what the application could sell.
+    out = io.StringIO()
+    settings = make_settings(tmp_path, fake_discord, fake_apiframe)
+    assert await run_check(offline=False, out=out, settings=settings) == 0
+    assert "CREDIT_PACKS is unset, so no credits are sold" in out.getvalue()
 
 
 async def test_check_names_each_refused_secret(

@@ -185,7 +185,7 @@ async def test_two_processes_never_cross_a_budget_or_the_limit_together(
         assert await stores.ledger.disagreements() == []
     finally:
         await database.close()
-    assert accepted > 20  # both processes reached the bounds, refunds made room again
+    assert accepted >= 20  # the limit was reached (refunds may have made room again)
     assert all(amount <= budget for amount in spent.values()), spent
     assert sum(spent.values()) <= limit
     # The whole bot's month row agrees with the jobs it counts.
