@@ -23,6 +23,8 @@
    `/quota export` of the same ledger; and restarts on that database, the dashboard on.
 10. The owner's bounds: 200 requests admitted at once with server budgets and the monthly
     limit on, beside neither, over 200 servers and in one, on SQLite and PostgreSQL.
+11. Stories: joining five 10 s 1080p clips into one MP4, its CPU and the memory it adds to the
+    process, beside reading every packet of the clips; and clips that differ, encoded again.
 
 Everything talks to fakes on 127.0.0.1. Figures print as a table and go to bench/results.md.
 The stage they share is `bench/stage.py`; each section is a file of its own, named above.
@@ -52,6 +54,7 @@ from bench.latency import answer_latency, card_latency
 from bench.ledger import ledger_throughput
 from bench.postgres import postgres
 from bench.stage import RESULTS, Row, Sizes, table
+from bench.stories import stories
 from bench.words import blocked_words
 
 SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
@@ -66,6 +69,7 @@ SECTIONS: list[tuple[str, Callable[[Path, Sizes], Awaitable[list[Row]]]]] = [
     ("hostile", hostile),
     ("dashboard", dashboard),
     ("owner-bounds", owner_bounds),
+    ("stories", stories),
 ]
 
 

@@ -43,6 +43,8 @@ class Sizes:
     login_flood_rate: int = 1000
     login_flood_seconds: float = 10.0
     csv_rows: int = 200_000
+    story_seconds: int = 10
+    story_size: tuple[int, int] = (1920, 1080)
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -67,6 +69,8 @@ class Sizes:
             login_flood_rate=50,
             login_flood_seconds=2.0,
             csv_rows=2_000,
+            story_seconds=2,
+            story_size=(320, 240),
         )
 
 

@@ -36,6 +36,7 @@ from bot.jobs.submission import Submitter
 from bot.jobs.watching import Watcher, WatchPolicy
 from bot.media.attachments import AttachmentFetcher
 from bot.media.frames import FrameTaker
+from bot.media.joining import Joiner
 from bot.media.videos import VideoFetcher
 from bot.metrics import Metrics
 from bot.money.economy import OwnerNotices, ServerBook, SpendAlerts
@@ -56,6 +57,7 @@ from bot.runner import JobRunner
 from bot.settings import Settings
 from bot.store import stores_for
 from bot.store.news import NewsListener
+from bot.stories import StoryDirector
 from bot.studio import Studio
 
 if TYPE_CHECKING:  # loaded only when trying the simulator, or with the dashboard on
@@ -129,6 +131,7 @@ class Assembly:
             timeout=settings.video_download_timeout_seconds, archive_dir=settings.video_archive_dir
         )
         self.frames = FrameTaker(self.videos)
+        self.joiner = Joiner()
         self.render_times = RenderTimes(typical=settings.apiframe_typical_render_seconds)
         self.web = WebServer(settings.http_host, settings.http_port, metrics=self.metrics)
         # One copy of the bot per database (per shard): a second refuses to start.
@@ -392,6 +395,15 @@ class Assembly:
             late_interval=settings.apiframe_late_poll_interval_seconds,
             webhooks=webhooks,
         )
+        deliverer = Deliverer(
+            self.jobs,
+            reporter,
+            self.videos,
+            archiving=settings.video_archive_dir is not None,
+            publishing=settings.video_public_base_url is not None,
+            retry_floor=interval,
+            metrics=self.metrics,
+        )
         return JobRunner(
             self.jobs,
             self.ledger,
@@ -402,15 +414,7 @@ class Assembly:
                 webhook_url=settings.apiframe_webhook_url if webhooks else None,
             ),
             Watcher(self.apiframe, self.jobs, reporter, self.render_times, policy),
-            Deliverer(
-                self.jobs,
-                reporter,
-                self.videos,
-                archiving=settings.video_archive_dir is not None,
-                publishing=settings.video_public_base_url is not None,
-                retry_floor=interval,
-                metrics=self.metrics,
-            ),
+            deliverer,
             reporter,
             self.render_times,
             metrics=self.metrics,
@@ -420,6 +424,9 @@ class Assembly:
             relay=self._relay_news if self.stores.news is not None else None,
             image_retention=timedelta(days=settings.source_image_retention_days),
             on_content_refusal=self._content_refused,
+            scenes=StoryDirector(
+                self.jobs, self.ledger, deliverer, self.frames, self.joiner, self.videos
+            ),
         )
 
     async def _hear(self, apiframe_job_id: str, status: str, progress: int | None) -> bool | None:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from bot.apiframe.client import RemoteJob, content_refusal
 from bot.backoff import Backoff
@@ -44,6 +44,12 @@ Relay = Callable[[str, str, int | None], Awaitable[None]]
 SWEEP_EVERY: Final = 600.0  # seconds between two looks for source pictures to let go of
 # An unexpected error in a job's step: try the step again, slower each time.
 RETRY_AFTER_ERROR: Final = Backoff(floor=30.0, ceiling=600.0)
+
+
+class SceneFollower(Protocol):
+    """What happens when a story's scene ends (`bot.stories.StoryDirector`)."""
+
+    async def scene_ended(self, job: Job) -> None: ...
 
 
 def admissible(limits: QueueLimits, running: dict[int, int], queue: list[Job | Hold]) -> list[Job]:
@@ -84,8 +90,10 @@ class JobRunner:
         relay: Relay | None = None,
         image_retention: timedelta = timedelta(days=30),
         on_content_refusal: Callable[[Job, str], Awaitable[None]] | None = None,
+        scenes: SceneFollower | None = None,
     ) -> None:
         self._on_content_refusal = on_content_refusal
+        self._scenes = scenes
         self._jobs = jobs
         self._ledger = ledger
         self._submitter = submitter
@@ -384,7 +392,11 @@ class JobRunner:
                 self._refund(job, GAVE_UP) if remote is None else self._settle(job, remote)
             )
         if job.delivered_at is None:
-            await self._deliverer.deliver(job)
+            if job.in_story and self._scenes is not None:
+                # A story's scene is not told on its own: the story goes on, or is told.
+                await self._scenes.scene_ended(job)
+            else:
+                await self._deliverer.deliver(job)
 
     async def _settle(self, job: Job, remote: RemoteJob) -> Job:
         """The one place where a job is decided finished, from Apiframe's own answer."""

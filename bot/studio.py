@@ -2,14 +2,15 @@
 
 Front ends translate their world in and out (Discord's attachments, replies and buttons live in
 `cogs/`); every decision and every money move of these workflows is made here, on the same path
-for each way in: `/hailuo` and, later, the buttons on a finished video.
+for each way in: `/hailuo`, `/hailuo-story`, "Animate with Hailuo", and the buttons on a
+finished video.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,8 +27,10 @@ from bot.jobs.records import (
     NewJob,
     PaidFrom,
     PendingRequest,
+    PictureSource,
     RequestOrigin,
     SourceAction,
+    StoryPlace,
 )
 from bot.money.ledger import Ledger
 from bot.money.pricing import DEFAULT_TABLE, PriceTable
@@ -44,6 +47,7 @@ from bot.requests.rules import (
 )
 from bot.requests.server_rules import ServerRules
 from bot.runner import JobRunner
+from bot.stories import MAX_SCENES, MIN_SCENES
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,7 @@ class Studio:
         origin: RequestOrigin,
         images: tuple[ImagePayload, ...] = (),
         source: JobSource | None = None,
+        picture: PictureSource | None = None,
     ) -> Accepted:
         """Check the request against the model's rules, price it, and reserve the price with
         the job's record in one transaction. Raises `RequestRejected`, `InsufficientCredits` or
@@ -128,9 +133,106 @@ class Studio:
             price=self._prices.of(spec),
             images=images,
             source=source,
+            picture=picture,
         )
         made = await self._ledger.take(job)
         return Accepted(job.id, job.price, made.balance, origin.guild_id, made.paid_from)
+
+    async def check_request(self, request: GenerationRequest, origin: RequestOrigin) -> None:
+        """Raise the refusal `accept` would give for the request's words and options (the
+        model's rules and the server's), before any picture is downloaded."""
+        await self._judged(request, origin)
+
+    async def animate(
+        self,
+        request: GenerationRequest,
+        origin: RequestOrigin,
+        picture: ImagePayload,
+        author_id: int,
+        message_url: str,
+    ) -> Accepted:
+        """A video that starts from a picture someone posted ("Animate with Hailuo"); its
+        card names whose picture it was."""
+        return await self.accept(
+            request, origin, (picture,), picture=PictureSource(author_id, message_url)
+        )
+
+    # -- stories ------------------------------------------------------------------------------
+
+    async def check_story(self, scenes: Sequence[GenerationRequest], origin: RequestOrigin) -> None:
+        """Everything a story can be refused for before its picture is downloaded, every
+        scene's problems at once, each naming its scene (and then whether the member can pay
+        for all of it): raises what `tell` would, having charged nothing."""
+        specs = await self._judged_scenes(scenes, origin)
+        await self._ledger.check_affordable(
+            origin.guild_id,
+            origin.member_id,
+            origin.role_ids,
+            sum(self._prices.of(spec) for spec in specs),
+        )
+
+    async def tell(
+        self,
+        scenes: Sequence[GenerationRequest],
+        origin: RequestOrigin,
+        images: tuple[ImagePayload, ...] = (),
+        source: JobSource | None = None,
+    ) -> Accepted:
+        """A story: its scenes checked and priced, and every scene's price reserved with its
+        job in one transaction (all or none). The first scene starts from `images` (if any)
+        and waits for `admit`; each later one waits for the scene before it (`bot/stories.py`).
+        The story is known by its first scene's id."""
+        specs = await self._judged_scenes(scenes, origin)
+        story_id = NewJob.new_id()
+        jobs: list[NewJob] = []
+        for number, spec in enumerate(specs, start=1):
+            first = number == 1
+            jobs.append(
+                NewJob(
+                    id=story_id if first else NewJob.new_id(),
+                    origin=origin,
+                    spec=spec,
+                    price=self._prices.of(spec),
+                    images=images if first else (),
+                    source=source if first else None,
+                    story=StoryPlace(story_id, number, len(specs), None if first else jobs[-1].id),
+                )
+            )
+        made = await self._ledger.take(*jobs)
+        price = sum(job.price for job in jobs)
+        return Accepted(story_id, price, made.balance, origin.guild_id, made.paid_from)
+
+    async def _judged_scenes(
+        self, scenes: Sequence[GenerationRequest], origin: RequestOrigin
+    ) -> list[VideoSpec]:
+        problems: list[Text] = []
+        if not MIN_SCENES <= len(scenes) <= MAX_SCENES:
+            problems.append(
+                msg(
+                    "A story has 2 to 5 scenes, separated by |: this one has {count}.",
+                    count=len(scenes),
+                )
+            )
+        specs: list[VideoSpec] = []
+        for number, scene in enumerate(scenes[:MAX_SCENES], start=1):
+            if not scene.prompt.strip():
+                problems.append(
+                    msg(
+                        "Scene {scene} is empty: write what happens in it between the | marks.",
+                        scene=number,
+                    )
+                )
+                continue
+            try:
+                specs.append(await self._judged(scene, origin))
+            except RequestRejected as rejected:
+                problems.extend(
+                    msg("Scene {scene}: {problem}", scene=number, problem=problem)
+                    for problem in rejected.problems
+                )
+        if problems:
+            raise RequestRejected(problems)
+        return specs
 
     async def _judged(self, request: GenerationRequest, origin: RequestOrigin) -> VideoSpec:
         """The request as the model and the server's rules accept it, or `RequestRejected`
@@ -189,11 +291,19 @@ class Studio:
             return Cancellation(CancelOutcome.UNKNOWN)
         if actor_id != job.member_id and not manages_server:
             return Cancellation(CancelOutcome.NOT_ALLOWED, job)
+        if job.scene > 1:
+            # Its story has begun: it ends with the scenes made (or a failure), not here.
+            return Cancellation(CancelOutcome.ALREADY_STARTED, job)
         settlement = await self._ledger.refund(
             job.id, CANCELLED_REASON, actor_id=actor_id, only_if_waiting=True
         )
         if not settlement.applied:
             return Cancellation(CancelOutcome.ALREADY_STARTED, job)
+        # A story cancelled before its first scene started: every scene goes back.
+        later = await self._jobs.story(job.story_id) if job.story_id else []
+        for scene in later[1:]:
+            await self._ledger.refund(scene.id, CANCELLED_REASON, actor_id=actor_id)
+            await self._jobs.mark_delivered(scene.id, "interaction")
         # The member is answered by the front end, on the card itself.
         await self._jobs.mark_delivered(job.id, "interaction")
         await self._runner.admit(guild_id)
@@ -217,6 +327,8 @@ class Studio:
         limits): the same prompt, options and images (`AGAIN`), or at 1080p
         (`HIGHER_RESOLUTION`, for a 768p 6 s result)."""
         source = await self._finished(source_id, origin.guild_id)
+        if source.story_id is not None:
+            return await self._story_again(source.story_id, origin)
         resolution = source.resolution.value
         if action is SourceAction.HIGHER_RESOLUTION:
             if source.resolution is not Resolution.P768 or source.duration != 6:
@@ -244,6 +356,33 @@ class Studio:
             model=source.model.value,
         )
         return await self.accept(request, origin, images, JobSource(source.id, action))
+
+    async def _story_again(self, story_id: str, origin: RequestOrigin) -> Accepted:
+        """The same story again: its scene prompts and options, from its first picture."""
+        scenes = await self._jobs.story(story_id)
+        first = scenes[0]
+        images = tuple(await self._jobs.images(first.id)) if first.has_start_image else ()
+        if first.has_start_image and not images:
+            raise SourceUnavailable(
+                msg(
+                    "The bot no longer has this story's first picture, so it cannot make it "
+                    "again: use /hailuo-story with the picture attached."
+                )
+            )
+        requests = [
+            GenerationRequest(
+                prompt=scene.prompt,
+                duration=scene.duration,
+                resolution=scene.resolution.value,
+                prompt_optimizer=scene.prompt_optimizer,
+                start_image=(
+                    (_facts(images[0]) if images else None) if scene.scene == 1 else FRAME_TO_COME
+                ),
+                model=scene.model.value,
+            )
+            for scene in scenes
+        ]
+        return await self.tell(requests, origin, images, JobSource(first.id, SourceAction.AGAIN))
 
     @asynccontextmanager
     async def extending(self, origin: RequestOrigin) -> AsyncIterator[None]:
@@ -344,8 +483,10 @@ class Studio:
         """Mark the video deleted (never shown or posted again) and let go of the owner's copy
         of it; credits are not touched. Raises `SourceUnavailable` when not allowed."""
         job = await self.deletable(job_id, guild_id, actor_id, manages_messages=manages_messages)
-        await self._jobs.mark_deleted(job.id, actor_id)
-        await self._archive.forget(job.id)
+        scenes = await self._jobs.story(job.story_id) if job.story_id else [job]
+        for scene in scenes:  # a story is one video: all of it goes
+            await self._jobs.mark_deleted(scene.id, actor_id)
+            await self._archive.forget(scene.id)
         return job
 
     async def messages_deleted(self, message_ids: list[int]) -> None:

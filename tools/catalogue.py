@@ -28,7 +28,7 @@ from bot.i18n import DOMAIN, Key
 from cogs.credits import Credits, Quota
 from cogs.front_end._language import CONTEXTS
 from cogs.servers import Owner
-from cogs.videos import Generate, Videos
+from cogs.videos import Animate, Generate, Stories, Videos
 from cogs.wallet import Wallet
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -63,6 +63,8 @@ async def command_strings() -> set[Key]:
     bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
     cogs = (
         Generate(bot, None),  # type: ignore[arg-type]
+        Stories(bot, None),  # type: ignore[arg-type]
+        Animate(bot, None),  # type: ignore[arg-type]
         Credits(bot, None),  # type: ignore[arg-type]
         Quota(bot, None),  # type: ignore[arg-type]
         Videos(bot, None),  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Final, Protocol
 
 from bot.backoff import Backoff
@@ -50,12 +51,36 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryNews:
+    """What a story's outcome says beside its video: every scene (made, failed, or refunded
+    after one failed), and why the scenes could not be joined, when they could not."""
+
+    scenes: tuple[Job, ...]
+    join_problem: str | None = None
+
+    @property
+    def made(self) -> tuple[Job, ...]:
+        return tuple(scene for scene in self.scenes if scene.state is JobState.COMPLETED)
+
+    @property
+    def failed(self) -> Job | None:
+        """The scene that ended the story early, if one did."""
+        return next((scene for scene in self.scenes if scene.state is JobState.FAILED), None)
+
+    @property
+    def refunded(self) -> int:
+        return sum(scene.price for scene in self.scenes if scene.state is JobState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What to deliver: the job, its video as a file if there is one, and why not otherwise."""
+    """What to deliver: the job, its video as a file if there is one, and why not otherwise
+    (for a story, the story as one job, and its scenes)."""
 
     job: Job
     video: VideoFile | None = None
     too_large: bool = False  # the file exists but is over the limit: say why it is a link
+    story: StoryNews | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +147,28 @@ class Deliverer:
 
     async def deliver(self, job: Job) -> Receipt:
         """Deliver the job's outcome and record it; returns where it went."""
-        outcome = await self._prepare(job)
+        return await self._hand_over(await self._prepare(job), [job.id])
+
+    async def deliver_story(self, front: Job, news: StoryNews, joined: Path | None) -> Receipt:
+        """Deliver a story (`front`, the story as one job) with its joined video, read from
+        `joined` only when it fits the upload limit (a copy kept in the owner's archive when
+        there is one, and played from there when it does not fit); every scene is recorded
+        as told."""
+        outcome = Outcome(front, story=news)
+        if joined is not None:
+            if await self._videos.archive_file(front.id, joined) and self._publishing:
+                front = replace(front, public_name=await self._jobs.publish(front.id))
+            video = None
+            size = (await asyncio.to_thread(joined.stat)).st_size
+            if size <= self._reporter.upload_limit(front):
+                data = await asyncio.to_thread(joined.read_bytes)
+                video = VideoFile(f"hailuo-story-{front.short_id}.mp4", data)
+            outcome = Outcome(front, video, video is None, news)
+        return await self._hand_over(outcome, [scene.id for scene in news.scenes])
+
+    async def _hand_over(self, outcome: Outcome, job_ids: list[str]) -> Receipt:
+        """Give the reporter the outcome (a few tries), then record every job told."""
+        job = outcome.job
         failures = 0
         while True:
             try:
@@ -135,9 +181,10 @@ class Deliverer:
                     receipt = Receipt(Delivery.KEPT)
                     break
                 await asyncio.sleep(self._backoff.delay(failures))
-        await self._jobs.mark_delivered(
-            job.id, receipt.via.value, video_message=receipt.video_message
-        )
+        for job_id in job_ids:
+            await self._jobs.mark_delivered(
+                job_id, receipt.via.value, video_message=receipt.video_message
+            )
         if self._metrics is not None and job.finished_at is not None:
             lag = (utc_now() - job.finished_at).total_seconds()
             self._metrics.delivery_lag.labels(receipt.via.value).observe(max(0.0, lag))

@@ -114,6 +114,25 @@ class JobSource:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryPlace:
+    """A job's place in a story (`bot/stories.py`): the story (its first scene's job id), the
+    scene's number from 1, how many scenes, and the scene it waits for (None: the first)."""
+
+    story_id: str
+    scene: int
+    scenes: int
+    waits_for: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PictureSource:
+    """Whose picture a video starts from ("Animate with Hailuo"), and the message it was on."""
+
+    author_id: int
+    message_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewJob:
     """A validated, priced request about to be reserved."""
 
@@ -123,6 +142,8 @@ class NewJob:
     price: int
     images: tuple[ImagePayload, ...] = ()
     source: JobSource | None = None
+    story: StoryPlace | None = None
+    picture: PictureSource | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -180,6 +201,14 @@ class Job:
     apiframe_cost: int | None = None  # what Apiframe billed (its creditCost), once known
     public_name: str | None = None  # its archived video's name on the bot's HTTP server
     paid_from: PaidFrom = PaidFrom.SERVER
+    # A scene of a story: the story (its first scene's id), the scene's number from 1 and how
+    # many there are; `waits_for`: the scene before it, until its last frame is handed over.
+    story_id: str | None = None
+    scene: int = 0
+    scenes: int = 0
+    waits_for: str | None = None
+    picture_author_id: int | None = None  # "Animate with Hailuo": whose picture it starts from
+    picture_message_url: str | None = None
 
     @property
     def personal(self) -> bool:
@@ -234,8 +263,13 @@ class Job:
 
     @property
     def is_waiting(self) -> bool:
-        """In its server's queue: credits reserved, not yet allowed to start."""
+        """In its server's queue (or, a story's later scene, held before it): credits
+        reserved, not yet allowed to start."""
         return self.state is JobState.RESERVED and self.admitted_at is None
+
+    @property
+    def in_story(self) -> bool:
+        return self.story_id is not None
 
     @property
     def needs_upload(self) -> bool:
@@ -370,7 +404,20 @@ class JobStore(Protocol):
     async def record_uploads(self, job_id: str, urls: dict[ImageRole, str]) -> None: ...
     async def record_submitted(self, job_id: str, apiframe_job_id: str, status: str) -> bool: ...
     async def record_progress(self, job_id: str, status: str, progress: int | None) -> None: ...
-    async def record_card_message(self, job_id: str, message_id: int) -> None: ...
+    async def record_card_message(self, job_id: str, message_id: int) -> None:
+        """The job's card (a story's: every scene's, the story named by its first scene)."""
+        ...
+
+    async def story(self, story_id: str) -> list[Job]:
+        """A story's scenes, in order."""
+        ...
+
+    async def hand_over(self, job_id: str, waited_for: str, frame: ImagePayload) -> bool:
+        """In one transaction: `frame` becomes held scene `job_id`'s start image and the scene
+        stops waiting for `waited_for`, so it may join its server's queue. Whether it did
+        (False: done already, or the scene no longer waits)."""
+        ...
+
     async def waiting(self, guild_id: int) -> list[Job]: ...
     async def running_counts(self, guild_id: int) -> dict[int, int]: ...
     async def guilds_waiting(self) -> list[int]: ...

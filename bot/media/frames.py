@@ -48,7 +48,7 @@ def last_frame(video: bytes) -> bytes:
             if not container.streams.video:
                 raise FrameUnavailable("the file has no video stream")
             stream = container.streams.video[0]
-            _check_size(stream)
+            check_frame_size(stream)
             last = _decode_tail(container, stream) if container.duration else None
             if last is None:  # no length known, or the seek found nothing: from the start
                 container.seek(0)
@@ -74,7 +74,7 @@ def thumbnail(video: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
             if not container.streams.video:
                 raise FrameUnavailable("the file has no video stream")
             stream = container.streams.video[0]
-            _check_size(stream)
+            check_frame_size(stream)
             stream.thread_count = 1
             first = next(iter(container.decode(stream)), None)
             if first is None:
@@ -89,7 +89,7 @@ def thumbnail(video: bytes, width: int = THUMBNAIL_WIDTH) -> bytes:
     return buffer.getvalue()
 
 
-def _check_size(stream: Any) -> None:
+def check_frame_size(stream: Any) -> None:
     """Refuse a frame larger than any of Hailuo's before decoding a byte of it."""
     width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
     if width * height > MAX_FRAME_PIXELS:
@@ -177,8 +177,8 @@ class FrameTaker:
                 log.info("job %s: its video is not to be had from one place (%s)", job_id, exc)
         raise SourceUnavailable(
             msg(
-                "The bot can no longer fetch this video (Apiframe keeps it for about a day, "
-                "and its message has no file), so it cannot be extended."
+                "The bot can no longer fetch this video (Apiframe's link has expired, and "
+                "its message has no file), so it cannot be extended."
             )
         )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -118,12 +120,18 @@ class VideoFetcher:
     async def archive(self, job_id: str, video: VideoFile) -> bool:
         """Keep a copy for the owner when `VIDEO_ARCHIVE_DIR` is set; never fatal. Whether a
         copy is kept."""
-        if self._archive_dir is None:
-            return False
+        return await self._keep(job_id, lambda target: _write_atomically(target, video.data))
+
+    async def archive_file(self, job_id: str, video: Path) -> bool:
+        """`archive`, from a file (a story's join), copied without being read into memory."""
+        return await self._keep(job_id, lambda target: _copy_atomically(video, target))
+
+    async def _keep(self, job_id: str, write: Callable[[Path], None]) -> bool:
         target = self.archived_path(job_id)
-        assert target is not None
+        if target is None:
+            return False
         try:
-            await asyncio.to_thread(_write_atomically, target, video.data)
+            await asyncio.to_thread(write, target)
         except OSError as exc:
             log.warning(
                 "job %s: could not keep a copy in %s: %s",
@@ -150,6 +158,16 @@ class VideoFetcher:
         if self._archive_dir is None:
             return None
         return self._archive_dir / f"{job_id}.mp4"
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """`_write_atomically`, from a file, a chunk at a time."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = target.with_suffix(".mp4.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file, source.open("rb") as reading:
+        shutil.copyfileobj(reading, file)
+    partial.replace(target)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

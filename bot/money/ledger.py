@@ -10,7 +10,7 @@ allowance topped up once per period.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -84,11 +84,12 @@ class LedgerStore(Protocol):
     ) -> list[tuple[int, int]]: ...
 
     async def reserve(
-        self, job: NewJob, now: datetime, mark: str, policy: OwnerPolicy
+        self, jobs: Sequence[NewJob], now: datetime, mark: str, policy: OwnerPolicy
     ) -> Reservation:
-        """Take the price and record the job; raises `ServerWaiting`, `CapReached`,
-        `BudgetReached`, `InsufficientCredits`, `RepeatedRequest` or `MonthlyLimitReached`
-        having written nothing."""
+        """Take the price and record the jobs (one, or a story's scenes: all or none, paid
+        from one place); raises `ServerWaiting`, `CapReached`, `BudgetReached`,
+        `InsufficientCredits`, `RepeatedRequest` or `MonthlyLimitReached` having written
+        nothing."""
         ...
 
     async def month_bounds(
@@ -271,18 +272,21 @@ class Ledger:
         writes nothing) when it may not go on."""
         return (await self.take(job)).balance
 
-    async def take(self, job: NewJob) -> Reservation:
-        """`reserve`, saying where the price was taken from."""
+    async def take(self, job: NewJob, *more: NewJob) -> Reservation:
+        """`reserve`, saying where the price was taken from; with `more`, a story's scenes
+        reserved with the first in one transaction, all or none."""
+        jobs = (job, *more)
+        price = sum(one.price for one in jobs)
         try:
-            made = await self._store.reserve(job, self._clock(), self._mark, self.policy)
+            made = await self._store.reserve(jobs, self._clock(), self._mark, self.policy)
         except MonthlyLimitReached as refused:
             if self._month_watch is not None:
                 await self._month_watch(refused.spent, refused.limit)
             raise
         self._changed()
-        self._count("reserved", job.price)
+        self._count("reserved", price)
         if self._month_watch is not None:
-            await self._month_watch(made.month_spent - job.price, made.month_spent)
+            await self._month_watch(made.month_spent - price, made.month_spent)
         return made
 
     async def commit_charge(

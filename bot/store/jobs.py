@@ -48,9 +48,9 @@ INSERT_JOB: Final = """
         interaction_created_at, prompt, duration, resolution, prompt_optimizer,
         has_start_image, has_end_image, price, idempotency_key, state, created_at,
         updated_at, upload_limit, source_job_id, source_action, age_restricted, language, model,
-        paid_from
+        paid_from, story_id, scene, scenes, waits_for, picture_author_id, picture_message_url
     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-              $17, $18, $19, $20, $21, $22, $23, $24)
+              $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
 """
 # A picture is kept once per content: a second job with the same bytes only names it (and
 # marks it as used now, so that a sweep of unused pictures running at that moment spares it).
@@ -63,10 +63,11 @@ INSERT_IMAGE: Final = (
     "VALUES ($1, $2, $3, $4, $5)"
 )
 # A server's queue, in the order Discord received its requests (the time in the interaction's
-# snowflake, the same whichever process or engine recorded it; ties in the order written).
+# snowflake, the same whichever process or engine recorded it; ties in the order written). A
+# story's later scene joins it once the scene before it is made, in the place its story took.
 WAITING: Final = (
     "SELECT * FROM jobs WHERE guild_id = $1 AND state = 'reserved' "
-    "AND admitted_at IS NULL ORDER BY interaction_created_at, seq"
+    "AND admitted_at IS NULL AND waits_for IS NULL ORDER BY interaction_created_at, seq"
 )
 # Requests being checked right now: they hold their place in the queue. One noted longer ago
 # than this was cut short (a process stopped), and holds nothing.
@@ -114,17 +115,28 @@ async def insert_job(tx: Tx, job: NewJob, now: datetime, paid_from: PaidFrom) ->
         origin.language,
         spec.model.value,
         paid_from.value,
+        None if job.story is None else job.story.story_id,
+        0 if job.story is None else job.story.scene,
+        0 if job.story is None else job.story.scenes,
+        None if job.story is None else job.story.waits_for,
+        None if job.picture is None else job.picture.author_id,
+        None if job.picture is None else job.picture.message_url,
     )
-    for image in job.images:
-        digest = hashlib.sha256(image.data).hexdigest()
-        await tx.execute(KEEP_IMAGE, digest, image.data, now)
-        await tx.execute(
-            INSERT_IMAGE, job.id, image.role.value, image.filename, image.content_type, digest
-        )
+    await keep_images(tx, job.id, job.images, now)
     # The request the member was told is being handled is now recorded.
     await tx.execute(
         "DELETE FROM pending_requests WHERE interaction_token = $1", origin.interaction_token
     )
+
+
+async def keep_images(tx: Tx, job_id: str, images: Sequence[ImagePayload], now: datetime) -> None:
+    """A job's pictures, each kept once however many jobs name it."""
+    for image in images:
+        digest = hashlib.sha256(image.data).hexdigest()
+        await tx.execute(KEEP_IMAGE, digest, image.data, now)
+        await tx.execute(
+            INSERT_IMAGE, job_id, image.role.value, image.filename, image.content_type, digest
+        )
 
 
 class SqlJobStore:
@@ -279,8 +291,32 @@ class SqlJobStore:
 
     async def record_card_message(self, job_id: str, message_id: int) -> None:
         await self._db.execute(
-            "UPDATE jobs SET card_message_id = $1 WHERE id = $2", message_id, job_id
+            "UPDATE jobs SET card_message_id = $1 WHERE id = $2 OR story_id = $2",
+            message_id,
+            job_id,
         )
+
+    async def story(self, story_id: str) -> list[Job]:
+        return await self._many(
+            f"{JOB_WITH_SOURCE} WHERE j.story_id = $1 ORDER BY j.scene", story_id
+        )
+
+    async def hand_over(self, job_id: str, waited_for: str, frame: ImagePayload) -> bool:
+        async def body(tx: Tx) -> bool:
+            # Only while it still waits for that scene: a second hand-over (after a restart)
+            # changes nothing.
+            released = await tx.execute(
+                "UPDATE jobs SET waits_for = NULL, updated_at = $1 WHERE id = $2 "
+                "AND waits_for = $3 AND state = 'reserved'",
+                utc_now(),
+                job_id,
+                waited_for,
+            )
+            if released:
+                await keep_images(tx, job_id, (frame,), utc_now())
+            return bool(released)
+
+        return await self._db.write(body)
 
     async def mark_late_notified(self, job_id: str) -> None:
         await self._db.execute(
@@ -449,7 +485,8 @@ class SqlJobStore:
     async def guilds_waiting(self) -> list[int]:
         """Servers with at least one job waiting in their queue."""
         rows = await self._db.fetch(
-            "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL"
+            "SELECT DISTINCT guild_id FROM jobs WHERE state = 'reserved' AND admitted_at IS NULL "
+            "AND waits_for IS NULL"
         )
         return [int(row[0]) for row in rows]
 

@@ -21,7 +21,7 @@ refunded at most once each (and settled once), and a ledger that refuses UPDATE 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -362,11 +362,13 @@ class SqlLedgerStore:
         return await self._db.write(body)
 
     async def reserve(
-        self, job: NewJob, now: datetime, mark: str, policy: OwnerPolicy
+        self, jobs: Sequence[NewJob], now: datetime, mark: str, policy: OwnerPolicy
     ) -> Reservation:
-        """Take the price and record the job; raises `ServerWaiting`, `CapReached`,
-        `BudgetReached`, `InsufficientCredits`, `RepeatedRequest` or `MonthlyLimitReached`
-        having written nothing."""
+        """Take the price and record the jobs (one, or a story's scenes, all or none); raises
+        `ServerWaiting`, `CapReached`, `BudgetReached`, `InsufficientCredits`,
+        `RepeatedRequest` or `MonthlyLimitReached` having written nothing."""
+        # A story is priced as a whole, paid from one place, and refused as a whole.
+        job = jobs[0] if len(jobs) == 1 else replace(jobs[0], price=sum(j.price for j in jobs))
         origin = job.origin
         guild_id, member_id = origin.guild_id, origin.member_id
 
@@ -376,14 +378,18 @@ class SqlLedgerStore:
             if waiting_for_approval(server, policy):
                 raise ServerWaiting()
             paid_from, left = await self._take_price(tx, job, now, settings, server, policy)
-            await insert_job(tx, job, now, paid_from)
-            why = reserve_reason(job.spec.resolution.value, job.spec.duration, mark)
-            if paid_from is PaidFrom.WALLET:
-                await record_reserve(tx, member_id, job.price, left, job.id, why, now)
-            else:
-                await Account(tx, guild_id, member_id, now).record(
-                    EntryKind.RESERVE, -job.price, left, why, job_id=job.id, actor_id=member_id
-                )
+            # Each job's own reservation row, the balance after each as if taken in turn.
+            after = left + job.price
+            for one in jobs:
+                after -= one.price
+                await insert_job(tx, one, now, paid_from)
+                why = reserve_reason(one.spec.resolution.value, one.spec.duration, mark)
+                if paid_from is PaidFrom.WALLET:
+                    await record_reserve(tx, member_id, one.price, after, one.id, why, now)
+                else:
+                    await Account(tx, guild_id, member_id, now).record(
+                        EntryKind.RESERVE, -one.price, after, why, job_id=one.id, actor_id=member_id
+                    )
             # Last, the running totals, each raised only within its bound by the one statement
             # that checks it: their rows are locked from here to the commit, no longer, so
             # reservations in one server (or in all) take turns only for that moment, in any

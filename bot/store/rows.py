@@ -77,6 +77,12 @@ def job_from_row(row: Row) -> Job:
         apiframe_cost=row["apiframe_cost"],
         public_name=row["public_name"],
         paid_from=PaidFrom(row["paid_from"]),
+        story_id=row["story_id"],
+        scene=int(row["scene"]),
+        scenes=int(row["scenes"]),
+        waits_for=row["waits_for"],
+        picture_author_id=row["picture_author_id"],
+        picture_message_url=row["picture_message_url"],
     )
 
 

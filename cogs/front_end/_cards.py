@@ -33,6 +33,7 @@ READY: Final = discord.Colour.green()
 FAILED: Final = discord.Colour.red()
 # Room for the head, the notes and the rest within Discord's 4,000 characters of text.
 PROMPT_ROOM: Final = 1500
+GALLERY_MAX: Final = 10  # the items one media gallery may hold
 
 
 def progress_layout(
@@ -58,17 +59,21 @@ def result_layout(
     lang: Language,
     job: Job,
     *,
-    media: str,
+    media: str | Sequence[str],
     note: str | None = None,
     simulated: bool = False,
     buttons: Sequence[discord.ui.Item[Any]] = (),
 ) -> discord.ui.LayoutView:
     """The finished video: `media` is `attachment://<file>` for the uploaded file, or an https
-    link; `note` says what such a link lasts."""
+    link (a story whose scenes could not be joined: each scene's); `note` says what such a
+    link lasts, or what a story's scenes were."""
+    shown = [media] if isinstance(media, str) else list(media)[:GALLERY_MAX]
     body: list[discord.ui.Item[Any]] = [
         discord.ui.TextDisplay(ready_head(lang, job)),
         discord.ui.TextDisplay(quote_prompt(job.prompt, PROMPT_ROOM)),
-        discord.ui.MediaGallery(discord.MediaGalleryItem(media, spoiler=job.age_restricted)),
+        discord.ui.MediaGallery(
+            *(discord.MediaGalleryItem(item, spoiler=job.age_restricted) for item in shown)
+        ),
     ]
     if note:
         body.append(discord.ui.TextDisplay(note))
@@ -95,13 +100,13 @@ def outcome_layout(
     lang: Language,
     job: Job,
     *,
-    media: str | None,
+    media: str | Sequence[str] | None,
     note: str | None = None,
     simulated: bool = False,
     buttons: Sequence[discord.ui.Item[Any]] = (),
 ) -> discord.ui.LayoutView:
     """The last card of a job: its video (when it has one to show), or its failure."""
-    if job.state is JobState.COMPLETED and media is not None:
+    if job.state is JobState.COMPLETED and media:
         return result_layout(
             lang, job, media=media, note=note, simulated=simulated, buttons=buttons
         )

@@ -38,6 +38,7 @@ from bot.jobs.delivery import (
     Outcome,
     Progress,
     Receipt,
+    StoryNews,
 )
 from bot.jobs.records import Job, JobState, PendingRequest
 from bot.media.videos import VideoFile
@@ -50,6 +51,8 @@ from cogs.front_end._words import (
     late_notice,
     outcome,
     simulated,
+    story_outcome,
+    story_summary,
 )
 from cogs.videos._buttons import CANCEL, CancelJobButton, cancel_view, result_actions, result_view
 
@@ -135,11 +138,31 @@ class DiscordJobReporter:
         return await classic()
 
     def _layout(
-        self, job: Job, video: VideoFile | None, too_large: bool, *, buttons: bool
+        self,
+        job: Job,
+        video: VideoFile | None,
+        too_large: bool,
+        *,
+        buttons: bool,
+        story: StoryNews | None = None,
     ) -> discord.ui.LayoutView:
         """The outcome as a V2 card: the uploaded file, else a link the gallery plays."""
         lang = language(job)
-        media, note = None, None
+        media: str | list[str] | None = None
+        note: str | None = None
+        actions = result_actions(job, lang) if buttons else []
+        if story is not None and job.state is JobState.COMPLETED:
+            # A story: its joined file, else the bot's copy, else each scene's own link.
+            public = self._public_link(job) if not story.join_problem else None
+            media = (
+                f"attachment://{video.filename}"
+                if video is not None
+                else public or [scene.video_url for scene in story.made if scene.video_url]
+            )
+            note = story_summary(lang, story)
+            return outcome_layout(
+                lang, job, media=media, note=note, simulated=self._simulated, buttons=actions
+            )
         if job.state is JobState.COMPLETED and job.video_url:
             if video is not None:
                 media = f"attachment://{video.filename}"
@@ -150,7 +173,6 @@ class DiscordJobReporter:
                     ARCHIVED_NOTE if public else (TOO_LARGE_NOTE if too_large else LINK_ONLY_NOTE)
                 )
                 note = lang.render(kept)
-        actions = result_actions(job, lang) if buttons else []
         return outcome_layout(
             lang, job, media=media, note=note, simulated=self._simulated, buttons=actions
         )
@@ -200,13 +222,16 @@ class DiscordJobReporter:
         lang, card_id, webhook = language(job), job.card_message_id, self._webhook(job)
         quiet = discord.AllowedMentions.none()
 
+        # A story's later scene is past cancelling: its story has begun.
+        cancellable = job.scene <= 1
+
         async def v2() -> None:
             layout = progress_layout(
                 lang,
                 job,
                 queued=position,
                 simulated=self._simulated,
-                buttons=[CancelJobButton(job.id, lang.render(CANCEL))],
+                buttons=[CancelJobButton(job.id, lang.render(CANCEL))] if cancellable else [],
             )
             await webhook.edit_message(card_id, view=layout, allowed_mentions=quiet)
 
@@ -214,7 +239,7 @@ class DiscordJobReporter:
             await webhook.edit_message(
                 card_id,
                 content=self._words(job, job_card(lang, job, queued=position)),
-                view=cancel_view(job.id, lang),
+                view=cancel_view(job.id, lang) if cancellable else None,
                 allowed_mentions=quiet,
             )
 
@@ -286,6 +311,11 @@ class DiscordJobReporter:
         def words(video: VideoFile | None) -> str:
             if text is not None:
                 return text
+            if news.story is not None:
+                return self._words(
+                    job,
+                    story_outcome(language(job), job, news.story, with_file=video is not None),
+                )
             return self._words(
                 job,
                 outcome(
@@ -303,7 +333,13 @@ class DiscordJobReporter:
                 return None
             if text is not None:
                 return notice_layout(language(job), text, simulated=self._simulated)
-            return self._layout(job, video, too_large(video), buttons=with_buttons and in_server)
+            return self._layout(
+                job,
+                video,
+                too_large(video),
+                buttons=with_buttons and in_server,
+                story=news.story,
+            )
 
         # Without a card (the bot stopped before posting it) a followup could land on the
         # private "thinking" message, so such an outcome goes to the channel instead.

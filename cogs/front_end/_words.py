@@ -9,7 +9,7 @@ from typing import Final
 import discord
 
 from bot.i18n import Language, msg
-from bot.jobs.delivery import Progress
+from bot.jobs.delivery import Progress, StoryNews
 from bot.jobs.records import SHORT_ID_LENGTH, Job, JobState, SourceAction
 from cogs.front_end._replies import MESSAGE_LIMIT, fit
 
@@ -100,12 +100,27 @@ SOURCE_WORDS: Final = {
 
 
 def lineage(lang: Language, job: Job) -> str:
-    """Where a job came from, when it came from an earlier video (`/video show` finds it)."""
+    """Where a job came from: an earlier video (`/video show` finds it), a story it is a scene
+    of, or the picture someone posted that it animates."""
+    words = ""
+    if job.scenes and job.scene:
+        words += lang.tr(" · scene {scene} of {scenes}", scene=job.scene, scenes=job.scenes)
+    elif job.scenes:
+        words += lang.tr(" · a story of {scenes} scenes", scenes=job.scenes)
+    if job.picture_author_id is not None:
+        picture = (
+            f"[{lang.tr('picture')}](<{job.picture_message_url}>)"
+            if job.picture_message_url
+            else lang.tr("picture")
+        )
+        words += lang.tr(
+            " · animates <@{author}>’s {picture}", author=job.picture_author_id, picture=picture
+        )
     if job.source_job_id is None or job.source_action is None:
-        return ""
+        return words
     short = f"`{job.source_job_id[:SHORT_ID_LENGTH]}`"
     source = f"[{short}](<{job.source_message_url}>)" if job.source_message_url else short
-    return lang.tr(SOURCE_WORDS[job.source_action].msgid, source=source)
+    return words + lang.tr(SOURCE_WORDS[job.source_action].msgid, source=source)
 
 
 def late_notice(lang: Language, job: Job) -> str:
@@ -123,7 +138,7 @@ def late_notice(lang: Language, job: Job) -> str:
 
 
 LINK_ONLY_NOTE: Final = msg(
-    "-# Apiframe keeps this link for about a day: download the video to keep it."
+    "-# Apiframe's link does not last forever: download the video to keep it."
 )
 ARCHIVED_NOTE: Final = msg(
     "-# The file is larger than Discord lets the bot upload here, so it plays from the bot's "
@@ -131,7 +146,11 @@ ARCHIVED_NOTE: Final = msg(
 )
 TOO_LARGE_NOTE: Final = msg(
     "-# The file is larger than Discord lets the bot upload here, so this is Apiframe's link, "
-    "which it keeps for about a day: download the video to keep it."
+    "which does not last forever: download the video to keep it."
+)
+STORY_TOO_LARGE_NOTE: Final = msg(
+    "-# The joined video is larger than Discord lets the bot upload here: each scene is "
+    "linked above."
 )
 
 
@@ -156,6 +175,48 @@ def outcome(lang: Language, job: Job, *, with_file: bool = False, too_large: boo
         prompt = quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))
         return f"{head}\n{prompt}\n{note}\n{job.video_url}"
     return fit(f"{failed_head(lang, job)}\n{quote_prompt(job.prompt)}\n{failed_words(lang, job)}")
+
+
+def story_summary(lang: Language, story: StoryNews) -> str:
+    """Beside a story's video: each scene's own link, and why it ended early, when it did."""
+    lines = []
+    links = " · ".join(
+        f"[{scene.scene}](<{scene.video_url}>)" for scene in story.made if scene.video_url
+    )
+    if links:
+        lines.append(lang.tr("🎞️ Each scene on its own: {links}", links=links))
+    failed = story.failed
+    if failed is not None:
+        reason = failure_reason(lang, failed, 300) or lang.tr("The video could not be made.")
+        lines.append(lang.tr("⚠️ Scene {scene} failed: {reason}", scene=failed.scene, reason=reason))
+        lines.append(
+            lang.tr(
+                "The {price} credits of the scenes not made were refunded.", price=story.refunded
+            )
+        )
+    if story.join_problem:
+        lines.append(
+            lang.tr(
+                "The scenes could not be joined into one video, so here they are one by one "
+                "(no credits were charged for that): {problem}",
+                problem=discord.utils.escape_markdown(story.join_problem[:200]),
+            )
+        )
+    return "\n".join(lines)
+
+
+def story_outcome(lang: Language, job: Job, story: StoryNews, *, with_file: bool) -> str:
+    """The final word on a story (`job`, the story as one job): its video, its scenes, and
+    what failed; or, when no scene was made, what went wrong and the refund."""
+    if job.state is not JobState.COMPLETED:
+        return outcome(lang, job)
+    summary = story_summary(lang, story)
+    note = "" if with_file or story.join_problem else f"\n{lang.render(STORY_TOO_LARGE_NOTE)}"
+    head = ready_head(lang, job)
+    room = MESSAGE_LIMIT - len(head) - len(summary) - len(note) - 4
+    return fit(
+        f"{head}\n{quote_prompt(job.prompt, max(20, min(PROMPT_PREVIEW, room)))}\n{summary}{note}"
+    )
 
 
 def ready_head(lang: Language, job: Job) -> str:

@@ -17,11 +17,11 @@ import discord
 from bot.errors import UserFacingError
 from bot.i18n import Language, msg
 from bot.jobs.records import Job, SourceAction
-from bot.requests.rules import DEFAULT_MODEL, PROMPT_MAX_LENGTH, Model, Resolution
+from bot.requests.rules import Resolution
 from bot.services import Services
 from bot.studio import GONE, CancelOutcome
 from cogs.front_end._cards import failure_layout
-from cogs.front_end._errors import answer_error, answered_on_error, refuse
+from cogs.front_end._errors import answered_on_error, refuse
 from cogs.front_end._language import language_of
 from cogs.front_end._replies import (
     first_to_claim,
@@ -32,6 +32,7 @@ from cogs.front_end._replies import (
 )
 from cogs.front_end._words import outcome
 from cogs.videos._accepting import announce, origin_of
+from cogs.videos._forms import VideoForm
 
 Interaction = discord.Interaction[Any]
 
@@ -116,9 +117,12 @@ LABELS: Final = {
 
 
 def result_actions(job: Job, lang: Language) -> list[ResultAction]:
-    """The buttons under a finished video; 1080p only where it applies (a 768p 6 s clip)."""
+    """The buttons under a finished video; 1080p only where it applies (a 768p 6 s clip); a
+    story's, Again (the whole story) and Delete."""
     actions = ["again", "1080p", "extend", "delete"]
-    if job.resolution is not Resolution.P768 or job.duration != 6:
+    if job.in_story:
+        actions = ["again", "delete"]
+    elif job.resolution is not Resolution.P768 or job.duration != 6:
         actions.remove("1080p")
     return [ResultAction(action, job.id, lang.render(LABELS[action])) for action in actions]
 
@@ -215,44 +219,19 @@ class ResultAction(
         note_outcome(interaction, "ok")
 
 
-class ExtendModal(discord.ui.Modal):
+class ExtendModal(VideoForm):
     """The prompt for the clip that continues a finished one from its last frame, in the
     member's language."""
 
     def __init__(self, source: Job, message: discord.Message | None, lang: Language) -> None:
-        super().__init__(timeout=15 * 60, title=lang.tr("Extend this video"))
+        super().__init__(
+            title=lang.tr("Extend this video"),
+            lang=lang,
+            label=lang.tr("What happens next"),
+            prompt=source.prompt,
+        )
         self.source = source
         self.message = message
-        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
-            label=lang.tr("What happens next"),
-            style=discord.TextStyle.paragraph,
-            max_length=PROMPT_MAX_LENGTH,
-            default=source.prompt[:PROMPT_MAX_LENGTH],
-        )
-        self.add_item(self.prompt)
-        # Any model that starts from a picture: every one of them (Hailuo 02 if untouched).
-        self.model: discord.ui.Select[ExtendModal] = discord.ui.Select(
-            options=[
-                discord.SelectOption(
-                    label=model.label, value=model.value, default=model is DEFAULT_MODEL
-                )
-                for model in Model
-            ],
-        )
-        self.add_item(discord.ui.Label(text=lang.tr("Model"), component=self.model))
-
-    @property
-    def chosen_model(self) -> str:
-        return self.model.values[0] if self.model.values else DEFAULT_MODEL.value
-
-    # A modal's on_error takes no item (discord.py's own signature; its stubs say otherwise).
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        await answer_error(interaction, error)
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        return await first_to_claim(interaction)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction)

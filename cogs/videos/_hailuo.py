@@ -52,6 +52,56 @@ def facts_of(attachment: discord.Attachment | None) -> ImageFacts | None:
     )
 
 
+def lost_files(attachments: dict[str, discord.Attachment | None]) -> None:
+    """Discord resolves attachments; one it could not resolve arrives as a bare id: refused,
+    naming the option, before anything else."""
+    lost = [
+        name
+        for name, value in attachments.items()
+        if value is not None and not isinstance(value, discord.Attachment)
+    ]
+    if lost:
+        raise RequestRejected(
+            [
+                msg(
+                    "The `{option}` file did not come through from Discord: attach it again.",
+                    option=name,
+                )
+                for name in lost
+            ]
+        )
+
+
+async def chosen_options(
+    services: Services, origin: RequestOrigin, typed: OptionDefaults
+) -> tuple[OptionDefaults, tuple[AppliedDefault, ...]]:
+    """The options as typed, with the member's saved defaults, then the server's, for the
+    ones not typed; and which defaults were used."""
+    store = services.option_defaults
+    return apply_defaults(
+        typed,
+        await store.get(origin.guild_id, origin.member_id),
+        await store.get(origin.guild_id, SERVER),
+    )
+
+
+async def fetch_image(
+    services: Services, role: ImageRole, attachment: discord.Attachment
+) -> tuple[ImagePayload, ImageFacts]:
+    """An attached picture's bytes, checked again from them (its type, size and shape)."""
+    declared = facts_of(attachment)
+    assert declared is not None
+    data = await services.fetcher.fetch(attachment.url, role.label(attachment.filename))
+    facts = inspect_image(role, declared, data)
+    payload = ImagePayload(
+        role=role,
+        filename=attachment.filename,
+        content_type=facts.content_type or "application/octet-stream",
+        data=data,
+    )
+    return payload, facts
+
+
 class Generate(commands.Cog):
     def __init__(self, bot: HailuoBot, services: Services) -> None:
         self.bot = bot
@@ -89,22 +139,7 @@ class Generate(commands.Cog):
         camera: Camera | None = None,
         model: str | None = None,
     ) -> None:
-        # Discord resolves attachments; one it could not resolve arrives as a bare id.
-        lost = [
-            name
-            for name, value in (("image", image), ("end_image", end_image))
-            if value is not None and not isinstance(value, discord.Attachment)
-        ]
-        if lost:
-            raise RequestRejected(
-                [
-                    msg(
-                        "The `{option}` file did not come through from Discord: attach it again.",
-                        option=name,
-                    )
-                    for name in lost
-                ]
-            )
+        lost_files({"image": image, "end_image": end_image})
         # Answer within Discord's 3 s first; everything after waits its turn below.
         await interaction.response.defer(ephemeral=True, thinking=True)
         note_acknowledged(interaction)
@@ -129,12 +164,7 @@ class Generate(commands.Cog):
     ) -> tuple[GenerationRequest, tuple[AppliedDefault, ...]]:
         """The request as typed, with the saved defaults for what was not; refused here
         already if its options break a rule (before any download)."""
-        store = self.services.option_defaults
-        chosen, applied = apply_defaults(
-            typed,
-            await store.get(origin.guild_id, origin.member_id),
-            await store.get(origin.guild_id, SERVER),
-        )
+        chosen, applied = await chosen_options(self.services, origin, typed)
         request = GenerationRequest(
             prompt=prompt,
             duration=6 if chosen.duration is None else chosen.duration,
@@ -175,7 +205,7 @@ class Generate(commands.Cog):
             # The bytes are the truth: check type, size and shape again from them.
             read: dict[ImageRole, ImageFacts] = {}
             for role, attachment in attached:
-                payload, facts = await self._fetch_image(role, attachment)
+                payload, facts = await fetch_image(self.services, role, attachment)
                 payloads.append(payload)
                 read[role] = facts
             request = dataclasses.replace(
@@ -220,18 +250,3 @@ class Generate(commands.Cog):
             clear=clear,
         )
         await respond(interaction, defaults_saved(language_of(interaction), False, saved))
-
-    async def _fetch_image(
-        self, role: ImageRole, attachment: discord.Attachment
-    ) -> tuple[ImagePayload, ImageFacts]:
-        declared = facts_of(attachment)
-        assert declared is not None
-        data = await self.services.fetcher.fetch(attachment.url, role.label(attachment.filename))
-        facts = inspect_image(role, declared, data)
-        payload = ImagePayload(
-            role=role,
-            filename=attachment.filename,
-            content_type=facts.content_type or "application/octet-stream",
-            data=data,
-        )
-        return payload, facts

@@ -40,6 +40,7 @@ class Interactions(Gateway):
         typing: bool = False,
         guild_id: int | None = None,
         user_install: bool = False,
+        target: dict[str, Any] | None = None,
     ) -> FakeInteraction:
         """Send an INTERACTION_CREATE for a slash command, as a member typing it would (in the
         main channel, or in `channel_id`). With `typing`, an autocomplete request instead: the
@@ -92,6 +93,14 @@ class Interactions(Gateway):
                 "resolved": resolved,
             },
         }
+        if target is not None:  # a message command, on the message `target`
+            payload["data"] = {
+                "id": command_id,
+                "name": name,
+                "type": 3,
+                "target_id": target["id"],
+                "resolved": {"messages": {target["id"]: target}},
+            }
         if in_dm:
             payload["channel_id"] = str(member.id + 1)
             payload["channel"] = {"id": str(member.id + 1), "type": 1}
@@ -140,6 +149,13 @@ class Interactions(Gateway):
         interaction.sent_at = time.monotonic()
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
+
+    async def invoke_on_message(
+        self, name: str, target: dict[str, Any], *, member: FakeMember, in_dm: bool = False
+    ) -> FakeInteraction:
+        """Use the message command `name` on a message (as Discord sends it: `target`), from
+        its menu, as a member would."""
+        return await self.invoke(name, member=member, in_dm=in_dm, target=target)
 
     async def click(
         self, message: FakeMessage, label: str, *, member: FakeMember

@@ -215,8 +215,10 @@ class Rest(Interactions, Store, OAuth):
         if method == "PUT":
             body = await request.json()
             self.command_syncs += 1
+            # As Discord answers: a message command's description is empty, not absent.
             self.commands = [
                 {
+                    "description": "",
                     **command,
                     "id": str(snowflake()),
                     "application_id": str(self.application_id),

@@ -34,7 +34,7 @@ LAYERS: Final = (
     ("money", ("bot.money",)),
     ("store", ("bot.store",)),
     ("operations", ("bot.operations",)),
-    ("workflows", ("bot.studio", "bot.runner", "bot.services")),
+    ("workflows", ("bot.studio", "bot.runner", "bot.services", "bot.stories")),
     ("dashboard", ("bot.dashboard",)),
     ("assembly", ("bot.assembly",)),
     ("discord client", ("bot.client", "bot.__main__")),

@@ -85,7 +85,7 @@ async def test_a_failed_download_still_delivers_the_link(
     card, _ = await make_video(running, f"dee-{mode}")
     assert card.files == {}
     assert card.video_link().startswith(f"{fake_apiframe.base_url}/cdn/videos/")
-    assert "keeps this link for about a day" in card.content
+    assert "link does not last forever" in card.content
     assert running.bot is not None
     await running.discord.wait_for(lambda: not running.services.runner.running)
     row = await running.services.database.fetch_one("SELECT state, delivered_via FROM jobs")

@@ -81,6 +81,19 @@ async def wallet_answer(discord: FakeDiscord, member: FakeMember, **where: Any) 
     return await discord.wait_reply(asked, "Your wallet holds")
 
 
+async def recorded(
+    running: RunningBot, sql: str, *args: object, until: Callable[[Any], object]
+) -> Any:
+    """The row `sql` reads, once `until` holds for it (the bot records what it did a moment
+    after Discord answered it); fails after 10 s."""
+    for _ in range(200):
+        row = await running.row(sql, *args)
+        if row is not None and until(row):
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never recorded: {sql}")
+
+
 async def test_a_purchase_is_credited_once_then_consumed_whatever_replays_it(
     start: Start, packs: tuple[int, int]
 ) -> None:
@@ -119,8 +132,14 @@ async def test_a_crash_between_credit_and_consume_is_finished_at_the_next_start(
     await running.start()
     await discord.wait_for(lambda: discord.entitlements[bought["id"]]["consumed"])
     assert await wallet_of(running, ana) == 50  # not credited a second time
-    row = await running.row("SELECT consumed_at FROM entitlements WHERE id = $1", int(bought["id"]))
-    assert row is not None and row["consumed_at"] is not None
+    # Discord's answer to the consume comes first, the bot's record of it a moment after.
+    row = await recorded(
+        running,
+        "SELECT consumed_at FROM entitlements WHERE id = $1",
+        int(bought["id"]),
+        until=lambda row: row["consumed_at"] is not None,
+    )
+    assert row["consumed_at"] is not None
 
 
 async def test_a_purchase_made_while_the_bot_was_away_is_found_at_start(
@@ -279,8 +298,11 @@ async def test_past_the_replys_fifteen_minutes_a_personal_video_comes_by_direct_
 
     await discord.wait_for(lambda: bool(delivered()), within=20)
     assert discord.channel_messages(channel) == []
-    row = await running.row("SELECT delivered_via FROM jobs")
-    assert row is not None and row["delivered_via"] == "direct_message"
+    # The message is sent first, and where it went recorded a moment after.
+    row = await recorded(
+        running, "SELECT delivered_via FROM jobs", until=lambda row: row["delivered_via"]
+    )
+    assert row["delivered_via"] == "direct_message"
 
 
 async def test_on_the_members_own_account_the_bots_own_rules_apply(
@@ -298,12 +320,12 @@ async def test_on_the_members_own_account_the_bots_own_rules_apply(
     assert await wallet_of(running, ana) == 50 and fake_apiframe.job_requests() == []
 
 
-async def test_members_may_add_hailuo_wallet_and_video_to_their_own_account(
+async def test_members_may_add_the_video_commands_and_wallet_to_their_own_account(
     start: Start,
 ) -> None:
     running = await start()
     synced = {command["name"]: command for command in running.discord.commands}
-    for name in ("hailuo", "wallet", "video"):
+    for name in ("hailuo", "hailuo-story", "Animate with Hailuo", "wallet", "video"):
         assert sorted(synced[name]["integration_types"]) == [0, 1], name
         assert sorted(synced[name]["contexts"]) == [0, 1, 2], name
     for name in ("quota", "credits", "hailuo-defaults"):

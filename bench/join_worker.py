@@ -1,0 +1,47 @@
+"""Run in a process of its own by the stories section (`bench/stories.py`): join the clips in a
+folder and print the CPU seconds and the memory the join added to the process's peak, as JSON.
+
+`python -m bench.join_worker <folder> <copy|read>`: `copy` joins the clips as a story does;
+`read` only reads every packet of them (the floor any join pays)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _read_every_packet(clips: list[Path]) -> None:
+    import av
+
+    for clip in clips:
+        with av.open(str(clip)) as container:
+            for _packet in container.demux(container.streams.video[0]):
+                pass
+
+
+def main() -> None:
+    folder, how = Path(sys.argv[1]), sys.argv[2]
+    clips = sorted(folder.glob("clip-*.mp4"))
+    import av  # noqa: F401  (loaded before the baseline, as in a bot that has joined before)
+
+    from bot.media.joining import join_clips
+
+    idle = _peak_mb()
+    began = time.process_time()
+    if how == "copy":
+        join_clips(clips, folder / "story.mp4")
+    else:
+        _read_every_packet(clips)
+    cpu = time.process_time() - began
+    print(json.dumps({"cpu": cpu, "idle_mb": idle, "added_mb": _peak_mb() - idle}))
+
+
+if __name__ == "__main__":
+    main()
