@@ -248,9 +248,13 @@ class Interactions(Gateway):
             "id": str(interaction_id),
             "type": 5,
             "token": token,
-            "member": member.member_json(),
             "data": {"custom_id": shown.modal["custom_id"], "components": rows},
         }
+        # Who submits it: a member of the server, or (in a direct message) a user.
+        if "guild_id" in shown.payload:
+            payload["member"] = member.member_json()
+        else:
+            payload["user"] = member.user_json()
         interaction = FakeInteraction(interaction_id, token, created, member, payload)
         interaction.source_message_id = shown.source_message_id
         self.interactions[token] = interaction

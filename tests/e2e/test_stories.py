@@ -373,3 +373,24 @@ async def test_a_join_that_fails_still_delivers_each_scene_and_costs_nothing_mor
     for remote in fake_apiframe.jobs.values():
         assert fake_apiframe.video_url(remote.id) in card.content
     assert await balance(running, ana) == 10  # the two scenes made, nothing else
+
+
+async def test_animate_in_a_direct_message_is_paid_from_the_wallet(
+    running: RunningBot, fake_apiframe: FakeApiframe
+) -> None:
+    discord = running.discord
+    cy, ana = discord.add_member("cy"), discord.add_member("ana")
+    await running.services.wallets.gift(ana.id, 30, 0, "a test gift")
+    target = picture_message(discord, cy, "a lighthouse at dusk")
+    target["channel_id"] = str(ana.id + 1)  # a picture someone sent to the member's DM
+    shown = await discord.invoke_on_message("Animate with Hailuo", target, member=ana, in_dm=True)
+    await discord.wait_for(lambda: shown.modal is not None)
+    submitted = await discord.submit_modal(shown, {}, member=ana)
+    ack = await discord.wait_reply(submitted, "reserved from your wallet")
+    assert "**5** credits reserved from your wallet, **25** left" in ack.content
+    card = await discord.wait_reply(submitted, READY, within=20)
+    assert f"animates <@{cy.id}>’s" in card.content
+    assert fake_apiframe.jobs and list(fake_apiframe.jobs.values())[-1].body["prompt"] == (
+        "a lighthouse at dusk"
+    )
+    assert await running.services.wallets.balance(ana.id) == 25
