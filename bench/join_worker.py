@@ -7,14 +7,19 @@ folder and print the CPU seconds and the memory the join added to the process's 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """This process's peak resident memory so far. Read from /proc (VmHWM), not getrusage:
+    Linux keeps a parent's ru_maxrss across fork and exec, so a worker started by a large
+    bench process would report the bench's peak as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _read_every_packet(clips: list[Path]) -> None:
