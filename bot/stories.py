@@ -176,6 +176,7 @@ def _front(scenes: list[Job]) -> Job:
         return replace(
             first,
             prompt=prompt,
+            scene=0,  # the whole story, not its first scene: "a story of 3 scenes"
             state=JobState.FAILED,
             price=sum(scene.price for scene in scenes),
             failure_reason=None if failed is None else failed.failure_reason,
@@ -183,6 +184,7 @@ def _front(scenes: list[Job]) -> Job:
     return replace(
         first,
         prompt=prompt,
+        scene=0,
         state=JobState.COMPLETED,
         price=sum(scene.price for scene in made),
         duration=sum(scene.duration for scene in made),

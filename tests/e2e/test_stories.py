@@ -93,6 +93,7 @@ async def test_a_story_continues_each_scene_from_the_last_frame_and_arrives_as_o
     for remote in remotes:
         assert fake_apiframe.video_url(remote.id) in card.content
     assert "15 credits" in card.content  # three 6 s scenes: 18 s
+    assert "a story of 3 scenes" in card.content and "scene 1 of 3" not in card.content
     assert "18 s" in card.content
     assert await balance(running, ana) == 5
     charges = await running.services.database.fetch(
